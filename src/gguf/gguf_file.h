@@ -1,0 +1,82 @@
+// gguf::File: a bounds-checked GGUF (v2/v3) reader over a memory-mapped file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "base/result.h"
+#include "base/tensor_type.h"
+#include "gguf/gguf_value.h"
+
+namespace hangar::gguf {
+
+constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
+constexpr uint64_t kDefaultAlignment = 32;
+
+struct TensorInfo {
+  std::string name;
+  TensorType type;
+  std::vector<int64_t> dims;  // ggml order: dims[0] is the contiguous (row) length
+  int64_t n_elements = 0;
+  uint64_t offset = 0;        // from the start of the data section
+  uint64_t n_bytes = 0;
+  const uint8_t* data = nullptr;  // points into the mapping; valid while the File lives
+};
+
+// Owns the mapping; movable. Every offset and count was checked against the file size, so
+// tensor data pointers are safe to read for n_bytes.
+class File {
+ public:
+  // Returns an error naming the file and what was malformed: truncation, counts past the end,
+  // unknown value or tensor types, overflowing dims, misaligned or out-of-range tensor data.
+  static Result<File> open(const std::string& path);
+
+  const std::string& path() const { return mapped_.path(); }
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }
+  const MappedFile& mapped() const { return mapped_; }
+  uint64_t file_size() const { return mapped_.size(); }
+
+  const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
+  const Value* find(std::string_view key) const;
+  bool has(std::string_view key) const { return find(key) != nullptr; }
+
+  // Required keys: an error names the file, the key, and the expected type when missing or wrong.
+  Result<int64_t> get_int(std::string_view key) const;
+  Result<double> get_number(std::string_view key) const;
+  Result<std::string> get_string(std::string_view key) const;
+  Result<bool> get_bool(std::string_view key) const;
+  Result<std::vector<std::string>> get_string_array(std::string_view key) const;
+  Result<std::vector<float>> get_f32_array(std::string_view key) const;
+  Result<std::vector<int32_t>> get_i32_array(std::string_view key) const;
+  // Optional keys: the default when missing; an error when present with the wrong type.
+  Result<int64_t> get_int_or(std::string_view key, int64_t def) const;
+  Result<double> get_number_or(std::string_view key, double def) const;
+  Result<bool> get_bool_or(std::string_view key, bool def) const;
+  Result<std::string> get_string_or(std::string_view key, std::string def) const;
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find_tensor(std::string_view name) const;
+
+ private:
+  Error key_error(std::string_view key, const char* expected) const;
+
+  MappedFile mapped_;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = kDefaultAlignment;
+  uint64_t data_offset_ = 0;
+  std::vector<std::pair<std::string, Value>> metadata_;
+  std::unordered_map<std::string, size_t> metadata_index_;
+  std::vector<TensorInfo> tensors_;
+  std::unordered_map<std::string, size_t> tensor_index_;
+  friend class Parser;
+};
+
+}  // namespace hangar::gguf
