@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "base/tensor_type.h"
+#include "gguf/gguf_file.h"
 #include "gguf/gguf_value.h"
 
 namespace hangar::gguf {
