@@ -1,0 +1,121 @@
+// Sampler: the per-sequence chain from logits to a token, with history for penalties and a seeded RNG.
+#include "sampling/sampler.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "base/assert.h"
+
+namespace hangar {
+namespace {
+
+uint64_t random_seed() {
+  std::random_device device;
+  uint64_t seed = (static_cast<uint64_t>(device()) << 32) ^ device();
+  // Never hand out the sentinel itself, so seed() always names a repeatable run.
+  return seed == kRandomSeed ? seed + 1 : seed;
+}
+
+Error field_error(const char* field, const std::string& expected) {
+  return Error(std::string("sampling parameter ") + field + ": expected " + expected);
+}
+
+}  // namespace
+
+Status validate_sampling_params(const SamplingParams& p, int32_t n_vocab) {
+  if (std::isnan(p.temperature)) return field_error("temperature", "a number");
+  if (std::isnan(p.top_p)) return field_error("top_p", "a number");
+  if (std::isnan(p.min_p)) return field_error("min_p", "a number");
+  if (!(p.repeat_penalty > 0.0f) || !std::isfinite(p.repeat_penalty)) {
+    return field_error("repeat_penalty", "a finite number > 0");
+  }
+  if (p.repeat_last_n < -1) return field_error("repeat_last_n", "-1 (whole history) or >= 0");
+  if (!std::isfinite(p.presence_penalty)) return field_error("presence_penalty", "a finite number");
+  if (!std::isfinite(p.frequency_penalty)) {
+    return field_error("frequency_penalty", "a finite number");
+  }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= n_vocab) {
+      return field_error("logit_bias", "token ids in [0, " + std::to_string(n_vocab) +
+                                           "), got " + std::to_string(id));
+    }
+    if (std::isnan(bias) || bias == std::numeric_limits<float>::infinity()) {
+      return field_error("logit_bias", "a finite bias or -inf for token " + std::to_string(id));
+    }
+  }
+  return Status::Ok();
+}
+
+Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
+    : params_(params), n_vocab_(n_vocab), work_(n_vocab), candidates_(n_vocab) {
+  HANGAR_ASSERT(n_vocab > 0);
+  HANGAR_ASSERT_MSG(validate_sampling_params(params, n_vocab).ok(),
+                    "Sampler built from unvalidated SamplingParams");
+  seed_ = params_.seed == kRandomSeed ? random_seed() : params_.seed;
+  rng_.seed(seed_);
+}
+
+void Sampler::reset() {
+  window_.clear();
+  counts_.clear();
+  if (params_.seed == kRandomSeed) seed_ = random_seed();
+  rng_.seed(seed_);
+}
+
+bool Sampler::penalties_active() const {
+  return params_.repeat_last_n != 0 &&
+         (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
+          params_.presence_penalty != 0.0f);
+}
+
+void Sampler::accept(TokenId id) {
+  HANGAR_ASSERT(id >= 0 && id < n_vocab_);
+  if (!penalties_active()) return;
+  ++counts_[id];
+  if (params_.repeat_last_n < 0) return;  // whole history: counts only, nothing expires
+  window_.push_back(id);
+  if (window_.size() > static_cast<size_t>(params_.repeat_last_n)) {
+    auto it = counts_.find(window_.front());
+    if (--it->second == 0) counts_.erase(it);
+    window_.pop_front();
+  }
+}
+
+void Sampler::apply_bias_and_penalties(const float* logits, float* out) const {
+  std::memcpy(out, logits, sizeof(float) * static_cast<size_t>(n_vocab_));
+  for (const auto& [id, bias] : params_.logit_bias) out[id] += bias;
+  for (const auto& [id, count] : counts_) {
+    out[id] = penalized_logit(out[id], count, params_.repeat_penalty,
+                              params_.frequency_penalty, params_.presence_penalty);
+  }
+}
+
+double Sampler::next_uniform() {
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
+
+TokenId Sampler::sample(const float* logits) {
+  apply_bias_and_penalties(logits, work_.data());
+  if (params_.temperature <= 0.0f) return argmax(work_.data(), n_vocab_);
+
+  Candidate* c = candidates_.data();
+  size_t n = 0;
+  bool sorted = false;
+  if (params_.top_k > 0 && params_.top_k < n_vocab_) {
+    n = select_top_k(work_.data(), n_vocab_, params_.top_k, c);
+    sorted = true;
+  } else {
+    for (int32_t i = 0; i < n_vocab_; ++i) c[i] = Candidate{i, work_[i], 0.0f};
+    n = static_cast<size_t>(n_vocab_);
+  }
+  if (params_.top_p < 1.0f) {
+    n = sorted ? top_p_sorted({c, n}, params_.top_p) : top_p_unsorted({c, n}, params_.top_p);
+  }
+  if (params_.min_p > 0.0f) n = min_p_filter({c, n}, params_.min_p);
+  softmax_with_temperature({c, n}, params_.temperature);
+  return draw({c, n}, next_uniform());
+}
+
+}  // namespace hangar
