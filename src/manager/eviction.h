@@ -1,0 +1,34 @@
+// Eviction policies: which idle model goes first (LRU, LFU, FIFO, or lowest reload cost).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "manager/model_record.h"
+
+namespace hangar::manager {
+
+// What a policy may look at for one idle, unpinned, loaded model.
+struct EvictionCandidate {
+  std::string id;
+  uint64_t bytes = 0;
+  int64_t last_used_ms = 0;   // cache clock
+  int64_t loaded_at_ms = 0;   // cache clock
+  int64_t access_count = 0;   // persisted, all time
+  int64_t load_ms = 0;        // measured duration of its last load
+  double requests_per_min = 0;  // recent request rate
+};
+
+// Reload cost for the `cost` policy: measured load time x recent request rate, i.e. the
+// milliseconds per minute of future loading that evicting this model is expected to cause.
+double eviction_cost(const EvictionCandidate& c);
+
+// Returns indexes into `candidates`, the first to evict first:
+//   lru:  oldest last use;  lfu: fewest accesses;  fifo: earliest loaded;
+//   cost: lowest eviction_cost().
+// Ties fall back to least recently used, then to id, so the order is deterministic.
+std::vector<size_t> eviction_order(EvictionPolicy policy,
+                                   const std::vector<EvictionCandidate>& candidates);
+
+}  // namespace hangar::manager

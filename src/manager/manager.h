@@ -1,0 +1,80 @@
+// Manager: owns the registry, cache, preloader, memory monitor and hasher, and their threads.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "manager/hash_worker.h"
+#include "manager/memory_monitor.h"
+#include "manager/memory_reader.h"
+#include "manager/model_cache.h"
+#include "manager/preloader.h"
+#include "manager/registry.h"
+
+namespace hangar::manager {
+
+struct ManagerConfig {
+  std::string models_dir = "./models";
+  std::string state_dir = "./state";
+  CacheOptions cache;        // budget: the caller resolves "auto" with auto_memory_budget()
+  PreloadOptions preload;
+  PressureOptions pressure;
+  std::vector<std::string> preload_ids;  // --preload: appended to the persisted list
+  int64_t housekeeping_interval_ms = 1000;  // keep-alive ticks and memory checks (real time)
+  bool hash_in_background = true;
+};
+
+// The object `hangar serve` holds. open() does the work that can fail (state file, scan,
+// --preload ids) so that errors surface before the server listens; start() launches the
+// background threads (hashing, keep-alive/memory housekeeping, preloading) and queues the
+// persisted preload list; stop() (or the destructor) joins them. Tests use the parts directly
+// and drive them with a fake clock instead of start(). The loader, reader and clocks must
+// outlive the manager. Thread-safe.
+class Manager {
+ public:
+  static Result<std::unique_ptr<Manager>> open(const ManagerConfig& config, ModelLoader& loader,
+                                               MemoryReader& memory, const Clock& clock,
+                                               const Clock& wall_clock);
+  ~Manager();
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  void start();
+  void stop();
+  // Rescans the models dir (POST /v1/models/refresh) and hashes new files in the background.
+  Result<ScanReport> refresh();
+  // One round of housekeeping now: keep-alive expiry and a memory check.
+  void housekeep();
+
+  Registry& registry() { return *registry_; }
+  ModelCache& cache() { return *cache_; }
+  Preloader& preloader() { return *preloader_; }
+  MemoryMonitor& monitor() { return *monitor_; }
+  HashWorker& hasher() { return *hasher_; }
+  const ManagerConfig& config() const { return config_; }
+
+ private:
+  Manager() = default;
+  void housekeeping_loop();
+  void preload_loop();
+
+  ManagerConfig config_;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<ModelCache> cache_;
+  std::unique_ptr<Preloader> preloader_;
+  std::unique_ptr<MemoryMonitor> monitor_;
+  std::unique_ptr<HashWorker> hasher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread housekeeping_, preloading_;
+};
+
+}  // namespace hangar::manager

@@ -1,0 +1,24 @@
+// Reads the registry's facts about a model (architecture, sizes, context) from its GGUF header.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "manager/model_record.h"
+
+namespace hangar::manager {
+
+// Fills the GGUF-derived fields of `rec` (architecture, n_params, tensor_types, tensor_bytes,
+// context_length, has_chat_template, n_layer, kv_elems_per_token) from the file at `path`.
+// Only the header is read (the data stays unmapped until touched). Returns an error naming the
+// file when it is not a valid GGUF or lacks general.architecture.
+Status inspect_model_file(const std::string& path, ModelRecord* rec);
+
+// An admission estimate from the inspected numbers: the weights plus a KV cache of `ctx`
+// tokens (0 = the model's context length) with `kv_elem_bytes` per element (2 for f16), plus
+// `overhead_bytes` for compute buffers. The engine's loader may use this or refine it.
+uint64_t estimate_load_bytes(const ModelRecord& rec, int64_t ctx, int kv_elem_bytes = 2,
+                             uint64_t overhead_bytes = 0);
+
+}  // namespace hangar::manager

@@ -1,0 +1,34 @@
+// The manager's view of the engine: a loaded model and the loader that makes one (injected).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "base/result.h"
+#include "manager/model_record.h"
+
+namespace hangar::manager {
+
+// A model resident in memory. The engine's model object implements this; the cache owns it
+// through shared_ptr and destroys it when it is evicted and the last lease is gone.
+class LoadedModel {
+ public:
+  virtual ~LoadedModel() = default;
+  // Bytes this model holds now: resident weights, KV cache and buffers, as measured after
+  // load (not an estimate). Called under the cache's lock; must be cheap and thread-safe.
+  virtual uint64_t memory_bytes() const = 0;
+};
+
+// Loads model files. Implementations must be thread-safe: the cache calls load() for
+// different models from several threads at once (never twice at once for one model).
+class ModelLoader {
+ public:
+  virtual ~ModelLoader() = default;
+  // Bytes the model is expected to take once loaded with a context of `ctx` tokens (0 = the
+  // model's own context length); decides admission before the load. See estimate_load_bytes().
+  virtual uint64_t estimate_bytes(const ModelRecord& rec, int ctx) = 0;
+  // Loads rec.path. An Error names the file and what was wrong with it.
+  virtual Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) = 0;
+};
+
+}  // namespace hangar::manager

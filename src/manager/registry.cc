@@ -1,0 +1,390 @@
+// Registry: SQLite-backed model catalogue with an in-memory copy for lookups.
+#include "manager/registry.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "manager/model_inspect.h"
+#include "manager/sqlite_db.h"
+
+namespace hangar::manager {
+namespace fs = std::filesystem;
+namespace {
+
+// PRAGMA application_id marks the file as ours ("HNGR"); user_version is the schema version.
+constexpr int64_t kApplicationId = 0x484E4752;
+constexpr int64_t kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE models(
+  id TEXT PRIMARY KEY, path TEXT NOT NULL, present INTEGER NOT NULL, scan_error TEXT NOT NULL,
+  architecture TEXT NOT NULL, n_params INTEGER NOT NULL, tensor_types TEXT NOT NULL,
+  tensor_bytes INTEGER NOT NULL, context_length INTEGER NOT NULL,
+  has_chat_template INTEGER NOT NULL, n_layer INTEGER NOT NULL,
+  kv_elems_per_token INTEGER NOT NULL, file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  sha256 TEXT NOT NULL, sha256_size INTEGER NOT NULL, sha256_mtime_ns INTEGER NOT NULL,
+  access_count INTEGER NOT NULL, last_access_ms INTEGER NOT NULL, load_count INTEGER NOT NULL,
+  last_load_ms INTEGER NOT NULL, added_ms INTEGER NOT NULL);
+CREATE TABLE preload(position INTEGER NOT NULL, id TEXT PRIMARY KEY);
+)sql";
+
+constexpr const char* kColumns =
+    "id, path, present, scan_error, architecture, n_params, tensor_types, tensor_bytes, "
+    "context_length, has_chat_template, n_layer, kv_elems_per_token, file_size, mtime_ns, "
+    "sha256, sha256_size, sha256_mtime_ns, access_count, last_access_ms, load_count, "
+    "last_load_ms, added_ms";
+
+std::string encode_types(const std::vector<std::pair<std::string, int64_t>>& types) {
+  std::string out;
+  for (const auto& [name, count] : types) {
+    if (!out.empty()) out += ',';
+    out += name + ':' + std::to_string(count);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, int64_t>> decode_types(const std::string& s) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t colon = item.rfind(':');
+    if (colon == std::string::npos) continue;
+    out.emplace_back(item.substr(0, colon), std::atoll(item.c_str() + colon + 1));
+  }
+  return out;
+}
+
+struct FileStat {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+
+std::optional<FileStat> stat_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return FileStat{static_cast<uint64_t>(st.st_size),
+                  int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+// Reads one integer PRAGMA; the first statement run on a file, so a non-database fails here.
+Result<int64_t> pragma_int(Db& db, const std::string& name) {
+  HANGAR_ASSIGN(Stmt s, db.prepare("PRAGMA " + name));
+  HANGAR_ASSIGN(bool row, s.step());
+  return row ? s.column_int(0) : 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
+  HANGAR_ASSERT(options.wall_clock != nullptr);
+  std::error_code ec;
+  for (const std::string& dir : {options.state_dir, options.models_dir}) {
+    fs::create_directories(dir, ec);
+    if (ec) return Error("cannot create directory '" + dir + "': " + ec.message());
+  }
+  std::unique_ptr<Registry> reg(new Registry());
+  reg->models_dir_ = options.models_dir;
+  reg->wall_ = options.wall_clock;
+  reg->db_path_ = (fs::path(options.state_dir) / kDbFileName).string();
+
+  std::string lock_path = (fs::path(options.state_dir) / "hangar.lock").string();
+  reg->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (reg->lock_fd_ < 0) {
+    return Error("cannot open lock file '" + lock_path + "': " + std::strerror(errno));
+  }
+  if (::flock(reg->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Error("state dir '" + options.state_dir +
+                 "' is in use by another hangar process (lock held on " + lock_path + ")");
+  }
+
+  HANGAR_ASSIGN(reg->db_, Db::open(reg->db_path_));
+  HANGAR_TRY(reg->init_schema());
+  HANGAR_TRY(reg->load_all());
+  return reg;
+}
+
+Registry::~Registry() {
+  db_.reset();  // closes (and checkpoints) the database before the lock is dropped
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Status Registry::init_schema() {
+  const std::string fix = "; move it away to start with an empty state";
+  auto app_id = pragma_int(*db_, "application_id");
+  if (!app_id.ok()) {
+    return Error(app_id.error().message() + " (the state file is corrupt or not a database" +
+                 fix + ")");
+  }
+  auto check = db_->prepare("PRAGMA quick_check");
+  if (!check.ok()) return Error(check.error().message() + fix);
+  auto row = check->step();
+  if (!row.ok()) return Error(row.error().message() + " (the state file is corrupt" + fix + ")");
+  if (*row && check->column_text(0) != "ok") {
+    return Error("state file '" + db_path_ + "' is corrupt: " + check->column_text(0) + fix);
+  }
+  HANGAR_ASSIGN(int64_t n_tables,
+                pragma_int(*db_, "schema_version"));  // 0 for a file with no schema at all
+  if (*app_id == 0 && n_tables == 0) {
+    // A new (or empty) file: make it ours.
+    Transaction tx(*db_);
+    HANGAR_TRY(tx.begin());
+    HANGAR_TRY(db_->exec(kSchema));
+    HANGAR_TRY(db_->exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
+    HANGAR_TRY(db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)));
+    HANGAR_TRY(tx.commit());
+  } else if (*app_id != kApplicationId) {
+    return Error("state file '" + db_path_ + "' is a SQLite database of another program " +
+                 "(application_id " + std::to_string(*app_id) + ", expected " +
+                 std::to_string(kApplicationId) + " for hangar)" + fix);
+  } else {
+    HANGAR_ASSIGN(int64_t version, pragma_int(*db_, "user_version"));
+    if (version != kSchemaVersion) {
+      return Error("state file '" + db_path_ + "' has schema version " + std::to_string(version) +
+                   ", this hangar reads version " + std::to_string(kSchemaVersion) + fix);
+    }
+  }
+  HANGAR_TRY(db_->exec("PRAGMA journal_mode = WAL"));
+  HANGAR_TRY(db_->exec("PRAGMA synchronous = NORMAL"));
+  return Status::Ok();
+}
+
+Status Registry::load_all() {
+  std::lock_guard lock(mu_);
+  HANGAR_ASSIGN(Stmt s, db_->prepare(std::string("SELECT ") + kColumns + " FROM models"));
+  for (;;) {
+    HANGAR_ASSIGN(bool row, s.step());
+    if (!row) break;
+    ModelRecord r;
+    int c = 0;
+    r.id = s.column_text(c++);
+    r.path = s.column_text(c++);
+    r.present = s.column_int(c++) != 0;
+    r.scan_error = s.column_text(c++);
+    r.architecture = s.column_text(c++);
+    r.n_params = s.column_int(c++);
+    r.tensor_types = decode_types(s.column_text(c++));
+    r.tensor_bytes = static_cast<uint64_t>(s.column_int(c++));
+    r.context_length = s.column_int(c++);
+    r.has_chat_template = s.column_int(c++) != 0;
+    r.n_layer = s.column_int(c++);
+    r.kv_elems_per_token = s.column_int(c++);
+    r.file_size = static_cast<uint64_t>(s.column_int(c++));
+    r.mtime_ns = s.column_int(c++);
+    r.sha256 = s.column_text(c++);
+    r.sha256_size = static_cast<uint64_t>(s.column_int(c++));
+    r.sha256_mtime_ns = s.column_int(c++);
+    r.access_count = s.column_int(c++);
+    r.last_access_ms = s.column_int(c++);
+    r.load_count = s.column_int(c++);
+    r.last_load_ms = s.column_int(c++);
+    r.added_ms = s.column_int(c++);
+    records_[r.id] = std::move(r);
+  }
+  HANGAR_ASSIGN(Stmt p, db_->prepare("SELECT id FROM preload ORDER BY position"));
+  for (;;) {
+    HANGAR_ASSIGN(bool row, p.step());
+    if (!row) break;
+    preload_.push_back(p.column_text(0));
+  }
+  return Status::Ok();
+}
+
+Status Registry::write_record(const ModelRecord& r) {
+  HANGAR_ASSIGN(Stmt s, db_->prepare(std::string("INSERT OR REPLACE INTO models (") + kColumns +
+                                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  const int64_t values[] = {r.present, r.n_params, static_cast<int64_t>(r.tensor_bytes),
+                            r.context_length, r.has_chat_template, r.n_layer,
+                            r.kv_elems_per_token, static_cast<int64_t>(r.file_size), r.mtime_ns};
+  const int64_t usage[] = {static_cast<int64_t>(r.sha256_size), r.sha256_mtime_ns, r.access_count,
+                           r.last_access_ms, r.load_count, r.last_load_ms, r.added_ms};
+  // Column order as in kColumns.
+  s.bind(1, r.id);
+  s.bind(2, r.path);
+  s.bind(3, values[0]);
+  s.bind(4, r.scan_error);
+  s.bind(5, r.architecture);
+  s.bind(6, values[1]);
+  s.bind(7, encode_types(r.tensor_types));
+  for (int i = 2; i < 9; ++i) s.bind(6 + i, values[i]);  // columns 8..14
+  s.bind(15, r.sha256);
+  for (int i = 0; i < 7; ++i) s.bind(16 + i, usage[i]);  // columns 16..22
+  return s.run();
+}
+
+Status Registry::write_preload() {
+  Transaction tx(*db_);
+  HANGAR_TRY(tx.begin());
+  HANGAR_TRY(db_->exec("DELETE FROM preload"));
+  for (size_t i = 0; i < preload_.size(); ++i) {
+    HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT INTO preload (position, id) VALUES (?, ?)"));
+    HANGAR_TRY(s.bind(1, static_cast<int64_t>(i)).bind(2, preload_[i]).run());
+  }
+  return tx.commit();
+}
+
+Result<ScanReport> Registry::scan() {
+  std::lock_guard scan_lock(scan_mu_);
+  std::error_code ec;
+  std::map<std::string, std::pair<std::string, FileStat>> found;  // id -> path, stat
+  for (fs::directory_iterator it(models_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".gguf") continue;
+    auto st = stat_file(p.string());  // follows symlinks; skips directories
+    if (!st) continue;
+    found[p.stem().string()] = {p.string(), *st};
+  }
+  if (ec) return Error("cannot list models dir '" + models_dir_ + "': " + ec.message());
+
+  ScanReport report;
+  std::vector<ModelRecord> to_write;
+  for (const auto& [id, file] : found) {
+    std::optional<ModelRecord> old = get(id);
+    if (old && old->present && old->path == file.first && old->file_size == file.second.size &&
+        old->mtime_ns == file.second.mtime_ns) {
+      ++report.unchanged;
+      continue;
+    }
+    ModelRecord rec = old.value_or(ModelRecord{});
+    rec.id = id;
+    rec.path = file.first;
+    rec.present = true;
+    rec.file_size = file.second.size;
+    rec.mtime_ns = file.second.mtime_ns;
+    if (!old) rec.added_ms = wall_->now_ms();
+    // Header reads happen without mu_, so lookups from request threads are not blocked.
+    Status st = inspect_model_file(rec.path, &rec);
+    rec.scan_error = st.ok() ? "" : st.error().message();
+    if (!st.ok()) report.failed.emplace_back(id, rec.scan_error);
+    (old ? report.updated : report.added).push_back(id);
+    to_write.push_back(std::move(rec));
+  }
+
+  std::lock_guard lock(mu_);
+  for (auto& [id, rec] : records_) {
+    if (rec.present && !found.count(id)) {
+      ModelRecord gone = rec;
+      gone.present = false;
+      report.removed.push_back(id);
+      to_write.push_back(std::move(gone));
+    }
+  }
+  for (ModelRecord& rec : to_write) {
+    // Keep what request threads and the hasher changed while the headers were being read.
+    auto it = records_.find(rec.id);
+    if (it == records_.end()) continue;
+    rec.access_count = it->second.access_count;
+    rec.last_access_ms = it->second.last_access_ms;
+    rec.load_count = it->second.load_count;
+    rec.last_load_ms = it->second.last_load_ms;
+    rec.sha256 = it->second.sha256;
+    rec.sha256_size = it->second.sha256_size;
+    rec.sha256_mtime_ns = it->second.sha256_mtime_ns;
+  }
+  Transaction tx(*db_);
+  HANGAR_TRY(tx.begin());
+  for (const ModelRecord& rec : to_write) HANGAR_TRY(write_record(rec));
+  HANGAR_TRY(tx.commit());
+  for (ModelRecord& rec : to_write) records_[rec.id] = std::move(rec);
+  for (const auto& [id, why] : report.failed) log_warn("model '" + id + "': " + why);
+  return report;
+}
+
+std::vector<ModelRecord> Registry::list(bool include_absent) const {
+  std::lock_guard lock(mu_);
+  std::vector<ModelRecord> out;
+  for (const auto& [id, rec] : records_) {
+    if (rec.present || include_absent) out.push_back(rec);
+  }
+  return out;
+}
+
+std::optional<ModelRecord> Registry::get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(id);
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<ModelRecord*> Registry::find_locked(const std::string& id) {
+  auto it = records_.find(id);
+  if (it == records_.end()) return Error("unknown model '" + id + "'");
+  return &it->second;
+}
+
+Status Registry::record_access(const std::string& id) {
+  std::lock_guard lock(mu_);
+  HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
+  rec->access_count += 1;
+  rec->last_access_ms = wall_->now_ms();
+  return write_record(*rec);
+}
+
+Status Registry::record_load(const std::string& id, int64_t load_ms) {
+  std::lock_guard lock(mu_);
+  HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
+  rec->load_count += 1;
+  rec->last_load_ms = load_ms;
+  return write_record(*rec);
+}
+
+Status Registry::set_digest(const std::string& id, const std::string& sha256, uint64_t size,
+                            int64_t mtime_ns) {
+  std::lock_guard lock(mu_);
+  HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
+  rec->sha256 = sha256;
+  rec->sha256_size = size;
+  rec->sha256_mtime_ns = mtime_ns;
+  return write_record(*rec);
+}
+
+Status Registry::clear_digest(const std::string& id) { return set_digest(id, "", 0, 0); }
+
+std::vector<std::string> Registry::preload_list() const {
+  std::lock_guard lock(mu_);
+  return preload_;
+}
+
+Status Registry::set_preload_list(const std::vector<std::string>& ids) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> next;
+  for (const std::string& id : ids) {
+    auto it = records_.find(id);
+    if (it == records_.end() || !it->second.present) {
+      return Error("preload list: unknown model '" + id + "'");
+    }
+    if (std::find(next.begin(), next.end(), id) == next.end()) next.push_back(id);
+  }
+  preload_ = std::move(next);
+  return write_preload();
+}
+
+Status Registry::add_preload(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(id);
+  if (it == records_.end() || !it->second.present) {
+    return Error("preload list: unknown model '" + id + "'");
+  }
+  if (std::find(preload_.begin(), preload_.end(), id) != preload_.end()) return Status::Ok();
+  preload_.push_back(id);
+  return write_preload();
+}
+
+Status Registry::remove_preload(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = std::find(preload_.begin(), preload_.end(), id);
+  if (it == preload_.end()) return Error("preload list: model '" + id + "' is not on it");
+  preload_.erase(it);
+  return write_preload();
+}
+
+}  // namespace hangar::manager

@@ -1,0 +1,96 @@
+// Registry: the persistent catalogue of model files (SQLite in the state dir).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "manager/model_record.h"
+
+namespace hangar::manager {
+
+class Db;
+
+struct ScanReport {
+  std::vector<std::string> added;    // new files
+  std::vector<std::string> updated;  // size or mtime changed: header read again
+  std::vector<std::string> removed;  // known ids whose file is gone (record kept, present=false)
+  std::vector<std::pair<std::string, std::string>> failed;  // id, why the header is unreadable
+  int unchanged = 0;
+};
+
+// One registry per state dir: the state dir is locked (flock) while it is open, so a second
+// process (or a second Registry in this one) gets a clear error instead of sharing the file.
+// All methods are thread-safe; reads come from an in-memory copy, every change is written
+// through to SQLite (WAL, so a write costs no fsync) before the method returns.
+class Registry {
+ public:
+  struct Options {
+    std::string state_dir;   // created if missing; holds hangar.db and hangar.lock
+    std::string models_dir;  // created if missing; scanned for *.gguf (not recursive)
+    const Clock* wall_clock = nullptr;  // ms since the epoch; must outlive the registry
+  };
+  static constexpr const char* kDbFileName = "hangar.db";
+
+  // Opens or creates the state. A corrupt file, a SQLite file of another program, or one
+  // from a newer hangar returns an error naming the file and what to do; nothing is changed.
+  static Result<std::unique_ptr<Registry>> open(const Options& options);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Reconciles the records with the models dir. Files whose size and mtime are unchanged are
+  // not read again. A changed file keeps its stored sha256 (the expected digest), so a load
+  // can detect that the contents changed. Scans are serialised; lookups are not blocked while
+  // headers are read.
+  Result<ScanReport> scan();
+
+  // Records of present models (or all known ones), ordered by id.
+  std::vector<ModelRecord> list(bool include_absent = false) const;
+  // The record for `id`, present or not; nullopt when never seen.
+  std::optional<ModelRecord> get(const std::string& id) const;
+
+  // Usage counters. Each returns an error for an unknown id or when the write fails.
+  Status record_access(const std::string& id);
+  Status record_load(const std::string& id, int64_t load_ms);
+  // Stores `sha256` as the expected digest of the file with that size and mtime.
+  Status set_digest(const std::string& id, const std::string& sha256, uint64_t size,
+                    int64_t mtime_ns);
+  // Forgets the expected digest (the user accepts a replaced file); it is hashed again.
+  Status clear_digest(const std::string& id);
+
+  // The preload list, in order; it survives restarts. add/set require known, present ids.
+  std::vector<std::string> preload_list() const;
+  Status set_preload_list(const std::vector<std::string>& ids);
+  Status add_preload(const std::string& id);
+  Status remove_preload(const std::string& id);
+
+  const std::string& models_dir() const { return models_dir_; }
+  const std::string& db_path() const { return db_path_; }
+
+ private:
+  Registry() = default;
+  Status init_schema();
+  Status load_all();
+  Status write_record(const ModelRecord& rec);  // caller holds mu_
+  Status write_preload();                       // caller holds mu_
+  Result<ModelRecord*> find_locked(const std::string& id);
+
+  std::string models_dir_, db_path_;
+  const Clock* wall_ = nullptr;
+  int lock_fd_ = -1;
+  std::unique_ptr<Db> db_;
+  mutable std::mutex mu_;
+  std::mutex scan_mu_;
+  std::map<std::string, ModelRecord> records_;
+  std::vector<std::string> preload_;
+};
+
+}  // namespace hangar::manager
