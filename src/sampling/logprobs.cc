@@ -11,8 +11,7 @@ namespace hangar {
 
 double log_sum_exp(const float* logits, int32_t n_vocab) {
   HANGAR_ASSERT(n_vocab > 0);
-  float max_logit = -std::numeric_limits<float>::infinity();
-  for (int32_t i = 0; i < n_vocab; ++i) max_logit = std::max(max_logit, logits[i]);
+  const float max_logit = max_value(logits, n_vocab);
   if (max_logit == -std::numeric_limits<float>::infinity()) return max_logit;
   double total = 0.0;
   for (int32_t i = 0; i < n_vocab; ++i) total += std::exp(logits[i] - max_logit);

@@ -97,17 +97,22 @@ double Sampler::next_uniform() {
 }
 
 TokenId Sampler::sample(const float* logits) {
-  apply_bias_and_penalties(logits, work_.data());
-  if (params_.temperature <= 0.0f) return argmax(work_.data(), n_vocab_);
+  // Copying 600 KB of logits costs as much as greedy itself, so skip it when nothing changes.
+  const float* adjusted = logits;
+  if (!params_.logit_bias.empty() || !counts_.empty()) {
+    apply_bias_and_penalties(logits, work_.data());
+    adjusted = work_.data();
+  }
+  if (params_.temperature <= 0.0f) return argmax(adjusted, n_vocab_);
 
   Candidate* c = candidates_.data();
   size_t n = 0;
   bool sorted = false;
   if (params_.top_k > 0 && params_.top_k < n_vocab_) {
-    n = select_top_k(work_.data(), n_vocab_, params_.top_k, c);
+    n = select_top_k(adjusted, n_vocab_, params_.top_k, c);
     sorted = true;
   } else {
-    for (int32_t i = 0; i < n_vocab_; ++i) c[i] = Candidate{i, work_[i], 0.0f};
+    for (int32_t i = 0; i < n_vocab_; ++i) c[i] = Candidate{i, adjusted[i], 0.0f};
     n = static_cast<size_t>(n_vocab_);
   }
   if (params_.top_p < 1.0f) {

@@ -79,6 +79,16 @@ TEST(Sampler, GreedyHonoursLogitBias) {
   EXPECT_EQ(Sampler(p, 4).sample(logits.data()), 2);
 }
 
+TEST(Sampler, BiasBanningAllButOneAlwaysDrawsIt) {
+  const auto logits = std::vector<float>{3.0f, 1.0f, 2.0f, 0.0f, 5.0f};
+  SamplingParams p = plain(1.5f);
+  p.top_p = 0.9f;
+  p.min_p = 0.01f;
+  for (TokenId id : {0, 1, 3, 4}) p.logit_bias.push_back({id, -INFINITY});
+  Sampler s(p, 5);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(logits.data()), 2);
+}
+
 TEST(Sampler, PenaltyArithmeticOverTheHistory) {
   SamplingParams p = plain(0.0f);
   p.repeat_penalty = 2.0f;

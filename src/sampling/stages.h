@@ -28,6 +28,9 @@ inline bool ranks_before(const Candidate& a, const Candidate& b) {
 // multiplied, then `count * frequency + presence` is subtracted. count == 0 returns `logit`.
 float penalized_logit(float logit, int32_t count, float repeat, float frequency, float presence);
 
+// Returns the largest of n values (-inf when n == 0; NaN values are skipped).
+float max_value(const float* v, int32_t n);
+
 // Returns the id of the highest logit among n (ties: lowest id). n > 0.
 TokenId argmax(const float* logits, int32_t n);
 
@@ -40,9 +43,11 @@ size_t select_top_k(const float* logits, int32_t n, int32_t k, Candidate* out);
 // overwrites `p`.
 size_t top_p_sorted(std::span<Candidate> c, float top_p);
 
-// The same kept set as top_p_sorted, for an unsorted list: a weighted quickselect moves it to
-// the front in expected O(n) instead of sorting 150k tokens. The front is left in no
-// particular (but deterministic) order. Returns the new size; overwrites `p`.
+// The same kept set as top_p_sorted, for an unsorted list, in O(n) instead of sorting 150k
+// tokens: a histogram of the mass by distance below the best logit finds the bucket where
+// the target is crossed, and a weighted quickselect settles that bucket alone. The kept set
+// ends up at the front in no particular (but deterministic) order. Returns the new size;
+// overwrites `p`.
 size_t top_p_unsorted(std::span<Candidate> c, float top_p);
 
 // Min-p: keeps tokens whose probability is at least min_p times the best one's, i.e. whose

@@ -139,6 +139,31 @@ TEST(TopPUnsorted, AgreesWithSortedOnLargeRandomVocab) {
   }
 }
 
+TEST(TopPUnsorted, AgreesWithSortedOverWideRangeAndBannedTokens) {
+  // Logits spread over ~200 nats put most tokens in the last bucket; p close to 1 moves the
+  // cut into it. Banned tokens have weight 0 and must never be needed.
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 25.0f);
+  std::vector<Candidate> base;
+  for (int i = 0; i < 30000; ++i) {
+    base.push_back({i, i % 97 == 0 ? -INFINITY : normal(rng), 0.0f});
+  }
+  for (float p : {0.5f, 0.999f, 0.9999999f}) {
+    auto sorted = base;
+    std::sort(sorted.begin(), sorted.end(), ranks_before);
+    const size_t n_ref = top_p_sorted(sorted, p);
+    auto unsorted = base;
+    const size_t n = top_p_unsorted(unsorted, p);
+    EXPECT_EQ(ids_of(unsorted, n), ids_of(sorted, n_ref)) << "p=" << p;
+  }
+}
+
+TEST(TopPUnsorted, AllBannedKeepsLowestId) {
+  std::vector<Candidate> c = {{5, -INFINITY, 0}, {2, -INFINITY, 0}, {9, -INFINITY, 0}};
+  ASSERT_EQ(top_p_unsorted(c, 0.5f), 1u);
+  EXPECT_EQ(c[0].id, 2);
+}
+
 TEST(MinP, KeepsTokensAboveFractionOfBestInOrder) {
   // Best is 0.5: min_p 0.25 keeps p >= 0.125, min_p 0.35 keeps p >= 0.175.
   const std::vector<float> w = {0.1f, 0.5f, 0.15f, 0.25f};
