@@ -213,6 +213,31 @@ TEST(Sampler, TopKRenormalisesOverTheSurvivors) {
   EXPECT_LT(chi_square(counts, probs, draws), 13.82);
 }
 
+TEST(Sampler, TopPThenMinPRenormaliseOverFullVocabPath) {
+  // Probabilities 0.1, 0.3, 0.15, 0.25, 0.2 (ids 0..4), top-k off. top_p 0.7 keeps 0.3, 0.25,
+  // 0.2; adding min_p 0.7 (p >= 0.21) leaves 0.3 and 0.25.
+  std::vector<float> logits;
+  for (float w : {0.1f, 0.3f, 0.15f, 0.25f, 0.2f}) logits.push_back(std::log(w));
+  SamplingParams p = plain(1.0f);
+  p.top_p = 0.7f;
+  struct Case { float min_p; std::vector<TokenId> ids; std::vector<double> probs; };
+  for (const Case& k : {Case{0.0f, {1, 3, 4}, {0.3 / 0.75, 0.25 / 0.75, 0.2 / 0.75}},
+                        Case{0.7f, {1, 3}, {0.3 / 0.55, 0.25 / 0.55}}}) {
+    p.min_p = k.min_p;
+    Sampler s(p, 5);
+    const int draws = 40000;
+    std::vector<int> counts(k.ids.size());
+    for (int i = 0; i < draws; ++i) {
+      const TokenId id = s.sample(logits.data());
+      const auto it = std::find(k.ids.begin(), k.ids.end(), id);
+      ASSERT_NE(it, k.ids.end()) << id;
+      ++counts[it - k.ids.begin()];
+    }
+    // 0.999 quantiles: 13.82 for 2 degrees of freedom, 10.83 for 1.
+    EXPECT_LT(chi_square(counts, k.probs, draws), k.ids.size() == 3 ? 13.82 : 10.83);
+  }
+}
+
 TEST(Sampler, TopPAndMinPNeverDrawOutsideTheirSets) {
   // 150k tokens, top-k off: exercises the unsorted top-p path at real vocabulary size.
   const int n = 150000;
