@@ -78,6 +78,11 @@ int HashWorker::run_pending() {
   return n;
 }
 
+HashProgress HashWorker::progress() const {
+  std::lock_guard lock(mu_);
+  return progress_;
+}
+
 void HashWorker::loop() {
   for (;;) {
     {

@@ -125,12 +125,15 @@ Status Registry::init_schema() {
     return Error(app_id.error().message() + " (the state file is corrupt or not a database" +
                  fix + ")");
   }
-  auto check = db_->prepare("PRAGMA quick_check");
-  if (!check.ok()) return Error(check.error().message() + fix);
-  auto row = check->step();
-  if (!row.ok()) return Error(row.error().message() + " (the state file is corrupt" + fix + ")");
-  if (*row && check->column_text(0) != "ok") {
-    return Error("state file '" + db_path_ + "' is corrupt: " + check->column_text(0) + fix);
+  {
+    // Scoped: a live statement holds a read transaction, which blocks the WAL switch below.
+    auto check = db_->prepare("PRAGMA quick_check");
+    if (!check.ok()) return Error(check.error().message() + fix);
+    auto row = check->step();
+    if (!row.ok()) return Error(row.error().message() + " (the state file is corrupt" + fix + ")");
+    if (*row && check->column_text(0) != "ok") {
+      return Error("state file '" + db_path_ + "' is corrupt: " + check->column_text(0) + fix);
+    }
   }
   HANGAR_ASSIGN(int64_t n_tables,
                 pragma_int(*db_, "schema_version"));  // 0 for a file with no schema at all

@@ -71,19 +71,20 @@ Result<uint64_t> parse_bytes(std::string_view text, std::string_view what) {
   else if (unit == "ti") scale = 1024.0 * 1024 * 1024 * 1024;
   else return bad("unknown suffix '" + unit + "'");
   if (fraction && unit.empty()) return bad("a fraction needs a suffix");
-  double bytes = number * scale;
-  if (bytes >= 1.8e19) return bad("too large");
   if (!fraction && unit.empty()) {
     // Exact integer path: doubles lose precision above 2^53.
     uint64_t v = 0;
     for (char c : s) {
       if (!std::isdigit(static_cast<unsigned char>(c))) break;
-      if (v > (UINT64_MAX - 9) / 10) return bad("too large");
-      v = v * 10 + static_cast<uint64_t>(c - '0');
+      const auto digit = static_cast<uint64_t>(c - '0');
+      if (v > (UINT64_MAX - digit) / 10) return bad("too large");
+      v = v * 10 + digit;
     }
     return v;
   }
-  return static_cast<uint64_t>(std::llround(bytes));
+  const double bytes = number * scale;
+  if (bytes >= 1.8e19) return bad("too large");
+  return static_cast<uint64_t>(bytes + 0.5);
 }
 
 Result<int64_t> parse_duration_ms(std::string_view text, std::string_view what) {

@@ -1,0 +1,132 @@
+// Tests for memory readings (/proc and cgroup v2 parsing), pressure decisions and the monitor.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "manager/cache_fixture.h"
+#include "manager/memory_monitor.h"
+#include "manager/memory_reader.h"
+
+namespace hangar::manager {
+namespace {
+
+using testing::FakeMemoryReader;
+using testing::TempDir;
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+void write_file(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+TEST(MemoryReader, ParsesProcFiles) {
+  const char* meminfo = "MemTotal:       16314216 kB\nMemFree:         1000 kB\n"
+                        "MemAvailable:    8000000 kB\nBuffers: 5 kB\n";
+  EXPECT_EQ(parse_meminfo_kb(meminfo, "MemTotal"), uint64_t{16314216} * 1024);
+  EXPECT_EQ(parse_meminfo_kb(meminfo, "MemAvailable"), uint64_t{8000000} * 1024);
+  EXPECT_FALSE(parse_meminfo_kb(meminfo, "Mem").has_value());  // whole key only
+  EXPECT_FALSE(parse_meminfo_kb(meminfo, "SwapTotal").has_value());
+  EXPECT_EQ(parse_cgroup_v2_path("12:memory:/docker/x\n0::/user.slice/app.scope\n"),
+            "/user.slice/app.scope");
+  EXPECT_FALSE(parse_cgroup_v2_path("4:cpu:/a\n").has_value());
+  EXPECT_EQ(parse_cgroup_bytes("1073741824\n"), kGiB);
+  EXPECT_FALSE(parse_cgroup_bytes("max\n").has_value());
+}
+
+TEST(MemoryReader, ReadsAFakeProcAndCgroupTreeAndPicksTheTightestAncestor) {
+  TempDir dir;
+  write_file(dir.path("proc/self/status"), "Name: hangar\nVmRSS:\t  204800 kB\nThreads: 4\n");
+  write_file(dir.path("proc/meminfo"), "MemTotal: 33554432 kB\nMemAvailable: 16777216 kB\n");
+  write_file(dir.path("proc/self/cgroup"), "0::/outer/inner\n");
+  write_file(dir.path("cg/outer/inner/memory.max"), "max\n");
+  write_file(dir.path("cg/outer/inner/memory.current"), "1000\n");
+  write_file(dir.path("cg/outer/memory.max"), std::to_string(4 * kGiB) + "\n");
+  write_file(dir.path("cg/outer/memory.current"), std::to_string(3 * kGiB) + "\n");
+  ProcMemoryReader reader(dir.path("proc"), dir.path("cg"));
+  MemorySnapshot s = reader.read();
+  EXPECT_EQ(s.process_rss, 200 * kMiB);
+  EXPECT_EQ(s.system_total, 32 * kGiB);
+  EXPECT_EQ(s.system_available, 16 * kGiB);
+  EXPECT_EQ(s.cgroup_limit, 4 * kGiB);
+  EXPECT_EQ(s.cgroup_current, 3 * kGiB);
+  EXPECT_EQ(s.headroom(), 1 * kGiB);  // the cgroup binds before the machine does
+  EXPECT_EQ(auto_memory_budget(s), static_cast<uint64_t>(double(200 * kMiB + kGiB) * 0.8));
+}
+
+TEST(MemoryReader, RealProcOfThisProcessIsPlausible) {
+  ProcMemoryReader reader;
+  MemorySnapshot s = reader.read();
+  EXPECT_GT(s.process_rss, 0u);
+  EXPECT_GT(s.system_total, s.system_available);
+  EXPECT_GT(s.system_available, 0u);
+}
+
+TEST(MemoryPressure, Decisions) {
+  MemorySnapshot s;
+  s.system_total = 16 * kGiB;
+  s.system_available = 8 * kGiB;
+  PressureOptions o;  // auto threshold: 5% of 16 GiB = 819.2 MiB
+  EXPECT_FALSE(assess_pressure(s, o).under_pressure);
+  s.system_available = 500 * kMiB;
+  PressureDecision d = assess_pressure(s, o);
+  EXPECT_TRUE(d.under_pressure);
+  EXPECT_EQ(d.bytes_to_free, 16 * kGiB / 20 - 500 * kMiB);
+  EXPECT_NE(d.reason.find("below"), std::string::npos);
+
+  o.min_available_bytes = 100 * kMiB;
+  EXPECT_FALSE(assess_pressure(s, o).under_pressure);
+  s.cgroup_limit = 10 * kGiB;
+  s.cgroup_current = 9 * kGiB + 512 * kMiB;  // above 90% of the limit
+  d = assess_pressure(s, o);
+  EXPECT_TRUE(d.under_pressure);
+  EXPECT_EQ(d.bytes_to_free, s.cgroup_current.value() - uint64_t(double(10 * kGiB) * 0.9));
+  EXPECT_NE(d.reason.find("cgroup"), std::string::npos);
+}
+
+class MonitorTest : public testing::CacheFixture {};
+
+TEST_F(MonitorTest, UnloadsIdleModelsByPolicyUnderPressureOnly) {
+  for (const char* id : {"a", "b", "c", "d"}) loader_.set(id, {.estimate = 100, .actual = 100});
+  CacheOptions o;
+  o.keep_alive_ms = -1;
+  make_cache(o);
+  use("a");
+  clock_.advance(10);
+  use("b");
+  clock_.advance(10);
+  use("c");
+  ASSERT_TRUE(cache_->pin("a").ok());
+  auto held = cache_->acquire("d");  // in flight
+  ASSERT_TRUE(held.ok());
+
+  FakeMemoryReader memory;
+  PressureOptions p;
+  p.min_available_bytes = 1000;
+  MemoryMonitor monitor(*cache_, memory, p);
+  memory.set_available(5000);
+  EXPECT_FALSE(monitor.check().under_pressure);
+  EXPECT_EQ(loaded(), (std::vector<std::string>{"a", "b", "c", "d"}));
+
+  memory.set_available(950);  // 50 bytes short: one idle model is enough, LRU picks b
+  std::vector<std::string> unloaded;
+  PressureDecision d = monitor.check(&unloaded);
+  EXPECT_TRUE(d.under_pressure);
+  EXPECT_EQ(d.bytes_to_free, 50u);
+  EXPECT_EQ(unloaded, (std::vector<std::string>{"b"}));
+
+  memory.set_available(0);  // far short: everything idle goes, never pinned or in flight
+  unloaded.clear();
+  monitor.check(&unloaded);
+  EXPECT_EQ(unloaded, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(loaded(), (std::vector<std::string>{"a", "d"}));
+  MonitorStats s = monitor.stats();
+  EXPECT_EQ(s.checks, 3);
+  EXPECT_EQ(s.pressure_events, 2);
+  EXPECT_EQ(s.models_unloaded, 2);
+  EXPECT_EQ(cache_->stats().pressure_unloads, 2);
+}
+
+}  // namespace
+}  // namespace hangar::manager

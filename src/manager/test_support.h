@@ -1,0 +1,188 @@
+// Fakes and fixtures for the manager tests: clock, loader, memory reader, temp dirs, GGUF files.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "gguf/gguf_writer.h"
+#include "manager/memory_reader.h"
+#include "manager/model_loader.h"
+
+namespace hangar::manager::testing {
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(int64_t start_ms = 1'000'000) : now_(start_ms) {}
+  int64_t now_ms() const override { return now_.load(); }
+  void advance(int64_t ms) { now_ += ms; }
+  void set(int64_t ms) { now_ = ms; }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
+class FakeModel final : public LoadedModel {
+ public:
+  explicit FakeModel(uint64_t bytes, std::atomic<int>* live) : bytes_(bytes), live_(live) {
+    if (live_) ++*live_;
+  }
+  ~FakeModel() override {
+    if (live_) --*live_;
+  }
+  uint64_t memory_bytes() const override { return bytes_; }
+
+ private:
+  uint64_t bytes_;
+  std::atomic<int>* live_;
+};
+
+// Reports configured estimates and sizes, advances the fake clock by a model's load time,
+// counts calls, and can hold loads at a gate so tests can overlap them deterministically.
+class FakeLoader final : public ModelLoader {
+ public:
+  struct Spec {
+    uint64_t estimate = 100;
+    uint64_t actual = 100;  // what memory_bytes() reports after load
+    int64_t load_ms = 0;   // the fake clock advances by this much during load()
+    std::string fail;       // non-empty: load fails with this message
+  };
+  explicit FakeLoader(FakeClock* clock) : clock_(clock) {}
+
+  void set(const std::string& id, Spec spec) {
+    std::lock_guard lock(mu_);
+    specs_[id] = spec;
+  }
+  uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override {
+    std::lock_guard lock(mu_);
+    return specs_[rec.id].estimate;
+  }
+  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override {
+    Spec spec;
+    {
+      std::unique_lock lock(mu_);
+      spec = specs_[rec.id];
+      calls_.push_back(rec.id);
+      entered_ += 1;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !gated_; });
+    }
+    if (spec.load_ms) clock_->advance(spec.load_ms);
+    if (!spec.fail.empty()) return Error(spec.fail);
+    return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_));
+  }
+
+  // Loads block until open_gate().
+  void close_gate() {
+    std::lock_guard lock(mu_);
+    gated_ = true;
+  }
+  void open_gate() {
+    std::lock_guard lock(mu_);
+    gated_ = false;
+    cv_.notify_all();
+  }
+  // Blocks until `n` loads have started in total.
+  void wait_entered(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  int calls_for(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (const auto& c : calls_) n += c == id;
+    return n;
+  }
+  int live_models() const { return live_.load(); }
+
+ private:
+  FakeClock* clock_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Spec> specs_;
+  std::vector<std::string> calls_;
+  int entered_ = 0;
+  bool gated_ = false;
+  std::atomic<int> live_{0};
+};
+
+class FakeMemoryReader final : public MemoryReader {
+ public:
+  FakeMemoryReader() {
+    snapshot_.system_total = uint64_t{64} << 30;
+    snapshot_.system_available = uint64_t{32} << 30;
+    snapshot_.process_rss = uint64_t{1} << 30;
+  }
+  MemorySnapshot read() override {
+    std::lock_guard lock(mu_);
+    reads_ += 1;
+    return snapshot_;
+  }
+  void set(const MemorySnapshot& s) {
+    std::lock_guard lock(mu_);
+    snapshot_ = s;
+  }
+  void set_available(uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    snapshot_.system_available = bytes;
+  }
+
+ private:
+  std::mutex mu_;
+  MemorySnapshot snapshot_;
+  int reads_ = 0;
+};
+
+// A fresh directory, removed with everything in it at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("hangar_manager_test_" + std::to_string(::getpid()) + "_" +
+             std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string path(const std::string& rel = "") const { return (path_ / rel).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes a small valid GGUF: one f32 tensor of `n_f32` elements and one q8_0 tensor of
+// 32 x `q8_rows` elements, with llama-style hyper-parameters.
+inline void write_model(const std::string& path, const std::string& arch = "llama",
+                        int64_t n_f32 = 8, int64_t q8_rows = 2, bool chat_template = false,
+                        uint8_t fill = 1) {
+  gguf::Writer w;
+  w.set("general.architecture", gguf::Value::string(arch));
+  w.set(arch + ".context_length", gguf::Value::u32(2048));
+  w.set(arch + ".block_count", gguf::Value::u32(4));
+  w.set(arch + ".embedding_length", gguf::Value::u32(64));
+  w.set(arch + ".attention.head_count", gguf::Value::u32(8));
+  w.set(arch + ".attention.head_count_kv", gguf::Value::u32(2));
+  if (chat_template) w.set("tokenizer.chat_template", gguf::Value::string("{{ messages }}"));
+  w.add_tensor({"a", TensorType::kF32, {n_f32}}, std::vector<uint8_t>(n_f32 * 4, fill));
+  w.add_tensor({"b", TensorType::kQ8_0, {32, q8_rows}}, std::vector<uint8_t>(q8_rows * 34, fill));
+  HANGAR_ASSERT(w.write_file(path).ok());
+}
+
+}  // namespace hangar::manager::testing
