@@ -1,0 +1,264 @@
+// Chat template application mirroring llama.cpp's server: message normalisation, capability
+// probes with the system-role polyfill, model-specific message shapes, and template globals.
+#include "chat/chat_template.h"
+
+#include <chrono>
+
+#include "chat/render_error.h"
+
+namespace hangar::chat {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+}
+
+// llama.cpp patches two known template bugs before parsing; we do the same so renders match.
+std::string patch_source(std::string_view source) {
+  std::string s(source);
+  if (contains(s, "<|channel|>") && contains(s, "in message.content or")) {
+    replace_all(s,
+                "{%- if \"<|channel|>analysis<|message|>\" in message.content or "
+                "\"<|channel|>final<|message|>\" in message.content %}",
+                "{%- if false %}");
+  }
+  if (contains(s, "[TOOL_CALLS]") && contains(s, "if (message['content'] is none or")) {
+    replace_all(s,
+                "{%- if (message['content'] is none or message['content'] == '' or "
+                "message['content']|length == 0) and (message['tool_calls'] is not defined or "
+                "message['tool_calls'] is none or message['tool_calls']|length == 0) %}",
+                "{%- if false %}");
+  }
+  return s;
+}
+
+std::tm local_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return tm;
+}
+
+std::string format_time(const std::tm& tm, const std::string& fmt) {
+  if (fmt.empty()) return "";
+  std::string buf(256, '\0');
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const size_t n = std::strftime(buf.data(), buf.size(), fmt.c_str(), &tm);
+    if (n > 0) return buf.substr(0, n);
+    buf.resize(buf.size() * 4);
+  }
+  return "";
+}
+
+Value strftime_function(const std::tm& now) {
+  return Value::function("strftime_now", [now](Interpreter&, CallArgs& args) -> Value {
+    if (args.positional.size() != 1 || !args.positional[0].is_string()) {
+      throw RenderError("strftime_now() takes one format string");
+    }
+    return Value(format_time(now, args.positional[0].as_string()));
+  });
+}
+
+// Renders a probe conversation; returns nullopt when the template fails on it.
+std::optional<std::string> probe(const Template& tmpl, const Json& messages) {
+  Value globals = Value::dict();
+  DictData& g = globals.dict_data();
+  g.set(Value("messages"), value_from_json(messages));
+  g.set(Value("tools"), Value::list());
+  g.set(Value("bos_token"), Value(""));
+  g.set(Value("eos_token"), Value(""));
+  g.set(Value("add_generation_prompt"), Value(true));
+  g.set(Value("strftime_now"), strftime_function(local_now()));
+  RenderLimits limits;
+  limits.max_steps = 1'000'000;
+  auto r = tmpl.render(globals, limits);
+  if (!r.ok()) return std::nullopt;
+  return std::move(r).value();
+}
+
+ChatTemplateCaps detect_caps(const Template& tmpl) {
+  ChatTemplateCaps caps;
+  const Json user_text = Json::array({{{"role", "user"}, {"content", "User message"}}});
+  if (!probe(tmpl, user_text)) {
+    const Json typed = Json::array(
+        {{{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", "User message"}}})}}});
+    if (probe(tmpl, typed)) caps.supports_string_content = false;
+  }
+  // A template supports the system role when the system text reaches its output; templates
+  // that raise on it or drop it get the system prompt merged into the next message.
+  const std::string needle = "<<hangar system probe>>";
+  Json with_system = Json::array({{{"role", "system"}, {"content", needle}}, {{"role", "user"}, {"content", "User message"}}});
+  if (!caps.supports_string_content) {
+    for (auto& m : with_system) {
+      m["content"] = Json::array({{{"type", "text"}, {"text", m["content"].get<std::string>()}}});
+    }
+  }
+  const auto out = probe(tmpl, with_system);
+  caps.supports_system_role = out.has_value() && contains(*out, needle);
+  return caps;
+}
+
+Error message_error(size_t i, const std::string& what) {
+  return Error("messages[" + std::to_string(i) + "]: " + what);
+}
+
+// Normalises one OpenAI message into the shape llama.cpp hands to templates.
+Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
+  if (!m.is_object()) return message_error(i, "expected an object");
+  if (!m.contains("role") || !m["role"].is_string()) return message_error(i, "expected a 'role' string");
+  Json out = Json::object();
+  out["role"] = m["role"];
+  const Json content = m.contains("content") ? m["content"] : Json();
+  if (content.is_string()) {
+    out["content"] = string_content ? content : Json::array({{{"type", "text"}, {"text", content}}});
+  } else if (content.is_array()) {
+    std::string text;
+    Json parts = Json::array();
+    for (const auto& part : content) {
+      if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+        return message_error(i, "content parts must be objects with a 'type'");
+      }
+      if (part["type"] != "text" || !part.contains("text") || !part["text"].is_string()) {
+        return message_error(i, "unsupported content part type " + part["type"].dump() + " (expected \"text\")");
+      }
+      if (!text.empty()) text += "\n";
+      text += part["text"].get<std::string>();
+      parts.push_back({{"type", "text"}, {"text", part["text"]}});
+    }
+    out["content"] = string_content ? Json(text) : parts;
+  } else if (content.is_null()) {
+    out["content"] = "";
+  } else {
+    return message_error(i, "'content' must be a string, a list of parts or null");
+  }
+  if (m.contains("reasoning_content") && m["reasoning_content"].is_string() &&
+      !m["reasoning_content"].get<std::string>().empty()) {
+    out["reasoning_content"] = m["reasoning_content"];
+  }
+  if (m.contains("name") && m["name"].is_string()) out["name"] = m["name"];
+  if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) out["tool_call_id"] = m["tool_call_id"];
+  if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
+    if (!m["tool_calls"].is_array()) return message_error(i, "'tool_calls' must be a list");
+    Json calls = Json::array();
+    for (const auto& tc : m["tool_calls"]) {
+      if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object() ||
+          !tc["function"].contains("name") || !tc["function"]["name"].is_string()) {
+        return message_error(i, "each tool call needs a function with a 'name'");
+      }
+      Json args = tc["function"].contains("arguments") ? tc["function"]["arguments"] : Json::object();
+      if (args.is_string()) {
+        // Templates format arguments as objects (tojson, items()); OpenAI sends JSON text.
+        Json parsed = Json::parse(args.get<std::string>(), nullptr, false);
+        if (!parsed.is_discarded() && parsed.is_object()) args = std::move(parsed);
+      }
+      Json call = {{"type", "function"}, {"function", {{"name", tc["function"]["name"]}, {"arguments", args}}}};
+      if (tc.contains("id") && tc["id"].is_string()) call["id"] = tc["id"];
+      calls.push_back(std::move(call));
+    }
+    if (!calls.empty()) out["tool_calls"] = std::move(calls);
+  }
+  return out;
+}
+
+// Mistral/Ministral 3 templates read system and assistant content as typed blocks, with
+// reasoning as a "thinking" block (llama.cpp's Ministral 3 handler).
+void to_ministral_blocks(Json& messages) {
+  for (auto& m : messages) {
+    const std::string role = m["role"].get<std::string>();
+    if (role != "system" && role != "assistant") continue;
+    Json blocks = Json::array();
+    if (m.contains("reasoning_content")) {
+      blocks.push_back({{"type", "thinking"}, {"thinking", m["reasoning_content"]}});
+      m.erase("reasoning_content");
+    }
+    if (m["content"].is_string()) {
+      blocks.push_back({{"type", "text"}, {"text", m["content"]}});
+    } else if (m["content"].is_array()) {
+      for (const auto& b : m["content"]) blocks.push_back(b);
+    }
+    m["content"] = std::move(blocks);
+  }
+}
+
+}  // namespace
+
+Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
+  HANGAR_ASSIGN(Template tmpl, Template::parse(patch_source(source)));
+  const ChatTemplateCaps caps = detect_caps(tmpl);
+  return ChatTemplate(std::move(tmpl), caps);
+}
+
+Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
+  if (!in.messages.is_array()) return Error("messages: expected a list");
+  const std::string& src = tmpl_.source();
+  Json messages = Json::array();
+  for (size_t i = 0; i < in.messages.size(); ++i) {
+    HANGAR_ASSIGN(Json m, normalize_message(in.messages[i], i, caps_.supports_string_content));
+    messages.push_back(std::move(m));
+  }
+  if (!contains(src, "<|channel|>")) {
+    for (auto& m : messages) {
+      if (m["role"] == "developer") m["role"] = "system";
+    }
+  }
+  if (!caps_.supports_system_role && !messages.empty() && messages[0]["role"] == "system") {
+    if (messages.size() > 1 && messages[0]["content"].is_string() && messages[1]["content"].is_string()) {
+      messages[1]["content"] = messages[0]["content"].get<std::string>() + "\n" + messages[1]["content"].get<std::string>();
+    }
+    messages.erase(messages.begin());
+  }
+  if (contains(src, "[SYSTEM_PROMPT]") && contains(src, "[TOOL_CALLS]") && contains(src, "[ARGS]") &&
+      !contains(src, "[CALL_ID]")) {
+    to_ministral_blocks(messages);
+  }
+  if (contains(src, "<|channel|>")) {
+    // gpt-oss reads the reasoning of tool-calling turns from "thinking".
+    for (auto& m : messages) {
+      if (m.contains("reasoning_content") && m.contains("tool_calls")) m["thinking"] = m["reasoning_content"];
+    }
+  }
+
+  const std::tm now = in.now ? *in.now : local_now();
+  Value globals = Value::dict();
+  DictData& g = globals.dict_data();
+  g.set(Value("messages"), value_from_json(messages));
+  g.set(Value("bos_token"), Value(in.bos_token));
+  g.set(Value("eos_token"), Value(in.eos_token));
+  g.set(Value("enable_thinking"), Value(in.enable_thinking));
+  if (in.tools.is_array() && !in.tools.empty()) g.set(Value("tools"), value_from_json(in.tools));
+  g.set(Value("datetime"), Value(format_time(now, "%b %d %Y")));
+  g.set(Value("date_string"), Value(format_time(now, "%d %b %Y")));
+  if (!in.extra_context.is_null()) {
+    if (!in.extra_context.is_object()) return Error("chat template kwargs: expected an object");
+    for (auto it = in.extra_context.begin(); it != in.extra_context.end(); ++it) {
+      g.set(Value(it.key()), value_from_json(it.value()));
+    }
+  }
+  // llama.cpp only defines add_generation_prompt when it is true.
+  if (in.add_generation_prompt) g.set(Value("add_generation_prompt"), Value(true));
+  g.set(Value("strftime_now"), strftime_function(now));
+
+  auto rendered = tmpl_.render(globals);
+  if (!rendered.ok()) return rendered.error().context("chat template");
+  return rendered;
+}
+
+Result<std::string> apply_chat_template(const Template& tmpl, const ChatTemplateInputs& in) {
+  HANGAR_ASSIGN(ChatTemplate chat, ChatTemplate::parse(tmpl.source()));
+  return chat.apply(in);
+}
+
+std::string chatml_fallback_template() {
+  return "{%- for message in messages -%}\n"
+         "  {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}\n"
+         "{%- endfor -%}\n"
+         "{%- if add_generation_prompt -%}\n"
+         "  {{- '<|im_start|>assistant\\n' -}}\n"
+         "{%- endif -%}";
+}
+
+}  // namespace hangar::chat

@@ -1,0 +1,70 @@
+// Chat templates: renders an OpenAI-style conversation through a model's
+// tokenizer.chat_template exactly as llama.cpp's server (--jinja) does.
+#pragma once
+
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "chat/template.h"
+
+namespace hangar::chat {
+
+// What one request renders. JSON is ordered_json so tools and arguments keep the client's
+// key order when a template prints them with tojson.
+struct ChatTemplateInputs {
+  // OpenAI-style messages: role, content (string, null or list of {type: "text", text}),
+  // optional tool_calls, name, tool_call_id, reasoning_content.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  nlohmann::ordered_json tools;  // null, or an array of {type: "function", function: {...}}
+  bool add_generation_prompt = true;
+  bool enable_thinking = true;
+  std::string bos_token;
+  std::string eos_token;
+  // Local time that strftime_now(), date_string and datetime report; nullopt means now.
+  std::optional<std::tm> now;
+  // Extra template variables (chat_template_kwargs), e.g. {"enable_thinking": false};
+  // they override the defaults above.
+  nlohmann::ordered_json extra_context;
+};
+
+// What a template can render, found by probing it with small conversations the way
+// llama.cpp does (its system-role polyfill depends on this).
+struct ChatTemplateCaps {
+  bool supports_system_role = true;
+  bool supports_string_content = true;  // false: content must be a list of typed parts
+};
+
+// A parsed chat template with its capabilities; immutable and thread-safe to apply.
+class ChatTemplate {
+ public:
+  // Parses `source` (after llama.cpp's two compatibility patches for gpt-oss and Mistral
+  // templates) and probes its capabilities.
+  static Result<ChatTemplate> parse(std::string_view source);
+
+  // Renders `in`. Errors: malformed messages ("messages[2]: expected a 'role' string"), or the
+  // template's own runtime error, e.g. raise_exception("Conversation roles must alternate").
+  Result<std::string> apply(const ChatTemplateInputs& in) const;
+
+  const ChatTemplateCaps& caps() const { return caps_; }
+  const Template& tmpl() const { return tmpl_; }
+
+ private:
+  ChatTemplate(Template tmpl, ChatTemplateCaps caps) : tmpl_(std::move(tmpl)), caps_(caps) {}
+
+  Template tmpl_;
+  ChatTemplateCaps caps_;
+};
+
+// Renders with an already-parsed Template, probing its capabilities on each call; prefer
+// ChatTemplate when rendering many requests with one template.
+Result<std::string> apply_chat_template(const Template& tmpl, const ChatTemplateInputs& in);
+
+// The ChatML template llama.cpp uses when a model has none.
+std::string chatml_fallback_template();
+
+}  // namespace hangar::chat

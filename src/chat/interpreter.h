@@ -1,0 +1,87 @@
+// Interpreter: renders a parsed Program with Jinja2 semantics (and llama.cpp's leniencies),
+// bounded by RenderLimits so a hostile template cannot hang or exhaust the server.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/ast.h"
+#include "chat/value.h"
+
+namespace hangar::chat {
+
+// Budgets for one render; exceeding one is a RenderError, never a crash or a hang.
+struct RenderLimits {
+  int64_t max_steps = 50'000'000;              // statements, loop iterations, element visits
+  size_t max_output_bytes = size_t{64} << 20;  // any single string, the output included
+  int max_call_depth = 64;                     // nested macro calls
+  int64_t max_range = 10'000'000;              // elements range() may produce
+};
+
+// One render at a time: an Interpreter is single-use and not thread-safe. Builtins
+// (builtins.h) call back into it for filters, tests and callables.
+class Interpreter {
+ public:
+  explicit Interpreter(const RenderLimits& limits) : limits_(limits) {}
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+
+  // Renders `program` with `globals` (a dict, or undefined for none) as top-level variables.
+  // Throws RenderError.
+  std::string render(const Program& program, const Value& globals);
+
+  // Calls a function value; throws RenderError if it is not callable.
+  Value call(const Value& callee, CallArgs& args, const std::string& what);
+  // Applies a named filter/test, as `x|name(args)` / `x is name(args)` would.
+  Value apply_filter(const std::string& name, const Value& input, CallArgs& args);
+  bool apply_test(const std::string& name, const Value& input, CallArgs& args);
+  // Attribute lookup as `obj.name` does (methods first for builtin types, then keys).
+  Value get_attr(const Value& obj, const std::string& name);
+
+  // Accounts for `n` units of work; throws when the step budget is spent.
+  void count_steps(int64_t n = 1);
+  // Throws when a string of `bytes` would exceed the size budget.
+  void check_size(size_t bytes) const;
+  const RenderLimits& limits() const { return limits_; }
+
+ private:
+  struct Scope {
+    std::unordered_map<std::string, Value> vars;
+    std::shared_ptr<Scope> parent;
+  };
+  using ScopePtr = std::shared_ptr<Scope>;
+  enum class Flow { kNormal, kBreak, kContinue };
+
+  Flow exec_body(const Body& body, const ScopePtr& scope, std::string& out);
+  Flow exec(const Node& node, const ScopePtr& scope, std::string& out);
+  Flow exec_for(const Node& node, const ScopePtr& scope, std::string& out);
+  void exec_set(const Node& node, const ScopePtr& scope);
+  void define_macro(const Node& node, const ScopePtr& scope);
+  Value call_macro(const Node& macro, const ScopePtr& closure, CallArgs& args);
+  void exec_call_block(const Node& node, const ScopePtr& scope, std::string& out);
+
+  Value eval(const Expr& e, const ScopePtr& scope);
+  Value eval_call(const Expr& e, const ScopePtr& scope);
+  Value eval_binary(const Expr& e, const ScopePtr& scope);
+  Value eval_slice(const Expr& e, const ScopePtr& scope);
+  Value get_item(const Value& obj, const Value& key);
+  // Applies the filter chain `chain` (ending in a placeholder literal) to `input`.
+  Value apply_filter_chain(const Expr& chain, Value input, const ScopePtr& scope);
+  CallArgs eval_args(const Expr& e, size_t first, const ScopePtr& scope);
+  Value lookup(const ScopePtr& scope, const std::string& name);
+  void append_output(std::string& out, std::string_view s);
+  [[noreturn]] void fail(const SourcePos& pos, const std::string& what) const;
+
+  RenderLimits limits_;
+  int64_t steps_ = 0;
+  int call_depth_ = 0;
+  // Scopes captured by macros; cleared after rendering to break reference cycles
+  // (a scope holding a macro that holds the scope).
+  std::vector<ScopePtr> closures_;
+};
+
+}  // namespace hangar::chat

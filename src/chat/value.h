@@ -1,0 +1,151 @@
+// Value: the dynamically typed value a chat template computes with (Python/Jinja2 semantics).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hangar::chat {
+
+class Value;
+class Interpreter;
+
+// Arguments of a call: positional first, then keyword arguments in source order.
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+};
+
+// A callable value: a builtin, a bound method or a template macro. `fn` throws RenderError
+// (interpreter.h) on bad arguments; it runs on the rendering thread only.
+struct Function {
+  std::string name;
+  std::function<Value(Interpreter&, CallArgs&)> fn;
+};
+
+struct ListData;
+struct DictData;
+
+// A template value with Python reference semantics: lists and dicts are shared, so
+// `ns.items.append(x)` is visible through every reference, as in Jinja2. Copying a Value
+// is cheap for containers (a reference count) and copies scalars and strings.
+// Not thread-safe: a Value graph belongs to one render.
+class Value {
+ public:
+  enum class Type : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kFunction };
+
+  Value() : v_(Undefined{}) {}
+  static Value undefined(std::string hint = {}) { return Value(Undefined{std::move(hint)}); }
+  static Value none() { return Value(None{}); }
+  Value(bool b) : v_(b) {}                                   // NOLINT: implicit by design
+  Value(int v) : v_(static_cast<int64_t>(v)) {}              // NOLINT
+  Value(int64_t v) : v_(v) {}                                // NOLINT
+  Value(double v) : v_(v) {}                                 // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}          // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
+  static Value list(std::vector<Value> items = {});
+  static Value tuple(std::vector<Value> items);
+  static Value dict();
+  static Value namespace_object();  // Jinja2 namespace(): attributes are assignable
+  static Value function(std::string name, std::function<Value(Interpreter&, CallArgs&)> fn);
+
+  Type type() const { return static_cast<Type>(v_.index()); }
+  bool is_undefined() const { return type() == Type::kUndefined; }
+  bool is_none() const { return type() == Type::kNone; }
+  bool is_bool() const { return type() == Type::kBool; }
+  bool is_int() const { return type() == Type::kInt; }
+  bool is_float() const { return type() == Type::kFloat; }
+  bool is_number() const { return is_int() || is_float() || is_bool(); }
+  bool is_string() const { return type() == Type::kString; }
+  bool is_list() const { return type() == Type::kList; }
+  bool is_dict() const { return type() == Type::kDict; }
+  bool is_function() const { return type() == Type::kFunction; }
+  bool is_namespace() const;
+  bool is_tuple() const;
+
+  // Accessors; calling the wrong one is a bug (ASSERT).
+  bool as_bool() const;
+  int64_t as_int() const;       // also accepts bool
+  double as_double() const;     // int, float or bool
+  const std::string& as_string() const;
+  ListData& list_data() const;
+  DictData& dict_data() const;
+  const Function& function_data() const;
+  const std::string& undefined_hint() const;
+
+  // Python truthiness.
+  bool truthy() const;
+  // Python str(): what `{{ x }}` prints. Undefined prints as "", None as "None".
+  // Throws RenderError on structures nested deeper than kMaxDepth (cyclic lists).
+  std::string str() const;
+  // Python repr(): strings quoted, used inside printed lists and dicts.
+  std::string repr() const;
+  // Short type name for error messages ("string", "list", ...).
+  std::string type_name() const;
+
+  // Python ==: numbers compare by value across int/float/bool, containers deeply.
+  bool equals(const Value& other) const;
+
+  static constexpr int kMaxDepth = 128;
+
+ private:
+  struct Undefined {
+    std::string hint;  // names what was missing, for error messages
+  };
+  struct None {};
+  using Storage = std::variant<Undefined, None, bool, int64_t, double, std::string,
+                               std::shared_ptr<ListData>, std::shared_ptr<DictData>,
+                               std::shared_ptr<const Function>>;
+  explicit Value(Storage v) : v_(std::move(v)) {}
+  void append_str(std::string& out, bool as_repr, int depth) const;
+  bool equals_depth(const Value& other, int depth) const;
+
+  Storage v_;
+};
+
+struct ListData {
+  std::vector<Value> items;
+  bool is_tuple = false;  // only changes how it prints: (a, b)
+};
+
+// An insertion-ordered dict keyed by hashable values (strings, numbers, bools, none).
+struct DictData {
+  // Returns nullptr when the key is absent. Throws RenderError for unhashable keys.
+  const Value* find(const Value& key) const;
+  Value* find(const Value& key);
+  const Value* find(std::string_view key) const;
+  void set(const Value& key, Value value);
+  // Removes the key; returns false when absent.
+  bool erase(const Value& key);
+  size_t size() const { return entries.size(); }
+
+  std::vector<std::pair<Value, Value>> entries;
+  bool is_namespace = false;
+
+ private:
+  static std::string hash_key(const Value& key);
+  std::unordered_map<std::string, size_t> index_;
+};
+
+// Converts parsed JSON (objects keep their key order when given ordered_json).
+Value value_from_json(const nlohmann::json& j);
+Value value_from_json(const nlohmann::ordered_json& j);
+
+// Serialises like Python's json.dumps(ensure_ascii=False) as HF transformers' tojson does:
+// separators ", " and ": " without indent, "," and ": " with one; indent < 0 means none.
+// Throws RenderError for values JSON cannot hold (undefined, functions) or cycles.
+std::string value_to_json(const Value& v, int indent = -1);
+
+// Python float repr: shortest round-trip digits, "1.0", "1e-05", "1e+16", "inf", "nan".
+std::string format_python_float(double d);
+
+}  // namespace hangar::chat
