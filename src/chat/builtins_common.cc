@@ -120,7 +120,7 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
     if (fmt[i] == '(') {
       const size_t close = fmt.find(')', i);
       if (close == std::string::npos || !args.is_dict()) throw RenderError("format requires a mapping");
-      arg = args.dict_data().find(std::string_view(fmt).substr(i + 1, close - i - 1));
+      arg = args.dict_data().find_str(std::string_view(fmt).substr(i + 1, close - i - 1));
       if (arg == nullptr) throw RenderError("format key missing: " + fmt.substr(i + 1, close - i - 1));
       i = close + 1;
     }

@@ -29,7 +29,7 @@ Value get_path(Interpreter& in, const Value& v, const Value& attribute) {
     if (numeric && cur.is_list()) {
       cur = get_path(in, cur, Value(static_cast<int64_t>(std::stoll(part))));
     } else if (cur.is_dict()) {
-      const Value* x = cur.dict_data().find(std::string_view(part));
+      const Value* x = cur.dict_data().find_str(std::string_view(part));
       cur = x != nullptr ? *x : in.get_attr(cur, part);
     } else {
       cur = in.get_attr(cur, part);
@@ -38,8 +38,11 @@ Value get_path(Interpreter& in, const Value& v, const Value& attribute) {
   return cur;
 }
 
-std::string sort_key_string(const Value& v, bool case_sensitive) {
-  return case_sensitive ? v.as_string() : to_lower(v.as_string());
+// Sequence filters treat none like an empty list, as llama.cpp does; templates such as
+// functionary's run `tools | selectattr(...)` after `set tools = none`.
+std::vector<Value> filter_items(const Value& v, const std::string& what) {
+  if (v.is_none()) return {};
+  return iterate_value(v, what);
 }
 
 bool less_ci(const Value& a, const Value& b, bool case_sensitive) {
@@ -80,6 +83,7 @@ Value f_center(Interpreter&, const Value& v, CallArgs& args) {
 Value f_length(Interpreter&, const Value& v, CallArgs&) {
   switch (v.type()) {
     case Value::Type::kUndefined:
+    case Value::Type::kNone:
       return Value(0);
     case Value::Type::kString:
       return Value(static_cast<int64_t>(utf8_length(v.as_string())));
@@ -132,13 +136,13 @@ Value f_escape(Interpreter&, const Value& v, CallArgs&) {
 
 Value f_first(Interpreter&, const Value& v, CallArgs&) {
   if (v.is_list()) return v.list_data().items.empty() ? Value::undefined("first") : v.list_data().items.front();
-  const std::vector<Value> items = iterate_value(v, "first");
+  const std::vector<Value> items = filter_items(v, "first");
   return items.empty() ? Value::undefined("first") : items.front();
 }
 
 Value f_last(Interpreter&, const Value& v, CallArgs&) {
   if (v.is_list()) return v.list_data().items.empty() ? Value::undefined("last") : v.list_data().items.back();
-  const std::vector<Value> items = iterate_value(v, "last");
+  const std::vector<Value> items = filter_items(v, "last");
   return items.empty() ? Value::undefined("last") : items.back();
 }
 
@@ -210,7 +214,7 @@ Value f_join(Interpreter& in, const Value& v, CallArgs& args) {
   const std::string sep = a.has(0) ? a.get(0).str() : std::string();
   std::string out;
   bool first = true;
-  for (const Value& item : iterate_value(v, "join")) {
+  for (const Value& item : filter_items(v, "join")) {
     if (!first) out += sep;
     first = false;
     out += a.has(1) ? get_path(in, item, a.get(1)).str() : item.str();
@@ -219,11 +223,11 @@ Value f_join(Interpreter& in, const Value& v, CallArgs& args) {
   return Value(std::move(out));
 }
 
-Value f_list(Interpreter&, const Value& v, CallArgs&) { return Value::list(iterate_value(v, "list")); }
+Value f_list(Interpreter&, const Value& v, CallArgs&) { return Value::list(filter_items(v, "list")); }
 
 Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
   std::vector<Value> out;
-  const std::vector<Value> items = iterate_value(v, "map");
+  const std::vector<Value> items = filter_items(v, "map");
   in.count_steps(static_cast<int64_t>(items.size()));
   const auto attr_it = std::find_if(args.keyword.begin(), args.keyword.end(), [](const auto& kv) { return kv.first == "attribute"; });
   if (attr_it != args.keyword.end()) {
@@ -252,7 +256,7 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
 Value min_max(Interpreter& in, const Value& v, CallArgs& args, bool want_max) {
   ArgBinder a(want_max ? "max" : "min", args, {"case_sensitive", "attribute"});
   const bool cs = a.get_bool(0, false);
-  const std::vector<Value> items = iterate_value(v, want_max ? "max" : "min");
+  const std::vector<Value> items = filter_items(v, want_max ? "max" : "min");
   if (items.empty()) return Value::undefined("empty sequence");
   size_t best = 0;
   for (size_t i = 1; i < items.size(); ++i) {
@@ -281,7 +285,7 @@ Value select_impl(Interpreter& in, const Value& v, CallArgs& args, bool with_att
     pos.erase(pos.begin());
   }
   std::vector<Value> out;
-  const std::vector<Value> items = iterate_value(v, "select");
+  const std::vector<Value> items = filter_items(v, "select");
   in.count_steps(static_cast<int64_t>(items.size()));
   for (const Value& item : items) {
     const Value x = with_attr ? get_path(in, item, attribute) : item;
@@ -318,7 +322,7 @@ Value f_reverse(Interpreter&, const Value& v, CallArgs&) {
     for (size_t i = off.size() - 1; i > 0; --i) out += s.substr(off[i - 1], off[i] - off[i - 1]);
     return Value(std::move(out));
   }
-  std::vector<Value> items = iterate_value(v, "reverse");
+  std::vector<Value> items = filter_items(v, "reverse");
   std::reverse(items.begin(), items.end());
   return Value::list(std::move(items));
 }
@@ -347,7 +351,7 @@ Value f_sort(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("sort", args, {"reverse", "case_sensitive", "attribute"});
   const bool reverse = a.get_bool(0, false);
   const bool cs = a.get_bool(1, false);
-  std::vector<Value> items = iterate_value(v, "sort");
+  std::vector<Value> items = filter_items(v, "sort");
   in.count_steps(static_cast<int64_t>(items.size()));
   auto key = [&](const Value& x) { return a.has(2) ? get_path(in, x, a.get(2)) : x; };
   std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
@@ -359,7 +363,7 @@ Value f_sort(Interpreter& in, const Value& v, CallArgs& args) {
 Value f_sum(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("sum", args, {"attribute", "start"});
   Value total = a.has(1) ? a.get(1) : Value(0);
-  for (const Value& item : iterate_value(v, "sum")) {
+  for (const Value& item : filter_items(v, "sum")) {
     const Value x = a.has(0) ? get_path(in, item, a.get(0)) : item;
     if (!x.is_number() || !total.is_number()) throw RenderError("sum: expected numbers, got " + x.type_name());
     total = (x.is_float() || total.is_float()) ? Value(total.as_double() + x.as_double()) : Value(total.as_int() + x.as_int());
@@ -411,7 +415,7 @@ Value f_unique(Interpreter& in, const Value& v, CallArgs& args) {
   const bool cs = a.get_bool(0, false);
   std::vector<Value> out;
   std::vector<Value> seen;
-  for (const Value& item : iterate_value(v, "unique")) {
+  for (const Value& item : filter_items(v, "unique")) {
     Value key = a.has(1) ? get_path(in, item, a.get(1)) : item;
     if (!cs && key.is_string()) key = Value(to_lower(key.as_string()));
     in.count_steps(static_cast<int64_t>(seen.size()) + 1);
@@ -450,7 +454,7 @@ Value f_batch(Interpreter&, const Value& v, CallArgs& args) {
   if (n <= 0) throw RenderError("batch: linecount must be positive");
   std::vector<Value> out;
   std::vector<Value> row;
-  for (const Value& item : iterate_value(v, "batch")) {
+  for (const Value& item : filter_items(v, "batch")) {
     row.push_back(item);
     if (static_cast<int64_t>(row.size()) == n) {
       out.push_back(Value::list(std::move(row)));

@@ -230,6 +230,15 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
   g.set(Value("eos_token"), Value(in.eos_token));
   g.set(Value("enable_thinking"), Value(in.enable_thinking));
   if (in.tools.is_array() && !in.tools.empty()) g.set(Value("tools"), value_from_json(in.tools));
+  if (in.preserve_reasoning) {
+    // Template knobs that keep earlier reasoning; DeepSeek V4's drop_thinking, GLM's
+    // clear_thinking, Qwen's preserve_thinking, Nemotron's truncate_history_thinking.
+    g.set(Value("preserve_reasoning"), Value(true));
+    g.set(Value("preserve_thinking"), Value(true));
+    g.set(Value("clear_thinking"), Value(false));
+    g.set(Value("drop_thinking"), Value(false));
+    g.set(Value("truncate_history_thinking"), Value(false));
+  }
   g.set(Value("datetime"), Value(format_time(now, "%b %d %Y")));
   g.set(Value("date_string"), Value(format_time(now, "%d %b %Y")));
   if (!in.extra_context.is_null()) {

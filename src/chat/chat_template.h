@@ -23,6 +23,10 @@ struct ChatTemplateInputs {
   nlohmann::ordered_json tools;  // null, or an array of {type: "function", function: {...}}
   bool add_generation_prompt = true;
   bool enable_thinking = true;
+  // Keep earlier turns' reasoning in the prompt (llama.cpp's --reasoning-preserve, on by
+  // default): sets preserve_reasoning/preserve_thinking and clears clear_thinking,
+  // drop_thinking and truncate_history_thinking, the knobs templates use for this.
+  bool preserve_reasoning = true;
   std::string bos_token;
   std::string eos_token;
   // Local time that strftime_now(), date_string and datetime report; nullopt means now.

@@ -157,7 +157,7 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name) {
     case Value::Type::kDict: {
       const DictData& d = obj.dict_data();
       if (!d.is_namespace && has_method(obj, name)) break;
-      if (const Value* v = d.find(std::string_view(name))) return *v;
+      if (const Value* v = d.find_str(std::string_view(name))) return *v;
       return Value::undefined(name);
     }
     case Value::Type::kString:

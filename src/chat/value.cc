@@ -302,7 +302,7 @@ Value* DictData::find(const Value& key) {
   return it == index_.end() ? nullptr : &entries[it->second].second;
 }
 
-const Value* DictData::find(std::string_view key) const {
+const Value* DictData::find_str(std::string_view key) const {
   std::string k = "s";
   k += key;
   const auto it = index_.find(k);

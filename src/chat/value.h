@@ -122,7 +122,7 @@ struct DictData {
   // Returns nullptr when the key is absent. Throws RenderError for unhashable keys.
   const Value* find(const Value& key) const;
   Value* find(const Value& key);
-  const Value* find(std::string_view key) const;
+  const Value* find_str(std::string_view key) const;
   void set(const Value& key, Value value);
   // Removes the key; returns false when absent.
   bool erase(const Value& key);
