@@ -26,19 +26,24 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Loads (once per process) the tokenizer of a shared vocab file; fails the test if it
-// cannot be loaded.
-inline const Tokenizer& shared_tokenizer(const std::string& name) {
+// Loads (once per process) the tokenizer of a GGUF file; fails the test if it cannot be
+// loaded.
+inline const Tokenizer& tokenizer_from_file(const std::string& path) {
   static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
-  auto it = cache.find(name);
+  auto it = cache.find(path);
   if (it == cache.end()) {
-    auto file = gguf::File::open(vocab_path(name));
+    auto file = gguf::File::open(path);
     EXPECT_TRUE(file.ok()) << file.error().message();
     auto tok = Tokenizer::from_gguf(*file);
     EXPECT_TRUE(tok.ok()) << tok.error().message();
-    it = cache.emplace(name, std::make_unique<Tokenizer>(std::move(tok).value())).first;
+    it = cache.emplace(path, std::make_unique<Tokenizer>(std::move(tok).value())).first;
   }
   return *it->second;
+}
+
+// The tokenizer of a shared vocab file ("llama-spm", "qwen2", ...).
+inline const Tokenizer& shared_tokenizer(const std::string& name) {
+  return tokenizer_from_file(vocab_path(name));
 }
 
 struct VocabCase {

@@ -50,7 +50,8 @@ const Names kAlwaysRendered = {"<|channel|>", "<|message|>", "<|start|>", "<|con
 void detect_special_tokens(Vocab& v) {
   SpecialIds& s = v.special;
   // llama.cpp walks its hash map, so with several candidates it picks an arbitrary one;
-  // ascending ids make the choice deterministic.
+  // taking the first name of each list that exists is deterministic and prefers the
+  // specific names (<|eot_id|> over <|end_of_text|>).
   const std::pair<TokenId*, Names> detect[] = {
       {&s.eot, kEotNames},         {&s.eom, kEomNames},         {&s.fim_pre, kFimPreNames},
       {&s.fim_suf, kFimSufNames}, {&s.fim_mid, kFimMidNames}, {&s.fim_pad, kFimPadNames},
@@ -59,9 +60,8 @@ void detect_special_tokens(Vocab& v) {
   for (const auto& [slot, names] : detect) {
     if (*slot != kNoToken) continue;
     for (std::string_view name : names) {
-      const TokenId id = v.index.find(name);
-      if (id == kNoToken) continue;
-      if (*slot == kNoToken || id < *slot) *slot = id;
+      *slot = v.index.find(name);
+      if (*slot != kNoToken) break;
     }
     // A control-looking token that the converter typed as normal is treated as control.
     if (*slot != kNoToken) v.attrs[*slot] |= kAttrControl;
