@@ -1,0 +1,100 @@
+// Per-ISA function tables behind the public kernels API, and the data their kernels exchange.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace hangar::kernels::detail {
+
+// Index of a weight type in IsaTable::types.
+enum WeightKind : int {
+  kWF32, kWF16, kWBF16, kWQ8_0, kWQ4_0, kWQ4_1, kWQ5_0, kWQ5_1, kWQ4_K, kWQ5_K, kWQ6_K,
+  kNumWeightKinds
+};
+// Returns the WeightKind of a supported weight type, or -1.
+int weight_kind(TensorType t);
+// True for the K-quants, whose activations are Q8_K (one scale per 256 elements).
+inline bool is_k_quant(int kind) { return kind >= kWQ4_K; }
+inline bool is_float_kind(int kind) { return kind <= kWBF16; }
+
+// 8-bit activations of one matmul, token-major; cols is a multiple of 32 (256 for K-quants).
+// Token t's values are x[k] ~= d32[k / 32] * qs[k].
+struct QuantActs {
+  int64_t cols = 0;
+  int8_t* qs = nullptr;    // [t * cols + k]
+  float* d32 = nullptr;    // [t * cols/32 + b] scale of 32-block b (K-quants: its super-block's)
+  float* s32 = nullptr;    // [t * cols/32 + b] d32[b] * sum of the block's qs
+  int16_t* s16 = nullptr;  // [t * cols/16 + j] sum of qs[16j .. 16j+15]
+};
+
+// Activation terms per token and weight sub-block (16 or 32 elements) for the tiled integer
+// kernel: the sub-block's dot is d * (sum(code * q) + ibias) * s + sx * m for weights stored as
+// w = s * (code - offset) + m, where ibias = -offset * sum(q) and sx = d * sum(q).
+struct SubAct {
+  float d;
+  int32_t ibias;
+  float sx;
+  float pad;
+};
+
+// One matmul as the kernels see it. Float weights read x; quantized ones read acts (and sub
+// for the tiled kernel).
+struct MatmulJob {
+  Matrix w;
+  int64_t n_tokens = 0;
+  const float* x = nullptr;
+  int64_t x_stride = 0;
+  QuantActs acts;
+  const SubAct* sub = nullptr;  // [t * sub_stride + j]
+  int64_t sub_stride = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+
+// Computes y for rows [r0, r1) and every token; buf is this thread's scratch of buf_bytes.
+using RowsFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1, uint8_t* buf);
+
+struct TypeKernels {
+  RowsFn gemv = nullptr;  // direct: weight blocks unpacked in registers for up to 4 tokens
+  RowsFn gemm = nullptr;  // tiled: weight panels unpacked once per thread for all tokens
+  int gemm_rows = 1;      // gemm's r0 must be a multiple of this
+  int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
+  int sub = 32;           // SubAct granularity of gemm (16 or 32)
+  int ibias_mul = 0;      // SubAct.ibias = -ibias_mul * sum(q)
+  size_t (*buf_bytes)(int64_t cols) = nullptr;  // gemm's per-thread buffer
+};
+
+using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,
+                                int16_t* s16);
+
+struct IsaTable {
+  Isa isa = Isa::kScalar;
+  TypeKernels types[kNumWeightKinds];
+  QuantizeActsFn quantize_q8_32 = nullptr;  // one scale per 32 elements
+  QuantizeActsFn quantize_q8_k = nullptr;   // Q8_K: one scale per 256 elements
+  void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;
+  float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+  float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n) = nullptr;
+  void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n) = nullptr;
+  void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
+  void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;
+  void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps) = nullptr;
+  void (*scale)(float* x, float s, int64_t n) = nullptr;
+  void (*add)(const float* a, const float* b, float* y, int64_t n) = nullptr;
+  void (*silu_mul)(const float* g, const float* u, float* y, int64_t n) = nullptr;
+  float (*softmax)(float* x, int64_t n) = nullptr;
+};
+
+// Each table is defined in its own translation unit, compiled for its instruction set; call
+// one only when best_isa() reaches its level.
+const IsaTable& scalar_table();
+const IsaTable& avx2_table();
+const IsaTable& avx512_table();
+const IsaTable& avx512_vnni_table();
+// The table of active_isa().
+const IsaTable& active_table();
+
+}  // namespace hangar::kernels::detail

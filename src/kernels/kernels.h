@@ -1,0 +1,100 @@
+// kernels: weight types, quantization, runtime-dispatched SIMD dot products and matrix products.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "base/tensor_type.h"
+#include "base/thread_pool.h"
+#include "kernels/fp16.h"
+
+namespace hangar::kernels {
+
+// Instruction-set levels, each a superset of the one before. kAvx2 means AVX2+FMA+F16C,
+// kAvx512 adds AVX-512 F/BW/VL/DQ, kAvx512Vnni adds VNNI (vpdpbusd).
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vnni };
+
+// The best level this CPU and OS support; detected once (cpuid/xgetbv), thread-safe.
+Isa best_isa();
+// The level every function below dispatches to; starts as best_isa().
+Isa active_isa();
+// Forces a level <= best_isa() (tests and benchmarks); asserts otherwise. Not meant to race with
+// running kernels: call it while no other thread computes.
+void set_active_isa(Isa isa);
+// "scalar", "avx2", "avx512", "avx512vnni".
+const char* isa_name(Isa isa);
+
+// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: the types matmul accepts.
+bool is_supported_weight_type(TensorType t);
+
+// Converts n elements (a multiple of the type's block size) of a row in ggml layout to floats.
+// Accepts every supported weight type and Q8_K; asserts on others. src needs no alignment.
+void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
+
+// Quantizes n floats (a multiple of the block size) into ggml blocks, reproducing llama.cpp's
+// reference quantizers (quantize_row_*_ref): same block layouts and the same scale search for
+// the K-quants. Accepts every supported weight type and Q8_K. Single-threaded, not fast.
+void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
+
+// A weight matrix in ggml layout: `rows` rows of `cols` elements, row r at data + r * row_bytes.
+// Non-owning; data must stay valid while kernels use it.
+struct Matrix {
+  TensorType type = TensorType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+};
+
+class MatmulScratch;
+namespace detail {
+struct ScratchState;
+ScratchState& scratch_state(MatmulScratch& s);
+}  // namespace detail
+
+// Buffers a matmul needs (quantized activations, per-thread weight panels). Keep one per calling
+// thread of control and reuse it: it grows to the largest call and is never shrunk. Not
+// thread-safe: two concurrent matmuls need two scratches.
+class MatmulScratch {
+ public:
+  MatmulScratch();
+  ~MatmulScratch();
+  MatmulScratch(MatmulScratch&&) noexcept;
+  MatmulScratch& operator=(MatmulScratch&&) noexcept;
+  // Bytes currently held.
+  size_t capacity_bytes() const;
+
+ private:
+  friend detail::ScratchState& detail::scratch_state(MatmulScratch& s);
+  std::unique_ptr<detail::ScratchState> state_;
+};
+
+// y[t*y_stride + r] = sum_k W[r][k] * x[t*x_stride + k] for t < n_tokens, r < w.rows.
+// Runs on the pool (the caller's thread takes part as thread 0); the pool must not be running
+// another job on this thread. Quantized weights multiply 8-bit quantized activations (Q8_0-style
+// 32-blocks, or Q8_K for the K-quants) with integer dot products; F16/BF16/F32 multiply the
+// float activations. n_tokens == 1 is decode (one pass over the weights at memory bandwidth);
+// larger n_tokens use a cache-tiled kernel that reuses each weight block across tokens.
+// x and y must not overlap.
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride, float* y,
+            int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
+
+// Vector ops on float rows, dispatched to the active ISA. Pointers need no alignment; n >= 0.
+float dot_f32(const float* a, const float* b, int64_t n);
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);  // KV cache is F16
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);  // y += alpha * x
+void axpy_f32(float alpha, const float* x, float* y, int64_t n);     // y += alpha * x
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);         // round to nearest even
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+// y = x / sqrt(mean(x^2) + eps) * weight; y may alias x.
+void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
+void scale(float* x, float s, int64_t n);                            // x *= s
+void add(const float* a, const float* b, float* y, int64_t n);       // y = a + b; y may alias a
+// y = gate * sigmoid(gate) * up (SwiGLU); y may alias gate or up.
+void silu_mul(const float* gate, const float* up, float* y, int64_t n);
+// In place: x = exp(x - max) / sum; returns the max. -inf entries (masked) become 0; at least
+// one entry must be finite.
+float softmax(float* x, int64_t n);
+
+}  // namespace hangar::kernels

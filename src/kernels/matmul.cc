@@ -1,0 +1,170 @@
+// matmul: quantizes activations once, then splits weight rows across the pool's threads.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "base/assert.h"
+#include "kernels/dispatch.h"
+
+namespace hangar::kernels {
+namespace detail {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+// A 64-byte aligned byte buffer that only grows.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_), size_(o.size_) {
+    o.p_ = nullptr;
+    o.size_ = 0;
+  }
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  ~AlignedBuffer() { std::free(p_); }
+
+  // Returns at least n bytes; earlier contents are not kept when it grows.
+  uint8_t* reserve(size_t n) {
+    if (n > size_) {
+      std::free(p_);
+      size_ = (n + kAlign - 1) / kAlign * kAlign;
+      p_ = static_cast<uint8_t*>(std::aligned_alloc(kAlign, size_));
+      HANGAR_ASSERT_MSG(p_ != nullptr, "out of memory for matmul scratch");
+    }
+    return p_;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t size_ = 0;
+};
+
+size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+struct ScratchState {
+  AlignedBuffer acts;
+  AlignedBuffer sub;
+  std::vector<AlignedBuffer> threads;
+};
+
+ScratchState& scratch_state(MatmulScratch& s) { return *s.state_; }
+
+namespace {
+
+// Lays out and fills the quantized activations of all tokens.
+QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64_t n_tokens,
+                        int64_t x_stride, int64_t cols, ScratchState& st, ThreadPool& pool) {
+  const size_t nt = static_cast<size_t>(n_tokens), k = static_cast<size_t>(cols);
+  const size_t qs_bytes = round_up(nt * k), d_bytes = round_up(nt * (k / 32) * 4);
+  const size_t s16_bytes = round_up(nt * (k / 16) * 2);
+  uint8_t* p = st.acts.reserve(qs_bytes + 2 * d_bytes + s16_bytes);
+  QuantActs a;
+  a.cols = cols;
+  a.qs = reinterpret_cast<int8_t*>(p);
+  a.d32 = reinterpret_cast<float*>(p + qs_bytes);
+  a.s32 = reinterpret_cast<float*>(p + qs_bytes + d_bytes);
+  a.s16 = reinterpret_cast<int16_t*>(p + qs_bytes + 2 * d_bytes);
+  const QuantizeActsFn fn = k_quant ? tab.quantize_q8_k : tab.quantize_q8_32;
+  auto run = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      fn(x + t * x_stride, cols, a.qs + t * cols, a.d32 + t * (cols / 32), a.s32 + t * (cols / 32),
+         a.s16 + t * (cols / 16));
+  };
+  // Small batches are not worth waking the pool for.
+  if (n_tokens * cols < 64 * 1024) {
+    run(0, n_tokens, 0);
+  } else {
+    pool.parallel_for(n_tokens, std::max<int64_t>(1, 16 * 1024 / cols), run);
+  }
+  return a;
+}
+
+// Per-token, per-sub-block terms of the tiled integer kernel (see SubAct).
+const SubAct* prepare_sub_acts(const QuantActs& a, int64_t n_tokens, const TypeKernels& tk,
+                               ScratchState& st, int64_t* stride) {
+  const int64_t cols = a.cols, n_sub = cols / tk.sub;
+  auto* sub = reinterpret_cast<SubAct*>(
+      st.sub.reserve(static_cast<size_t>(n_tokens * n_sub) * sizeof(SubAct)));
+  const int per16 = tk.sub / 16;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* d32 = a.d32 + t * (cols / 32);
+    const int16_t* s16 = a.s16 + t * (cols / 16);
+    SubAct* out = sub + t * n_sub;
+    for (int64_t j = 0; j < n_sub; ++j) {
+      int isum = 0;
+      for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
+      const float d = d32[j * tk.sub / 32];
+      out[j] = SubAct{d, -tk.ibias_mul * isum, d * static_cast<float>(isum), 0.0f};
+    }
+  }
+  *stride = n_sub;
+  return sub;
+}
+
+}  // namespace
+}  // namespace detail
+
+MatmulScratch::MatmulScratch() : state_(std::make_unique<detail::ScratchState>()) {}
+MatmulScratch::~MatmulScratch() = default;
+MatmulScratch::MatmulScratch(MatmulScratch&&) noexcept = default;
+MatmulScratch& MatmulScratch::operator=(MatmulScratch&&) noexcept = default;
+
+size_t MatmulScratch::capacity_bytes() const {
+  size_t n = state_->acts.size() + state_->sub.size();
+  for (const auto& b : state_->threads) n += b.size();
+  return n;
+}
+
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride, float* y,
+            int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch) {
+  using namespace detail;
+  const int kind = weight_kind(w.type);
+  HANGAR_ASSERT_MSG(kind >= 0, "matmul: unsupported weight type");
+  HANGAR_ASSERT(w.data != nullptr && w.rows >= 0 && w.cols > 0);
+  HANGAR_ASSERT(static_cast<int64_t>(w.row_bytes) >= tensor_row_bytes(w.type, w.cols));
+  HANGAR_ASSERT(n_tokens <= 1 || (x_stride >= w.cols && y_stride >= w.rows));
+  if (n_tokens <= 0 || w.rows == 0) return;
+
+  const IsaTable& tab = active_table();
+  const TypeKernels& tk = tab.types[kind];
+  ScratchState& st = scratch_state(scratch);
+  MatmulJob job;
+  job.w = w;
+  job.n_tokens = n_tokens;
+  job.x = x;
+  job.x_stride = x_stride;
+  job.y = y;
+  job.y_stride = y_stride;
+  const bool tiled = tk.gemm != nullptr && n_tokens >= tk.gemm_min_tokens;
+  if (!is_float_kind(kind)) {
+    job.acts = quantize_acts(tab, is_k_quant(kind), x, n_tokens, x_stride, w.cols, st, pool);
+    if (tiled) job.sub = prepare_sub_acts(job.acts, n_tokens, tk, st, &job.sub_stride);
+  }
+
+  const int nth = pool.size();
+  if (tiled) {
+    const int64_t group = tk.gemm_rows;
+    const int64_t n_groups = (w.rows + group - 1) / group;
+    if (st.threads.size() < static_cast<size_t>(nth)) st.threads.resize(static_cast<size_t>(nth));
+    std::vector<uint8_t*> bufs(static_cast<size_t>(nth));
+    const size_t buf_bytes = tk.buf_bytes(w.cols);
+    for (int i = 0; i < nth; ++i) bufs[static_cast<size_t>(i)] = st.threads[static_cast<size_t>(i)].reserve(buf_bytes);
+    pool.parallel_for(n_groups, 1, [&](int64_t g0, int64_t g1, int ith) {
+      tk.gemm(job, g0 * group, std::min(w.rows, g1 * group), bufs[static_cast<size_t>(ith)]);
+    });
+    return;
+  }
+  // Contiguous row chunks handed out dynamically: each thread streams its own weight slice.
+  const int64_t chunk = std::clamp<int64_t>(w.rows / (nth * 16), 16, 1024);
+  pool.parallel_for(w.rows, chunk, [&](int64_t r0, int64_t r1, int) { tk.gemv(job, r0, r1, nullptr); });
+}
+
+}  // namespace hangar::kernels

@@ -1,0 +1,268 @@
+// Scalar reference dot products of weight rows with activations, and the scalar vector ops.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "base/assert.h"
+#include "kernels/blocks.h"
+#include "kernels/fp16.h"
+#include "kernels/reference/reference.h"
+
+namespace hangar::kernels::ref {
+namespace {
+
+using detail::QuantActs;
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Integer dot of 32 weight codes (already offset) with 32 activation values.
+int idot(const int* w, const int8_t* q, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += w[i] * q[i];
+  return s;
+}
+
+// Codes of one 32-block of the 32-block types, with the offset removed for Q4_0/Q5_0.
+void codes_32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
+  switch (kind) {
+    case detail::kWQ4_0: {
+      const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = (b->qs[j] & 0xF) - 8;
+        c[j + 16] = (b->qs[j] >> 4) - 8;
+      }
+      *d = fp16_to_fp32(b->d);
+      *m = 0;
+      return;
+    }
+    case detail::kWQ4_1: {
+      const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = b->qs[j] & 0xF;
+        c[j + 16] = b->qs[j] >> 4;
+      }
+      *d = fp16_to_fp32(b->d);
+      *m = fp16_to_fp32(b->m);
+      return;
+    }
+    case detail::kWQ5_0: {
+      const auto* b = reinterpret_cast<const BlockQ5_0*>(blk);
+      const uint32_t qh = load_u32(b->qh);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = ((b->qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+        c[j + 16] = ((b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+      }
+      *d = fp16_to_fp32(b->d);
+      *m = 0;
+      return;
+    }
+    case detail::kWQ5_1: {
+      const auto* b = reinterpret_cast<const BlockQ5_1*>(blk);
+      const uint32_t qh = load_u32(b->qh);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = (b->qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+        c[j + 16] = (b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      }
+      *d = fp16_to_fp32(b->d);
+      *m = fp16_to_fp32(b->m);
+      return;
+    }
+    case detail::kWQ8_0: {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(blk);
+      for (int j = 0; j < 32; ++j) c[j] = b->qs[j];
+      *d = fp16_to_fp32(b->d);
+      *m = 0;
+      return;
+    }
+    default: HANGAR_ASSERT_MSG(false, "codes_32: not a 32-block type");
+  }
+}
+
+double dot_32_blocks(int kind, const uint8_t* row, int64_t n, const int8_t* q, const float* d32,
+                     const float* s32) {
+  const int64_t block_bytes = kind == detail::kWQ4_0   ? 18
+                              : kind == detail::kWQ4_1 ? 20
+                              : kind == detail::kWQ5_0 ? 22
+                              : kind == detail::kWQ5_1 ? 24
+                                                       : 34;
+  double sum = 0;
+  int c[32];
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    float d, m;
+    codes_32(kind, row + b * block_bytes, c, &d, &m);
+    sum += static_cast<double>(d) * d32[b] * idot(c, q + b * kQK, kQK) +
+           static_cast<double>(m) * s32[b];
+  }
+  return sum;
+}
+
+double dot_k_blocks(int kind, const uint8_t* row, int64_t n, const int8_t* q, const float* d32,
+                    const int16_t* s16) {
+  double sum = 0;
+  int c[kQKK];
+  for (int64_t sb = 0; sb < n / kQKK; ++sb, q += kQKK, s16 += 16) {
+    const double dx = d32[sb * 8];
+    if (kind == detail::kWQ6_K) {
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
+      for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t* ql = b->ql + 64 * h;
+          const uint8_t* qh = b->qh + 32 * h;
+          c[128 * h + l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+          c[128 * h + l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+          c[128 * h + l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+          c[128 * h + l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        }
+      int64_t sumi = 0;
+      for (int j = 0; j < 16; ++j) sumi += b->scales[j] * idot(c + 16 * j, q + 16 * j, 16);
+      sum += fp16_to_fp32(b->d) * dx * static_cast<double>(sumi);
+      continue;
+    }
+    const uint8_t* scales;
+    float d, dmin;
+    if (kind == detail::kWQ4_K) {
+      const auto* b = reinterpret_cast<const BlockQ4_K*>(row) + sb;
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < 32; ++l) {
+          c[64 * j + l] = b->qs[32 * j + l] & 0xF;
+          c[64 * j + l + 32] = b->qs[32 * j + l] >> 4;
+        }
+      scales = b->scales;
+      d = fp16_to_fp32(b->d);
+      dmin = fp16_to_fp32(b->dmin);
+    } else {
+      HANGAR_ASSERT(kind == detail::kWQ5_K);
+      const auto* b = reinterpret_cast<const BlockQ5_K*>(row) + sb;
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < 32; ++l) {
+          c[64 * j + l] = (b->qs[32 * j + l] & 0xF) | (((b->qh[l] >> (2 * j)) & 1) << 4);
+          c[64 * j + l + 32] = (b->qs[32 * j + l] >> 4) | (((b->qh[l] >> (2 * j + 1)) & 1) << 4);
+        }
+      scales = b->scales;
+      d = fp16_to_fp32(b->d);
+      dmin = fp16_to_fp32(b->dmin);
+    }
+    int64_t sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      k_scale_min(scales, j, &sc, &m);
+      sumi += sc * idot(c + 32 * j, q + 32 * j, 32);
+      summ += m * (s16[2 * j] + s16[2 * j + 1]);
+    }
+    sum += d * dx * static_cast<double>(sumi) - dmin * dx * static_cast<double>(summ);
+  }
+  return sum;
+}
+
+}  // namespace
+
+float dot_quant(int kind, const void* row, int64_t n, const QuantActs& acts, int64_t t) {
+  HANGAR_ASSERT(n == acts.cols);
+  const int8_t* q = acts.qs + t * n;
+  const float* d32 = acts.d32 + t * (n / 32);
+  const float* s32 = acts.s32 + t * (n / 32);
+  const int16_t* s16 = acts.s16 + t * (n / 16);
+  const auto* r = static_cast<const uint8_t*>(row);
+  if (detail::is_k_quant(kind)) return static_cast<float>(dot_k_blocks(kind, r, n, q, d32, s16));
+  return static_cast<float>(dot_32_blocks(kind, r, n, q, d32, s32));
+}
+
+float dot_float(int kind, const void* row, const float* x, int64_t n) {
+  double s = 0;
+  if (kind == detail::kWF32) {
+    const auto* w = static_cast<const float*>(row);
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(w[i]) * x[i];
+  } else if (kind == detail::kWF16) {
+    const auto* w = static_cast<const uint16_t*>(row);
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(w[i])) * x[i];
+  } else {
+    HANGAR_ASSERT(kind == detail::kWBF16);
+    const auto* w = static_cast<const uint16_t*>(row);
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(bf16_to_fp32(w[i])) * x[i];
+  }
+  return static_cast<float>(s);
+}
+
+void gemv_rows(const detail::MatmulJob& job, int64_t r0, int64_t r1, uint8_t*) {
+  const int kind = detail::weight_kind(job.w.type);
+  const auto* base = static_cast<const uint8_t*>(job.w.data);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = base + static_cast<size_t>(r) * job.w.row_bytes;
+    for (int64_t t = 0; t < job.n_tokens; ++t) {
+      job.y[t * job.y_stride + r] =
+          detail::is_float_kind(kind) ? dot_float(kind, row, job.x + t * job.x_stride, job.w.cols)
+                                      : dot_quant(kind, row, job.w.cols, job.acts, t);
+    }
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(s);
+}
+
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(a[i])) * b[i];
+  return static_cast<float>(s);
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+
+void bf16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float s = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
+}
+
+void scale(float* x, float s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void add(const float* a, const float* b, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+void silu_mul(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+float softmax(float* x, int64_t n) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  return max;
+}
+
+}  // namespace hangar::kernels::ref

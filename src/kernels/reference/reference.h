@@ -1,0 +1,61 @@
+// Scalar reference kernels: the plain-C++ definition every SIMD kernel is tested against.
+#pragma once
+
+#include <cstdint>
+
+#include "base/tensor_type.h"
+#include "kernels/dispatch.h"
+
+namespace hangar::kernels::ref {
+
+// Unpacks the 6-bit scale and min of sub-block j (0..7) from a Q4_K/Q5_K `scales` array.
+inline void k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Round half to even, like the FPU's default mode and vcvtps2dq.
+int nearest_int(float f);
+
+// Row conversions (see kernels.h); every supported weight type and Q8_K.
+void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
+void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
+
+// K-quant quantizers (quantize_k.cc).
+void quantize_row_q4_k(const float* x, void* dst, int64_t n);
+void quantize_row_q5_k(const float* x, void* dst, int64_t n);
+void quantize_row_q6_k(const float* x, void* dst, int64_t n);
+void quantize_row_q8_k(const float* x, void* dst, int64_t n);
+
+// Activation quantizers with the QuantActs layout for one token (see dispatch.h). The SIMD
+// versions must produce bit-identical results.
+void quantize_acts_q8_32(const float* x, int64_t n, int8_t* qs, float* d32, float* s32, int16_t* s16);
+void quantize_acts_q8_k(const float* x, int64_t n, int8_t* qs, float* d32, float* s32, int16_t* s16);
+
+// Dot product of one weight row of n elements with token t of acts (integer sums per block,
+// scaled in float), the quantity every SIMD matmul kernel computes.
+float dot_quant(int kind, const void* row, int64_t n, const detail::QuantActs& acts, int64_t t);
+// Dot product of a float-type (F32/F16/BF16) weight row with x, accumulated in double.
+float dot_float(int kind, const void* row, const float* x, int64_t n);
+
+// The scalar IsaTable's entries.
+void gemv_rows(const detail::MatmulJob& job, int64_t r0, int64_t r1, uint8_t* buf);
+float dot_f32(const float* a, const float* b, int64_t n);
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
+void axpy_f32(float alpha, const float* x, float* y, int64_t n);
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+void bf16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+void scale(float* x, float s, int64_t n);
+void add(const float* a, const float* b, float* y, int64_t n);
+void silu_mul(const float* g, const float* u, float* y, int64_t n);
+float softmax(float* x, int64_t n);
+
+}  // namespace hangar::kernels::ref

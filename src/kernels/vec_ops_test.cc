@@ -1,0 +1,163 @@
+// Vector ops on every ISA against the scalar reference, over many lengths and misalignments.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/kernels_test_util.h"
+#include "kernels/reference/reference.h"
+
+namespace hangar::kernels {
+namespace {
+
+using testing::available_isas;
+using testing::random_floats;
+using testing::ScopedIsa;
+
+std::vector<int64_t> lengths() {
+  std::vector<int64_t> n;
+  for (int64_t i = 0; i <= 70; ++i) n.push_back(i);
+  for (int64_t i : {127, 128, 129, 255, 1000, 4099}) n.push_back(i);
+  return n;
+}
+
+// Runs body(isa, n, offset) for every ISA, length and element offset 0..2.
+template <typename F>
+void for_all(F&& body) {
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    for (int64_t n : lengths())
+      for (int off = 0; off < 3; ++off) body(isa, n, off);
+  }
+}
+
+std::vector<uint16_t> to_f16(const std::vector<float>& x) {
+  std::vector<uint16_t> h(x.size());
+  for (size_t i = 0; i < x.size(); ++i) h[i] = fp32_to_fp16(x[i]);
+  return h;
+}
+
+double abs_dot(const float* a, const float* b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(a[i]) * b[i]);
+  return s;
+}
+
+TEST(VecOps, DotProducts) {
+  const auto a = random_floats(5000, 1), b = random_floats(5000, 2);
+  const auto ah = to_f16(a);
+  std::vector<float> af(a.size());
+  for (size_t i = 0; i < a.size(); ++i) af[i] = fp16_to_fp32(ah[i]);
+  for_all([&](Isa isa, int64_t n, int off) {
+    const double tol = 1e-6 * abs_dot(a.data() + off, b.data() + off, n) + 1e-30;
+    EXPECT_NEAR(dot_f32(a.data() + off, b.data() + off, n), ref::dot_f32(a.data() + off, b.data() + off, n), tol)
+        << isa_name(isa) << " n=" << n;
+    EXPECT_NEAR(dot_f16_f32(ah.data() + off, b.data() + off, n),
+                ref::dot_f32(af.data() + off, b.data() + off, n), tol)
+        << isa_name(isa) << " n=" << n;
+  });
+}
+
+TEST(VecOps, AxpyScaleAdd) {
+  const auto x = random_floats(5000, 3), y0 = random_floats(5000, 4);
+  const auto xh = to_f16(x);
+  for_all([&](Isa isa, int64_t n, int off) {
+    std::vector<float> y1(y0), y2(y0);
+    axpy_f32(0.75f, x.data() + off, y1.data() + off, n);
+    ref::axpy_f32(0.75f, x.data() + off, y2.data() + off, n);
+    for (size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], y2[i], 1e-6f * (1 + std::fabs(y2[i]))) << isa_name(isa);
+    y1 = y0;
+    y2 = y0;
+    axpy_f16(-1.5f, xh.data() + off, y1.data() + off, n);
+    ref::axpy_f16(-1.5f, xh.data() + off, y2.data() + off, n);
+    for (size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], y2[i], 1e-6f * (1 + std::fabs(y2[i]))) << isa_name(isa);
+    y1 = y0;
+    scale(y1.data() + off, 3.0f, n);
+    for (size_t i = 0; i < y1.size(); ++i) {
+      const bool in = static_cast<int64_t>(i) >= off && static_cast<int64_t>(i) < off + n;
+      ASSERT_EQ(y1[i], in ? y0[i] * 3.0f : y0[i]) << isa_name(isa) << " n=" << n;
+    }
+    y1 = y0;
+    add(y1.data() + off, x.data() + off, y1.data() + off, n);  // in place (y aliases a)
+    for (size_t i = 0; i < y1.size(); ++i) {
+      const bool in = static_cast<int64_t>(i) >= off && static_cast<int64_t>(i) < off + n;
+      ASSERT_EQ(y1[i], in ? y0[i] + x[i] : y0[i]) << isa_name(isa) << " n=" << n;
+    }
+  });
+}
+
+TEST(VecOps, HalfRowConversionsDoNotTouchNeighbours) {
+  const auto x = random_floats(300, 5, 100.0f);
+  for_all([&](Isa isa, int64_t n, int off) {
+    if (n > 290) return;
+    std::vector<uint16_t> h(300, 0xFFFF);
+    f32_to_f16_row(x.data() + off, h.data() + off, n);
+    for (int64_t i = 0; i < 300; ++i) {
+      const bool in = i >= off && i < off + n;
+      ASSERT_EQ(h[static_cast<size_t>(i)], in ? fp32_to_fp16(x[static_cast<size_t>(i)]) : 0xFFFF) << isa_name(isa);
+    }
+    std::vector<float> f(300, -1.0f);
+    f16_to_f32_row(h.data() + off, f.data() + off, n);
+    for (int64_t i = 0; i < 300; ++i) {
+      const bool in = i >= off && i < off + n;
+      ASSERT_EQ(f[static_cast<size_t>(i)], in ? fp16_to_fp32(h[static_cast<size_t>(i)]) : -1.0f) << isa_name(isa);
+    }
+  });
+}
+
+TEST(VecOps, RmsNorm) {
+  const auto x = random_floats(5000, 6, 4.0f), w = random_floats(5000, 7);
+  for_all([&](Isa isa, int64_t n, int off) {
+    if (n == 0) return;
+    std::vector<float> y1(x.size()), y2(x.size());
+    rms_norm(x.data() + off, w.data() + off, y1.data() + off, n, 1e-5f);
+    ref::rms_norm(x.data() + off, w.data() + off, y2.data() + off, n, 1e-5f);
+    for (int64_t i = off; i < off + n; ++i)
+      ASSERT_NEAR(y1[static_cast<size_t>(i)], y2[static_cast<size_t>(i)], 2e-6f * (1 + std::fabs(y2[static_cast<size_t>(i)])))
+          << isa_name(isa) << " n=" << n;
+    // In place.
+    std::vector<float> z(x);
+    rms_norm(z.data() + off, w.data() + off, z.data() + off, n, 1e-5f);
+    for (int64_t i = off; i < off + n; ++i) ASSERT_EQ(z[static_cast<size_t>(i)], y1[static_cast<size_t>(i)]);
+  });
+}
+
+TEST(VecOps, SiluMul) {
+  auto g = random_floats(5000, 8, 6.0f);
+  const auto u = random_floats(5000, 9);
+  g[10] = 100.0f;
+  g[11] = -100.0f;
+  g[12] = -87.5f;
+  g[13] = 0.0f;
+  for_all([&](Isa isa, int64_t n, int off) {
+    std::vector<float> y1(g.size(), 5.0f), y2(g.size(), 5.0f);
+    silu_mul(g.data() + off, u.data() + off, y1.data() + off, n);
+    ref::silu_mul(g.data() + off, u.data() + off, y2.data() + off, n);
+    for (size_t i = 0; i < y1.size(); ++i)
+      ASSERT_NEAR(y1[i], y2[i], 1e-6f * std::fabs(y2[i]) + 1e-30f) << isa_name(isa) << " g=" << g[i];
+  });
+}
+
+TEST(VecOps, SoftmaxWithMaskedEntries) {
+  auto x = random_floats(5000, 10, 8.0f);
+  for (size_t i = 0; i < x.size(); i += 7) x[i] = -std::numeric_limits<float>::infinity();
+  for_all([&](Isa isa, int64_t n, int off) {
+    if (n == 0 || (n == 1 && off == 0)) return;  // needs a finite entry
+    std::vector<float> y1(x), y2(x);
+    const float m1 = softmax(y1.data() + off, n);
+    const float m2 = ref::softmax(y2.data() + off, n);
+    EXPECT_EQ(m1, m2);
+    double sum = 0;
+    for (size_t i = 0; i < y1.size(); ++i) {
+      if (static_cast<int64_t>(i) >= off && static_cast<int64_t>(i) < off + n) sum += y1[i];
+      if (y1[i] == y2[i]) continue;  // includes the -inf entries outside the row
+      ASSERT_NEAR(y1[i], y2[i], 1e-6f * std::fabs(y2[i]) + 1e-12f) << isa_name(isa) << " n=" << n;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5) << isa_name(isa) << " n=" << n << " off=" << off;
+  });
+}
+
+}  // namespace
+}  // namespace hangar::kernels
