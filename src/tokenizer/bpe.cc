@@ -2,25 +2,14 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
-#include <queue>
 
 #include "tokenizer/unicode.h"
 
 namespace hangar::tok {
 namespace {
 
-struct Symbol {
-  uint32_t start;  // byte offset in the encoded word
-  uint32_t length;  // 0 once merged into its left neighbour
-  int32_t id;       // symbol id of the text, or kNoToken
-  int32_t prev, next;
-};
-
-struct Bigram {
-  int32_t rank;
-  int32_t left, right;        // symbol indices
-  int32_t left_id, right_id;  // their ids when queued, to recognise stale entries
-};
+using Symbol = BpeScratch::Symbol;
+using Bigram = BpeScratch::Bigram;
 
 // Lowest rank first, then leftmost: the order in which llama.cpp applies merges.
 struct BigramAfter {
@@ -83,19 +72,22 @@ BpeModel BpeModel::build(const TokenIndex& index, int32_t n_vocab,
       // The separator is searched from position 1 so that a part may itself be a space.
       const size_t space = merge.find(' ', 1);
       parts[2 * i] = space == std::string_view::npos ? std::string_view() : merge.substr(0, space);
-      parts[2 * i + 1] = space == std::string_view::npos ? std::string_view() : merge.substr(space + 1);
+      parts[2 * i + 1] =
+          space == std::string_view::npos ? std::string_view() : merge.substr(space + 1);
     }
     index.find_batch(parts, 2 * n, ids);
     for (size_t i = 0; i < n; ++i) {
       keys[i] = ~uint64_t{0};
       if (parts[2 * i].empty()) continue;  // no separator: this merge can never apply
       const int32_t left = ids[2 * i] != kNoToken ? ids[2 * i] : id_or_extra(parts[2 * i]);
-      const int32_t right = ids[2 * i + 1] != kNoToken ? ids[2 * i + 1] : id_or_extra(parts[2 * i + 1]);
+      const int32_t right =
+          ids[2 * i + 1] != kNoToken ? ids[2 * i + 1] : id_or_extra(parts[2 * i + 1]);
       keys[i] = PairRanks::key(left, right);
       m.ranks_.prefetch(keys[i]);
     }
     for (size_t i = 0; i < n; ++i) {
-      if (keys[i] != ~uint64_t{0}) m.ranks_.insert_if_absent(keys[i], static_cast<int32_t>(base + i));
+      if (keys[i] != ~uint64_t{0})
+        m.ranks_.insert_if_absent(keys[i], static_cast<int32_t>(base + i));
     }
   }
   for (int b = 0; b < 256; ++b) {
@@ -114,19 +106,20 @@ int32_t BpeModel::symbol_id(std::string_view text, const TokenIndex& index) cons
 }
 
 void BpeModel::encode_word(std::string_view word, const TokenIndex& index, bool ignore_merges,
-                           std::vector<TokenId>& out) const {
+                           BpeScratch& scratch, std::vector<TokenId>& out) const {
   if (word.empty()) return;
   // Byte-level BPE works on GPT-2's printable stand-ins: one symbol per raw byte.
-  std::string encoded;
-  encoded.reserve(word.size() * 2);
-  std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
+  std::string& encoded = scratch.encoded;
+  std::vector<Symbol>& symbols = scratch.symbols;
+  encoded.clear();
+  symbols.clear();
   for (size_t i = 0; i < word.size(); ++i) {
     const auto b = static_cast<uint8_t>(word[i]);
     const int32_t n = static_cast<int32_t>(symbols.size());
     const std::string_view stand_in = byte_to_unicode_utf8(b);
-    symbols.push_back({static_cast<uint32_t>(encoded.size()), static_cast<uint32_t>(stand_in.size()),
-                       byte_symbol_[b], n - 1, i + 1 < word.size() ? n + 1 : -1});
+    symbols.push_back({static_cast<uint32_t>(encoded.size()),
+                       static_cast<uint32_t>(stand_in.size()), byte_symbol_[b], n - 1,
+                       i + 1 < word.size() ? n + 1 : -1});
     encoded.append(stand_in);
   }
 
@@ -138,19 +131,23 @@ void BpeModel::encode_word(std::string_view word, const TokenIndex& index, bool 
     }
   }
 
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramAfter> queue;
+  std::vector<Bigram>& heap = scratch.heap;  // a max-heap under BigramAfter: next merge on top
+  heap.clear();
   auto try_add = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const int32_t lid = symbols[left].id, rid = symbols[right].id;
     if (lid == kNoToken || rid == kNoToken) return;
     const int32_t rank = ranks_.find(PairRanks::key(lid, rid));
-    if (rank >= 0) queue.push({rank, left, right, lid, rid});
+    if (rank < 0) return;
+    heap.push_back({rank, left, right, lid, rid});
+    std::push_heap(heap.begin(), heap.end(), BigramAfter());
   };
   for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
 
-  while (!queue.empty()) {
-    const Bigram bg = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BigramAfter());
+    const Bigram bg = heap.back();
+    heap.pop_back();
     Symbol& left = symbols[bg.left];
     Symbol& right = symbols[bg.right];
     // Stale when either side was merged away or has grown since the pair was queued.

@@ -18,7 +18,8 @@ namespace hangar::tok {
 class PairRanks {
  public:
   static uint64_t key(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
   // Sizes the table for `n` entries; must precede the inserts.
   void reserve(size_t n);
@@ -47,6 +48,25 @@ class PairRanks {
   size_t size_ = 0;
 };
 
+// Buffers that encode_word reuses from word to word; one per encode call (not shared
+// between threads).
+struct BpeScratch {
+  struct Symbol {
+    uint32_t start;   // byte offset in the encoded word
+    uint32_t length;  // 0 once merged into its left neighbour
+    int32_t id;       // symbol id of the text, or kNoToken
+    int32_t prev, next;
+  };
+  struct Bigram {
+    int32_t rank;
+    int32_t left, right;        // symbol indices
+    int32_t left_id, right_id;  // their ids when queued, to recognise stale entries
+  };
+  std::string encoded;
+  std::vector<Symbol> symbols;
+  std::vector<Bigram> heap;
+};
+
 // The merge table keyed by symbol ids rather than strings, so that a merge step costs one
 // integer hash lookup. Every string that appears as a merge part has a symbol id: its token
 // id, or an id past the vocabulary for the rare part that is not itself a token.
@@ -62,7 +82,7 @@ class BpeModel {
   // Tokenizes one word (raw UTF-8 bytes, before GPT-2 byte encoding) and appends the ids.
   // ignore_merges: if the whole encoded word is a token, emit it directly (llama3).
   void encode_word(std::string_view word, const TokenIndex& index, bool ignore_merges,
-                   std::vector<TokenId>& out) const;
+                   BpeScratch& scratch, std::vector<TokenId>& out) const;
 
   size_t n_merges() const { return ranks_.size(); }
 

@@ -53,6 +53,27 @@ TEST(PreTokenizer, DeepseekCoderCascadesRegexes) {
             (Words{"\xE4\xBD\xA0\xE5\xA5\xBD", "a"}));
 }
 
+TEST(PreTokenizer, DeepseekLlmSplitsLettersThenNumbers) {
+  EXPECT_EQ(split("deepseek-llm", "Hello world 123"), (Words{"Hello", " world", " ", "123"}));
+  EXPECT_EQ(split("deepseek-llm", "a!? b"), (Words{"a", "!?", " b"}));
+}
+
+TEST(PreTokenizer, EverySupportedTypeCompiles) {
+  for (const char* name :
+       {"", "default", "llama3", "llama-bpe", "dbrx", "smaug-bpe", "chatglm-bpe", "gpt-2", "mpt",
+        "olmo", "trillion", "starcoder", "refact", "command-r", "smollm", "qwen2", "stablelm2",
+        "qwen35", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "poro-chat", "bloom",
+        "viking"}) {
+    auto p = PreTokenizer::create(name);
+    ASSERT_TRUE(p.ok()) << name << ": " << p.error().message();
+    Words words;
+    p->split("Hello, world! 12345 \xE4\xBD\xA0\xE5\xA5\xBD\n", words);
+    std::string joined;
+    for (const auto& w : words) joined += w;
+    EXPECT_EQ(joined, "Hello, world! 12345 \xE4\xBD\xA0\xE5\xA5\xBD\n") << name;
+  }
+}
+
 TEST(PreTokenizer, DeepseekV3TreatsTildeAsNeitherPunctuationNorSymbol) {
   // llama.cpp's collapsed \p{S} lacks '~', so '~' may prefix a letter run; '!' may not.
   EXPECT_EQ(split("deepseek-v3", "~\xC3\xA9"), (Words{"~\xC3\xA9"}));

@@ -10,7 +10,8 @@ StreamingDetokenizer::StreamingDetokenizer(const Tokenizer& tok, bool special)
 std::string StreamingDetokenizer::push(TokenId id) {
   pending_ += tok_.token_to_piece(id, special_);
   const size_t keep = tok::incomplete_utf8_suffix(pending_);
-  std::string out = tok::sanitize_utf8(std::string_view(pending_).substr(0, pending_.size() - keep));
+  std::string out =
+      tok::sanitize_utf8(std::string_view(pending_).substr(0, pending_.size() - keep));
   pending_.erase(0, pending_.size() - keep);
   return out;
 }

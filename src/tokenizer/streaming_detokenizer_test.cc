@@ -35,7 +35,8 @@ TEST(StreamingDetokenizer, KeepsTheLeadingSpaceOfGeneratedText) {
 
 TEST(StreamingDetokenizer, CjkSplitAcrossByteLevelTokens) {
   const Tokenizer& qwen = shared_tokenizer("qwen2");
-  const std::string text = "\xE6\x88\x91\xE6\x83\xB3\xE5\x9C\xA8\xE4\xBA\xAC\xE9\x83\xBD";  // 我想在京都
+  // 我想在京都
+  const std::string text = "\xE6\x88\x91\xE6\x83\xB3\xE5\x9C\xA8\xE4\xBA\xAC\xE9\x83\xBD";
   std::string joined;
   StreamingDetokenizer stream(qwen);
   for (TokenId id : qwen.encode(text, false, false)) {

@@ -38,7 +38,8 @@ std::vector<Fragment> partition(const Vocab& v, std::string_view text, bool pars
       size_t base = f.offset;
       const size_t end = f.offset + f.length;
       const std::string_view window = text.substr(0, end);
-      for (size_t match; base < end && (match = window.find(special, base)) != std::string_view::npos;) {
+      for (size_t match;
+           base < end && (match = window.find(special, base)) != std::string_view::npos;) {
         size_t left = match - base;
         if (attr & tok::kAttrLstrip) {
           while (left > 0 && is_c_space(text[base + left - 1])) --left;
@@ -151,13 +152,15 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special,
     }
   } else {
     std::vector<std::string> words;
+    tok::BpeScratch scratch;
     for (const Fragment& f : frags) {
       if (f.token != kNoToken) {
         out.push_back(f.token);
         continue;
       }
       v.pre->split(text.substr(f.offset, f.length), words);
-      for (const std::string& w : words) v.bpe->encode_word(w, v.index, v.ignore_merges, out);
+      for (const std::string& w : words)
+        v.bpe->encode_word(w, v.index, v.ignore_merges, scratch, out);
     }
   }
   if (add_special && v.add_eos) out.push_back(v.special.eos);
@@ -177,8 +180,8 @@ std::string Tokenizer::decode(const std::vector<TokenId>& ids, bool special) con
   // The space SentencePiece added in front of the text comes off the first piece only.
   bool remove_space = v.add_space_prefix;
   for (TokenId id : ids) {
-    const bool hidden = !v.valid(id) ||
-                        (!special && (v.attrs[id] & (tok::kAttrUnknown | tok::kAttrControl)));
+    const bool hidden =
+        !v.valid(id) || (!special && (v.attrs[id] & (tok::kAttrUnknown | tok::kAttrControl)));
     if (!hidden) {
       std::string_view piece = v.piece(id);
       if (remove_space && !piece.empty() && piece[0] == ' ') piece.remove_prefix(1);

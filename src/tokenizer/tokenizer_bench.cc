@@ -1,19 +1,34 @@
 // Prints tokenizer figures: vocabulary load time and encode/decode speed on the shared
-// vocab files. Usage: tokenizer_bench [vocab-dir] [repeats]
+// vocab files, in thread CPU time (steadier than wall time on a shared machine).
+// Usage: tokenizer_bench [vocab-dir] [repeats]
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
-#include "base/clock.h"
 #include "gguf/gguf_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
 
-using hangar::Stopwatch;
-using hangar::Tokenizer;
+// Thread CPU time since construction or reset().
+class CpuTimer {
+ public:
+  CpuTimer() { reset(); }
+  void reset() { start_ = now(); }
+  double elapsed_ms() const { return (now() - start_) * 1e3; }
+
+ private:
+  static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  double start_;
+};
 using hangar::TokenId;
+using hangar::Tokenizer;
 
 // About a thousand tokens of mixed English prose, code and a little non-Latin text.
 std::string make_prompt() {
@@ -27,7 +42,7 @@ std::string make_prompt() {
   return s;
 }
 
-double ms_since(const Stopwatch& sw) { return sw.elapsed_ms(); }
+double ms_since(const CpuTimer& sw) { return sw.elapsed_ms(); }
 
 }  // namespace
 
@@ -41,10 +56,10 @@ int main(int argc, char** argv) {
 
   std::printf("%-15s %8s %9s %9s %7s %10s %10s %10s %10s\n", "vocab", "n_vocab", "open_ms",
               "load_ms", "tokens", "enc_us", "tok/s", "aaa_us", "dec_us");
-  for (const char* name : {"llama-spm", "phi-3", "llama-bpe", "qwen2", "qwen35", "gpt-2",
-                           "deepseek-coder"}) {
+  for (const char* name :
+       {"llama-spm", "phi-3", "llama-bpe", "qwen2", "qwen35", "gpt-2", "deepseek-coder"}) {
     const std::string path = dir + "/ggml-vocab-" + name + ".gguf";
-    Stopwatch sw;
+    CpuTimer sw;
     auto file = hangar::gguf::File::open(path);
     const double open_ms = ms_since(sw);
     if (!file.ok()) {
@@ -65,7 +80,8 @@ int main(int argc, char** argv) {
     sw.reset();
     size_t n_long = 0;
     for (int r = 0; r < repeats / 10 + 1; ++r) {
-      n_long += tok->encode(long_run, false, false).size() + tok->encode(accents, false, false).size();
+      n_long +=
+          tok->encode(long_run, false, false).size() + tok->encode(accents, false, false).size();
     }
     const double long_us = ms_since(sw) * 1e3 / (repeats / 10 + 1);
     std::string text;
@@ -73,7 +89,8 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeats; ++r) text = tok->decode(ids, false);
     const double dec_us = ms_since(sw) * 1e3 / repeats;
     std::printf("%-15s %8d %9.1f %9.1f %7zu %10.1f %10.0f %10.1f %10.1f\n", name, tok->n_vocab(),
-                open_ms, load_ms, ids.size(), enc_us, ids.size() / (enc_us * 1e-6), long_us, dec_us);
+                open_ms, load_ms, ids.size(), enc_us, ids.size() / (enc_us * 1e-6), long_us,
+                dec_us);
     (void)n_long;
   }
   std::printf("prompt: %zu bytes; aaa_us encodes 2000 'a' and 2000 'à' runs\n", prompt.size());

@@ -14,8 +14,8 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> golden_files() {
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(std::string(HANGAR_SHARED_DIR) + "/golden/completions"))
-    files.push_back(e.path());
+  const std::string dir = std::string(HANGAR_SHARED_DIR) + "/golden/completions";
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   return files;
 }

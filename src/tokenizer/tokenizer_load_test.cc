@@ -32,7 +32,8 @@ void set_bpe(gguf::Writer& w, const std::vector<std::string>& tokens,
 }
 
 // An SPM vocabulary: <unk> <s> </s>, the 256 byte tokens, then `pieces` with `scores`.
-void set_spm(gguf::Writer& w, const std::vector<std::string>& pieces, const std::vector<float>& scores) {
+void set_spm(gguf::Writer& w, const std::vector<std::string>& pieces,
+             const std::vector<float>& scores) {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {2, 3, 3};
   for (int b = 0; b < 256; ++b) {

@@ -29,7 +29,8 @@ TEST(Utf8Encode, EncodesEveryLengthAndReplacesOutOfRange) {
 }
 
 TEST(Whitespace, FollowsUnicodeWhiteSpace) {
-  for (uint32_t c : {0x09u, 0x0Du, 0x20u, 0x85u, 0xA0u, 0x1680u, 0x2000u, 0x200Au, 0x2028u, 0x3000u})
+  for (uint32_t c : {0x09u, 0x0Du, 0x20u, 0x85u, 0xA0u, 0x1680u, 0x2000u, 0x200Au, 0x2028u,
+                     0x3000u})
     EXPECT_TRUE(is_whitespace(c)) << std::hex << c;
   for (uint32_t c : {0x08u, 0x1Cu, 0x41u, 0x180Eu, 0x200Bu, 0xFEFFu})
     EXPECT_FALSE(is_whitespace(c)) << std::hex << c;
@@ -42,7 +43,8 @@ TEST(ByteTable, MatchesGpt2) {
   EXPECT_EQ(byte_to_unicode(0x00), 0x100u);
   EXPECT_EQ(byte_to_unicode(0xAD), 0x143u);  // the last of the 68 remapped bytes
   EXPECT_EQ(byte_to_unicode_utf8(' '), "\xC4\xA0");
-  for (int b = 0; b < 256; ++b) EXPECT_EQ(unicode_to_byte(byte_to_unicode(static_cast<uint8_t>(b))), b);
+  for (int b = 0; b < 256; ++b)
+    EXPECT_EQ(unicode_to_byte(byte_to_unicode(static_cast<uint8_t>(b))), b);
   EXPECT_EQ(unicode_to_byte(0x20), -1);  // a space is not a stand-in
   EXPECT_EQ(unicode_to_byte(0x144), -1);
 }

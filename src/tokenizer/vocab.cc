@@ -23,7 +23,9 @@ Result<const gguf::Array*> find_array(const gguf::File& file, std::string_view k
   const gguf::Value* v = file.find(key);
   if (!v) return static_cast<const gguf::Array*>(nullptr);
   const gguf::Array* a = v->as_array();
-  if (!a) return key_error(file, key, std::string("expected an array, found ") + gguf::value_type_name(v->type()));
+  if (!a)
+    return key_error(file, key,
+                     std::string("expected an array, found ") + gguf::value_type_name(v->type()));
   return a;
 }
 
@@ -111,16 +113,25 @@ Status read_merges(const gguf::File& file, Vocab& v) {
 Status read_special_ids(const gguf::File& file, Vocab& v) {
   SpecialIds& s = v.special;
   const std::pair<std::string_view, TokenId*> keys[] = {
-      {"tokenizer.ggml.bos_token_id", &s.bos},         {"tokenizer.ggml.eos_token_id", &s.eos},
-      {"tokenizer.ggml.eot_token_id", &s.eot},         {"tokenizer.ggml.eom_token_id", &s.eom},
-      {"tokenizer.ggml.unknown_token_id", &s.unk},     {"tokenizer.ggml.seperator_token_id", &s.sep},
-      {"tokenizer.ggml.padding_token_id", &s.pad},     {"tokenizer.ggml.mask_token_id", &s.mask},
-      {"tokenizer.ggml.fim_pre_token_id", &s.fim_pre}, {"tokenizer.ggml.fim_suf_token_id", &s.fim_suf},
-      {"tokenizer.ggml.fim_mid_token_id", &s.fim_mid}, {"tokenizer.ggml.fim_pad_token_id", &s.fim_pad},
-      {"tokenizer.ggml.fim_rep_token_id", &s.fim_rep}, {"tokenizer.ggml.fim_sep_token_id", &s.fim_sep},
-      {"tokenizer.ggml.prefix_token_id", &s.fim_pre},  {"tokenizer.ggml.suffix_token_id", &s.fim_suf},
+      {"tokenizer.ggml.bos_token_id", &s.bos},
+      {"tokenizer.ggml.eos_token_id", &s.eos},
+      {"tokenizer.ggml.eot_token_id", &s.eot},
+      {"tokenizer.ggml.eom_token_id", &s.eom},
+      {"tokenizer.ggml.unknown_token_id", &s.unk},
+      {"tokenizer.ggml.seperator_token_id", &s.sep},  // sic: llama.cpp's spelling
+      {"tokenizer.ggml.padding_token_id", &s.pad},
+      {"tokenizer.ggml.mask_token_id", &s.mask},
+      {"tokenizer.ggml.fim_pre_token_id", &s.fim_pre},
+      {"tokenizer.ggml.fim_suf_token_id", &s.fim_suf},
+      {"tokenizer.ggml.fim_mid_token_id", &s.fim_mid},
+      {"tokenizer.ggml.fim_pad_token_id", &s.fim_pad},
+      {"tokenizer.ggml.fim_rep_token_id", &s.fim_rep},
+      {"tokenizer.ggml.fim_sep_token_id", &s.fim_sep},
+      {"tokenizer.ggml.prefix_token_id", &s.fim_pre},  // older names for the FIM ids
+      {"tokenizer.ggml.suffix_token_id", &s.fim_suf},
       {"tokenizer.ggml.middle_token_id", &s.fim_mid},
   };
+
   for (const auto& [key, id] : keys) {
     if (*id != kNoToken && !v.valid(*id)) *id = kNoToken;  // a default beyond a small vocab
     if (!file.has(key)) continue;
@@ -217,17 +228,20 @@ Result<std::shared_ptr<const Vocab>> Vocab::load(const gguf::File& file) {
     v->type = VocabType::kBpe;
     auto pre = PreTokenizer::create(v->pre_name);
     if (!pre.ok()) return pre.error().context(file.path());
-    if (v->pre_name.empty()) log_warn(file.path() + ": no tokenizer.ggml.pre; using the default pre-tokenizer");
+    if (v->pre_name.empty())
+      log_warn(file.path() + ": no tokenizer.ggml.pre; using the default pre-tokenizer");
     const PreTypeFlags& f = pre->flags();
     v->ignore_merges = f.ignore_merges;
     v->clean_spaces = f.clean_spaces;
     v->add_bos = f.add_bos;
     v->pre = std::move(pre).value();
   } else {
-    return key_error(file, kModel, "unsupported tokenizer model '" + v->model +
-                                       "', expected 'llama' (SentencePiece) or 'gpt2' (byte-level BPE)");
+    return key_error(file, kModel,
+                     "unsupported tokenizer model '" + v->model +
+                         "', expected 'llama' (SentencePiece) or 'gpt2' (byte-level BPE)");
   }
-  HANGAR_ASSIGN(v->add_space_prefix, file.get_bool_or("tokenizer.ggml.add_space_prefix", v->add_space_prefix));
+  HANGAR_ASSIGN(v->add_space_prefix,
+                file.get_bool_or("tokenizer.ggml.add_space_prefix", v->add_space_prefix));
 
   HANGAR_TRY(read_tokens(file, *v));
   if (v->type == VocabType::kBpe) {
@@ -240,14 +254,16 @@ Result<std::shared_ptr<const Vocab>> Vocab::load(const gguf::File& file) {
   } else {
     std::vector<std::string> words;
     std::vector<TokenId> ids;
+    BpeScratch scratch;
     v->pre->split("\n", words);
-    for (const auto& w : words) v->bpe->encode_word(w, v->index, v->ignore_merges, ids);
+    for (const auto& w : words) v->bpe->encode_word(w, v->index, v->ignore_merges, scratch, ids);
     v->special.nl = ids.empty() ? v->special.pad : ids[0];
   }
 
   detect_special_tokens(*v);
   for (TokenId id = 0; id < v->n_vocab(); ++id) {
-    if (v->attrs[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v->special_tokens.push_back(id);
+    if (v->attrs[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown))
+      v->special_tokens.push_back(id);
   }
   // Longest first, so that a special token is never split by a shorter one inside it.
   std::stable_sort(v->special_tokens.begin(), v->special_tokens.end(), [&](TokenId a, TokenId b) {

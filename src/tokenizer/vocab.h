@@ -56,7 +56,8 @@ struct Vocab {
   bool has_attr(TokenId id, uint32_t attr) const { return valid(id) && (attrs[id] & attr) != 0; }
   // The piece as llama.cpp renders it with special=true (see token_to_piece).
   std::string_view piece(TokenId id) const {
-    return std::string_view(pieces).substr(piece_offsets[id], piece_offsets[id + 1] - piece_offsets[id]);
+    return std::string_view(pieces).substr(piece_offsets[id],
+                                           piece_offsets[id + 1] - piece_offsets[id]);
   }
 
   VocabType type = VocabType::kSpm;
