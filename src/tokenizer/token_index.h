@@ -2,7 +2,7 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,7 +75,28 @@ class TokenIndex {
     uint32_t tag;
     TokenId id;
   };
-  static uint64_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+  // A small multiply-xorshift hash over 8-byte words: token texts are short, and this is
+  // several times cheaper than std::hash on them. Both halves are well mixed (the low bits
+  // pick the slot, the high bits are the tag).
+  static uint64_t hash(std::string_view s) {
+    const char* p = s.data();
+    size_t n = s.size();
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+      h ^= h >> 31;
+    }
+    if (n > 0) {
+      uint64_t w = 0;
+      std::memcpy(&w, p, n);
+      h = (h ^ w) * 0x94D049BB133111EBull;
+      h ^= h >> 29;
+    }
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+  }
 
   TokenId find_hashed(std::string_view text, uint64_t h) const {
     const uint32_t tag = static_cast<uint32_t>(h >> 32);

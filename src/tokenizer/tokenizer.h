@@ -42,8 +42,9 @@ class Tokenizer {
   std::string token_to_piece(TokenId id, bool special) const;
   // Concatenated pieces, as llama.cpp's llama_detokenize(remove_special=false,
   // unparse_special=special): for SPM the first piece loses one leading space, and BPE
-  // vocabularies with clean_spaces tidy " ," / " 's" and similar. Raw bytes; may be
-  // invalid UTF-8 if the ids are.
+  // vocabularies with clean_spaces tidy " ," / " 's" and similar. Ids outside the
+  // vocabulary are skipped. Raw bytes: may be invalid UTF-8 (byte tokens cut mid-character);
+  // use StreamingDetokenizer for text that must be valid.
   std::string decode(const std::vector<TokenId>& ids, bool special) const;
 
   int32_t n_vocab() const;

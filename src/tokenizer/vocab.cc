@@ -155,7 +155,19 @@ Status read_special_ids(const gguf::File& file, Vocab& v) {
 // llama.cpp's llama_decode_text: each code point of a byte-level token stands for a byte.
 void append_byte_level_decoded(std::string& out, const std::string& text) {
   for (size_t i = 0; i < text.size();) {
-    const uint32_t cpt = decode_one_lenient(text, i);
+    // Fast path: nearly every stand-in is printable ASCII or a 2-byte sequence.
+    const auto b0 = static_cast<uint8_t>(text[i]);
+    uint32_t cpt;
+    if (b0 < 0x80) {
+      cpt = b0;
+      ++i;
+    } else if (b0 >= 0xC2 && b0 <= 0xDF && i + 1 < text.size() &&
+               (static_cast<uint8_t>(text[i + 1]) & 0xC0) == 0x80) {
+      cpt = ((b0 & 0x1Fu) << 6) | (static_cast<uint8_t>(text[i + 1]) & 0x3Fu);
+      i += 2;
+    } else {
+      cpt = decode_one_lenient(text, i);
+    }
     const int b = unicode_to_byte(cpt);
     if (b >= 0) {
       out.push_back(static_cast<char>(b));
