@@ -89,14 +89,13 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
       }
       continue;  // loaded (or, rarely, already evicted again: then load it ourselves)
     }
-    return load_and_lease(id, *rec, estimate, lock, true, options, f);
+    return load_and_lease(id, *rec, estimate, lock, options, f);
   }
 }
 
 Result<Lease> ModelCache::load_and_lease(const std::string& id, const ModelRecord& rec,
                                          uint64_t estimate, std::unique_lock<std::mutex>& lock,
-                                         bool take_lease, const AcquireOptions& options,
-                                         AcquireFailure* f) {
+                                         const AcquireOptions& options, AcquireFailure* f) {
   Entry& e = *entries_.at(id);
   std::vector<std::shared_ptr<LoadedModel>> dropped;
   HANGAR_TRY(admit_locked(id, estimate, options.allow_evict, &dropped, f));
@@ -146,7 +145,6 @@ Result<Lease> ModelCache::load_and_lease(const std::string& id, const ModelRecor
   counters_.last_load_ms = load_ms;
   // The lease is taken before the correction below, so the new model cannot be its victim.
   Lease lease = make_lease_locked(id, e, options);
-  lease.unload_if_zero_ = take_lease;
   const uint64_t used = used_bytes_locked();
   if (options_.budget_bytes != 0 && used > options_.budget_bytes) {
     // The measurement exceeded the estimate: make room after the fact.

@@ -178,7 +178,7 @@ class ModelCache {
   double requests_per_min_locked(Entry& e, int64_t now);
   ModelStatus status_locked(const std::string& id, const Entry& e, int64_t now) const;
   Result<Lease> load_and_lease(const std::string& id, const ModelRecord& rec, uint64_t estimate,
-                               std::unique_lock<std::mutex>& lock, bool take_lease,
+                               std::unique_lock<std::mutex>& lock,
                                const AcquireOptions& options, AcquireFailure* failure);
   Entry& entry_locked(const std::string& id, const ModelRecord& rec);
   Lease make_lease_locked(const std::string& id, Entry& e, const AcquireOptions& options);

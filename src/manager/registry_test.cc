@@ -179,6 +179,28 @@ TEST_F(RegistryTest, CorruptStateFileIsAClearError) {
   EXPECT_NE(msg.find("move it away"), std::string::npos) << msg;
 }
 
+TEST_F(RegistryTest, DamagedPagesInsideAHangarStateFileAreAClearError) {
+  fs::create_directories(dir_.path("models"));
+  for (const char* id : {"a", "b", "c"}) write_model(model_path(id));
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    ASSERT_TRUE((*reg)->scan().ok());
+  }
+  ASSERT_GE(fs::file_size(dir_.path("state/hangar.db")), 3u * 4096);
+  {
+    // Page 1 (the header and schema) stays intact; page 2 holds table data.
+    std::fstream f(dir_.path("state/hangar.db"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);
+    const std::string garbage(4096, '\x7f');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  auto reg = open();
+  ASSERT_FALSE(reg.ok());
+  EXPECT_NE(reg.error().message().find("corrupt"), std::string::npos) << reg.error().message();
+  EXPECT_NE(reg.error().message().find(dir_.path("state/hangar.db")), std::string::npos);
+}
+
 TEST_F(RegistryTest, ForeignSqliteFileIsAClearError) {
   fs::create_directories(dir_.path("state"));
   sqlite3* db = nullptr;
