@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "manager/hash_worker.h"
+#include "manager/integrity.h"
 #include "manager/memory_monitor.h"
 #include "manager/memory_reader.h"
 #include "manager/model_cache.h"
@@ -49,6 +50,9 @@ class Manager {
   void stop();
   // Rescans the models dir (POST /v1/models/refresh) and hashes new files in the background.
   Result<ScanReport> refresh();
+  // POST /v1/models/{id}/verify: hashes the file now; a mismatch is an error naming the
+  // expected and actual digests (see integrity.h). Blocks for the length of the hash.
+  Result<std::string> verify(const std::string& id) { return verify_model(*registry_, id); }
   // One round of housekeeping now: keep-alive expiry and a memory check.
   void housekeep();
 

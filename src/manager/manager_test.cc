@@ -29,6 +29,10 @@ TEST(Manager, OpensScansAndPersistsPreloadIds) {
     ASSERT_TRUE(m.ok()) << m.error().message();
     EXPECT_EQ((*m)->registry().list().size(), 2u);
     EXPECT_EQ((*m)->registry().preload_list(), (std::vector<std::string>{"b"}));
+    auto digest = (*m)->verify("a");
+    ASSERT_TRUE(digest.ok()) << digest.error().message();
+    EXPECT_EQ(*digest, sha256_file(dir.path("models/a.gguf")).value());
+    EXPECT_EQ((*m)->registry().get("a")->sha256, *digest);
   }
   config.preload_ids = {"zzz"};
   auto bad = Manager::open(config, loader, memory, clock, wall);
