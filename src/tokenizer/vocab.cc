@@ -3,7 +3,9 @@
 #include "tokenizer/vocab.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/log.h"
 #include "tokenizer/unicode.h"
