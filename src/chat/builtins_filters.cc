@@ -374,7 +374,7 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& args) {
 Value f_tojson(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("tojson", args, {"indent", "ensure_ascii", "separators", "sort_keys"});
   const int indent = a.has(0) && !a.get(0).is_none() ? static_cast<int>(a.get_int(0, -1)) : -1;
-  std::string out = value_to_json(v, indent);
+  std::string out = value_to_json(v, indent, a.get_bool(1, false));
   in.check_size(out.size());
   return Value(std::move(out));
 }

@@ -223,6 +223,15 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
   }
 
   const std::tm now = in.now ? *in.now : local_now();
+  try {
+    return render_with(messages, now, in);
+  } catch (const RenderError& e) {
+    return Error(std::string("chat template: ") + e.what());  // e.g. JSON nested too deeply
+  }
+}
+
+Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& messages, const std::tm& now,
+                                              const ChatTemplateInputs& in) const {
   Value globals = Value::dict();
   DictData& g = globals.dict_data();
   g.set(Value("messages"), value_from_json(messages));

@@ -59,6 +59,9 @@ class ChatTemplate {
 
  private:
   ChatTemplate(Template tmpl, ChatTemplateCaps caps) : tmpl_(std::move(tmpl)), caps_(caps) {}
+  // Builds the template globals from normalised messages and renders; may throw RenderError.
+  Result<std::string> render_with(const nlohmann::ordered_json& messages, const std::tm& now,
+                                  const ChatTemplateInputs& in) const;
 
   Template tmpl_;
   ChatTemplateCaps caps_;

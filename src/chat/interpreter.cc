@@ -43,6 +43,13 @@ void Interpreter::count_steps(int64_t n) {
     throw RenderError("template exceeded its step budget of " + std::to_string(limits_.max_steps) +
                       " (infinite or very large loop?)");
   }
+  if (steps_ >= next_clock_check_) {
+    next_clock_check_ = steps_ + 4096;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (elapsed > limits_.max_seconds) {
+      throw RenderError("template rendering exceeded its time budget of " + std::to_string(limits_.max_seconds) + " s");
+    }
+  }
 }
 
 void Interpreter::check_size(size_t bytes) const {
@@ -186,28 +193,36 @@ Interpreter::Flow Interpreter::exec_for(const Node& node, const ScopePtr& scope,
   if (items.empty()) return exec_body(node.else_body, scope, out);
 
   const int64_t n = static_cast<int64_t>(items.size());
+  // One cycle() per loop, reading the current index, saves a function per iteration.
+  auto current = std::make_shared<int64_t>(0);
+  const Value cycle = Value::function("loop.cycle", [current](Interpreter&, CallArgs& args) -> Value {
+    if (args.positional.empty()) throw RenderError("loop.cycle() needs at least one argument");
+    return args.positional[static_cast<size_t>(*current) % args.positional.size()];
+  });
+  // One loop object per loop, updated in place each iteration, as Jinja2's LoopContext is.
+  Value loop = Value::namespace_object();
+  DictData& d = loop.dict_data();
+  static const char* const kFields[] = {"index", "index0", "revindex", "revindex0", "first", "last",
+                                        "length", "depth", "depth0", "previtem", "nextitem", "cycle"};
+  for (const char* f : kFields) d.set(Value(f), Value());
+  d.entries[6].second = Value(n);
+  d.entries[7].second = Value(1);
+  d.entries[8].second = Value(0);
+  d.entries[11].second = cycle;
   for (int64_t i = 0; i < n; ++i) {
+    *current = i;
     count_steps();
     auto iter_scope = std::make_shared<Scope>();
     iter_scope->parent = scope;
-    Value loop = Value::namespace_object();
-    DictData& d = loop.dict_data();
-    d.set(Value("index"), Value(i + 1));
-    d.set(Value("index0"), Value(i));
-    d.set(Value("revindex"), Value(n - i));
-    d.set(Value("revindex0"), Value(n - i - 1));
-    d.set(Value("first"), Value(i == 0));
-    d.set(Value("last"), Value(i == n - 1));
-    d.set(Value("length"), Value(n));
-    d.set(Value("depth"), Value(1));
-    d.set(Value("depth0"), Value(0));
-    d.set(Value("previtem"), i > 0 ? items[i - 1] : Value::undefined("loop.previtem"));
-    d.set(Value("nextitem"), i + 1 < n ? items[i + 1] : Value::undefined("loop.nextitem"));
-    d.set(Value("cycle"), Value::function("loop.cycle", [i](Interpreter&, CallArgs& args) -> Value {
-            if (args.positional.empty()) throw RenderError("loop.cycle() needs at least one argument");
-            return args.positional[static_cast<size_t>(i) % args.positional.size()];
-          }));
-    iter_scope->vars["loop"] = std::move(loop);
+    d.entries[0].second = Value(i + 1);
+    d.entries[1].second = Value(i);
+    d.entries[2].second = Value(n - i);
+    d.entries[3].second = Value(n - i - 1);
+    d.entries[4].second = Value(i == 0);
+    d.entries[5].second = Value(i == n - 1);
+    d.entries[9].second = i > 0 ? items[i - 1] : Value::undefined("loop.previtem");
+    d.entries[10].second = i + 1 < n ? items[i + 1] : Value::undefined("loop.nextitem");
+    iter_scope->vars["loop"] = loop;
     bind(iter_scope, items[i]);
     const Flow f = exec_body(node.body, iter_scope, out);
     if (f == Flow::kBreak) break;

@@ -2,6 +2,7 @@
 // bounded by RenderLimits so a hostile template cannot hang or exhaust the server.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,17 +16,21 @@ namespace hangar::chat {
 
 // Budgets for one render; exceeding one is a RenderError, never a crash or a hang.
 struct RenderLimits {
-  int64_t max_steps = 50'000'000;              // statements, loop iterations, element visits
+  int64_t max_steps = 10'000'000;              // statements, loop iterations, element visits
   size_t max_output_bytes = size_t{64} << 20;  // any single string, the output included
   int max_call_depth = 64;                     // nested macro calls
-  int64_t max_range = 10'000'000;              // elements range() may produce
+  int64_t max_range = 1'000'000;               // elements range() may produce
+  // Wall-clock budget, checked every few thousand steps; it bounds work the step count
+  // does not see (membership tests on long lists, long string operations).
+  double max_seconds = 5.0;
 };
 
 // One render at a time: an Interpreter is single-use and not thread-safe. Builtins
 // (builtins.h) call back into it for filters, tests and callables.
 class Interpreter {
  public:
-  explicit Interpreter(const RenderLimits& limits) : limits_(limits) {}
+  explicit Interpreter(const RenderLimits& limits)
+      : limits_(limits), start_(std::chrono::steady_clock::now()) {}
   ~Interpreter();
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
@@ -77,7 +82,9 @@ class Interpreter {
   [[noreturn]] void fail(const SourcePos& pos, const std::string& what) const;
 
   RenderLimits limits_;
+  std::chrono::steady_clock::time_point start_;
   int64_t steps_ = 0;
+  int64_t next_clock_check_ = 4096;
   int call_depth_ = 0;
   // Scopes captured by macros; cleared after rendering to break reference cycles
   // (a scope holding a macro that holds the scope).

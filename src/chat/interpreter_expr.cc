@@ -271,6 +271,7 @@ Value Interpreter::eval_binary(const Expr& e, const ScopePtr& scope) {
   const Value b = eval(*e.items[1], scope);
   if (op == "==") return Value(a.equals(b));
   if (op == "!=") return Value(!a.equals(b));
+  if (b.is_list()) count_steps(static_cast<int64_t>(b.list_data().items.size() / 16) + 1);
   if (op == "in") return Value(contains(b, a));
   if (op == "not in") return Value(!contains(b, a));
   if (op == "~") {

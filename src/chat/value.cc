@@ -292,17 +292,46 @@ std::string DictData::hash_key(const Value& key) {
   throw RenderError("unhashable type '" + key.type_name() + "' used as a dict key");
 }
 
-const Value* DictData::find(const Value& key) const {
+void DictData::check_hashable(const Value& key) {
+  if (key.is_string() || key.is_number() || key.is_none() || key.is_tuple()) return;
+  throw RenderError("unhashable type '" + key.type_name() + "' used as a dict key");
+}
+
+bool DictData::same_key(const Value& a, const Value& b) {
+  if (a.is_string() || b.is_string()) return a.is_string() && b.is_string() && a.as_string() == b.as_string();
+  return a.equals(b);  // numbers across int/float/bool, none, tuples
+}
+
+size_t DictData::find_pos(const Value& key) const {
+  check_hashable(key);
+  if (index_.empty()) {
+    // Small dicts (messages, loop objects) are faster to scan than to hash.
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (same_key(entries[i].first, key)) return i;
+    }
+    return kNpos;
+  }
   const auto it = index_.find(hash_key(key));
-  return it == index_.end() ? nullptr : &entries[it->second].second;
+  return it == index_.end() ? kNpos : it->second;
+}
+
+const Value* DictData::find(const Value& key) const {
+  const size_t i = find_pos(key);
+  return i == kNpos ? nullptr : &entries[i].second;
 }
 
 Value* DictData::find(const Value& key) {
-  const auto it = index_.find(hash_key(key));
-  return it == index_.end() ? nullptr : &entries[it->second].second;
+  const size_t i = find_pos(key);
+  return i == kNpos ? nullptr : &entries[i].second;
 }
 
 const Value* DictData::find_str(std::string_view key) const {
+  if (index_.empty()) {
+    for (const auto& [k, v] : entries) {
+      if (k.is_string() && k.as_string() == key) return &v;
+    }
+    return nullptr;
+  }
   std::string k = "s";
   k += key;
   const auto it = index_.find(k);
@@ -310,24 +339,28 @@ const Value* DictData::find_str(std::string_view key) const {
 }
 
 void DictData::set(const Value& key, Value value) {
-  std::string k = hash_key(key);
-  const auto it = index_.find(k);
-  if (it != index_.end()) {
-    entries[it->second].second = std::move(value);
+  const size_t i = find_pos(key);
+  if (i != kNpos) {
+    entries[i].second = std::move(value);
     return;
   }
-  index_.emplace(std::move(k), entries.size());
   entries.emplace_back(key, std::move(value));
+  if (!index_.empty()) {
+    index_.emplace(hash_key(key), entries.size() - 1);
+  } else if (entries.size() > kIndexThreshold) {
+    for (size_t k = 0; k < entries.size(); ++k) index_.emplace(hash_key(entries[k].first), k);
+  }
 }
 
 bool DictData::erase(const Value& key) {
-  const auto it = index_.find(hash_key(key));
-  if (it == index_.end()) return false;
-  const size_t pos = it->second;
-  index_.erase(it);
+  const size_t pos = find_pos(key);
+  if (pos == kNpos) return false;
   entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(pos));
-  for (auto& [k, i] : index_) {
-    if (i > pos) --i;
+  if (!index_.empty()) {
+    index_.clear();
+    if (entries.size() > kIndexThreshold) {
+      for (size_t k = 0; k < entries.size(); ++k) index_.emplace(hash_key(entries[k].first), k);
+    }
   }
   return true;
 }
@@ -371,9 +404,41 @@ Value from_json_impl(const Json& j, int depth) {
   }
 }
 
-void append_json_string(std::string& out, const std::string& s) {
+void append_u_escape(std::string& out, uint32_t u) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+  out += buf;
+}
+
+void append_json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out.push_back('"');
-  for (const char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (ensure_ascii && static_cast<unsigned char>(c) >= 0x80) {
+      // Decode one UTF-8 sequence; invalid bytes are escaped as themselves.
+      const auto b0 = static_cast<unsigned char>(c);
+      const int n = b0 >= 0xF0 ? 3 : (b0 >= 0xE0 ? 2 : (b0 >= 0xC0 ? 1 : 0));
+      uint32_t cp = n == 3 ? (b0 & 0x07) : (n == 2 ? (b0 & 0x0F) : (b0 & 0x1F));
+      bool ok = n > 0 && i + static_cast<size_t>(n) < s.size();
+      for (int k = 1; ok && k <= n; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+        if ((b & 0xC0) != 0x80) ok = false;
+        cp = (cp << 6) | (b & 0x3F);
+      }
+      if (!ok) {
+        append_u_escape(out, b0);
+        continue;
+      }
+      i += static_cast<size_t>(n);
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        append_u_escape(out, 0xD800 + (cp >> 10));
+        append_u_escape(out, 0xDC00 + (cp & 0x3FF));
+      } else {
+        append_u_escape(out, cp);
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";
@@ -409,7 +474,7 @@ void append_json_string(std::string& out, const std::string& s) {
   out.push_back('"');
 }
 
-void append_json(std::string& out, const Value& v, int indent, int depth) {
+void append_json(std::string& out, const Value& v, int indent, bool ascii, int depth) {
   if (depth > Value::kMaxDepth) throw RenderError("tojson: value nested too deeply (cyclic list or dict?)");
   auto newline = [&](int level) {
     out.push_back('\n');
@@ -437,7 +502,7 @@ void append_json(std::string& out, const Value& v, int indent, int depth) {
       return;
     }
     case Value::Type::kString:
-      append_json_string(out, v.as_string());
+      append_json_string(out, v.as_string(), ascii);
       return;
     case Value::Type::kList: {
       const auto& items = v.list_data().items;
@@ -449,7 +514,7 @@ void append_json(std::string& out, const Value& v, int indent, int depth) {
       for (size_t i = 0; i < items.size(); ++i) {
         if (i > 0) out += indent >= 0 ? "," : ", ";
         if (indent >= 0) newline(depth + 1);
-        append_json(out, items[i], indent, depth + 1);
+        append_json(out, items[i], indent, ascii, depth + 1);
       }
       if (indent >= 0) newline(depth);
       out.push_back(']');
@@ -467,16 +532,16 @@ void append_json(std::string& out, const Value& v, int indent, int depth) {
         if (indent >= 0) newline(depth + 1);
         const Value& key = entries[i].first;
         if (key.is_string()) {
-          append_json_string(out, key.as_string());
+          append_json_string(out, key.as_string(), ascii);
         } else if (key.is_none()) {
           out += "\"null\"";
         } else if (key.is_bool()) {
           out += key.as_bool() ? "\"true\"" : "\"false\"";
         } else {
-          append_json_string(out, key.str());
+          append_json_string(out, key.str(), ascii);
         }
         out += ": ";
-        append_json(out, entries[i].second, indent, depth + 1);
+        append_json(out, entries[i].second, indent, ascii, depth + 1);
       }
       if (indent >= 0) newline(depth);
       out.push_back('}');
@@ -495,9 +560,9 @@ void append_json(std::string& out, const Value& v, int indent, int depth) {
 Value value_from_json(const nlohmann::json& j) { return from_json_impl(j, 0); }
 Value value_from_json(const nlohmann::ordered_json& j) { return from_json_impl(j, 0); }
 
-std::string value_to_json(const Value& v, int indent) {
+std::string value_to_json(const Value& v, int indent, bool ensure_ascii) {
   std::string out;
-  append_json(out, v, indent, 0);
+  append_json(out, v, indent, ensure_ascii, 0);
   return out;
 }
 

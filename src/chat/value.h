@@ -132,7 +132,13 @@ struct DictData {
   bool is_namespace = false;
 
  private:
+  static constexpr size_t kNpos = static_cast<size_t>(-1);
+  static constexpr size_t kIndexThreshold = 8;
+  static void check_hashable(const Value& key);
+  static bool same_key(const Value& a, const Value& b);
   static std::string hash_key(const Value& key);
+  size_t find_pos(const Value& key) const;
+  // Built once the dict grows past kIndexThreshold entries; key -> position in entries.
   std::unordered_map<std::string, size_t> index_;
 };
 
@@ -140,10 +146,11 @@ struct DictData {
 Value value_from_json(const nlohmann::json& j);
 Value value_from_json(const nlohmann::ordered_json& j);
 
-// Serialises like Python's json.dumps(ensure_ascii=False) as HF transformers' tojson does:
-// separators ", " and ": " without indent, "," and ": " with one; indent < 0 means none.
-// Throws RenderError for values JSON cannot hold (undefined, functions) or cycles.
-std::string value_to_json(const Value& v, int indent = -1);
+// Serialises like Python's json.dumps as HF transformers' tojson does: separators ", " and
+// ": " without indent, "," and ": " with one; indent < 0 means none; ensure_ascii escapes
+// non-ASCII as \uXXXX. Throws RenderError for values JSON cannot hold (undefined,
+// functions) or cycles.
+std::string value_to_json(const Value& v, int indent = -1, bool ensure_ascii = false);
 
 // Python float repr: shortest round-trip digits, "1.0", "1e-05", "1e+16", "inf", "nan".
 std::string format_python_float(double d);
