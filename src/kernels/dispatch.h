@@ -30,13 +30,12 @@ struct QuantActs {
 };
 
 // Activation terms per token and weight sub-block (16 or 32 elements) for the tiled integer
-// kernel: the sub-block's dot is d * (sum(code * q) + ibias) * s + sx * m for weights stored as
-// w = s * (code - offset) + m, where ibias = -offset * sum(q) and sx = d * sum(q).
+// kernel. With weights stored as w = s * (code - offset) + m, a sub-block's dot product is
+// d * (sum(code * q) + ibias) * s + sx * m, where ibias = -offset * sum(q) and sx = d * sum(q).
+// No type has both an offset and a min, so one field holds whichever the type needs.
 struct SubAct {
   float d;
-  int32_t ibias;
-  float sx;
-  float pad;
+  int32_t term;  // ibias, or the bit pattern of the float sx for types with a min
 };
 
 // One matmul as the kernels see it. Float weights read x; quantized ones read acts (and sub
@@ -62,7 +61,8 @@ struct TypeKernels {
   int gemm_rows = 1;      // gemm's r0 must be a multiple of this
   int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
   int sub = 32;           // SubAct granularity of gemm (16 or 32)
-  int ibias_mul = 0;      // SubAct.ibias = -ibias_mul * sum(q)
+  int ibias_mul = 0;      // SubAct.term = -ibias_mul * sum(q)
+  bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead
   size_t (*buf_bytes)(int64_t cols) = nullptr;  // gemm's per-thread buffer
 };
 

@@ -1,5 +1,6 @@
 // matmul: quantizes activations once, then splits weight rows across the pool's threads.
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -102,7 +103,8 @@ const SubAct* prepare_sub_acts(const QuantActs& a, int64_t n_tokens, const TypeK
       int isum = 0;
       for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
       const float d = d32[j * tk.sub / 32];
-      out[j] = SubAct{d, -tk.ibias_mul * isum, d * static_cast<float>(isum), 0.0f};
+      out[j].d = d;
+      out[j].term = tk.sub_min ? std::bit_cast<int32_t>(d * static_cast<float>(isum)) : -tk.ibias_mul * isum;
     }
   }
   *stride = n_sub;
@@ -151,7 +153,11 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
 
   const int nth = pool.size();
   if (tiled) {
-    const int64_t group = tk.gemm_rows;
+    // Each call takes several row groups, so that one chunk of activations (kept in L2 by the
+    // kernel's loop order) serves many weight panels; four calls per thread balance the load.
+    const int64_t n_groups_total = (w.rows + tk.gemm_rows - 1) / tk.gemm_rows;
+    const int64_t groups_per_call = std::max<int64_t>(1, n_groups_total / (nth * 4));
+    const int64_t group = tk.gemm_rows * groups_per_call;
     const int64_t n_groups = (w.rows + group - 1) / group;
     if (st.threads.size() < static_cast<size_t>(nth)) st.threads.resize(static_cast<size_t>(nth));
     std::vector<uint8_t*> bufs(static_cast<size_t>(nth));
