@@ -112,9 +112,9 @@ class Parser {
 
   // Parses nodes until a block tag whose name is in `end_tags`; consumes that name and stores
   // it in *found (the caller parses the rest of the tag). `opener` names the block for errors.
-  Body parse_body(const std::vector<std::string>& end_tags, std::string* found, const std::string& opener) {
+  Body parse_body(const std::vector<std::string>& end_tags, std::string* found, const std::string& opener,
+                  int opener_line = 0) {
     DepthGuard guard(*this);
-    const Token open_tok = cur();
     Body body;
     while (true) {
       const Token& t = cur();
@@ -123,7 +123,7 @@ class Parser {
           std::string list;
           for (const auto& e : end_tags) list += (list.empty() ? "'" : " or '") + e + "'";
           fail("unexpected end of template: '" + opener + "' block opened near line " +
-               std::to_string(open_tok.line) + " is not closed (expected " + list + ")");
+               std::to_string(opener_line) + " is not closed (expected " + list + ")");
         }
         return body;
       }
@@ -154,11 +154,25 @@ class Parser {
             return body;
           }
         }
+        if (is_closing_tag(name)) {
+          std::string what = "unexpected '" + name + "'";
+          if (end_tags.empty()) {
+            what += " with no open block";
+          } else {
+            what += " inside the '" + opener + "' block opened near line " + std::to_string(opener_line) +
+                    " (expected '" + end_tags.back() + "')";
+          }
+          fail(what);
+        }
         body.push_back(parse_statement());
       } else {
         expected("template text or a tag");
       }
     }
+  }
+
+  static bool is_closing_tag(const std::string& name) {
+    return name == "elif" || name == "else" || name.rfind("end", 0) == 0;
   }
 
   NodePtr parse_statement() {
@@ -173,7 +187,7 @@ class Parser {
       expect_block_end();
       while (true) {
         std::string found;
-        Body body = parse_body({"elif", "else", "endif"}, &found, "if");
+        Body body = parse_body({"elif", "else", "endif"}, &found, "if", tag.line);
         n->branches.emplace_back(std::move(cond), std::move(body));
         if (found == "elif") {
           cond = parse_tuple(true);
@@ -182,7 +196,7 @@ class Parser {
         }
         if (found == "else") {
           expect_block_end();
-          n->else_body = parse_body({"endif"}, &found, "if");
+          n->else_body = parse_body({"endif"}, &found, "if", tag.line);
         }
         expect_block_end();
         return n;
@@ -198,11 +212,11 @@ class Parser {
       expect_block_end();
       std::string found;
       ++loop_depth_;
-      n->body = parse_body({"else", "endfor"}, &found, "for");
+      n->body = parse_body({"else", "endfor"}, &found, "for", tag.line);
       --loop_depth_;
       if (found == "else") {
         expect_block_end();
-        n->else_body = parse_body({"endfor"}, &found, "for");
+        n->else_body = parse_body({"endfor"}, &found, "for", tag.line);
       }
       expect_block_end();
       return n;
@@ -237,7 +251,7 @@ class Parser {
       }
       expect_block_end();
       std::string found;
-      n->body = parse_body({"endset"}, &found, "set");
+      n->body = parse_body({"endset"}, &found, "set", tag.line);
       expect_block_end();
       return n;
     }
@@ -250,7 +264,7 @@ class Parser {
       std::string found;
       const int saved_loop_depth = loop_depth_;
       loop_depth_ = 0;  // a loop outside the macro does not enclose its body
-      n->body = parse_body({"endmacro"}, &found, "macro");
+      n->body = parse_body({"endmacro"}, &found, "macro", tag.line);
       loop_depth_ = saved_loop_depth;
       if (cur().kind == TK::kName) advance();  // optional name after endmacro
       expect_block_end();
@@ -263,7 +277,7 @@ class Parser {
       if (n->expr->kind != ExprKind::kCall) fail("expected a macro call after 'call'");
       expect_block_end();
       std::string found;
-      n->body = parse_body({"endcall"}, &found, "call");
+      n->body = parse_body({"endcall"}, &found, "call", tag.line);
       expect_block_end();
       return n;
     }
@@ -275,7 +289,7 @@ class Parser {
       n->filter = parse_filters(std::move(n->filter));
       expect_block_end();
       std::string found;
-      n->body = parse_body({"endfilter"}, &found, "filter");
+      n->body = parse_body({"endfilter"}, &found, "filter", tag.line);
       expect_block_end();
       return n;
     }
@@ -291,7 +305,7 @@ class Parser {
       }
       expect_block_end();
       std::string found;
-      n->body = parse_body({"endwith"}, &found, "with");
+      n->body = parse_body({"endwith"}, &found, "with", tag.line);
       expect_block_end();
       return n;
     }
@@ -299,7 +313,7 @@ class Parser {
       n->kind = NodeKind::kGeneration;
       expect_block_end();
       std::string found;
-      n->body = parse_body({"endgeneration"}, &found, "generation");
+      n->body = parse_body({"endgeneration"}, &found, "generation", tag.line);
       expect_block_end();
       return n;
     }
