@@ -82,11 +82,15 @@ std::optional<std::string> probe(const Template& tmpl, const Json& messages) {
 
 ChatTemplateCaps detect_caps(const Template& tmpl) {
   ChatTemplateCaps caps;
-  const Json user_text = Json::array({{{"role", "user"}, {"content", "User message"}}});
-  if (!probe(tmpl, user_text)) {
+  // Content must be typed parts when a plain string does not reach the output (or fails)
+  // but the same text as a {type: "text"} part does, as with templates that loop over parts.
+  const std::string user_needle = "<<hangar user probe>>";
+  const auto as_string = probe(tmpl, Json::array({{{"role", "user"}, {"content", user_needle}}}));
+  if (!as_string || !contains(*as_string, user_needle)) {
     const Json typed = Json::array(
-        {{{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", "User message"}}})}}});
-    if (probe(tmpl, typed)) caps.supports_string_content = false;
+        {{{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", user_needle}}})}}});
+    const auto as_typed = probe(tmpl, typed);
+    if (as_typed && contains(*as_typed, user_needle)) caps.supports_string_content = false;
   }
   // A template supports the system role when the system text reaches its output; templates
   // that raise on it or drop it get the system prompt merged into the next message.

@@ -1,0 +1,173 @@
+// ChatTemplate tests: what apply_to() hands a template (globals, normalised messages) and the
+// llama.cpp polyfills, each checked through a template that prints what it received.
+#include <gtest/gtest.h>
+
+#include "chat/chat_template.h"
+
+namespace hangar::chat {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::tm fixed_date() {
+  std::tm tm{};
+  tm.tm_year = 2026 - 1900;
+  tm.tm_mon = 10;
+  tm.tm_mday = 26;
+  tm.tm_wday = 4;
+  return tm;
+}
+
+ChatTemplateInputs inputs(const std::string& messages_json) {
+  ChatTemplateInputs in;
+  in.messages = Json::parse(messages_json);
+  in.bos_token = "<s>";
+  in.eos_token = "</s>";
+  in.now = fixed_date();
+  return in;
+}
+
+std::string apply_to(const std::string& src, const ChatTemplateInputs& in) {
+  auto t = ChatTemplate::parse(src);
+  if (!t.ok()) return "ERROR: " + t.error().message();
+  auto r = t->apply(in);
+  return r.ok() ? *r : "ERROR: " + r.error().message();
+}
+
+// Prints each message as role:content(json) so tests see the exact shape.
+const char* const kEcho = "{% for m in messages %}{{ m.role }}:{{ m.content|tojson }};{% endfor %}";
+
+TEST(ChatTemplate, GlobalsMatchLlamaCppServer) {
+  const std::string src =
+      "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ enable_thinking }}|{{ tools is defined }}|"
+      "{{ date_string }}|{{ datetime }}|{{ strftime_now('%Y-%m-%d') }}|{{ messages|length }}";
+  EXPECT_EQ(apply_to(src, inputs(R"([{"role": "user", "content": "hi"}])")),
+            "<s>|</s>|True|True|False|26 Nov 2026|Nov 26 2026|2026-11-26|1");
+}
+
+TEST(ChatTemplate, AddGenerationPromptIsUndefinedWhenFalse) {
+  auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  in.add_generation_prompt = false;
+  EXPECT_EQ(apply_to("{{ add_generation_prompt is defined }}", in), "False");
+}
+
+TEST(ChatTemplate, ToolsArePassedWhenNonEmpty) {
+  auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  in.tools = Json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
+  EXPECT_EQ(apply_to("{{ tools|tojson }}", in),
+            R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
+  in.tools = Json::array();
+  EXPECT_EQ(apply_to("{{ tools is defined }}", in), "False");
+}
+
+TEST(ChatTemplate, ExtraContextOverridesDefaults) {
+  auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  in.extra_context = Json::parse(R"({"enable_thinking": false, "custom": [1, 2]})");
+  EXPECT_EQ(apply_to("{{ enable_thinking }} {{ custom }}", in), "False [1, 2]");
+}
+
+TEST(ChatTemplate, PreserveReasoningKnobs) {
+  const std::string src = "{{ preserve_thinking }} {{ clear_thinking }} {{ drop_thinking }} {{ truncate_history_thinking }}";
+  auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  EXPECT_EQ(apply_to(src, in), "True False False False");
+  in.preserve_reasoning = false;
+  EXPECT_EQ(apply_to(src, in), "   ");
+}
+
+TEST(ChatTemplate, NullContentBecomesEmptyStringAndPartsAreJoined) {
+  const auto in = inputs(R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                            {"role": "assistant", "content": null}])");
+  EXPECT_EQ(apply_to(kEcho, in), "user:\"a\\nb\";assistant:\"\";");
+}
+
+TEST(ChatTemplate, MessageFieldsInLlamaCppOrder) {
+  const auto in = inputs(R"([{"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+      "function": {"name": "f", "arguments": "{\"x\": 1}"}}], "reasoning_content": "think", "extra": 1},
+      {"role": "tool", "tool_call_id": "c1", "name": "f", "content": "r"}])");
+  EXPECT_EQ(apply_to("{% for m in messages %}{{ m|tojson }}\n{% endfor %}", in),
+            R"({"role": "assistant", "content": "", "reasoning_content": "think", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}, "id": "c1"}]})"
+            "\n"
+            R"({"role": "tool", "content": "r", "name": "f", "tool_call_id": "c1"})"
+            "\n");
+}
+
+TEST(ChatTemplate, UnparsableArgumentsStayAString) {
+  const auto in = inputs(R"([{"role": "assistant", "content": "", "tool_calls": [{"type": "function",
+      "function": {"name": "f", "arguments": "not json"}}]}])");
+  EXPECT_EQ(apply_to("{{ messages[0].tool_calls[0].function.arguments }}", in), "not json");
+}
+
+TEST(ChatTemplate, DeveloperRoleBecomesSystemExceptForHarmonyTemplates) {
+  const auto in = inputs(R"([{"role": "developer", "content": "d"}, {"role": "user", "content": "u"}])");
+  EXPECT_EQ(apply_to("{% for m in messages %}{{ m.role }} {{ m.content }};{% endfor %}", in), "system d;user u;");
+  EXPECT_EQ(apply_to("{# <|channel|> #}{% for m in messages %}{{ m.role }} {{ m.content }};{% endfor %}", in),
+            "developer d;user u;");
+}
+
+TEST(ChatTemplate, SystemPromptIsMergedWhenTemplateRejectsIt) {
+  const std::string src =
+      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}" +
+      std::string(kEcho);
+  auto t = ChatTemplate::parse(src);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->caps().supports_system_role);
+  EXPECT_EQ(apply_to(src, inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])")),
+            "user:\"S\\nU\";");
+  EXPECT_EQ(apply_to(src, inputs(R"([{"role": "system", "content": "S"}])")), "");
+}
+
+TEST(ChatTemplate, SystemPromptStaysWhenTemplateUsesIt) {
+  auto t = ChatTemplate::parse(kEcho);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->caps().supports_system_role);
+  EXPECT_TRUE(t->caps().supports_string_content);
+}
+
+TEST(ChatTemplate, TypedContentForTemplatesThatNeedIt) {
+  const std::string src = "{% for m in messages %}{% for p in m.content %}{{ p.text }}{% endfor %};{% endfor %}";
+  auto t = ChatTemplate::parse(src);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->caps().supports_string_content);
+  EXPECT_EQ(apply_to(src, inputs(R"([{"role": "user", "content": "hello"}])")), "hello;");
+}
+
+TEST(ChatTemplate, MinistralReadsSystemAndAssistantAsBlocks) {
+  const std::string src =
+      "{# [SYSTEM_PROMPT] [TOOL_CALLS] [ARGS] #}{% for m in messages %}{{ m.role }}={{ m.content|tojson }};{% endfor %}";
+  const auto in = inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
+                            {"role": "assistant", "content": "A", "reasoning_content": "R"}])");
+  EXPECT_EQ(apply_to(src, in),
+            R"(system=[{"type": "text", "text": "S"}];user="U";)"
+            R"(assistant=[{"type": "thinking", "thinking": "R"}, {"type": "text", "text": "A"}];)");
+}
+
+TEST(ChatTemplate, BadMessagesAreRejectedWithTheirIndex) {
+  EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": "a"}, {"content": "b"}])")),
+            "ERROR: messages[1]: expected a 'role' string");
+  EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])")),
+            "ERROR: messages[0]: unsupported content part type \"image_url\" (expected \"text\")");
+  EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": 5}])")),
+            "ERROR: messages[0]: 'content' must be a string, a list of parts or null");
+}
+
+TEST(ChatTemplate, TemplateErrorsArePrefixed) {
+  EXPECT_EQ(apply_to("{{ raise_exception('no tools allowed') }}", inputs(R"([{"role": "user", "content": "a"}])")),
+            "ERROR: chat template: template error at line 1, column 1: no tools allowed");
+}
+
+TEST(ChatTemplate, ApplyWithPlainTemplateMatchesChatTemplate) {
+  auto tmpl = Template::parse(kEcho);
+  ASSERT_TRUE(tmpl.ok());
+  auto r = apply_chat_template(*tmpl, inputs(R"([{"role": "user", "content": "x"}])"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "user:\"x\";");
+}
+
+TEST(ChatTemplate, ChatmlFallback) {
+  auto in = inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])");
+  EXPECT_EQ(apply_to(chatml_fallback_template(), in),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+}
+
+}  // namespace
+}  // namespace hangar::chat
