@@ -1,0 +1,36 @@
+// Helpers shared by the hangar subcommands: error reporting and engine set-up.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "base/thread_pool.h"
+#include "engine/engine.h"
+
+namespace hangar::cli {
+
+// Exit status for bad input (missing file, bad flag, bad model).
+constexpr int kExitBadInput = 1;
+
+// Prints "hangar: error: <message>" as one line on stderr; returns kExitBadInput.
+int fail(const std::string& message);
+
+// Options every model-running command takes.
+struct ModelOptions {
+  std::string model_path;
+  int threads = 0;      // 0: physical cores
+  int ctx = 4096;
+  void add_to(CLI::App& cmd, bool with_ctx = true);
+  int resolved_threads() const { return threads > 0 ? threads : ThreadPool::physical_cores(); }
+};
+
+// Each subcommand registers itself with the app and sets `exit_code` when it runs.
+void add_run_command(CLI::App& app, int& exit_code);
+void add_score_command(CLI::App& app, int& exit_code);
+void add_tokenize_commands(CLI::App& app, int& exit_code);
+void add_inspect_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
+
+}  // namespace hangar::cli

@@ -1,0 +1,90 @@
+// Engine: loading and batched evaluation of sequences.
+#include "engine/engine.h"
+
+#include <algorithm>
+
+namespace hangar::engine {
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& opts,
+                                             ThreadPool& pool) {
+  std::unique_ptr<Engine> e(new Engine(pool));
+  HANGAR_ASSIGN(e->model_, model::Model::load(path));
+  HANGAR_ASSIGN(Tokenizer tok, Tokenizer::from_gguf(e->model_->file()));
+  e->tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
+  const model::HParams& hp = e->model_->hparams();
+  e->opts_ = opts;
+  if (opts.n_ctx <= 0) return Error("context size must be positive, got " + std::to_string(opts.n_ctx));
+  if (opts.n_seq <= 0) return Error("sequence count must be positive, got " + std::to_string(opts.n_seq));
+  if (opts.batch_tokens <= 0)
+    return Error("batch size must be positive, got " + std::to_string(opts.batch_tokens));
+  e->opts_.n_ctx = std::min(opts.n_ctx, hp.n_ctx_train);
+  const int32_t bt = model::KvCache::kDefaultBlockTokens;
+  const int32_t blocks_per_seq = (e->opts_.n_ctx + bt - 1) / bt;
+  e->kv_ = std::make_unique<model::KvCache>(hp, blocks_per_seq * opts.n_seq + opts.extra_kv_blocks, bt);
+  e->ctx_ = std::make_unique<model::ForwardContext>(hp, pool, opts.batch_tokens, e->opts_.n_ctx);
+  return e;
+}
+
+Engine::~Engine() = default;
+
+Status Engine::eval(std::span<const EvalItem> items) {
+  // Validate and reserve first, so that an error leaves every sequence as it was.
+  for (const EvalItem& it : items) {
+    const int32_t end = it.seq->n_past() + static_cast<int32_t>(it.tokens.size());
+    if (end > opts_.n_ctx)
+      return Error("context overflow: " + std::to_string(end) + " tokens exceed the context of " +
+                   std::to_string(opts_.n_ctx));
+    for (TokenId t : it.tokens)
+      if (t < 0 || t >= n_vocab())
+        return Error("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                     std::to_string(n_vocab()) + ")");
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    const EvalItem& it = items[i];
+    Status st = it.seq->reserve(*kv_, it.seq->n_past() + static_cast<int32_t>(it.tokens.size()));
+    if (!st.ok()) {
+      for (size_t j = 0; j <= i; ++j) items[j].seq->truncate(*kv_, items[j].seq->n_past());
+      return st;
+    }
+  }
+  // Flatten into forward batches of at most batch_tokens tokens.
+  std::vector<model::BatchToken> batch;
+  batch.reserve(opts_.batch_tokens);
+  const int32_t nv = n_vocab();
+  for (const EvalItem& it : items) {
+    const int32_t n = static_cast<int32_t>(it.tokens.size());
+    for (int32_t j = 0; j < n; ++j) {
+      model::BatchToken bt;
+      bt.token = it.tokens[j];
+      bt.pos = it.seq->n_past();
+      bt.blocks = it.seq->blocks().data();
+      if (it.logits && it.all_logits) bt.logits = it.logits + static_cast<size_t>(j) * nv;
+      else if (it.logits && j == n - 1) bt.logits = it.logits;
+      it.seq->push(bt.token);
+      batch.push_back(bt);
+      if (static_cast<int32_t>(batch.size()) == opts_.batch_tokens) {
+        HANGAR_TRY(model_->forward(batch, *kv_, *ctx_));
+        batch.clear();
+      }
+    }
+  }
+  if (!batch.empty()) HANGAR_TRY(model_->forward(batch, *kv_, *ctx_));
+  return Status::Ok();
+}
+
+MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, int32_t n_ctx,
+                               int32_t n_seq, int32_t batch_tokens) {
+  MemoryEstimate m;
+  m.weights = weight_bytes;
+  const int32_t bt = model::KvCache::kDefaultBlockTokens;
+  const uint64_t positions = static_cast<uint64_t>((n_ctx + bt - 1) / bt) * bt * n_seq;
+  m.kv_cache = positions * hp.n_layer * hp.kv_dim() * 2 /*K and V*/ * 2 /*bytes per f16*/;
+  const uint64_t b = static_cast<uint64_t>(batch_tokens);
+  const uint64_t floats = b * (2ull * hp.n_embd + 2ull * hp.q_dim() + 2ull * hp.kv_dim() + 2ull * hp.n_ff) +
+                          std::min<uint64_t>(b, 16) * (hp.n_embd + hp.n_vocab);
+  // Activations quantized to 8 bits for the integer matmuls: about one byte per float input.
+  m.scratch = floats * 4 + b * std::max(hp.n_embd, hp.n_ff) * 2;
+  return m;
+}
+
+}  // namespace hangar::engine

@@ -1,0 +1,81 @@
+// Engine: a loaded model with its tokenizer, KV cache and scratch; evaluates tokens of sequences.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/profiler.h"
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "engine/sequence.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hangar::engine {
+
+struct EngineOptions {
+  int32_t n_ctx = 4096;          // tokens per sequence (capped by the model's training context)
+  int32_t n_seq = 1;             // sequences the KV cache is sized for (--parallel)
+  int32_t batch_tokens = 512;    // most tokens per forward pass (prefill chunk)
+  int32_t extra_kv_blocks = 0;   // blocks beyond n_seq * n_ctx, kept for reusable prefixes
+};
+
+// One sequence's part of an evaluation: append `tokens` to `seq` and, if `logits` is set, write
+// the logits after the last token (n_vocab floats), or after every token when `all_logits`.
+struct EvalItem {
+  Sequence* seq = nullptr;
+  std::span<const TokenId> tokens;
+  float* logits = nullptr;
+  bool all_logits = false;
+};
+
+// Not thread-safe: one thread (the CLI, or the scheduler's loop) drives an Engine.
+class Engine {
+ public:
+  // Loads the model and its tokenizer; errors name the file and what was wrong.
+  static Result<std::unique_ptr<Engine>> load(const std::string& path, const EngineOptions& opts,
+                                              ThreadPool& pool);
+  ~Engine();
+
+  const model::Model& model() const { return *model_; }
+  const model::HParams& hparams() const { return model_->hparams(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  model::KvCache& kv_cache() { return *kv_; }
+  const EngineOptions& options() const { return opts_; }
+  int32_t n_ctx() const { return opts_.n_ctx; }
+  int32_t n_vocab() const { return model_->hparams().n_vocab; }
+  ThreadPool& pool() { return pool_; }
+  void set_profiler(Profiler* p) { ctx_->profiler = p; }
+
+  // Runs the items together (decode steps of many sequences and prefill chunks of others share
+  // forward passes of up to batch_tokens tokens). Error, with no sequence changed, when a
+  // sequence would exceed n_ctx or the KV cache has no room; or on an invalid token id.
+  Status eval(std::span<const EvalItem> items);
+
+  // Bytes the engine holds beyond the mapped weights: KV cache in use and scratch buffers.
+  uint64_t kv_bytes_used() const { return kv_->used_bytes(); }
+  uint64_t kv_bytes_capacity() const { return kv_->capacity_bytes(); }
+
+ private:
+  Engine(ThreadPool& pool) : pool_(pool) {}
+  ThreadPool& pool_;
+  EngineOptions opts_;
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<model::KvCache> kv_;
+  std::unique_ptr<model::ForwardContext> ctx_;
+};
+
+// Memory a model needs at a context, for admission and `inspect`: weights (file tensor bytes),
+// KV cache (F16 keys and values, all layers) and forward scratch.
+struct MemoryEstimate {
+  uint64_t weights = 0, kv_cache = 0, scratch = 0;
+  uint64_t total() const { return weights + kv_cache + scratch; }
+};
+MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, int32_t n_ctx,
+                               int32_t n_seq, int32_t batch_tokens);
+
+}  // namespace hangar::engine

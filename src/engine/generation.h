@@ -1,0 +1,76 @@
+// GenerationState: per-request decoding state (sampler, stop strings, streaming text, limits).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sampling/sampler.h"
+#include "sampling/stop_matcher.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hangar::engine {
+
+struct GenerationParams {
+  SamplingParams sampling;
+  int32_t max_tokens = -1;          // -1: until the context is full
+  std::vector<std::string> stop;    // stop strings (not included in the output)
+  bool ignore_eos = false;          // keep going past end-of-generation tokens
+  int32_t top_logprobs = -1;        // -1: no log-probabilities; k >= 0: the sampled token's and k best
+};
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
+const char* finish_reason_name(FinishReason r);  // OpenAI's "stop", "length", ...
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // best first
+};
+
+// What one step produced.
+struct StepOutput {
+  int32_t token = -1;       // the sampled token (also when it ended generation)
+  std::string text;         // text that may be shown now
+  bool finished = false;
+  FinishReason reason = FinishReason::kNone;
+  std::optional<TokenLogprob> logprob;
+};
+
+// Not thread-safe; one per sequence.
+class GenerationState {
+ public:
+  GenerationState(const Tokenizer& tok, const GenerationParams& params, int32_t n_vocab);
+
+  // Samples the next token from the logits after the sequence's last token and advances the
+  // stop-string and text state. `room` is how many more tokens fit in the context.
+  StepOutput step(const float* logits, int32_t room);
+  // Adds prompt tokens to the penalty history (llama.cpp counts them too).
+  void accept_prompt(const std::vector<int32_t>& prompt);
+
+  int32_t n_generated() const { return n_generated_; }
+  const std::vector<int32_t>& generated() const { return generated_; }
+  const std::string& text() const { return text_; }  // everything emitted so far
+  bool finished() const { return finished_; }
+  FinishReason reason() const { return reason_; }
+  void cancel();
+
+ private:
+  std::string finish(FinishReason reason);
+
+  const Tokenizer& tok_;
+  GenerationParams params_;
+  int32_t n_vocab_;
+  Sampler sampler_;
+  StopMatcher stops_;
+  StreamingDetokenizer detok_;
+  std::vector<int32_t> generated_;
+  std::string text_;
+  int32_t n_generated_ = 0;
+  bool finished_ = false;
+  FinishReason reason_ = FinishReason::kNone;
+};
+
+}  // namespace hangar::engine

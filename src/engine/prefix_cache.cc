@@ -1,0 +1,58 @@
+// PrefixCache: longest-common-prefix lookup over retired and live sequences.
+#include "engine/prefix_cache.h"
+
+namespace hangar::engine {
+namespace {
+int32_t common_prefix(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return static_cast<int32_t>(i);
+}
+}  // namespace
+
+void PrefixCache::put(Sequence&& seq) {
+  if (seq.n_past() == 0) return;
+  // An entry that is a prefix of the new one can serve nothing the new one cannot.
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (common_prefix(it->tokens(), seq.tokens()) == it->n_past()) {
+      it->release(kv_);
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  entries_.push_front(std::move(seq));
+}
+
+int32_t PrefixCache::reuse(const std::vector<TokenId>& prompt, int32_t max_len,
+                           const std::vector<const Sequence*>& live, Sequence& out) {
+  int32_t best = 0;
+  const Sequence* from = nullptr;
+  auto best_entry = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    int32_t n = std::min(common_prefix(it->tokens(), prompt), max_len);
+    if (n > best) best = n, from = &*it, best_entry = it;
+  }
+  for (const Sequence* s : live) {
+    int32_t n = std::min(common_prefix(s->tokens(), prompt), max_len);
+    if (n > best) best = n, from = s, best_entry = entries_.end();
+  }
+  if (best == 0) return 0;
+  out.share_prefix(kv_, *from, best);
+  if (best_entry != entries_.end()) entries_.splice(entries_.begin(), entries_, best_entry);
+  return best;
+}
+
+bool PrefixCache::evict_one() {
+  if (entries_.empty()) return false;
+  entries_.back().release(kv_);
+  entries_.pop_back();
+  return true;
+}
+
+void PrefixCache::clear() {
+  while (evict_one()) {
+  }
+}
+
+}  // namespace hangar::engine

@@ -1,0 +1,250 @@
+// Scheduler: the engine thread's loop of admission, batched evaluation and token delivery.
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace hangar::engine {
+
+struct Scheduler::Active {
+  Request request;
+  std::shared_ptr<RequestHandle> handle;
+  std::unique_ptr<GenerationState> gen;
+  Sequence seq;
+  int32_t n_prompt_done = 0;  // prompt tokens whose KV is in the cache
+  TokenId next_token = -1;    // sampled, not yet evaluated
+  Stopwatch clock;            // since submission
+  double admitted_ms = 0, first_token_ms = -1;
+  RequestTimings timings;
+  bool prefilling() const { return n_prompt_done < static_cast<int32_t>(request.prompt.size()); }
+};
+
+Scheduler::Scheduler(Engine& engine)
+    : engine_(engine), prefix_cache_(engine.kv_cache()), thread_([this] { loop(); }) {}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<RequestHandle> Scheduler::submit(Request request) {
+  auto a = std::make_unique<Active>();
+  a->handle = std::make_shared<RequestHandle>();
+  auto handle = a->handle;
+  a->timings.prompt_tokens = static_cast<int32_t>(request.prompt.size());
+  std::string error;
+  if (request.prompt.empty()) error = "the prompt is empty";
+  else if (static_cast<int32_t>(request.prompt.size()) >= engine_.n_ctx())
+    error = "the prompt has " + std::to_string(request.prompt.size()) +
+            " tokens, which does not fit the context of " + std::to_string(engine_.n_ctx()) + " tokens";
+  else if (auto st = validate_sampling_params(request.params.sampling, engine_.n_vocab()); !st.ok())
+    error = st.error().message();
+  a->request = std::move(request);
+  if (!error.empty()) {
+    RequestResult r;
+    r.reason = FinishReason::kError;
+    r.error = error;
+    r.timings = a->timings;
+    if (a->request.on_done) a->request.on_done(r);
+    return handle;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(a));
+    stats_.queued = static_cast<int32_t>(queue_.size());
+  }
+  cv_.notify_all();
+  return handle;
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void Scheduler::wait_idle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_cv_.wait(lock, [&] { return queue_.empty() && stats_.running == 0; });
+}
+
+void Scheduler::loop() {
+  logits_.resize(static_cast<size_t>(engine_.n_vocab()) * engine_.options().n_seq);
+  for (;;) {
+    std::vector<std::unique_ptr<Active>> admitted;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (queue_.empty() && running_.empty()) idle_cv_.notify_all();
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !running_.empty(); });
+      if (stop_) break;
+      admit_locked(admitted);
+    }
+    for (auto& a : admitted) {
+      if (a->handle->cancelled()) {  // cancelled while queued
+        finish(*a, FinishReason::kCancelled);
+        continue;
+      }
+      a->admitted_ms = a->clock.elapsed_ms();
+      a->timings.queue_ms = a->admitted_ms;
+      a->gen = std::make_unique<GenerationState>(engine_.tokenizer(), a->request.params, engine_.n_vocab());
+      a->gen->accept_prompt(a->request.prompt);
+      std::vector<const Sequence*> live;
+      for (const auto& r : running_) live.push_back(&r->seq);
+      // Keep at least the last prompt token to evaluate: its logits start the generation.
+      const int32_t max_reuse = static_cast<int32_t>(a->request.prompt.size()) - 1;
+      a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq);
+      a->timings.cached_tokens = a->n_prompt_done;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.reused_prompt_tokens += a->n_prompt_done;
+        stats_.computed_prompt_tokens += static_cast<int64_t>(a->request.prompt.size()) - a->n_prompt_done;
+      }
+      running_.push_back(std::move(a));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.running = static_cast<int32_t>(running_.size());
+    }
+    step();
+  }
+  // Shutdown: everything still known is cancelled.
+  std::deque<std::unique_ptr<Active>> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued.swap(queue_);
+  }
+  for (auto& a : queued) finish(*a, FinishReason::kCancelled);
+  for (auto& a : running_) finish(*a, FinishReason::kCancelled);
+  running_.clear();
+  prefix_cache_.clear();
+}
+
+void Scheduler::admit_locked(std::vector<std::unique_ptr<Active>>& admitted) {
+  const size_t slots = static_cast<size_t>(engine_.options().n_seq);
+  while (!queue_.empty() && running_.size() + admitted.size() < slots) {
+    admitted.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  stats_.queued = static_cast<int32_t>(queue_.size());
+  stats_.running = static_cast<int32_t>(running_.size() + admitted.size());
+}
+
+bool Scheduler::ensure_free_blocks(int32_t n) {
+  model::KvCache& kv = engine_.kv_cache();
+  while (kv.n_free_blocks() < n)
+    if (!prefix_cache_.evict_one()) return false;
+  return true;
+}
+
+void Scheduler::finish(Active& a, FinishReason reason, const std::string& error) {
+  if (a.gen && !a.gen->finished()) a.gen->cancel();
+  RequestResult r;
+  r.reason = reason;
+  r.error = error;
+  r.timings = a.timings;
+  r.timings.generated_tokens = a.gen ? a.gen->n_generated() : 0;
+  const double now = a.clock.elapsed_ms();
+  if (a.first_token_ms >= 0) {
+    r.timings.prompt_ms = a.first_token_ms - a.admitted_ms;
+    r.timings.decode_ms = now - a.first_token_ms;
+  } else if (a.admitted_ms > 0) {
+    r.timings.prompt_ms = now - a.admitted_ms;
+  }
+  if (a.request.on_done) a.request.on_done(r);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.completed;
+  }
+  // The sequence's cache stays available for later prompts that share its prefix.
+  if (a.seq.n_past() > 0) prefix_cache_.put(std::move(a.seq));
+}
+
+void Scheduler::step() {
+  // Drop cancelled requests first so their slots and blocks are free for this pass.
+  for (auto it = running_.begin(); it != running_.end();) {
+    if ((*it)->handle->cancelled()) {
+      finish(**it, FinishReason::kCancelled);
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const int32_t budget = engine_.options().batch_tokens;
+  const int32_t bt = engine_.kv_cache().block_tokens();
+  std::vector<EvalItem> items;
+  std::vector<Active*> owners;
+  int32_t used = 0, blocks_needed = 0;
+  // Decode tokens first: running streams never wait behind a long prompt.
+  for (auto& a : running_) {
+    if (a->prefilling() || used >= budget) continue;
+    items.push_back({&a->seq, {&a->next_token, 1}, nullptr});
+    owners.push_back(a.get());
+    ++used;
+    blocks_needed += 1;
+  }
+  for (auto& a : running_) {
+    if (!a->prefilling() || used >= budget) continue;
+    const int32_t remaining = static_cast<int32_t>(a->request.prompt.size()) - a->n_prompt_done;
+    const int32_t n = std::min(remaining, budget - used);
+    items.push_back({&a->seq, {a->request.prompt.data() + a->n_prompt_done, static_cast<size_t>(n)}, nullptr});
+    owners.push_back(a.get());
+    used += n;
+    blocks_needed += n / bt + 2;
+  }
+  if (items.empty()) return;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Active* a = owners[i];
+    const bool completes_prompt = !a->prefilling() ||
+                                  a->n_prompt_done + static_cast<int32_t>(items[i].tokens.size()) ==
+                                      static_cast<int32_t>(a->request.prompt.size());
+    if (completes_prompt) items[i].logits = &logits_[i * static_cast<size_t>(engine_.n_vocab())];
+  }
+  ensure_free_blocks(blocks_needed);
+  Status st = engine_.eval(items);
+  if (!st.ok()) {
+    // A failure here is a whole-batch problem (cache exhausted): fail the requests in this pass.
+    log_warn("scheduler: evaluation failed: " + st.error().message());
+    for (Active* a : owners) a->handle->cancel();
+    for (auto it = running_.begin(); it != running_.end();) {
+      if ((*it)->handle->cancelled()) {
+        finish(**it, FinishReason::kError, st.error().message());
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return;
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    Active* a = owners[i];
+    if (a->prefilling()) a->n_prompt_done += static_cast<int32_t>(items[i].tokens.size());
+    if (!items[i].logits) continue;
+    StepOutput out = a->gen->step(items[i].logits, engine_.n_ctx() - a->seq.n_past());
+    if (a->first_token_ms < 0) a->first_token_ms = a->clock.elapsed_ms();
+    a->next_token = out.token;
+    bool keep = a->request.on_token ? a->request.on_token(out) : true;
+    if (!keep) a->handle->cancel();
+    else if (out.finished) a->timings.generated_tokens = a->gen->n_generated();
+  }
+  for (auto it = running_.begin(); it != running_.end();) {
+    Active& a = **it;
+    if (a.gen->finished() || a.handle->cancelled()) {
+      finish(a, a.handle->cancelled() && !a.gen->finished() ? FinishReason::kCancelled : a.gen->reason());
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.running = static_cast<int32_t>(running_.size());
+    if (running_.empty() && queue_.empty()) idle_cv_.notify_all();
+  }
+}
+
+}  // namespace hangar::engine

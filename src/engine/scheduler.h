@@ -1,0 +1,102 @@
+// Scheduler: continuous batching of many requests over one Engine, on its own thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/generation.h"
+#include "engine/prefix_cache.h"
+
+namespace hangar::engine {
+
+struct RequestTimings {
+  int32_t prompt_tokens = 0;
+  int32_t cached_tokens = 0;     // prompt tokens reused from the KV cache (not recomputed)
+  int32_t generated_tokens = 0;
+  double queue_ms = 0;           // submitted -> admitted
+  double prompt_ms = 0;          // admitted -> first token sampled
+  double decode_ms = 0;          // first token -> finished
+  double prompt_tps() const { return prompt_ms > 0 ? (prompt_tokens - cached_tokens) * 1e3 / prompt_ms : 0; }
+  double decode_tps() const {
+    return decode_ms > 0 && generated_tokens > 1 ? (generated_tokens - 1) * 1e3 / decode_ms : 0;
+  }
+};
+
+struct RequestResult {
+  FinishReason reason = FinishReason::kNone;
+  std::string error;             // set when reason == kError
+  RequestTimings timings;
+};
+
+struct Request {
+  std::vector<TokenId> prompt;   // must be non-empty
+  GenerationParams params;
+  // Both run on the scheduler thread and must not block for long. on_token returns false when
+  // the consumer is gone (client disconnected): the request is then cancelled.
+  std::function<bool(const StepOutput&)> on_token;
+  std::function<void(const RequestResult&)> on_done;
+};
+
+// Cancels a submitted request from any thread.
+class RequestHandle {
+ public:
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+struct SchedulerStats {
+  int32_t running = 0, queued = 0;
+  int64_t completed = 0, reused_prompt_tokens = 0, computed_prompt_tokens = 0;
+};
+
+// One thread owns the engine. Each iteration it admits queued requests into free slots (FIFO, up
+// to the engine's n_seq), reuses the longest cached prefix of each new prompt, and runs one
+// forward pass holding the decode token of every running request plus prefill chunks of new
+// ones, up to batch_tokens, so a long new prompt never stalls running streams for its length.
+// submit() and stats() are thread-safe.
+class Scheduler {
+ public:
+  explicit Scheduler(Engine& engine);
+  ~Scheduler();  // cancels everything still queued or running (on_done with kCancelled)
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request. Errors (reported through on_done, never thrown): empty prompt, prompt
+  // longer than the context.
+  std::shared_ptr<RequestHandle> submit(Request request);
+  SchedulerStats stats() const;
+  // Blocks until no request is queued or running (tests, shutdown).
+  void wait_idle();
+
+ private:
+  struct Active;
+  void loop();
+  void admit_locked(std::vector<std::unique_ptr<Active>>& admitted);
+  void step();
+  void finish(Active& a, FinishReason reason, const std::string& error = "");
+  bool ensure_free_blocks(int32_t n);
+
+  Engine& engine_;
+  PrefixCache prefix_cache_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<std::unique_ptr<Active>> queue_;
+  std::vector<std::unique_ptr<Active>> running_;
+  std::vector<float> logits_;
+  bool stop_ = false;
+  SchedulerStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace hangar::engine

@@ -1,0 +1,138 @@
+// Scheduler with a real model: concurrent requests reproduce llama.cpp, prefixes are reused,
+// cancellation frees the sequence, bad requests are errors.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/scheduler.h"
+
+namespace hangar::engine {
+namespace {
+
+const std::string kModel = std::string(HANGAR_SHARED_DIR) + "/models/llama-spm-d256-f16.gguf";
+
+struct Collected {
+  std::mutex mutex;
+  std::vector<TokenId> tokens;
+  std::string text;
+  std::promise<RequestResult> done;
+};
+
+Request make_request(std::vector<TokenId> prompt, int max_tokens, std::shared_ptr<Collected> c,
+                     int cancel_after = -1) {
+  Request r;
+  r.prompt = std::move(prompt);
+  r.params.max_tokens = max_tokens;
+  r.params.sampling.temperature = 0;
+  r.on_token = [c, cancel_after](const StepOutput& out) {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    if (out.token >= 0) c->tokens.push_back(out.token);
+    c->text += out.text;
+    return cancel_after < 0 || static_cast<int>(c->tokens.size()) < cancel_after;
+  };
+  r.on_done = [c](const RequestResult& res) { c->done.set_value(res); };
+  return r;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions eo;
+    eo.n_ctx = 512;
+    eo.n_seq = 4;
+    eo.batch_tokens = 64;
+    eo.extra_kv_blocks = 64;
+    auto e = Engine::load(kModel, eo, pool_);
+    ASSERT_TRUE(e.ok()) << e.error().message();
+    engine_ = std::move(*e);
+    std::ifstream in(std::string(HANGAR_SHARED_DIR) + "/golden/completions/llama-spm-d256-f16.gguf.json");
+    golden_ = nlohmann::json::parse(in);
+  }
+  ThreadPool pool_{2};
+  std::unique_ptr<Engine> engine_;
+  nlohmann::json golden_;
+};
+
+// Cases whose every step leads by a margin leave no room for rounding to pick another token.
+std::vector<nlohmann::json> decisive_cases(const nlohmann::json& golden) {
+  std::vector<nlohmann::json> out;
+  for (const auto& c : golden["cases"]) {
+    bool ok = true;
+    for (const auto& s : c["steps"]) ok &= s["top"][0][1].get<double>() - s["top"][1][1].get<double>() >= 0.02;
+    if (ok) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_F(SchedulerTest, ConcurrentRequestsEachReproduceLlamaCpp) {
+  auto cases = decisive_cases(golden_);
+  ASSERT_GE(cases.size(), 2u);
+  Scheduler sched(*engine_);
+  std::vector<std::shared_ptr<Collected>> got;
+  for (const auto& c : cases) {
+    got.push_back(std::make_shared<Collected>());
+    sched.submit(make_request(c["prompt_tokens"].get<std::vector<TokenId>>(), 24, got.back()));
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    RequestResult r = got[i]->done.get_future().get();
+    EXPECT_EQ(r.reason, FinishReason::kLength);
+    EXPECT_EQ(got[i]->tokens, cases[i]["completion_tokens"].get<std::vector<TokenId>>());
+    EXPECT_EQ(got[i]->text, cases[i]["content"].get<std::string>());
+    EXPECT_EQ(r.timings.generated_tokens, 24);
+  }
+}
+
+TEST_F(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
+  auto cases = decisive_cases(golden_);
+  const auto& c = cases.back();
+  std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
+  Scheduler sched(*engine_);
+  auto first = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 4, first));
+  RequestResult r1 = first->done.get_future().get();
+  EXPECT_EQ(r1.timings.cached_tokens, 0);
+  auto second = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 24, second));
+  RequestResult r2 = second->done.get_future().get();
+  EXPECT_EQ(r2.timings.cached_tokens, static_cast<int32_t>(prompt.size()) - 1);
+  EXPECT_EQ(second->tokens, c["completion_tokens"].get<std::vector<TokenId>>());
+  EXPECT_GT(sched.stats().reused_prompt_tokens, 0);
+}
+
+TEST_F(SchedulerTest, CancelledRequestStopsAndFreesItsSlot) {
+  Scheduler sched(*engine_);
+  auto c = std::make_shared<Collected>();
+  sched.submit(make_request({1, 9038, 2501, 263, 931}, 100, c, /*cancel_after=*/3));
+  RequestResult r = c->done.get_future().get();
+  EXPECT_EQ(r.reason, FinishReason::kCancelled);
+  EXPECT_EQ(c->tokens.size(), 3u);
+  sched.wait_idle();
+  EXPECT_EQ(sched.stats().running, 0);
+}
+
+TEST_F(SchedulerTest, PromptLongerThanContextIsAnError) {
+  Scheduler sched(*engine_);
+  auto c = std::make_shared<Collected>();
+  sched.submit(make_request(std::vector<TokenId>(600, 100), 4, c));
+  RequestResult r = c->done.get_future().get();
+  EXPECT_EQ(r.reason, FinishReason::kError);
+  EXPECT_NE(r.error.find("does not fit the context of 512"), std::string::npos) << r.error;
+}
+
+TEST_F(SchedulerTest, MoreRequestsThanSlotsAllComplete) {
+  Scheduler sched(*engine_);
+  std::vector<std::shared_ptr<Collected>> got;
+  for (int i = 0; i < 9; ++i) {
+    got.push_back(std::make_shared<Collected>());
+    sched.submit(make_request({1, 100 + i, 200 + i}, 5, got.back()));
+  }
+  for (auto& g : got) EXPECT_EQ(g->done.get_future().get().timings.generated_tokens, 5);
+  sched.wait_idle();
+}
+
+}  // namespace
+}  // namespace hangar::engine

@@ -1,0 +1,67 @@
+// KvCache: the keys and values of every layer in fixed-size token blocks shared by sequences.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/result.h"
+#include "model/hparams.h"
+
+namespace hangar::model {
+
+// Storage is F16 (as llama.cpp's default cache), laid out per layer as
+// [block][slot][kv_dim] for K and for V, so one position's key of one kv-head is contiguous.
+// Blocks are handed out by a free list with reference counts: a block that holds a shared prefix
+// is retained by every sequence that uses it and freed when the last one releases it.
+// Not thread-safe: the engine thread owns it.
+class KvCache {
+ public:
+  static constexpr int32_t kDefaultBlockTokens = 32;
+
+  KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens = kDefaultBlockTokens);
+
+  int32_t block_tokens() const { return block_tokens_; }
+  int32_t n_blocks() const { return n_blocks_; }
+  int32_t n_free_blocks() const { return static_cast<int32_t>(free_.size()); }
+  int32_t n_used_blocks() const { return n_blocks_ - n_free_blocks(); }
+  int32_t kv_dim() const { return kv_dim_; }
+
+  // Bytes of one block across all layers, K and V.
+  size_t block_bytes() const;
+  // Bytes reserved for the whole cache, and bytes of the blocks in use.
+  size_t capacity_bytes() const { return block_bytes() * n_blocks_; }
+  size_t used_bytes() const { return block_bytes() * n_used_blocks(); }
+
+  // Takes a free block with reference count 1; -1 when none is free.
+  int32_t allocate();
+  void retain(int32_t block);
+  void release(int32_t block);
+  int32_t ref_count(int32_t block) const { return refs_[block]; }
+
+  uint16_t* k(int32_t layer, int32_t block, int32_t slot) { return row(k_.get(), layer, block, slot); }
+  uint16_t* v(int32_t layer, int32_t block, int32_t slot) { return row(v_.get(), layer, block, slot); }
+  const uint16_t* k(int32_t layer, int32_t block, int32_t slot) const {
+    return row(k_.get(), layer, block, slot);
+  }
+  const uint16_t* v(int32_t layer, int32_t block, int32_t slot) const {
+    return row(v_.get(), layer, block, slot);
+  }
+  // Copies all layers of block `from` into block `to` (copy-on-write of a partially shared block).
+  void copy_block(int32_t from, int32_t to, int32_t n_slots);
+
+ private:
+  uint16_t* row(uint16_t* base, int32_t layer, int32_t block, int32_t slot) const {
+    size_t idx = ((static_cast<size_t>(layer) * n_blocks_ + block) * block_tokens_ + slot) * kv_dim_;
+    return base + idx;
+  }
+
+  int32_t n_layer_, kv_dim_, n_blocks_, block_tokens_;
+  // Uninitialised on purpose: pages are committed only when a block is first written.
+  std::unique_ptr<uint16_t[]> k_, v_;
+  std::vector<int32_t> refs_;
+  std::vector<int32_t> free_;
+};
+
+}  // namespace hangar::model
