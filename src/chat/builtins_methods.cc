@@ -297,6 +297,12 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
   throw RenderError("str has no method '" + name + "'");
 }
 
+void refuse_cycle(const Value& container, const Value& inserted, const std::string& method) {
+  if (would_create_cycle(container, inserted)) {
+    throw RenderError(method + "(): a container cannot hold itself");
+  }
+}
+
 Value list_method(Interpreter& in, const Value& self, const std::string& name, CallArgs& args) {
   std::vector<Value>& items = self.list_data().items;
   const bool is_tuple = self.is_tuple();
@@ -307,6 +313,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     mutating();
     ArgBinder a(name, args, {"item"});
     in.count_steps();
+    refuse_cycle(self, a.get(0), name);
     items.push_back(a.get(0));
     return Value::none();
   }
@@ -315,6 +322,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     ArgBinder a(name, args, {"iterable"});
     const std::vector<Value> more = iterate_value(a.get(0), "extend()");
     in.count_steps(static_cast<int64_t>(more.size()));
+    for (const auto& x : more) refuse_cycle(self, x, name);
     items.insert(items.end(), more.begin(), more.end());
     return Value::none();
   }
@@ -335,6 +343,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     const int64_t n = static_cast<int64_t>(items.size());
     if (i < 0) i = std::max<int64_t>(0, i + n);
     i = std::min(i, n);
+    refuse_cycle(self, a.get(1), name);
     items.insert(items.begin() + i, a.get(1));
     return Value::none();
   }
@@ -416,15 +425,22 @@ Value dict_method(Interpreter& in, const Value& self, const std::string& name, C
     ArgBinder a(name, args, {"key", "default"});
     if (const Value* v = d.find(a.get(0))) return *v;
     const Value def = a.has(1) ? a.get(1) : Value::none();
+    refuse_cycle(self, def, name);
     d.set(a.get(0), def);
     return def;
   }
   if (name == "update") {
     for (const auto& p : args.positional) {
       if (!p.is_dict()) throw RenderError("update(): expected a dict, got " + p.type_name());
-      for (const auto& [k, v] : p.dict_data().entries) d.set(k, v);
+      for (const auto& [k, v] : p.dict_data().entries) {
+        refuse_cycle(self, v, name);
+        d.set(k, v);
+      }
     }
-    for (auto& [k, v] : args.keyword) d.set(Value(k), v);
+    for (auto& [k, v] : args.keyword) {
+      refuse_cycle(self, v, name);
+      d.set(Value(k), v);
+    }
     return Value::none();
   }
   if (name == "copy") {

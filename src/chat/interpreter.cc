@@ -209,6 +209,15 @@ Interpreter::Flow Interpreter::exec_for(const Node& node, const ScopePtr& scope,
   d.entries[7].second = Value(1);
   d.entries[8].second = Value(0);
   d.entries[11].second = cycle;
+  // The loop object refers to items; clear those references when the loop ends so a template
+  // that stored `loop` inside an item cannot leave a reference cycle behind.
+  struct ClearLoopItems {
+    DictData& d;
+    ~ClearLoopItems() {
+      d.entries[9].second = Value();
+      d.entries[10].second = Value();
+    }
+  } clear_items{d};
   for (int64_t i = 0; i < n; ++i) {
     *current = i;
     count_steps();
@@ -238,6 +247,7 @@ void Interpreter::exec_set(const Node& node, const ScopePtr& scope) {
       throw RenderError("cannot set attribute '" + node.attr + "' on " + target.type_name() +
                         " (expected a namespace)");
     }
+    if (would_create_cycle(target, v)) throw RenderError("cannot set '" + node.attr + "': a namespace cannot hold itself");
     target.dict_data().set(Value(node.attr), std::move(v));
     return;
   }

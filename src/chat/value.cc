@@ -1,6 +1,7 @@
 // Value: construction, Python truthiness/str/repr/equality, dicts, JSON conversion.
 #include "chat/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -363,6 +364,42 @@ bool DictData::erase(const Value& key) {
     }
   }
   return true;
+}
+
+namespace {
+
+const void* container_id(const Value& v) {
+  if (v.is_list()) return &v.list_data();
+  if (v.is_dict()) return &v.dict_data();
+  return nullptr;
+}
+
+bool reaches(const Value& v, const void* target, std::vector<const void*>& seen, int depth) {
+  const void* id = container_id(v);
+  if (id == nullptr) return false;
+  if (id == target) return true;
+  if (depth > Value::kMaxDepth) throw RenderError("value nested too deeply");
+  if (std::find(seen.begin(), seen.end(), id) != seen.end()) return false;
+  seen.push_back(id);
+  if (v.is_list()) {
+    for (const auto& x : v.list_data().items) {
+      if (reaches(x, target, seen, depth + 1)) return true;
+    }
+  } else {
+    for (const auto& [k, x] : v.dict_data().entries) {
+      if (reaches(x, target, seen, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool would_create_cycle(const Value& container, const Value& inserted) {
+  const void* target = container_id(container);
+  if (target == nullptr || container_id(inserted) == nullptr) return false;
+  std::vector<const void*> seen;
+  return reaches(inserted, target, seen, 0);
 }
 
 namespace {

@@ -142,6 +142,11 @@ struct DictData {
   std::unordered_map<std::string, size_t> index_;
 };
 
+// True when storing `inserted` inside `container` (a list or dict) would make a reference
+// cycle, i.e. `inserted` is `container` or reaches it. Templates are refused such inserts:
+// shared_ptr cycles would leak and could never print.
+bool would_create_cycle(const Value& container, const Value& inserted);
+
 // Converts parsed JSON (objects keep their key order when given ordered_json).
 Value value_from_json(const nlohmann::json& j);
 Value value_from_json(const nlohmann::ordered_json& j);
