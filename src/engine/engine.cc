@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace hangar::engine {
 
@@ -26,6 +27,19 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
 }
 
 Engine::~Engine() = default;
+
+void Engine::prefault_weights() {
+  const MappedFile& m = model_->file().mapped();
+  const uint8_t* data = m.data();
+  const int64_t size = static_cast<int64_t>(m.size());
+  constexpr int64_t kPage = 4096, kChunk = 1 << 22;
+  std::atomic<uint64_t> sink{0};
+  pool_.parallel_for((size + kChunk - 1) / kChunk, 1, [&](int64_t b, int64_t e, int) {
+    uint64_t acc = 0;
+    for (int64_t off = b * kChunk; off < std::min(size, e * kChunk); off += kPage) acc += data[off];
+    sink.fetch_add(acc, std::memory_order_relaxed);
+  });
+}
 
 Status Engine::eval(std::span<const EvalItem> items) {
   // Validate and reserve first, so that an error leaves every sequence as it was.

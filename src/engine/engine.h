@@ -58,6 +58,13 @@ class Engine {
   // Bytes the engine holds beyond the mapped weights: KV cache in use and scratch buffers.
   uint64_t kv_bytes_used() const { return kv_->used_bytes(); }
   uint64_t kv_bytes_capacity() const { return kv_->capacity_bytes(); }
+  uint64_t scratch_bytes() const { return ctx_->bytes(); }
+  // Bytes of the weight file resident in RAM now (mincore over the mapping; O(pages), so call
+  // it after a load, not per request).
+  uint64_t weights_resident_bytes() const { return model_->file().mapped().resident_bytes(); }
+  // Reads every page of the weights so that the first request does not pay for page faults and
+  // the resident size can be measured. Uses the pool's threads.
+  void prefault_weights();
 
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}

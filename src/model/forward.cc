@@ -49,6 +49,14 @@ ForwardContext::ForwardContext(const HParams& hp, ThreadPool& pool, int32_t max_
   for (auto& s : scores_) s.resize(64 + static_cast<size_t>(hp.head_dim) * 2);
 }
 
+uint64_t ForwardContext::bytes() const {
+  uint64_t floats = 0;
+  for (const auto* v : {&x_, &xb_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_cos_, &rope_sin_, &out_x_, &out_logits_})
+    floats += v->size();
+  for (const auto& s : scores_) floats += s.size();
+  return floats * sizeof(float) + matmul_scratch_.capacity_bytes();
+}
+
 void Model::matmul(const kernels::Matrix& w, const float* x, int64_t n, int64_t x_stride, float* y,
                    int64_t y_stride, ForwardContext& ctx, const char* op) const {
   ProfileScope scope(ctx.profiler, op ? op : matmul_op_name(w.type));

@@ -35,6 +35,8 @@ class ForwardContext {
   ForwardContext(const HParams& hp, ThreadPool& pool, int32_t max_batch_tokens, int32_t max_ctx);
   ThreadPool& pool() { return pool_; }
   int32_t max_batch_tokens() const { return max_batch_; }
+  // Bytes of the scratch buffers (activations, logits, quantized activations).
+  uint64_t bytes() const;
   // Set to collect a per-op time breakdown; null (the default) costs nothing.
   Profiler* profiler = nullptr;
 
