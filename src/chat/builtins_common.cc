@@ -180,18 +180,19 @@ namespace {
 
 bool test_defined(Interpreter&, const Value& v, CallArgs&) { return !v.is_undefined(); }
 bool test_undefined(Interpreter&, const Value& v, CallArgs&) { return v.is_undefined(); }
-// llama.cpp treats undefined as none here, and templates rely on "x is not none" for absent keys.
-bool test_none(Interpreter&, const Value& v, CallArgs&) { return v.is_none() || v.is_undefined(); }
+bool test_none(Interpreter&, const Value& v, CallArgs&) { return v.is_none(); }
 bool test_boolean(Interpreter&, const Value& v, CallArgs&) { return v.is_bool(); }
 bool test_true(Interpreter&, const Value& v, CallArgs&) { return v.is_bool() && v.as_bool(); }
 bool test_false(Interpreter&, const Value& v, CallArgs&) { return v.is_bool() && !v.as_bool(); }
 bool test_integer(Interpreter&, const Value& v, CallArgs&) { return v.is_int(); }
 bool test_float(Interpreter&, const Value& v, CallArgs&) { return v.is_float(); }
-bool test_number(Interpreter&, const Value& v, CallArgs&) { return v.is_number(); }
+// Tests follow llama.cpp where it differs from Jinja2: bools are not numbers, dicts are
+// neither iterable nor sequences, undefined is both.
+bool test_number(Interpreter&, const Value& v, CallArgs&) { return v.is_int() || v.is_float(); }
 bool test_string(Interpreter&, const Value& v, CallArgs&) { return v.is_string(); }
 bool test_mapping(Interpreter&, const Value& v, CallArgs&) { return v.is_dict() && !v.is_namespace(); }
-bool test_iterable(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_dict() || v.is_string(); }
-bool test_sequence(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_dict() || v.is_string(); }
+bool test_iterable(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_string() || v.is_undefined(); }
+bool test_sequence(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_string() || v.is_undefined(); }
 bool test_callable(Interpreter&, const Value& v, CallArgs&) { return v.is_function(); }
 bool test_escaped(Interpreter&, const Value&, CallArgs&) { return false; }
 

@@ -99,7 +99,8 @@ Value f_length(Interpreter&, const Value& v, CallArgs&) {
 Value f_default(Interpreter&, const Value& v, CallArgs& args) {
   ArgBinder a("default", args, {"default_value", "boolean"});
   const bool boolean = a.get_bool(1, false);
-  if (v.is_undefined() || (boolean && !v.truthy())) return a.has(0) ? a.get(0) : Value("");
+  // llama.cpp also replaces none (Jinja2 only replaces undefined).
+  if (v.is_undefined() || v.is_none() || (boolean && !v.truthy())) return a.has(0) ? a.get(0) : Value("");
   return v;
 }
 
@@ -374,7 +375,18 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& args) {
 Value f_tojson(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("tojson", args, {"indent", "ensure_ascii", "separators", "sort_keys"});
   const int indent = a.has(0) && !a.get(0).is_none() ? static_cast<int>(a.get_int(0, -1)) : -1;
-  std::string out = value_to_json(v, indent, a.get_bool(1, false));
+  if (a.get_bool(3, false)) throw RenderError("tojson: sort_keys=true is not supported");
+  JsonSeparators seps{indent < 0 ? ", " : ",", ": "};
+  if (a.has(2) && !a.get(2).is_none()) {
+    const Value& sep = a.get(2);
+    if (!sep.is_list() || sep.list_data().items.size() != 2 || !sep.list_data().items[0].is_string() ||
+        !sep.list_data().items[1].is_string()) {
+      throw RenderError("tojson: separators must be a pair of strings");
+    }
+    seps.item = sep.list_data().items[0].as_string();
+    seps.key = sep.list_data().items[1].as_string();
+  }
+  std::string out = value_to_json(v, indent, a.get_bool(1, false), seps);
   in.check_size(out.size());
   return Value(std::move(out));
 }

@@ -250,8 +250,9 @@ TEST(TemplateFilter, LengthCountsCodePoints) {
 }
 
 TEST(TemplateFilter, DefaultOnlyReplacesUndefinedUnlessBoolean) {
+  // llama.cpp replaces none as well as undefined.
   EXPECT_EQ(render("{{ missing|default('d') }}|{{ none|default('d') }}|{{ ''|default('d') }}|{{ ''|default('d', true) }}|{{ x|d(5) }}"),
-            "d|None||d|5");
+            "d|d||d|5");
 }
 
 TEST(TemplateFilter, ConversionFilters) {
@@ -304,6 +305,7 @@ TEST(TemplateFilter, ToJsonMatchesPythonJsonDumps) {
   EXPECT_EQ(render("{{ v|tojson }}", g), R"({"s": "é\"\n", "n": [1, 2.5, true, null], "e": {}, "l": []})");
   EXPECT_EQ(render("{{ v.n|tojson(indent=2) }}", g), "[\n  1,\n  2.5,\n  true,\n  null\n]");
   EXPECT_EQ(render("{{ v.s|tojson(ensure_ascii=true) }}", g), R"("\u00e9\"\n")");
+  EXPECT_EQ(render("{{ v.n|tojson(separators=(',', ':')) }}", g), "[1,2.5,true,null]");
 }
 
 TEST(TemplateFilter, FromJsonParses) { EXPECT_EQ(render("{{ ('{\"a\": [1, 2]}'|from_json).a[1] }}"), "2"); }
@@ -322,10 +324,15 @@ TEST(TemplateTest, TypeTests) {
             "TrueTrueTrueTrueTrueTrueTrueTrueTrueTrue");
 }
 
-TEST(TemplateTest, DefinedUndefinedAndNoneQuirk) {
-  // llama.cpp treats undefined as none; templates write "x is not none" for absent keys.
-  EXPECT_EQ(render("{{ x is defined }}{{ x is undefined }}{{ x is none }}{{ y is not none }}", R"({"y": 0})"),
-            "FalseTrueTrueTrue");
+TEST(TemplateTest, TypeTestsFollowLlamaCppWhereJinja2Differs) {
+  EXPECT_EQ(render("{{ true is number }}{{ {} is iterable }}{{ {} is sequence }}{{ missing is iterable }}"),
+            "FalseFalseFalseTrue");
+}
+
+TEST(TemplateTest, DefinedUndefinedAndNone) {
+  EXPECT_EQ(render("{{ x is defined }}{{ x is undefined }}{{ x is none }}{{ y is not none }}{{ z is none }}",
+                   R"({"y": 0, "z": null})"),
+            "FalseTrueFalseTrueTrue");
 }
 
 TEST(TemplateTest, ValueTests) {

@@ -511,7 +511,7 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
   out.push_back('"');
 }
 
-void append_json(std::string& out, const Value& v, int indent, bool ascii, int depth) {
+void append_json(std::string& out, const Value& v, int indent, bool ascii, const JsonSeparators& seps, int depth) {
   if (depth > Value::kMaxDepth) throw RenderError("tojson: value nested too deeply (cyclic list or dict?)");
   auto newline = [&](int level) {
     out.push_back('\n');
@@ -549,9 +549,9 @@ void append_json(std::string& out, const Value& v, int indent, bool ascii, int d
       }
       out.push_back('[');
       for (size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) out += indent >= 0 ? "," : ", ";
+        if (i > 0) out += seps.item;
         if (indent >= 0) newline(depth + 1);
-        append_json(out, items[i], indent, ascii, depth + 1);
+        append_json(out, items[i], indent, ascii, seps, depth + 1);
       }
       if (indent >= 0) newline(depth);
       out.push_back(']');
@@ -565,7 +565,7 @@ void append_json(std::string& out, const Value& v, int indent, bool ascii, int d
       }
       out.push_back('{');
       for (size_t i = 0; i < entries.size(); ++i) {
-        if (i > 0) out += indent >= 0 ? "," : ", ";
+        if (i > 0) out += seps.item;
         if (indent >= 0) newline(depth + 1);
         const Value& key = entries[i].first;
         if (key.is_string()) {
@@ -577,8 +577,8 @@ void append_json(std::string& out, const Value& v, int indent, bool ascii, int d
         } else {
           append_json_string(out, key.str(), ascii);
         }
-        out += ": ";
-        append_json(out, entries[i].second, indent, ascii, depth + 1);
+        out += seps.key;
+        append_json(out, entries[i].second, indent, ascii, seps, depth + 1);
       }
       if (indent >= 0) newline(depth);
       out.push_back('}');
@@ -597,10 +597,14 @@ void append_json(std::string& out, const Value& v, int indent, bool ascii, int d
 Value value_from_json(const nlohmann::json& j) { return from_json_impl(j, 0); }
 Value value_from_json(const nlohmann::ordered_json& j) { return from_json_impl(j, 0); }
 
-std::string value_to_json(const Value& v, int indent, bool ensure_ascii) {
+std::string value_to_json(const Value& v, int indent, bool ensure_ascii, const JsonSeparators& seps) {
   std::string out;
-  append_json(out, v, indent, ensure_ascii, 0);
+  append_json(out, v, indent, ensure_ascii, seps, 0);
   return out;
+}
+
+std::string value_to_json(const Value& v, int indent, bool ensure_ascii) {
+  return value_to_json(v, indent, ensure_ascii, JsonSeparators{indent < 0 ? ", " : ",", ": "});
 }
 
 std::string format_python_float(double d) {

@@ -155,7 +155,13 @@ Value value_from_json(const nlohmann::ordered_json& j);
 // ": " without indent, "," and ": " with one; indent < 0 means none; ensure_ascii escapes
 // non-ASCII as \uXXXX. Throws RenderError for values JSON cannot hold (undefined,
 // functions) or cycles.
+struct JsonSeparators {
+  std::string item = ", ";
+  std::string key = ": ";
+};
 std::string value_to_json(const Value& v, int indent = -1, bool ensure_ascii = false);
+// As above with explicit separators (Python's separators=(item, key)).
+std::string value_to_json(const Value& v, int indent, bool ensure_ascii, const JsonSeparators& seps);
 
 // Python float repr: shortest round-trip digits, "1.0", "1e-05", "1e+16", "inf", "nan".
 std::string format_python_float(double d);
