@@ -60,9 +60,11 @@ ScratchState& scratch_state(MatmulScratch& s) { return *s.state_; }
 
 namespace {
 
-// Lays out and fills the quantized activations of all tokens.
+// Lays out and fills the quantized activations of all tokens, and (when tk is given) the
+// SubActs of the tiled kernel, in parallel over tokens for large batches.
 QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64_t n_tokens,
-                        int64_t x_stride, int64_t cols, ScratchState& st, ThreadPool& pool) {
+                        int64_t x_stride, int64_t cols, const TypeKernels* tk, ScratchState& st,
+                        ThreadPool& pool, MatmulJob& job) {
   const size_t nt = static_cast<size_t>(n_tokens), k = static_cast<size_t>(cols);
   const size_t qs_bytes = round_up(nt * k), d_bytes = round_up(nt * (k / 32) * 4);
   const size_t s16_bytes = round_up(nt * (k / 16) * 2);
@@ -73,11 +75,32 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
   a.d32 = reinterpret_cast<float*>(p + qs_bytes);
   a.s32 = reinterpret_cast<float*>(p + qs_bytes + d_bytes);
   a.s16 = reinterpret_cast<int16_t*>(p + qs_bytes + 2 * d_bytes);
+  SubAct* sub = nullptr;
+  const int64_t n_sub = tk ? cols / tk->sub : 0;
+  if (tk) {
+    sub = reinterpret_cast<SubAct*>(st.sub.reserve(static_cast<size_t>(n_tokens * n_sub) * sizeof(SubAct)));
+    job.sub = sub;
+    job.sub_stride = n_sub;
+  }
   const QuantizeActsFn fn = k_quant ? tab.quantize_q8_k : tab.quantize_q8_32;
   auto run = [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t)
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* d32 = a.d32 + t * (cols / 32);
+      const int16_t* s16 = a.s16 + t * (cols / 16);
       fn(x + t * x_stride, cols, a.qs + t * cols, a.d32 + t * (cols / 32), a.s32 + t * (cols / 32),
          a.s16 + t * (cols / 16));
+      if (!tk) continue;
+      // Per-token, per-sub-block terms of the tiled integer kernel (see SubAct).
+      const int per16 = tk->sub / 16;
+      SubAct* out = sub + t * n_sub;
+      for (int64_t j = 0; j < n_sub; ++j) {
+        int isum = 0;
+        for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
+        const float d = d32[j * tk->sub / 32];
+        out[j].d = d;
+        out[j].term = tk->sub_min ? std::bit_cast<int32_t>(d * static_cast<float>(isum)) : -tk->ibias_mul * isum;
+      }
+    }
   };
   // Small batches are not worth waking the pool for.
   if (n_tokens * cols < 64 * 1024) {
@@ -86,29 +109,6 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
     pool.parallel_for(n_tokens, std::max<int64_t>(1, 16 * 1024 / cols), run);
   }
   return a;
-}
-
-// Per-token, per-sub-block terms of the tiled integer kernel (see SubAct).
-const SubAct* prepare_sub_acts(const QuantActs& a, int64_t n_tokens, const TypeKernels& tk,
-                               ScratchState& st, int64_t* stride) {
-  const int64_t cols = a.cols, n_sub = cols / tk.sub;
-  auto* sub = reinterpret_cast<SubAct*>(
-      st.sub.reserve(static_cast<size_t>(n_tokens * n_sub) * sizeof(SubAct)));
-  const int per16 = tk.sub / 16;
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* d32 = a.d32 + t * (cols / 32);
-    const int16_t* s16 = a.s16 + t * (cols / 16);
-    SubAct* out = sub + t * n_sub;
-    for (int64_t j = 0; j < n_sub; ++j) {
-      int isum = 0;
-      for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
-      const float d = d32[j * tk.sub / 32];
-      out[j].d = d;
-      out[j].term = tk.sub_min ? std::bit_cast<int32_t>(d * static_cast<float>(isum)) : -tk.ibias_mul * isum;
-    }
-  }
-  *stride = n_sub;
-  return sub;
 }
 
 }  // namespace
@@ -146,10 +146,9 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   job.y = y;
   job.y_stride = y_stride;
   const bool tiled = tk.gemm != nullptr && n_tokens >= tk.gemm_min_tokens;
-  if (!is_float_kind(kind)) {
-    job.acts = quantize_acts(tab, is_k_quant(kind), x, n_tokens, x_stride, w.cols, st, pool);
-    if (tiled) job.sub = prepare_sub_acts(job.acts, n_tokens, tk, st, &job.sub_stride);
-  }
+  if (!is_float_kind(kind))
+    job.acts = quantize_acts(tab, is_k_quant(kind), x, n_tokens, x_stride, w.cols, tiled ? &tk : nullptr, st,
+                             pool, job);
 
   const int nth = pool.size();
   if (tiled) {

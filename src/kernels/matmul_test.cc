@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -110,24 +111,24 @@ class MatmulTest : public ::testing::TestWithParam<TensorType> {};
 TEST_P(MatmulTest, MatchesReferenceOnEveryIsaShapeAndTokenCount) {
   const TensorType type = GetParam();
   const int64_t be = testing::block_elems(type);
-  // Column counts: one short row, and one that crosses the panel chunk boundaries.
-  const std::vector<int64_t> col_list = be == 256 ? std::vector<int64_t>{256, 768}
-                                        : be == 32 ? std::vector<int64_t>{96, 544}
-                                                   : std::vector<int64_t>{37, 300};
+  // (rows, cols): single rows, rows that leave partial row groups, columns that end inside and
+  // cross the prefill kernels' column chunks.
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  if (be == 256) shapes = {{1, 256}, {7, 768}, {37, 256}, {37, 1280}};
+  else if (be == 32) shapes = {{1, 32}, {7, 544}, {37, 96}, {37, 1056}};
+  else shapes = {{1, 1}, {7, 300}, {37, 37}, {37, 700}};
   ThreadPool pool1(1), pool3(3);
   MatmulScratch scratch;
   uint32_t seed = 1;
-  for (int64_t cols : col_list) {
-    for (int64_t rows : {7, 37}) {
-      const Fixture f = make_fixture(type, rows, cols, seed++);
-      for (Isa isa : available_isas()) {
-        ScopedIsa scoped(isa);
-        for (int64_t nt : {1, 2, 3, 4, 5, 7, 8, 9, 13, 20}) {
-          const std::string what = std::string(isa_name(isa)) + " " + testing::type_name(type) +
-                                   " " + std::to_string(rows) + "x" + std::to_string(cols);
-          check_matmul(f, nt, nt % 2 ? pool3 : pool1, scratch, what.c_str());
-          if (HasFatalFailure()) return;
-        }
+  for (const auto& [rows, cols] : shapes) {
+    const Fixture f = make_fixture(type, rows, cols, seed++);
+    for (Isa isa : available_isas()) {
+      ScopedIsa scoped(isa);
+      for (int64_t nt : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 20}) {
+        const std::string what = std::string(isa_name(isa)) + " " + testing::type_name(type) + " " +
+                                 std::to_string(rows) + "x" + std::to_string(cols);
+        check_matmul(f, nt, nt % 2 ? pool3 : pool1, scratch, what.c_str());
+        if (HasFatalFailure()) return;
       }
     }
   }
