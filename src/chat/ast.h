@@ -19,20 +19,20 @@ struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
 enum class ExprKind {
-  kLiteral,   // literal
-  kName,      // name
-  kList,      // items
-  kTuple,     // items
-  kDict,      // items as key, value, key, value...
-  kAttr,      // items[0].name
-  kIndex,     // items[0][items[1]]
-  kSlice,     // items[0][items[1]:items[2]:items[3]], absent parts are nullptr
-  kCall,      // items[0](items[1..], kwargs)
-  kFilter,    // items[0] | name(items[1..], kwargs)
-  kTest,      // items[0] is [not] name(items[1..], kwargs); negated
-  kUnary,     // op items[0]: "-", "+", "not"
-  kBinary,    // items[0] op items[1]: + - * / // % ** ~ == != < > <= >= in "not in" and or
-  kCond,      // items[1] if items[0] else items[2] (items[2] may be nullptr)
+  kLiteral,  // literal
+  kName,     // name
+  kList,     // items
+  kTuple,    // items
+  kDict,     // items as key, value, key, value...
+  kAttr,     // items[0].name
+  kIndex,    // items[0][items[1]]
+  kSlice,    // items[0][items[1]:items[2]:items[3]], absent parts are nullptr
+  kCall,     // items[0](items[1..], kwargs)
+  kFilter,   // items[0] | name(items[1..], kwargs)
+  kTest,     // items[0] is [not] name(items[1..], kwargs); negated
+  kUnary,    // op items[0]: "-", "+", "not"
+  kBinary,   // items[0] op items[1]: + - * / // % ** ~ == != < > <= >= in "not in" and or
+  kCond,     // items[1] if items[0] else items[2] (items[2] may be nullptr)
 };
 
 struct Expr {
@@ -62,8 +62,8 @@ enum class NodeKind {
   kWith,         // {% with a = x %}body{% endwith %}: params hold the assignments
   kBreak,
   kContinue,
-  kDo,           // {% do expr %}
-  kGeneration,   // {% generation %}body{% endgeneration %}: renders body unchanged
+  kDo,          // {% do expr %}
+  kGeneration,  // {% generation %}body{% endgeneration %}: renders body unchanged
 };
 
 struct Param {
@@ -76,8 +76,8 @@ struct Node {
   SourcePos pos;
   std::string text;
   ExprPtr expr;
-  ExprPtr filter;  // for-loop filter, or block-set filter
-  ExprPtr value;   // kSet: assigned value; kSet attr target: the object expression is `expr`
+  ExprPtr filter;    // for-loop filter, or block-set filter
+  ExprPtr value;     // kSet: assigned value; kSet attr target: the object expression is `expr`
   std::string attr;  // kSet on namespace attribute
   std::vector<std::string> targets;
   std::vector<std::pair<ExprPtr, Body>> branches;

@@ -125,7 +125,8 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       i = close + 1;
     }
     std::string spec = "%";
-    while (i < fmt.size() && std::string("-+ #0123456789.").find(fmt[i]) != std::string::npos) spec.push_back(fmt[i++]);
+    while (i < fmt.size() && std::string("-+ #0123456789.").find(fmt[i]) != std::string::npos)
+      spec.push_back(fmt[i++]);
     if (i >= fmt.size()) throw RenderError("incomplete format string");
     const char conv = fmt[i];
     if (arg == nullptr) {
@@ -150,7 +151,8 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       case 'x':
       case 'X':
       case 'o': {
-        if (!arg->is_number()) throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
+        if (!arg->is_number())
+          throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
         const long long v = arg->is_float() ? static_cast<long long>(arg->as_double()) : arg->as_int();
         std::snprintf(buf, sizeof(buf), (spec + "ll" + std::string(1, conv == 'i' ? 'd' : conv)).c_str(), v);
         out += buf;
@@ -162,7 +164,8 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       case 'E':
       case 'g':
       case 'G': {
-        if (!arg->is_number()) throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
+        if (!arg->is_number())
+          throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
         std::snprintf(buf, sizeof(buf), (spec + std::string(1, conv)).c_str(), arg->as_double());
         out += buf;
         break;
@@ -191,8 +194,12 @@ bool test_float(Interpreter&, const Value& v, CallArgs&) { return v.is_float(); 
 bool test_number(Interpreter&, const Value& v, CallArgs&) { return v.is_int() || v.is_float(); }
 bool test_string(Interpreter&, const Value& v, CallArgs&) { return v.is_string(); }
 bool test_mapping(Interpreter&, const Value& v, CallArgs&) { return v.is_dict() && !v.is_namespace(); }
-bool test_iterable(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_string() || v.is_undefined(); }
-bool test_sequence(Interpreter&, const Value& v, CallArgs&) { return v.is_list() || v.is_string() || v.is_undefined(); }
+bool test_iterable(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_list() || v.is_string() || v.is_undefined();
+}
+bool test_sequence(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_list() || v.is_string() || v.is_undefined();
+}
 bool test_callable(Interpreter&, const Value& v, CallArgs&) { return v.is_function(); }
 bool test_escaped(Interpreter&, const Value&, CallArgs&) { return false; }
 
@@ -227,7 +234,8 @@ bool test_sameas(Interpreter&, const Value& v, CallArgs& a) {
 bool test_in(Interpreter&, const Value& v, CallArgs& a) {
   const Value& seq = one_arg("in", a);
   if (seq.is_string()) return v.is_string() && seq.as_string().find(v.as_string()) != std::string::npos;
-  if (seq.is_dict()) return (v.is_string() || v.is_number() || v.is_none()) && seq.dict_data().find(v) != nullptr;
+  if (seq.is_dict())
+    return (v.is_string() || v.is_number() || v.is_none()) && seq.dict_data().find(v) != nullptr;
   if (seq.is_list()) {
     for (const auto& x : seq.list_data().items) {
       if (x.equals(v)) return true;
@@ -253,8 +261,12 @@ bool test_even(Interpreter&, const Value& v, CallArgs&) {
   return v.as_int() % 2 == 0;
 }
 
-bool test_lower(Interpreter&, const Value& v, CallArgs&) { return v.is_string() && to_lower(v.as_string()) == v.as_string(); }
-bool test_upper(Interpreter&, const Value& v, CallArgs&) { return v.is_string() && to_upper(v.as_string()) == v.as_string(); }
+bool test_lower(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_string() && to_lower(v.as_string()) == v.as_string();
+}
+bool test_upper(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_string() && to_upper(v.as_string()) == v.as_string();
+}
 
 bool test_startingwith(Interpreter&, const Value& v, CallArgs& a) {
   const Value& p = one_arg("startingwith", a);
@@ -269,26 +281,54 @@ bool test_endingwith(Interpreter&, const Value& v, CallArgs& a) {
   return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
 }
 
-bool test_filter(Interpreter&, const Value& v, CallArgs&) { return v.is_string() && find_filter(v.as_string()) != nullptr; }
-bool test_test(Interpreter&, const Value& v, CallArgs&) { return v.is_string() && find_test(v.as_string()) != nullptr; }
+bool test_filter(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_string() && find_filter(v.as_string()) != nullptr;
+}
+bool test_test(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_string() && find_test(v.as_string()) != nullptr;
+}
 
 }  // namespace
 
 TestFn find_test(std::string_view name) {
   static const std::unordered_map<std::string_view, TestFn> kTests = {
-      {"defined", test_defined},     {"undefined", test_undefined},   {"none", test_none},
-      {"boolean", test_boolean},     {"true", test_true},             {"false", test_false},
-      {"integer", test_integer},     {"float", test_float},           {"number", test_number},
-      {"string", test_string},       {"mapping", test_mapping},       {"iterable", test_iterable},
-      {"sequence", test_sequence},   {"callable", test_callable},     {"escaped", test_escaped},
-      {"eq", test_eq},               {"equalto", test_eq},            {"==", test_eq},
-      {"ne", test_ne},               {"!=", test_ne},                 {"lt", test_lt},
-      {"lessthan", test_lt},         {"le", test_le},                 {"gt", test_gt},
-      {"greaterthan", test_gt},      {"ge", test_ge},                 {"sameas", test_sameas},
-      {"in", test_in},               {"divisibleby", test_divisibleby}, {"odd", test_odd},
-      {"even", test_even},           {"lower", test_lower},           {"upper", test_upper},
-      {"startingwith", test_startingwith}, {"endingwith", test_endingwith},
-      {"filter", test_filter},       {"test", test_test},
+      {"defined", test_defined},
+      {"undefined", test_undefined},
+      {"none", test_none},
+      {"boolean", test_boolean},
+      {"true", test_true},
+      {"false", test_false},
+      {"integer", test_integer},
+      {"float", test_float},
+      {"number", test_number},
+      {"string", test_string},
+      {"mapping", test_mapping},
+      {"iterable", test_iterable},
+      {"sequence", test_sequence},
+      {"callable", test_callable},
+      {"escaped", test_escaped},
+      {"eq", test_eq},
+      {"equalto", test_eq},
+      {"==", test_eq},
+      {"ne", test_ne},
+      {"!=", test_ne},
+      {"lt", test_lt},
+      {"lessthan", test_lt},
+      {"le", test_le},
+      {"gt", test_gt},
+      {"greaterthan", test_gt},
+      {"ge", test_ge},
+      {"sameas", test_sameas},
+      {"in", test_in},
+      {"divisibleby", test_divisibleby},
+      {"odd", test_odd},
+      {"even", test_even},
+      {"lower", test_lower},
+      {"upper", test_upper},
+      {"startingwith", test_startingwith},
+      {"endingwith", test_endingwith},
+      {"filter", test_filter},
+      {"test", test_test},
   };
   const auto it = kTests.find(name);
   return it == kTests.end() ? nullptr : it->second;
@@ -303,17 +343,19 @@ Value fn_range(Interpreter& in, CallArgs& args) {
   }
   std::vector<int64_t> a;
   for (const auto& v : args.positional) {
-    if (!v.is_int() && !v.is_bool()) throw RenderError("range() arguments must be integers, got " + v.type_name());
+    if (!v.is_int() && !v.is_bool())
+      throw RenderError("range() arguments must be integers, got " + v.type_name());
     a.push_back(v.as_int());
   }
   const int64_t start = a.size() == 1 ? 0 : a[0];
   const int64_t stop = a.size() == 1 ? a[0] : a[1];
   const int64_t step = a.size() == 3 ? a[2] : 1;
   if (step == 0) throw RenderError("range() step must not be zero");
-  const double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+  const double count =
+      std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
   if (count > static_cast<double>(in.limits().max_range)) {
-    throw RenderError("range() of " + std::to_string(static_cast<int64_t>(count)) + " elements exceeds the limit of " +
-                      std::to_string(in.limits().max_range));
+    throw RenderError("range() of " + std::to_string(static_cast<int64_t>(count)) +
+                      " elements exceeds the limit of " + std::to_string(in.limits().max_range));
   }
   std::vector<Value> out;
   if (count > 0) {
@@ -327,7 +369,8 @@ Value fn_range(Interpreter& in, CallArgs& args) {
 Value fn_namespace(Interpreter&, CallArgs& args) {
   Value ns = Value::namespace_object();
   for (const auto& p : args.positional) {
-    if (!p.is_dict()) throw RenderError("namespace() positional arguments must be dicts, got " + p.type_name());
+    if (!p.is_dict())
+      throw RenderError("namespace() positional arguments must be dicts, got " + p.type_name());
     for (const auto& [k, v] : p.dict_data().entries) ns.dict_data().set(k, v);
   }
   for (auto& [k, v] : args.keyword) ns.dict_data().set(Value(k), v);
@@ -341,7 +384,8 @@ Value fn_dict(Interpreter&, CallArgs& args) {
       for (const auto& [k, v] : p.dict_data().entries) d.dict_data().set(k, v);
     } else if (p.is_list()) {
       for (const auto& pair : p.list_data().items) {
-        if (!pair.is_list() || pair.list_data().items.size() != 2) throw RenderError("dict() needs (key, value) pairs");
+        if (!pair.is_list() || pair.list_data().items.size() != 2)
+          throw RenderError("dict() needs (key, value) pairs");
         d.dict_data().set(pair.list_data().items[0], pair.list_data().items[1]);
       }
     } else {
@@ -353,7 +397,8 @@ Value fn_dict(Interpreter&, CallArgs& args) {
 }
 
 Value fn_raise_exception(Interpreter&, CallArgs& args) {
-  const std::string msg = args.positional.empty() ? std::string("raise_exception() called") : args.positional[0].str();
+  const std::string msg =
+      args.positional.empty() ? std::string("raise_exception() called") : args.positional[0].str();
   throw RenderError(msg);
 }
 
@@ -393,8 +438,9 @@ Value fn_joiner(Interpreter&, CallArgs& args) {
 std::optional<Value> find_global_function(std::string_view name) {
   using Fn = Value (*)(Interpreter&, CallArgs&);
   static const std::unordered_map<std::string_view, Fn> kGlobals = {
-      {"range", fn_range},   {"namespace", fn_namespace}, {"dict", fn_dict},
-      {"raise_exception", fn_raise_exception}, {"zip", fn_zip}, {"joiner", fn_joiner},
+      {"range", fn_range}, {"namespace", fn_namespace},
+      {"dict", fn_dict},   {"raise_exception", fn_raise_exception},
+      {"zip", fn_zip},     {"joiner", fn_joiner},
   };
   const auto it = kGlobals.find(name);
   if (it == kGlobals.end()) return std::nullopt;

@@ -18,14 +18,16 @@ Value get_path(Interpreter& in, const Value& v, const Value& attribute) {
       int64_t i = attribute.as_int();
       const auto& items = v.list_data().items;
       if (i < 0) i += static_cast<int64_t>(items.size());
-      return (i >= 0 && i < static_cast<int64_t>(items.size())) ? items[static_cast<size_t>(i)] : Value::undefined();
+      return (i >= 0 && i < static_cast<int64_t>(items.size())) ? items[static_cast<size_t>(i)]
+                                                                : Value::undefined();
     }
     return Value::undefined();
   }
   if (!attribute.is_string()) throw RenderError("attribute must be a string, got " + attribute.type_name());
   Value cur = v;
   for (const std::string& part : py_split(attribute.as_string(), std::string("."), -1)) {
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric && cur.is_list()) {
       cur = get_path(in, cur, Value(static_cast<int64_t>(std::stoll(part))));
     } else if (cur.is_dict()) {
@@ -46,7 +48,8 @@ std::vector<Value> filter_items(const Value& v, const std::string& what) {
 }
 
 bool less_ci(const Value& a, const Value& b, bool case_sensitive) {
-  if (!case_sensitive && a.is_string() && b.is_string()) return to_lower(a.as_string()) < to_lower(b.as_string());
+  if (!case_sensitive && a.is_string() && b.is_string())
+    return to_lower(a.as_string()) < to_lower(b.as_string());
   return value_less(a, b);
 }
 
@@ -77,7 +80,8 @@ Value f_center(Interpreter&, const Value& v, CallArgs& args) {
   if (width <= len) return Value(s);
   const int64_t total = width - len;
   const int64_t left = total / 2 + (total & width & 1);
-  return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+  return Value(std::string(static_cast<size_t>(left), ' ') + s +
+               std::string(static_cast<size_t>(total - left), ' '));
 }
 
 Value f_length(Interpreter&, const Value& v, CallArgs&) {
@@ -124,19 +128,31 @@ Value f_escape(Interpreter&, const Value& v, CallArgs&) {
   std::string out;
   for (const char c : v.str()) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return Value(std::move(out));
 }
 
 Value f_first(Interpreter&, const Value& v, CallArgs&) {
-  if (v.is_list()) return v.list_data().items.empty() ? Value::undefined("first") : v.list_data().items.front();
+  if (v.is_list())
+    return v.list_data().items.empty() ? Value::undefined("first") : v.list_data().items.front();
   const std::vector<Value> items = filter_items(v, "first");
   return items.empty() ? Value::undefined("first") : items.front();
 }
@@ -230,7 +246,8 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
   std::vector<Value> out;
   const std::vector<Value> items = filter_items(v, "map");
   in.count_steps(static_cast<int64_t>(items.size()));
-  const auto attr_it = std::find_if(args.keyword.begin(), args.keyword.end(), [](const auto& kv) { return kv.first == "attribute"; });
+  const auto attr_it = std::find_if(args.keyword.begin(), args.keyword.end(),
+                                    [](const auto& kv) { return kv.first == "attribute"; });
   if (attr_it != args.keyword.end()) {
     Value fallback;
     for (auto& [k, x] : args.keyword) {
@@ -242,7 +259,8 @@ Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
     }
     return Value::list(std::move(out));
   }
-  if (args.positional.empty() || !args.positional[0].is_string()) throw RenderError("map: expected a filter name or attribute=");
+  if (args.positional.empty() || !args.positional[0].is_string())
+    throw RenderError("map: expected a filter name or attribute=");
   const std::string name = args.positional[0].as_string();
   CallArgs rest;
   rest.positional.assign(args.positional.begin() + 1, args.positional.end());
@@ -306,7 +324,9 @@ Value select_impl(Interpreter& in, const Value& v, CallArgs& args, bool with_att
 Value f_select(Interpreter& in, const Value& v, CallArgs& a) { return select_impl(in, v, a, false, true); }
 Value f_reject(Interpreter& in, const Value& v, CallArgs& a) { return select_impl(in, v, a, false, false); }
 Value f_selectattr(Interpreter& in, const Value& v, CallArgs& a) { return select_impl(in, v, a, true, true); }
-Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& a) { return select_impl(in, v, a, true, false); }
+Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& a) {
+  return select_impl(in, v, a, true, false);
+}
 
 Value f_replace(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("replace", args, {"old", "new", "count"});
@@ -366,8 +386,10 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& args) {
   Value total = a.has(1) ? a.get(1) : Value(0);
   for (const Value& item : filter_items(v, "sum")) {
     const Value x = a.has(0) ? get_path(in, item, a.get(0)) : item;
-    if (!x.is_number() || !total.is_number()) throw RenderError("sum: expected numbers, got " + x.type_name());
-    total = (x.is_float() || total.is_float()) ? Value(total.as_double() + x.as_double()) : Value(total.as_int() + x.as_int());
+    if (!x.is_number() || !total.is_number())
+      throw RenderError("sum: expected numbers, got " + x.type_name());
+    total = (x.is_float() || total.is_float()) ? Value(total.as_double() + x.as_double())
+                                               : Value(total.as_int() + x.as_int());
   }
   return total;
 }
@@ -444,7 +466,8 @@ Value f_wordcount(Interpreter&, const Value& v, CallArgs&) {
   int64_t n = 0;
   bool in_word = false;
   for (const char c : s) {
-    const bool w = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+    const bool w =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
     if (w && !in_word) ++n;
     in_word = w;
   }
@@ -486,22 +509,29 @@ Value f_batch(Interpreter&, const Value& v, CallArgs& args) {
 
 FilterFn find_filter(std::string_view name) {
   static const std::unordered_map<std::string_view, FilterFn> kFilters = {
-      {"abs", f_abs},           {"attr", f_attr},           {"batch", f_batch},
-      {"capitalize", f_capitalize}, {"center", f_center},   {"count", f_length},
-      {"d", f_default},         {"default", f_default},     {"dictsort", f_dictsort},
-      {"e", f_escape},          {"escape", f_escape},       {"forceescape", f_escape},
-      {"first", f_first},       {"float", f_float},         {"format", f_format},
-      {"from_json", f_from_json}, {"indent", f_indent},     {"int", f_int},
-      {"items", f_items},       {"join", f_join},           {"last", f_last},
-      {"length", f_length},     {"list", f_list},           {"lower", f_lower},
-      {"map", f_map},           {"max", f_max},             {"min", f_min},
-      {"pprint", f_pprint},     {"reject", f_reject},       {"rejectattr", f_rejectattr},
-      {"replace", f_replace},   {"reverse", f_reverse},     {"round", f_round},
-      {"safe", f_safe},         {"select", f_select},       {"selectattr", f_selectattr},
-      {"sort", f_sort},         {"string", f_string},       {"sum", f_sum},
-      {"title", f_title},       {"tojson", f_tojson},       {"trim", f_trim},
-      {"truncate", f_truncate}, {"unique", f_unique},       {"upper", f_upper},
-      {"wordcount", f_wordcount},
+      {"abs", f_abs},           {"attr", f_attr},
+      {"batch", f_batch},       {"capitalize", f_capitalize},
+      {"center", f_center},     {"count", f_length},
+      {"d", f_default},         {"default", f_default},
+      {"dictsort", f_dictsort}, {"e", f_escape},
+      {"escape", f_escape},     {"forceescape", f_escape},
+      {"first", f_first},       {"float", f_float},
+      {"format", f_format},     {"from_json", f_from_json},
+      {"indent", f_indent},     {"int", f_int},
+      {"items", f_items},       {"join", f_join},
+      {"last", f_last},         {"length", f_length},
+      {"list", f_list},         {"lower", f_lower},
+      {"map", f_map},           {"max", f_max},
+      {"min", f_min},           {"pprint", f_pprint},
+      {"reject", f_reject},     {"rejectattr", f_rejectattr},
+      {"replace", f_replace},   {"reverse", f_reverse},
+      {"round", f_round},       {"safe", f_safe},
+      {"select", f_select},     {"selectattr", f_selectattr},
+      {"sort", f_sort},         {"string", f_string},
+      {"sum", f_sum},           {"title", f_title},
+      {"tojson", f_tojson},     {"trim", f_trim},
+      {"truncate", f_truncate}, {"unique", f_unique},
+      {"upper", f_upper},       {"wordcount", f_wordcount},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : it->second;

@@ -12,22 +12,23 @@ namespace {
 
 const std::unordered_set<std::string_view>& string_methods() {
   static const std::unordered_set<std::string_view> k = {
-      "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith", "upper",
-      "lower", "title", "capitalize", "swapcase", "casefold", "replace", "find", "rfind", "index", "rindex",
-      "count", "join", "format", "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper",
-      "isnumeric", "isdecimal", "zfill", "center", "ljust", "rjust", "partition", "rpartition",
-      "removeprefix", "removesuffix"};
+      "strip",      "lstrip",       "rstrip",      "split",   "rsplit",     "splitlines", "startswith",
+      "endswith",   "upper",        "lower",       "title",   "capitalize", "swapcase",   "casefold",
+      "replace",    "find",         "rfind",       "index",   "rindex",     "count",      "join",
+      "format",     "isdigit",      "isalpha",     "isalnum", "isspace",    "islower",    "isupper",
+      "isnumeric",  "isdecimal",    "zfill",       "center",  "ljust",      "rjust",      "partition",
+      "rpartition", "removeprefix", "removesuffix"};
   return k;
 }
 
 const std::unordered_set<std::string_view>& list_methods() {
-  static const std::unordered_set<std::string_view> k = {"append", "extend", "pop", "insert", "remove", "index",
-                                                         "count", "reverse", "sort", "copy", "clear"};
+  static const std::unordered_set<std::string_view> k = {
+      "append", "extend", "pop", "insert", "remove", "index", "count", "reverse", "sort", "copy", "clear"};
   return k;
 }
 
 const std::unordered_set<std::string_view>& dict_methods() {
-  static const std::unordered_set<std::string_view> k = {"get", "items", "keys", "values", "pop",
+  static const std::unordered_set<std::string_view> k = {"get",    "items",      "keys", "values", "pop",
                                                          "update", "setdefault", "copy", "clear"};
   return k;
 }
@@ -90,11 +91,13 @@ std::string python_format(Interpreter& in, const std::string& fmt, CallArgs& arg
     }
     const Value* arg = nullptr;
     if (field.empty()) {
-      if (auto_index >= args.positional.size()) throw RenderError("format(): not enough positional arguments");
+      if (auto_index >= args.positional.size())
+        throw RenderError("format(): not enough positional arguments");
       arg = &args.positional[auto_index++];
     } else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; })) {
       const size_t k = static_cast<size_t>(std::stoul(field));
-      if (k >= args.positional.size()) throw RenderError("format(): positional index " + field + " out of range");
+      if (k >= args.positional.size())
+        throw RenderError("format(): positional index " + field + " out of range");
       arg = &args.positional[k];
     } else {
       for (const auto& [key, v] : args.keyword) {
@@ -119,7 +122,8 @@ std::string python_format(Interpreter& in, const std::string& fmt, CallArgs& arg
       p = 1;
     }
     std::string rest = spec.substr(p);
-    const char type = !rest.empty() && std::isalpha(static_cast<unsigned char>(rest.back())) ? rest.back() : 0;
+    const char type =
+        !rest.empty() && std::isalpha(static_cast<unsigned char>(rest.back())) ? rest.back() : 0;
     if (type) rest.pop_back();
     std::string body;
     if (type == 'f' || type == 'e' || type == 'g' || type == 'd' || type == 'x') {
@@ -188,7 +192,9 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
       auto norm = [&](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + n : i, 0, n); };
       const int64_t b = norm(a.get_int(1, 0));
       const int64_t e = norm(a.get_int(2, n));
-      sub = b >= e ? std::string() : s.substr(off[static_cast<size_t>(b)], off[static_cast<size_t>(e)] - off[static_cast<size_t>(b)]);
+      sub = b >= e ? std::string()
+                   : s.substr(off[static_cast<size_t>(b)],
+                              off[static_cast<size_t>(e)] - off[static_cast<size_t>(b)]);
     }
     return Value(match_affix(sub, a.get(0), name == "startswith", name));
   }
@@ -232,7 +238,8 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     std::string out;
     bool first = true;
     for (const Value& item : iterate_value(a.get(0), "join()")) {
-      if (!item.is_string()) throw RenderError("join(): sequence item is a " + item.type_name() + ", expected a string");
+      if (!item.is_string())
+        throw RenderError("join(): sequence item is a " + item.type_name() + ", expected a string");
       if (!first) out += s;
       first = false;
       out += item.as_string();
@@ -245,14 +252,19 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     return Value(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }));
   }
   if (name == "isalpha") {
-    return Value(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }));
+    return Value(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalpha(static_cast<unsigned char>(c)) != 0;
+    }));
   }
   if (name == "isalnum") {
-    return Value(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }));
+    return Value(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0;
+    }));
   }
   if (name == "isspace") return Value(!s.empty() && std::all_of(s.begin(), s.end(), is_py_space));
   if (name == "islower" || name == "isupper") {
-    const bool has_cased = std::any_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+    const bool has_cased = std::any_of(
+        s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
     return Value(has_cased && (name == "islower" ? to_lower(s) == s : to_upper(s) == s));
   }
   if (name == "zfill" || name == "center" || name == "ljust" || name == "rjust") {
@@ -283,7 +295,8 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     if (sep.empty()) throw RenderError(name + "(): empty separator");
     const size_t p = name == "partition" ? s.find(sep) : s.rfind(sep);
     if (p == std::string::npos) {
-      return name == "partition" ? Value::tuple({Value(s), Value(""), Value("")}) : Value::tuple({Value(""), Value(""), Value(s)});
+      return name == "partition" ? Value::tuple({Value(s), Value(""), Value("")})
+                                 : Value::tuple({Value(""), Value(""), Value(s)});
     }
     return Value::tuple({Value(s.substr(0, p)), Value(sep), Value(s.substr(p + sep.size()))});
   }
@@ -291,7 +304,8 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     ArgBinder a(name, args, {"affix"});
     const std::string x = a.get_string(0, "");
     if (name == "removeprefix") return Value(s.compare(0, x.size(), x) == 0 ? s.substr(x.size()) : s);
-    if (x.size() <= s.size() && s.compare(s.size() - x.size(), x.size(), x) == 0) return Value(s.substr(0, s.size() - x.size()));
+    if (x.size() <= s.size() && s.compare(s.size() - x.size(), x.size(), x) == 0)
+      return Value(s.substr(0, s.size() - x.size()));
     return Value(s);
   }
   throw RenderError("str has no method '" + name + "'");
@@ -378,8 +392,9 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     mutating();
     ArgBinder a(name, args, {"reverse"});
     const bool reverse = a.get_bool(0, false);
-    std::stable_sort(items.begin(), items.end(),
-                     [&](const Value& x, const Value& y) { return reverse ? value_less(y, x) : value_less(x, y); });
+    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+      return reverse ? value_less(y, x) : value_less(x, y);
+    });
     return Value::none();
   }
   if (name == "copy") return Value::list(items);
@@ -396,7 +411,8 @@ Value dict_method(Interpreter& in, const Value& self, const std::string& name, C
   if (name == "get") {
     ArgBinder a(name, args, {"key", "default"});
     const Value& key = a.get(0);
-    if (key.is_dict() || key.is_function() || (key.is_list() && !key.is_tuple())) return a.has(1) ? a.get(1) : Value::none();
+    if (key.is_dict() || key.is_function() || (key.is_list() && !key.is_tuple()))
+      return a.has(1) ? a.get(1) : Value::none();
     const Value* v = key.is_undefined() ? nullptr : d.find(key);
     if (v != nullptr) return *v;
     return a.has(1) ? a.get(1) : Value::none();

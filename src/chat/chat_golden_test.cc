@@ -1,9 +1,9 @@
 // Golden test: every template in shared/golden/chat_templates.json renders byte for byte as
 // llama.cpp (--jinja) rendered it.
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
 

@@ -11,10 +11,13 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
 }
 
 // llama.cpp patches two known template bugs before parsing; we do the same so renders match.
@@ -95,7 +98,8 @@ ChatTemplateCaps detect_caps(const Template& tmpl) {
   // A template supports the system role when the system text reaches its output; templates
   // that raise on it or drop it get the system prompt merged into the next message.
   const std::string needle = "<<hangar system probe>>";
-  Json with_system = Json::array({{{"role", "system"}, {"content", needle}}, {{"role", "user"}, {"content", "User message"}}});
+  Json with_system = Json::array(
+      {{{"role", "system"}, {"content", needle}}, {{"role", "user"}, {"content", "User message"}}});
   if (!caps.supports_string_content) {
     for (auto& m : with_system) {
       m["content"] = Json::array({{{"type", "text"}, {"text", m["content"].get<std::string>()}}});
@@ -127,7 +131,8 @@ Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
         return message_error(i, "content parts must be objects with a 'type'");
       }
       if (part["type"] != "text" || !part.contains("text") || !part["text"].is_string()) {
-        return message_error(i, "unsupported content part type " + part["type"].dump() + " (expected \"text\")");
+        return message_error(i,
+                             "unsupported content part type " + part["type"].dump() + " (expected \"text\")");
       }
       if (!text.empty()) text += "\n";
       text += part["text"].get<std::string>();
@@ -159,7 +164,8 @@ Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
         Json parsed = Json::parse(args.get<std::string>(), nullptr, false);
         if (!parsed.is_discarded() && parsed.is_object()) args = std::move(parsed);
       }
-      Json call = {{"type", "function"}, {"function", {{"name", tc["function"]["name"]}, {"arguments", args}}}};
+      Json call = {{"type", "function"},
+                   {"function", {{"name", tc["function"]["name"]}, {"arguments", args}}}};
       if (tc.contains("id") && tc["id"].is_string()) call["id"] = tc["id"];
       calls.push_back(std::move(call));
     }
@@ -211,7 +217,8 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
   }
   if (!caps_.supports_system_role && !messages.empty() && messages[0]["role"] == "system") {
     if (messages.size() > 1 && messages[0]["content"].is_string() && messages[1]["content"].is_string()) {
-      messages[1]["content"] = messages[0]["content"].get<std::string>() + "\n" + messages[1]["content"].get<std::string>();
+      messages[1]["content"] =
+          messages[0]["content"].get<std::string>() + "\n" + messages[1]["content"].get<std::string>();
     }
     messages.erase(messages.begin());
   }

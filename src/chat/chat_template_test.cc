@@ -1,8 +1,8 @@
 // ChatTemplate tests: what apply_to() hands a template (globals, normalised messages) and the
 // llama.cpp polyfills, each checked through a template that prints what it received.
-#include <gtest/gtest.h>
-
 #include "chat/chat_template.h"
+
+#include <gtest/gtest.h>
 
 namespace hangar::chat {
 namespace {
@@ -39,7 +39,8 @@ const char* const kEcho = "{% for m in messages %}{{ m.role }}:{{ m.content|tojs
 
 TEST(ChatTemplate, GlobalsMatchLlamaCppServer) {
   const std::string src =
-      "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ enable_thinking }}|{{ tools is defined }}|"
+      "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ enable_thinking }}|{{ tools is defined "
+      "}}|"
       "{{ date_string }}|{{ datetime }}|{{ strftime_now('%Y-%m-%d') }}|{{ messages|length }}";
   EXPECT_EQ(apply_to(src, inputs(R"([{"role": "user", "content": "hi"}])")),
             "<s>|</s>|True|True|False|26 Nov 2026|Nov 26 2026|2026-11-26|1");
@@ -53,7 +54,8 @@ TEST(ChatTemplate, AddGenerationPromptIsUndefinedWhenFalse) {
 
 TEST(ChatTemplate, ToolsArePassedWhenNonEmpty) {
   auto in = inputs(R"([{"role": "user", "content": "hi"}])");
-  in.tools = Json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
+  in.tools =
+      Json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
   EXPECT_EQ(apply_to("{{ tools|tojson }}", in),
             R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
   in.tools = Json::array();
@@ -67,7 +69,8 @@ TEST(ChatTemplate, ExtraContextOverridesDefaults) {
 }
 
 TEST(ChatTemplate, PreserveReasoningKnobs) {
-  const std::string src = "{{ preserve_thinking }} {{ clear_thinking }} {{ drop_thinking }} {{ truncate_history_thinking }}";
+  const std::string src =
+      "{{ preserve_thinking }} {{ clear_thinking }} {{ drop_thinking }} {{ truncate_history_thinking }}";
   auto in = inputs(R"([{"role": "user", "content": "hi"}])");
   EXPECT_EQ(apply_to(src, in), "True False False False");
   in.preserve_reasoning = false;
@@ -75,7 +78,8 @@ TEST(ChatTemplate, PreserveReasoningKnobs) {
 }
 
 TEST(ChatTemplate, NullContentBecomesEmptyStringAndPartsAreJoined) {
-  const auto in = inputs(R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+  const auto in =
+      inputs(R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
                             {"role": "assistant", "content": null}])");
   EXPECT_EQ(apply_to(kEcho, in), "user:\"a\\nb\";assistant:\"\";");
 }
@@ -84,11 +88,12 @@ TEST(ChatTemplate, MessageFieldsInLlamaCppOrder) {
   const auto in = inputs(R"([{"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
       "function": {"name": "f", "arguments": "{\"x\": 1}"}}], "reasoning_content": "think", "extra": 1},
       {"role": "tool", "tool_call_id": "c1", "name": "f", "content": "r"}])");
-  EXPECT_EQ(apply_to("{% for m in messages %}{{ m|tojson }}\n{% endfor %}", in),
-            R"({"role": "assistant", "content": "", "reasoning_content": "think", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}, "id": "c1"}]})"
-            "\n"
-            R"({"role": "tool", "content": "r", "name": "f", "tool_call_id": "c1"})"
-            "\n");
+  EXPECT_EQ(
+      apply_to("{% for m in messages %}{{ m|tojson }}\n{% endfor %}", in),
+      R"({"role": "assistant", "content": "", "reasoning_content": "think", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}, "id": "c1"}]})"
+      "\n"
+      R"({"role": "tool", "content": "r", "name": "f", "tool_call_id": "c1"})"
+      "\n");
 }
 
 TEST(ChatTemplate, UnparsableArgumentsStayAString) {
@@ -99,7 +104,8 @@ TEST(ChatTemplate, UnparsableArgumentsStayAString) {
 
 TEST(ChatTemplate, DeveloperRoleBecomesSystemExceptForHarmonyTemplates) {
   const auto in = inputs(R"([{"role": "developer", "content": "d"}, {"role": "user", "content": "u"}])");
-  EXPECT_EQ(apply_to("{% for m in messages %}{{ m.role }} {{ m.content }};{% endfor %}", in), "system d;user u;");
+  EXPECT_EQ(apply_to("{% for m in messages %}{{ m.role }} {{ m.content }};{% endfor %}", in),
+            "system d;user u;");
   EXPECT_EQ(apply_to("{# <|channel|> #}{% for m in messages %}{{ m.role }} {{ m.content }};{% endfor %}", in),
             "developer d;user u;");
 }
@@ -111,8 +117,9 @@ TEST(ChatTemplate, SystemPromptIsMergedWhenTemplateRejectsIt) {
   auto t = ChatTemplate::parse(src);
   ASSERT_TRUE(t.ok());
   EXPECT_FALSE(t->caps().supports_system_role);
-  EXPECT_EQ(apply_to(src, inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])")),
-            "user:\"S\\nU\";");
+  EXPECT_EQ(
+      apply_to(src, inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])")),
+      "user:\"S\\nU\";");
   EXPECT_EQ(apply_to(src, inputs(R"([{"role": "system", "content": "S"}])")), "");
 }
 
@@ -124,7 +131,8 @@ TEST(ChatTemplate, SystemPromptStaysWhenTemplateUsesIt) {
 }
 
 TEST(ChatTemplate, TypedContentForTemplatesThatNeedIt) {
-  const std::string src = "{% for m in messages %}{% for p in m.content %}{{ p.text }}{% endfor %};{% endfor %}";
+  const std::string src =
+      "{% for m in messages %}{% for p in m.content %}{{ p.text }}{% endfor %};{% endfor %}";
   auto t = ChatTemplate::parse(src);
   ASSERT_TRUE(t.ok());
   EXPECT_FALSE(t->caps().supports_string_content);
@@ -133,7 +141,8 @@ TEST(ChatTemplate, TypedContentForTemplatesThatNeedIt) {
 
 TEST(ChatTemplate, MinistralReadsSystemAndAssistantAsBlocks) {
   const std::string src =
-      "{# [SYSTEM_PROMPT] [TOOL_CALLS] [ARGS] #}{% for m in messages %}{{ m.role }}={{ m.content|tojson }};{% endfor %}";
+      "{# [SYSTEM_PROMPT] [TOOL_CALLS] [ARGS] #}{% for m in messages %}{{ m.role }}={{ m.content|tojson "
+      "}};{% endfor %}";
   const auto in = inputs(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
                             {"role": "assistant", "content": "A", "reasoning_content": "R"}])");
   EXPECT_EQ(apply_to(src, in),
@@ -144,15 +153,17 @@ TEST(ChatTemplate, MinistralReadsSystemAndAssistantAsBlocks) {
 TEST(ChatTemplate, BadMessagesAreRejectedWithTheirIndex) {
   EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": "a"}, {"content": "b"}])")),
             "ERROR: messages[1]: expected a 'role' string");
-  EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])")),
-            "ERROR: messages[0]: unsupported content part type \"image_url\" (expected \"text\")");
+  EXPECT_EQ(
+      apply_to(kEcho, inputs(R"([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])")),
+      "ERROR: messages[0]: unsupported content part type \"image_url\" (expected \"text\")");
   EXPECT_EQ(apply_to(kEcho, inputs(R"([{"role": "user", "content": 5}])")),
             "ERROR: messages[0]: 'content' must be a string, a list of parts or null");
 }
 
 TEST(ChatTemplate, TemplateErrorsArePrefixed) {
-  EXPECT_EQ(apply_to("{{ raise_exception('no tools allowed') }}", inputs(R"([{"role": "user", "content": "a"}])")),
-            "ERROR: chat template: template error at line 1, column 1: no tools allowed");
+  EXPECT_EQ(
+      apply_to("{{ raise_exception('no tools allowed') }}", inputs(R"([{"role": "user", "content": "a"}])")),
+      "ERROR: chat template: template error at line 1, column 1: no tools allowed");
 }
 
 TEST(ChatTemplate, ApplyWithPlainTemplateMatchesChatTemplate) {

@@ -21,7 +21,8 @@ void bind_targets(const std::vector<std::string>& targets, const Value& item, Se
     return;
   }
   if (!item.is_list()) {
-    throw RenderError("cannot unpack " + item.type_name() + " into " + std::to_string(targets.size()) + " names");
+    throw RenderError("cannot unpack " + item.type_name() + " into " + std::to_string(targets.size()) +
+                      " names");
   }
   const auto& items = item.list_data().items;
   if (items.size() != targets.size()) {
@@ -47,15 +48,16 @@ void Interpreter::count_steps(int64_t n) {
     next_clock_check_ = steps_ + 4096;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (elapsed > limits_.max_seconds) {
-      throw RenderError("template rendering exceeded its time budget of " + std::to_string(limits_.max_seconds) + " s");
+      throw RenderError("template rendering exceeded its time budget of " +
+                        std::to_string(limits_.max_seconds) + " s");
     }
   }
 }
 
 void Interpreter::check_size(size_t bytes) const {
   if (bytes > limits_.max_output_bytes) {
-    throw RenderError("template produced a string of " + std::to_string(bytes) + " bytes, over the limit of " +
-                      std::to_string(limits_.max_output_bytes));
+    throw RenderError("template produced a string of " + std::to_string(bytes) +
+                      " bytes, over the limit of " + std::to_string(limits_.max_output_bytes));
   }
 }
 
@@ -202,8 +204,8 @@ Interpreter::Flow Interpreter::exec_for(const Node& node, const ScopePtr& scope,
   // One loop object per loop, updated in place each iteration, as Jinja2's LoopContext is.
   Value loop = Value::namespace_object();
   DictData& d = loop.dict_data();
-  static const char* const kFields[] = {"index", "index0", "revindex", "revindex0", "first", "last",
-                                        "length", "depth", "depth0", "previtem", "nextitem", "cycle"};
+  static const char* const kFields[] = {"index",  "index0", "revindex", "revindex0", "first",    "last",
+                                        "length", "depth",  "depth0",   "previtem",  "nextitem", "cycle"};
   for (const char* f : kFields) d.set(Value(f), Value());
   d.entries[6].second = Value(n);
   d.entries[7].second = Value(1);
@@ -247,7 +249,8 @@ void Interpreter::exec_set(const Node& node, const ScopePtr& scope) {
       throw RenderError("cannot set attribute '" + node.attr + "' on " + target.type_name() +
                         " (expected a namespace)");
     }
-    if (would_create_cycle(target, v)) throw RenderError("cannot set '" + node.attr + "': a namespace cannot hold itself");
+    if (would_create_cycle(target, v))
+      throw RenderError("cannot set '" + node.attr + "': a namespace cannot hold itself");
     target.dict_data().set(Value(node.attr), std::move(v));
     return;
   }
@@ -265,8 +268,8 @@ void Interpreter::define_macro(const Node& node, const ScopePtr& scope) {
 
 Value Interpreter::call_macro(const Node& macro, const ScopePtr& closure, CallArgs& args) {
   if (call_depth_ >= limits_.max_call_depth) {
-    throw RenderError("macro '" + macro.text + "' nested deeper than " + std::to_string(limits_.max_call_depth) +
-                      " calls (runaway recursion?)");
+    throw RenderError("macro '" + macro.text + "' nested deeper than " +
+                      std::to_string(limits_.max_call_depth) + " calls (runaway recursion?)");
   }
   count_steps();
   auto scope = std::make_shared<Scope>();
@@ -286,7 +289,8 @@ Value Interpreter::call_macro(const Node& macro, const ScopePtr& closure, CallAr
     bool matched = false;
     for (size_t i = 0; i < macro.params.size(); ++i) {
       if (macro.params[i].name == key) {
-        if (bound[i]) throw RenderError("macro '" + macro.text + "' got multiple values for argument '" + key + "'");
+        if (bound[i])
+          throw RenderError("macro '" + macro.text + "' got multiple values for argument '" + key + "'");
         scope->vars[key] = value;
         bound[i] = true;
         matched = true;

@@ -92,7 +92,8 @@ int compare_values(const Value& a, const Value& b, const std::string& op) {
   if (is_numberish(a) && is_numberish(b)) {
     const double x = a.as_double();
     const double y = b.as_double();
-    if (!a.is_float() && !b.is_float()) return a.as_int() < b.as_int() ? -1 : (a.as_int() > b.as_int() ? 1 : 0);
+    if (!a.is_float() && !b.is_float())
+      return a.as_int() < b.as_int() ? -1 : (a.as_int() > b.as_int() ? 1 : 0);
     return x < y ? -1 : (x > y ? 1 : 0);
   }
   if (a.is_string() && b.is_string()) {
@@ -205,7 +206,8 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
       int64_t i = key.as_int();
       if (i < 0) i += n;
       if (i < 0 || i >= n) return Value::undefined("index " + key.str());
-      return Value(s.substr(off[static_cast<size_t>(i)], off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]));
+      return Value(s.substr(off[static_cast<size_t>(i)],
+                            off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]));
     }
     default:
       return Value::undefined();
@@ -233,10 +235,13 @@ Value Interpreter::eval_slice(const Expr& e, const ScopePtr& scope) {
     const std::string& s = obj.as_string();
     const std::vector<size_t> off = utf8_offsets(s);
     slice_indices(static_cast<int64_t>(off.size()) - 1, start, stop, step, b, en, st);
-    if (st == 1) return Value(s.substr(off[static_cast<size_t>(b)], off[static_cast<size_t>(std::max(b, en))] - off[static_cast<size_t>(b)]));
+    if (st == 1)
+      return Value(s.substr(off[static_cast<size_t>(b)],
+                            off[static_cast<size_t>(std::max(b, en))] - off[static_cast<size_t>(b)]));
     std::string out;
     for (int64_t i = b; st > 0 ? i < en : i > en; i += st) {
-      out += s.substr(off[static_cast<size_t>(i)], off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]);
+      out += s.substr(off[static_cast<size_t>(i)],
+                      off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]);
     }
     return Value(std::move(out));
   }

@@ -33,8 +33,8 @@ class Lexer {
 
   std::vector<Token> run() {
     TagKind prev_kind = TagKind::kNone;
-    bool prev_rstrip = false;     // previous tag closed with "-"
-    bool prev_keep_nl = false;    // previous block closed with "+" (no trim_blocks)
+    bool prev_rstrip = false;   // previous tag closed with "-"
+    bool prev_keep_nl = false;  // previous block closed with "+" (no trim_blocks)
     while (pos_ < src_.size()) {
       const size_t text_start = pos_;
       size_t tag = find_tag_start(pos_);
@@ -50,8 +50,8 @@ class Lexer {
           next_plus = src_[tag + 2] == '+';
         }
       }
-      apply_whitespace_control(text, text_start, prev_kind, prev_rstrip, prev_keep_nl, next_kind,
-                               next_lstrip, next_plus);
+      apply_whitespace_control(text, text_start, prev_kind, prev_rstrip, prev_keep_nl, next_kind, next_lstrip,
+                               next_plus);
       if (!text.empty()) push(Token::Kind::kText, std::move(text), text_start);
       if (tag >= src_.size()) break;
       pos_ = tag;
@@ -239,13 +239,15 @@ class Lexer {
   void lex_number() {
     const size_t s = pos_;
     auto digits = [&] {
-      while (pos_ < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_')) {
+      while (pos_ < src_.size() &&
+             (std::isdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_')) {
         ++pos_;
       }
     };
     digits();
     bool is_float = false;
-    if (pos_ + 1 < src_.size() && src_[pos_] == '.' && std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
+    if (pos_ + 1 < src_.size() && src_[pos_] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))) {
       is_float = true;
       ++pos_;
       digits();
@@ -281,30 +283,56 @@ class Lexer {
       if (pos_ >= src_.size()) throw error_at(s, "unterminated string literal");
       const char e = src_[pos_++];
       switch (e) {
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'v': out.push_back('\v'); break;
-        case 'a': out.push_back('\a'); break;
-        case '0': out.push_back('\0'); break;
-        case '\\': out.push_back('\\'); break;
-        case '\'': out.push_back('\''); break;
-        case '"': out.push_back('"'); break;
-        case '\n': break;  // line continuation
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'v':
+          out.push_back('\v');
+          break;
+        case 'a':
+          out.push_back('\a');
+          break;
+        case '0':
+          out.push_back('\0');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '\'':
+          out.push_back('\'');
+          break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\n':
+          break;  // line continuation
         case 'x':
         case 'u':
         case 'U': {
           const int n = e == 'x' ? 2 : (e == 'u' ? 4 : 8);
-          if (pos_ + static_cast<size_t>(n) > src_.size()) throw error_at(pos_, "truncated \\" + std::string(1, e) + " escape");
+          if (pos_ + static_cast<size_t>(n) > src_.size())
+            throw error_at(pos_, "truncated \\" + std::string(1, e) + " escape");
           uint32_t cp = 0;
           for (int k = 0; k < n; ++k) {
             const char h = src_[pos_++];
             if (!std::isxdigit(static_cast<unsigned char>(h))) {
               throw error_at(pos_ - 1, "invalid hex digit in \\" + std::string(1, e) + " escape");
             }
-            cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+            cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                                     ? h - '0'
+                                                     : (std::tolower(h) - 'a' + 10));
           }
           if (cp > 0x10FFFF) throw error_at(pos_, "escape is not a valid code point");
           append_utf8(out, cp);

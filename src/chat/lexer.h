@@ -19,7 +19,7 @@ struct Token {
     kString,      // string literal, escapes decoded
     kInt,
     kFloat,
-    kOp,          // operators and punctuation
+    kOp,  // operators and punctuation
     kEof,
   };
   Kind kind;

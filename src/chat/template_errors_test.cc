@@ -1,11 +1,11 @@
 // Error tests: malformed templates and runtime failures return Errors that name the place and
 // the problem; hostile templates hit a limit instead of hanging or crashing.
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "chat/template.h"
 
@@ -29,22 +29,26 @@ std::string render_error(const std::string& src, const RenderLimits& limits = Re
 // ---- parse errors ----
 
 TEST(TemplateParseError, UnclosedBlockNamesTheBlockAndExpectedTag) {
-  EXPECT_EQ(parse_error("line one\n{% for m in messages %}\n{{ m }}"),
-            "template syntax error at line 3, column 8: unexpected end of template: 'for' block opened near line 2 "
-            "is not closed (expected 'else' or 'endfor')");
+  EXPECT_EQ(
+      parse_error("line one\n{% for m in messages %}\n{{ m }}"),
+      "template syntax error at line 3, column 8: unexpected end of template: 'for' block opened near line 2 "
+      "is not closed (expected 'else' or 'endfor')");
   EXPECT_NE(parse_error("{% macro m() %}x").find("'macro' block"), std::string::npos);
   EXPECT_NE(parse_error("{% set x %}x").find("expected 'endset'"), std::string::npos);
 }
 
 TEST(TemplateParseError, MismatchedEndTag) {
   EXPECT_EQ(parse_error("{% for x in y %}{% endif %}"),
-            "template syntax error at line 1, column 20: unexpected 'endif' inside the 'for' block opened near line 1 "
+            "template syntax error at line 1, column 20: unexpected 'endif' inside the 'for' block opened "
+            "near line 1 "
             "(expected 'endfor')");
-  EXPECT_EQ(parse_error("{% endfor %}"), "template syntax error at line 1, column 4: unexpected 'endfor' with no open block");
+  EXPECT_EQ(parse_error("{% endfor %}"),
+            "template syntax error at line 1, column 4: unexpected 'endfor' with no open block");
 }
 
 TEST(TemplateParseError, BadExpressionSaysWhatWasExpected) {
-  EXPECT_EQ(parse_error("{{ 1 + }}"), "template syntax error at line 1, column 8: expected an expression, got '}}'");
+  EXPECT_EQ(parse_error("{{ 1 + }}"),
+            "template syntax error at line 1, column 8: expected an expression, got '}}'");
   EXPECT_EQ(parse_error("{% if x %}{{ a b }}{% endif %}"),
             "template syntax error at line 1, column 16: expected '}}', got 'b'");
   EXPECT_EQ(parse_error("{% for in x %}{% endfor %}"),
@@ -52,17 +56,23 @@ TEST(TemplateParseError, BadExpressionSaysWhatWasExpected) {
 }
 
 TEST(TemplateParseError, UnterminatedLexemes) {
-  EXPECT_EQ(parse_error("{{ 'abc }}"), "template syntax error at line 1, column 4: unterminated string literal");
-  EXPECT_EQ(parse_error("a\n{# note"), "template syntax error at line 2, column 1: unterminated comment: expected '#}'");
-  EXPECT_EQ(parse_error("{{ x "), "template syntax error at line 1, column 1: unterminated tag: expected '}}'");
-  EXPECT_EQ(parse_error("{% raw %}x"), "template syntax error at line 1, column 1: unterminated raw block: expected '{% endraw %}'");
+  EXPECT_EQ(parse_error("{{ 'abc }}"),
+            "template syntax error at line 1, column 4: unterminated string literal");
+  EXPECT_EQ(parse_error("a\n{# note"),
+            "template syntax error at line 2, column 1: unterminated comment: expected '#}'");
+  EXPECT_EQ(parse_error("{{ x "),
+            "template syntax error at line 1, column 1: unterminated tag: expected '}}'");
+  EXPECT_EQ(parse_error("{% raw %}x"),
+            "template syntax error at line 1, column 1: unterminated raw block: expected '{% endraw %}'");
 }
 
 TEST(TemplateParseError, UnknownAndUnsupportedTags) {
-  EXPECT_EQ(parse_error("{% frobnicate %}"), "template syntax error at line 1, column 4: unknown or misplaced tag 'frobnicate'");
+  EXPECT_EQ(parse_error("{% frobnicate %}"),
+            "template syntax error at line 1, column 4: unknown or misplaced tag 'frobnicate'");
   EXPECT_EQ(parse_error("{% include 'x' %}"),
             "template syntax error at line 1, column 4: 'include' is not supported in chat templates");
-  EXPECT_EQ(parse_error("{% break %}"), "template syntax error at line 1, column 10: 'break' outside of a loop");
+  EXPECT_EQ(parse_error("{% break %}"),
+            "template syntax error at line 1, column 10: 'break' outside of a loop");
 }
 
 TEST(TemplateParseError, DeepNestingIsRejectedNotOverflowed) {
@@ -81,13 +91,20 @@ TEST(TemplateRuntimeError, UnknownFilterAndTest) {
 }
 
 TEST(TemplateRuntimeError, TypeErrors) {
-  EXPECT_EQ(render_error("{{ 1 - 'a' }}"), "template error at line 1, column 1: unsupported operand types for '-': int and string");
-  EXPECT_EQ(render_error("{{ 1 < 'a' }}"), "template error at line 1, column 1: '<' is not supported between int and string");
-  EXPECT_EQ(render_error("{{ 5 // 0 }}"), "template error at line 1, column 1: integer division or modulo by zero");
-  EXPECT_EQ(render_error("{% for a, b in [1] %}{% endfor %}"), "template error at line 1, column 4: cannot unpack int into 2 names");
-  EXPECT_EQ(render_error("{{ nothing() }}"), "template error at line 1, column 1: 'nothing' is undefined and cannot be called");
-  EXPECT_EQ(render_error("{{ 'a'.frob() }}"), "template error at line 1, column 1: 'frob' is undefined and cannot be called");
-  EXPECT_EQ(render_error("{% set x = {[1]: 2} %}"), "template error at line 1, column 4: unhashable type 'list' used as a dict key");
+  EXPECT_EQ(render_error("{{ 1 - 'a' }}"),
+            "template error at line 1, column 1: unsupported operand types for '-': int and string");
+  EXPECT_EQ(render_error("{{ 1 < 'a' }}"),
+            "template error at line 1, column 1: '<' is not supported between int and string");
+  EXPECT_EQ(render_error("{{ 5 // 0 }}"),
+            "template error at line 1, column 1: integer division or modulo by zero");
+  EXPECT_EQ(render_error("{% for a, b in [1] %}{% endfor %}"),
+            "template error at line 1, column 4: cannot unpack int into 2 names");
+  EXPECT_EQ(render_error("{{ nothing() }}"),
+            "template error at line 1, column 1: 'nothing' is undefined and cannot be called");
+  EXPECT_EQ(render_error("{{ 'a'.frob() }}"),
+            "template error at line 1, column 1: 'frob' is undefined and cannot be called");
+  EXPECT_EQ(render_error("{% set x = {[1]: 2} %}"),
+            "template error at line 1, column 4: unhashable type 'list' used as a dict key");
 }
 
 TEST(TemplateRuntimeError, ErrorInsideMacroPointsAtTheFailingStatement) {
@@ -100,24 +117,29 @@ TEST(TemplateRuntimeError, ErrorInsideMacroPointsAtTheFailingStatement) {
 TEST(TemplateLimit, StepBudgetStopsHugeLoops) {
   RenderLimits limits;
   limits.max_steps = 100'000;
-  EXPECT_EQ(render_error("{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}", limits),
-            "template error at line 1, column 30: template exceeded its step budget of 100000 (infinite or very large loop?)");
+  EXPECT_EQ(
+      render_error("{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}", limits),
+      "template error at line 1, column 30: template exceeded its step budget of 100000 (infinite or very "
+      "large loop?)");
 }
 
 TEST(TemplateLimit, TimeBudgetStopsSlowTemplates) {
   RenderLimits limits;
   limits.max_seconds = 0.0;
-  EXPECT_NE(render_error("{% for a in range(100000) %}{% endfor %}", limits).find("time budget"), std::string::npos);
+  EXPECT_NE(render_error("{% for a in range(100000) %}{% endfor %}", limits).find("time budget"),
+            std::string::npos);
 }
 
 TEST(TemplateLimit, RangeSizeIsBounded) {
-  EXPECT_EQ(render_error("{% for i in range(1000000000) %}{% endfor %}"),
-            "template error at line 1, column 4: range() of 1000000000 elements exceeds the limit of 1000000");
+  EXPECT_EQ(
+      render_error("{% for i in range(1000000000) %}{% endfor %}"),
+      "template error at line 1, column 4: range() of 1000000000 elements exceeds the limit of 1000000");
 }
 
 TEST(TemplateLimit, RunawayMacroRecursion) {
-  EXPECT_EQ(render_error("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"),
-            "template error at line 1, column 16: macro 'm' nested deeper than 64 calls (runaway recursion?)");
+  EXPECT_EQ(
+      render_error("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"),
+      "template error at line 1, column 16: macro 'm' nested deeper than 64 calls (runaway recursion?)");
 }
 
 TEST(TemplateLimit, StringSizeIsBounded) {
@@ -166,7 +188,8 @@ TEST(TemplateRobustness, MangledRealTemplatesNeverCrash) {
   ss << f.rdbuf();
   const Json golden = Json::parse(ss.str());
   std::mt19937 rng(1234);
-  const char* const kJunk[] = {"{%", "%}", "{{", "}}", "(", ")", "[", "'", "\"", "|", "endfor", "{% endif %}", "-%}"};
+  const char* const kJunk[] = {"{%", "%}", "{{", "}}",     "(",           ")",  "[",
+                               "'",  "\"", "|",  "endfor", "{% endif %}", "-%}"};
   Value globals = value_from_json(Json::parse(
       R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "add_generation_prompt": true})"));
   RenderLimits limits;
@@ -198,7 +221,8 @@ TEST(TemplateRobustness, MangledRealTemplatesNeverCrash) {
 
 TEST(TemplateThreads, ConcurrentRendersOfOneTemplateAgree) {
   auto t = Template::parse(
-      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ m.content|upper }}{% endfor %}"
+      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ m.content|upper }}{% "
+      "endfor %}"
       "{{ ns.n }}");
   ASSERT_TRUE(t.ok());
   const Value globals = value_from_json(Json::parse(R"({"messages": [{"content": "a"}, {"content": "b"}]})"));
@@ -207,7 +231,8 @@ TEST(TemplateThreads, ConcurrentRendersOfOneTemplateAgree) {
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
       // Each thread converts its own globals: Values are not shared across threads.
-      const Value mine = value_from_json(Json::parse(R"({"messages": [{"content": "a"}, {"content": "b"}]})"));
+      const Value mine =
+          value_from_json(Json::parse(R"({"messages": [{"content": "a"}, {"content": "b"}]})"));
       for (int k = 0; k < 200; ++k) {
         auto r = t->render(mine);
         outs[i] = r.ok() ? *r : r.error().message();

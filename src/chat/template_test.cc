@@ -1,8 +1,8 @@
 // Language tests: each renders a small template and checks the exact output Jinja2 (with
 // HF's trim_blocks/lstrip_blocks and tojson) gives, or llama.cpp where the two differ.
-#include <gtest/gtest.h>
-
 #include "chat/template.h"
+
+#include <gtest/gtest.h>
 
 namespace hangar::chat {
 namespace {
@@ -46,9 +46,7 @@ TEST(TemplateText, CommentsVanishWithTheirWhitespaceControl) {
   EXPECT_EQ(render("a\n{# note #}\nb"), "a\nb");
 }
 
-TEST(TemplateText, RawBlockIsNotInterpreted) {
-  EXPECT_EQ(render("{% raw %}{{ x }}{% endraw %}"), "{{ x }}");
-}
+TEST(TemplateText, RawBlockIsNotInterpreted) { EXPECT_EQ(render("{% raw %}{{ x }}{% endraw %}"), "{{ x }}"); }
 
 TEST(TemplateText, GenerationBlockRendersItsBody) {
   EXPECT_EQ(render("{% generation %}hi{% endgeneration %}"), "hi");
@@ -67,7 +65,9 @@ TEST(TemplatePrint, ContainersPrintAsPythonRepr) {
   EXPECT_EQ(render("{{ (1,) }}|{{ (1, 2) }}"), "(1,)|(1, 2)");
 }
 
-TEST(TemplatePrint, UndefinedPrintsNothing) { EXPECT_EQ(render("[{{ missing }}][{{ missing.attr }}]"), "[][]"); }
+TEST(TemplatePrint, UndefinedPrintsNothing) {
+  EXPECT_EQ(render("[{{ missing }}][{{ missing.attr }}]"), "[][]");
+}
 
 // ---- literals ----
 
@@ -84,12 +84,14 @@ TEST(TemplateLiteral, NumbersWithUnderscoresAndExponents) {
 // ---- operators ----
 
 TEST(TemplateOperator, ArithmeticFollowsPython) {
-  EXPECT_EQ(render("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 1 + 2.0 }}"),
-            "3 -4 1 2 1024 3.5 3.0");
+  EXPECT_EQ(
+      render("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 1 + 2.0 }}"),
+      "3 -4 1 2 1024 3.5 3.0");
 }
 
 TEST(TemplateOperator, ConcatenationAndRepetition) {
-  EXPECT_EQ(render("{{ 'a' ~ 1 ~ none }}|{{ 'ab' * 3 }}|{{ [1] + [2] }}|{{ 'x' + 'y' }}"), "a1None|ababab|[1, 2]|xy");
+  EXPECT_EQ(render("{{ 'a' ~ 1 ~ none }}|{{ 'ab' * 3 }}|{{ [1] + [2] }}|{{ 'x' + 'y' }}"),
+            "a1None|ababab|[1, 2]|xy");
 }
 
 TEST(TemplateOperator, PlusTreatsNoneAndUndefinedAsEmptyNextToStrings) {
@@ -128,12 +130,14 @@ TEST(TemplateIndex, ListAndStringIndexingIncludesNegative) {
 }
 
 TEST(TemplateIndex, SlicesFollowPython) {
-  EXPECT_EQ(render("{{ [1, 2, 3, 4][1:3] }}|{{ [1, 2, 3, 4][::-1] }}|{{ 'héllo'[1:] }}|{{ 'abcdef'[::2] }}|{{ [1, 2, 3][-2:] }}"),
+  EXPECT_EQ(render("{{ [1, 2, 3, 4][1:3] }}|{{ [1, 2, 3, 4][::-1] }}|{{ 'héllo'[1:] }}|{{ 'abcdef'[::2] "
+                   "}}|{{ [1, 2, 3][-2:] }}"),
             "[2, 3]|[4, 3, 2, 1]|éllo|ace|[2, 3]");
 }
 
 TEST(TemplateIndex, DictKeysByAttributeAndSubscript) {
-  EXPECT_EQ(render("{{ m.role }}/{{ m['content'] }}/{{ m.missing }}", R"({"m": {"role": "user", "content": "hi"}})"),
+  EXPECT_EQ(render("{{ m.role }}/{{ m['content'] }}/{{ m.missing }}",
+                   R"({"m": {"role": "user", "content": "hi"}})"),
             "user/hi/");
 }
 
@@ -151,13 +155,15 @@ TEST(TemplateControl, IfElifElse) {
 }
 
 TEST(TemplateControl, LoopVariables) {
-  EXPECT_EQ(render("{% for x in 'abc' %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}"
-                   "{{ loop.first|int }}{{ loop.last|int }}{{ loop.length }} {% endfor %}"),
-            "1032103 2121003 3210013 ");
+  EXPECT_EQ(
+      render("{% for x in 'abc' %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}"
+             "{{ loop.first|int }}{{ loop.last|int }}{{ loop.length }} {% endfor %}"),
+      "1032103 2121003 3210013 ");
 }
 
 TEST(TemplateControl, LoopPrevAndNextItem) {
-  EXPECT_EQ(render("{% for x in [1, 2, 3] %}({{ loop.previtem }},{{ loop.nextitem }}){% endfor %}"), "(,2)(1,3)(2,)");
+  EXPECT_EQ(render("{% for x in [1, 2, 3] %}({{ loop.previtem }},{{ loop.nextitem }}){% endfor %}"),
+            "(,2)(1,3)(2,)");
 }
 
 TEST(TemplateControl, LoopCycle) {
@@ -165,27 +171,33 @@ TEST(TemplateControl, LoopCycle) {
 }
 
 TEST(TemplateControl, ForElseRunsOnlyWhenEmpty) {
-  EXPECT_EQ(render("{% for x in [] %}x{% else %}empty{% endfor %}|{% for x in [1] %}x{% else %}empty{% endfor %}"),
-            "empty|x");
+  EXPECT_EQ(
+      render("{% for x in [] %}x{% else %}empty{% endfor %}|{% for x in [1] %}x{% else %}empty{% endfor %}"),
+      "empty|x");
 }
 
 TEST(TemplateControl, ForFilterComputesLoopOverKeptItems) {
-  EXPECT_EQ(render("{% for x in range(6) if x is odd %}{{ x }}/{{ loop.length }} {% endfor %}"), "1/3 3/3 5/3 ");
+  EXPECT_EQ(render("{% for x in range(6) if x is odd %}{{ x }}/{{ loop.length }} {% endfor %}"),
+            "1/3 3/3 5/3 ");
 }
 
 TEST(TemplateControl, ForUnpacksPairs) {
-  EXPECT_EQ(render("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}{{ k }}{% endfor %}",
-                   R"({"d": {"a": 1, "b": 2}})"),
-            "a=1;b=2;ab");
+  EXPECT_EQ(
+      render("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}{{ k }}{% endfor %}",
+             R"({"d": {"a": 1, "b": 2}})"),
+      "a=1;b=2;ab");
 }
 
 TEST(TemplateControl, BreakAndContinue) {
-  EXPECT_EQ(render("{% for x in range(10) %}{% if x == 1 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}"
-                   "{% endif %}{{ x }}{% endfor %}"),
-            "023");
+  EXPECT_EQ(
+      render("{% for x in range(10) %}{% if x == 1 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}"
+             "{% endif %}{{ x }}{% endfor %}"),
+      "023");
 }
 
-TEST(TemplateControl, LoopOverUndefinedIsEmpty) { EXPECT_EQ(render("{% for x in missing %}x{% endfor %}ok"), "ok"); }
+TEST(TemplateControl, LoopOverUndefinedIsEmpty) {
+  EXPECT_EQ(render("{% for x in missing %}x{% endfor %}ok"), "ok");
+}
 
 // ---- assignment and scope ----
 
@@ -198,8 +210,9 @@ TEST(TemplateSet, SetInsideLoopDoesNotLeakButNamespaceDoes) {
 TEST(TemplateSet, TupleAssignment) { EXPECT_EQ(render("{% set a, b = 1, 2 %}{{ b }}{{ a }}"), "21"); }
 
 TEST(TemplateSet, BlockSetCapturesOutputAndAppliesFilter) {
-  EXPECT_EQ(render("{% set x %}  Hi {{ 'there' }}  {% endset %}[{{ x }}]{% set y | upper %}ab{% endset %}{{ y }}"),
-            "[  Hi there  ]AB");
+  EXPECT_EQ(
+      render("{% set x %}  Hi {{ 'there' }}  {% endset %}[{{ x }}]{% set y | upper %}ab{% endset %}{{ y }}"),
+      "[  Hi there  ]AB");
 }
 
 TEST(TemplateSet, ListsAreSharedReferences) {
@@ -215,14 +228,17 @@ TEST(TemplateSet, WithBlockScopesItsVariables) {
 // ---- macros ----
 
 TEST(TemplateMacro, ArgumentsDefaultsAndKeywords) {
-  EXPECT_EQ(render("{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1) }}|{{ m(1, c=3) }}|{{ m(b=2, a=0) }}"),
+  EXPECT_EQ(render("{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1) }}|{{ m(1, "
+                   "c=3) }}|{{ m(b=2, a=0) }}"),
             "1BNone|1B3|02None");
 }
 
 TEST(TemplateMacro, RecursionAndOuterVariables) {
-  EXPECT_EQ(render("{% set sep = ',' %}{% macro count(n) %}{{ n }}{% if n > 0 %}{{ sep }}{{ count(n - 1) }}{% endif %}"
-                   "{% endmacro %}{{ count(3) }}"),
-            "3,2,1,0");
+  EXPECT_EQ(
+      render(
+          "{% set sep = ',' %}{% macro count(n) %}{{ n }}{% if n > 0 %}{{ sep }}{{ count(n - 1) }}{% endif %}"
+          "{% endmacro %}{{ count(3) }}"),
+      "3,2,1,0");
 }
 
 TEST(TemplateMacro, CallBlockPassesCaller) {
@@ -232,37 +248,43 @@ TEST(TemplateMacro, CallBlockPassesCaller) {
 }
 
 TEST(TemplateMacro, MissingArgumentsAreUndefinedAndExtrasGoToVarargs) {
-  EXPECT_EQ(render("{% macro m(a, b) %}[{{ b }}]{{ varargs|length }}{% endmacro %}{{ m(1) }}{{ m(1, 2, 3, 4) }}"),
-            "[]0[2]2");
+  EXPECT_EQ(
+      render("{% macro m(a, b) %}[{{ b }}]{{ varargs|length }}{% endmacro %}{{ m(1) }}{{ m(1, 2, 3, 4) }}"),
+      "[]0[2]2");
 }
 
 // ---- filters ----
 
 TEST(TemplateFilter, StringFilters) {
-  EXPECT_EQ(render("{{ '  x  '|trim }}|{{ 'xxaxx'|trim('x') }}|{{ 'aBc'|upper }}|{{ 'aBc'|lower }}|"
-                   "{{ 'hello world'|capitalize }}|{{ \"they're bill's\"|title }}|{{ 'a-b-a'|replace('a', 'o') }}|"
-                   "{{ 'a-b-a'|replace('a', 'o', 1) }}|{{ 'one two  three'|wordcount }}|{{ '<&>'|e }}"),
-            "x|a|ABC|abc|Hello world|They'Re Bill'S|o-b-o|o-b-a|3|&lt;&amp;&gt;");
+  EXPECT_EQ(
+      render("{{ '  x  '|trim }}|{{ 'xxaxx'|trim('x') }}|{{ 'aBc'|upper }}|{{ 'aBc'|lower }}|"
+             "{{ 'hello world'|capitalize }}|{{ \"they're bill's\"|title }}|{{ 'a-b-a'|replace('a', 'o') }}|"
+             "{{ 'a-b-a'|replace('a', 'o', 1) }}|{{ 'one two  three'|wordcount }}|{{ '<&>'|e }}"),
+      "x|a|ABC|abc|Hello world|They'Re Bill'S|o-b-o|o-b-a|3|&lt;&amp;&gt;");
 }
 
 TEST(TemplateFilter, LengthCountsCodePoints) {
-  EXPECT_EQ(render("{{ 'héllo'|length }} {{ [1, 2]|count }} {{ {'a': 1}|length }} {{ missing|length }}"), "5 2 1 0");
+  EXPECT_EQ(render("{{ 'héllo'|length }} {{ [1, 2]|count }} {{ {'a': 1}|length }} {{ missing|length }}"),
+            "5 2 1 0");
 }
 
 TEST(TemplateFilter, DefaultOnlyReplacesUndefinedUnlessBoolean) {
   // llama.cpp replaces none as well as undefined.
-  EXPECT_EQ(render("{{ missing|default('d') }}|{{ none|default('d') }}|{{ ''|default('d') }}|{{ ''|default('d', true) }}|{{ x|d(5) }}"),
+  EXPECT_EQ(render("{{ missing|default('d') }}|{{ none|default('d') }}|{{ ''|default('d') }}|{{ "
+                   "''|default('d', true) }}|{{ x|d(5) }}"),
             "d|d||d|5");
 }
 
 TEST(TemplateFilter, ConversionFilters) {
-  EXPECT_EQ(render("{{ '42'|int + 1 }} {{ 'x'|int }} {{ 3.9|int }} {{ '1.5'|float }} {{ 2|float }} {{ 5|string ~ 'a' }} "
+  EXPECT_EQ(render("{{ '42'|int + 1 }} {{ 'x'|int }} {{ 3.9|int }} {{ '1.5'|float }} {{ 2|float }} {{ "
+                   "5|string ~ 'a' }} "
                    "{{ 'ff'|int(0, 16) }}"),
             "43 0 3 1.5 2.0 5a 255");
 }
 
 TEST(TemplateFilter, JoinFirstLastListReverse) {
-  EXPECT_EQ(render("{{ [1, 2, 3]|join(', ') }}|{{ users|join('/', attribute='name') }}|{{ [1, 2]|first }}{{ [1, 2]|last }}|"
+  EXPECT_EQ(render("{{ [1, 2, 3]|join(', ') }}|{{ users|join('/', attribute='name') }}|{{ [1, 2]|first }}{{ "
+                   "[1, 2]|last }}|"
                    "{{ 'ab'|list }}|{{ [1, 2]|reverse|list }}|{{ 'abc'|reverse }}",
                    R"({"users": [{"name": "a"}, {"name": "b"}]})"),
             "1, 2, 3|a/b|12|['a', 'b']|[2, 1]|cba");
@@ -270,34 +292,41 @@ TEST(TemplateFilter, JoinFirstLastListReverse) {
 
 TEST(TemplateFilter, SelectRejectAndAttributeVariants) {
   const std::string g = R"({"ms": [{"role": "system", "x": 1}, {"role": "user"}, {"role": "user", "x": 0}]})";
-  EXPECT_EQ(render("{{ ms|selectattr('role', 'equalto', 'user')|list|length }} {{ ms|rejectattr('role', 'eq', 'user')|map(attribute='role')|join }} "
+  EXPECT_EQ(render("{{ ms|selectattr('role', 'equalto', 'user')|list|length }} {{ ms|rejectattr('role', "
+                   "'eq', 'user')|map(attribute='role')|join }} "
                    "{{ ms|selectattr('x')|list|length }} {{ ms|selectattr('x', 'defined')|list|length }} "
-                   "{{ [1, 2, 3, 4]|select('even')|list }} {{ [0, 1, '', 'a']|reject|list }} {{ [1, 2]|select('in', [2, 3])|list }}",
+                   "{{ [1, 2, 3, 4]|select('even')|list }} {{ [0, 1, '', 'a']|reject|list }} {{ [1, "
+                   "2]|select('in', [2, 3])|list }}",
                    g),
             "2 system 1 2 [2, 4] [0, ''] [2]");
 }
 
 TEST(TemplateFilter, MapWithFilterNameAndDefault) {
-  EXPECT_EQ(render("{{ ['a', 'b']|map('upper')|join }} {{ xs|map(attribute='k', default='?')|join }}", R"({"xs": [{"k": 1}, {}]})"),
+  EXPECT_EQ(render("{{ ['a', 'b']|map('upper')|join }} {{ xs|map(attribute='k', default='?')|join }}",
+                   R"({"xs": [{"k": 1}, {}]})"),
             "AB 1?");
 }
 
 TEST(TemplateFilter, SortUniqueDictsortItems) {
-  EXPECT_EQ(render("{{ ['b', 'A', 'c']|sort }} {{ [3, 1, 2]|sort(reverse=true) }} {{ us|sort(attribute='n')|map(attribute='n')|list }} "
-                   "{{ ['a', 'A', 'b']|unique|list }} {{ {'b': 1, 'a': 2}|dictsort }} {{ {'a': 1}|items|list }}",
-                   R"({"us": [{"n": 2}, {"n": 1}]})"),
-            "['A', 'b', 'c'] [3, 2, 1] [1, 2] ['a', 'b'] [('a', 2), ('b', 1)] [('a', 1)]");
+  EXPECT_EQ(
+      render("{{ ['b', 'A', 'c']|sort }} {{ [3, 1, 2]|sort(reverse=true) }} {{ "
+             "us|sort(attribute='n')|map(attribute='n')|list }} "
+             "{{ ['a', 'A', 'b']|unique|list }} {{ {'b': 1, 'a': 2}|dictsort }} {{ {'a': 1}|items|list }}",
+             R"({"us": [{"n": 2}, {"n": 1}]})"),
+      "['A', 'b', 'c'] [3, 2, 1] [1, 2] ['a', 'b'] [('a', 2), ('b', 1)] [('a', 1)]");
 }
 
 TEST(TemplateFilter, NumericFilters) {
-  EXPECT_EQ(render("{{ 2.567|round(2) }} {{ 2.5|round }} {{ 2.1|round(method='ceil') }} {{ -3|abs }} {{ [1, 2.5]|sum }} "
+  EXPECT_EQ(render("{{ 2.567|round(2) }} {{ 2.5|round }} {{ 2.1|round(method='ceil') }} {{ -3|abs }} {{ [1, "
+                   "2.5]|sum }} "
                    "{{ [3, 1, 2]|max }} {{ [3, 1, 2]|min }}"),
             "2.57 3.0 3.0 3 3.5 3 1");
 }
 
 TEST(TemplateFilter, IndentMatchesJinja2) {
-  EXPECT_EQ(render("{{ 'a\nb\n\nc'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}|{{ 'a\n\nb'|indent(2, blank=true) }}"),
-            "a\n  b\n\n  c|  a\n  b|a\n  \n  b");
+  EXPECT_EQ(
+      render("{{ 'a\nb\n\nc'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}|{{ 'a\n\nb'|indent(2, blank=true) }}"),
+      "a\n  b\n\n  c|  a\n  b|a\n  \n  b");
 }
 
 TEST(TemplateFilter, ToJsonMatchesPythonJsonDumps) {
@@ -310,7 +339,9 @@ TEST(TemplateFilter, ToJsonMatchesPythonJsonDumps) {
 
 TEST(TemplateFilter, FromJsonParses) { EXPECT_EQ(render("{{ ('{\"a\": [1, 2]}'|from_json).a[1] }}"), "2"); }
 
-TEST(TemplateFilter, FilterBlock) { EXPECT_EQ(render("{% filter upper %}ab{{ 'c' }}{% endfilter %}"), "ABC"); }
+TEST(TemplateFilter, FilterBlock) {
+  EXPECT_EQ(render("{% filter upper %}ab{{ 'c' }}{% endfilter %}"), "ABC");
+}
 
 TEST(TemplateFilter, SequenceFiltersTreatNoneAsEmpty) {
   EXPECT_EQ(render("{{ none|selectattr('type', 'equalto', 'x')|list|length }}"), "0");
@@ -319,9 +350,11 @@ TEST(TemplateFilter, SequenceFiltersTreatNoneAsEmpty) {
 // ---- tests ----
 
 TEST(TemplateTest, TypeTests) {
-  EXPECT_EQ(render("{{ 'a' is string }}{{ 1 is number }}{{ 1.5 is float }}{{ 1 is integer }}{{ {} is mapping }}"
-                   "{{ [] is iterable }}{{ 'a' is sequence }}{{ true is boolean }}{{ none is none }}{{ range is callable }}"),
-            "TrueTrueTrueTrueTrueTrueTrueTrueTrueTrue");
+  EXPECT_EQ(
+      render("{{ 'a' is string }}{{ 1 is number }}{{ 1.5 is float }}{{ 1 is integer }}{{ {} is mapping }}"
+             "{{ [] is iterable }}{{ 'a' is sequence }}{{ true is boolean }}{{ none is none }}{{ range is "
+             "callable }}"),
+      "TrueTrueTrueTrueTrueTrueTrueTrueTrueTrue");
 }
 
 TEST(TemplateTest, TypeTestsFollowLlamaCppWhereJinja2Differs) {
@@ -345,12 +378,15 @@ TEST(TemplateTest, ValueTests) {
 // ---- methods ----
 
 TEST(TemplateMethod, StringMethods) {
-  EXPECT_EQ(render("{{ ' a '.strip() }}|{{ 'xax'.lstrip('x') }}|{{ 'xax'.rstrip('x') }}|{{ 'a,b,,c'.split(',') }}|"
-                   "{{ ' a  b '.split() }}|{{ 'a-b-c'.split('-', 1) }}|{{ 'a-b-c'.rsplit('-', 1) }}|"
-                   "{{ 'abc'.startswith(('x', 'a')) }}|{{ 'abc'.endswith('bc') }}|{{ 'héllo'.find('l') }}|"
-                   "{{ 'aaa'.count('a') }}|{{ '-'.join(['a', 'b']) }}|{{ 'a\\nb'.splitlines() }}|{{ 'ab'.upper() }}|"
-                   "{{ 'k=v'.partition('=') }}"),
-            "a|ax|xa|['a', 'b', '', 'c']|['a', 'b']|['a', 'b-c']|['a-b', 'c']|True|True|2|3|a-b|['a', 'b']|AB|('k', '=', 'v')");
+  EXPECT_EQ(
+      render(
+          "{{ ' a '.strip() }}|{{ 'xax'.lstrip('x') }}|{{ 'xax'.rstrip('x') }}|{{ 'a,b,,c'.split(',') }}|"
+          "{{ ' a  b '.split() }}|{{ 'a-b-c'.split('-', 1) }}|{{ 'a-b-c'.rsplit('-', 1) }}|"
+          "{{ 'abc'.startswith(('x', 'a')) }}|{{ 'abc'.endswith('bc') }}|{{ 'héllo'.find('l') }}|"
+          "{{ 'aaa'.count('a') }}|{{ '-'.join(['a', 'b']) }}|{{ 'a\\nb'.splitlines() }}|{{ 'ab'.upper() }}|"
+          "{{ 'k=v'.partition('=') }}"),
+      "a|ax|xa|['a', 'b', '', 'c']|['a', 'b']|['a', 'b-c']|['a-b', 'c']|True|True|2|3|a-b|['a', "
+      "'b']|AB|('k', '=', 'v')");
 }
 
 TEST(TemplateMethod, StrFormat) {
@@ -360,16 +396,19 @@ TEST(TemplateMethod, StrFormat) {
 }
 
 TEST(TemplateMethod, ListMethodsMutateInPlace) {
-  EXPECT_EQ(render("{% set l = [1, 2, 3] %}{% set p = l.pop(0) %}{% do l.insert(0, 9) %}{% do l.extend([7]) %}"
-                   "{{ p }} {{ l }} {{ l.index(7) }} {{ l.count(2) }}"),
-            "1 [9, 2, 3, 7] 3 1");
+  EXPECT_EQ(
+      render("{% set l = [1, 2, 3] %}{% set p = l.pop(0) %}{% do l.insert(0, 9) %}{% do l.extend([7]) %}"
+             "{{ p }} {{ l }} {{ l.index(7) }} {{ l.count(2) }}"),
+      "1 [9, 2, 3, 7] 3 1");
 }
 
 TEST(TemplateMethod, DictMethods) {
-  EXPECT_EQ(render("{{ d.get('a') }} {{ d.get('z') }} {{ d.get('z', 0) }} {{ d.keys()|list }} {{ d.values()|list }} "
-                   "{% do d.update({'c': 3}) %}{{ d.pop('a') }} {{ d }}",
-                   R"({"d": {"a": 1, "b": 2}})"),
-            "1 None 0 ['a', 'b'] [1, 2] 1 {'b': 2, 'c': 3}");
+  EXPECT_EQ(
+      render(
+          "{{ d.get('a') }} {{ d.get('z') }} {{ d.get('z', 0) }} {{ d.keys()|list }} {{ d.values()|list }} "
+          "{% do d.update({'c': 3}) %}{{ d.pop('a') }} {{ d }}",
+          R"({"d": {"a": 1, "b": 2}})"),
+      "1 None 0 ['a', 'b'] [1, 2] 1 {'b': 2, 'c': 3}");
 }
 
 // ---- globals ----
@@ -386,7 +425,8 @@ TEST(TemplateGlobal, RaiseExceptionReturnsTheMessage) {
 }
 
 TEST(TemplateGlobal, GlobalsAreVisibleInMacros) {
-  EXPECT_EQ(render("{% macro m() %}{{ bos_token }}{% endmacro %}{{ m() }}", R"({"bos_token": "<s>"})"), "<s>");
+  EXPECT_EQ(render("{% macro m() %}{{ bos_token }}{% endmacro %}{{ m() }}", R"({"bos_token": "<s>"})"),
+            "<s>");
 }
 
 }  // namespace

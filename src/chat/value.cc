@@ -511,7 +511,8 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
   out.push_back('"');
 }
 
-void append_json(std::string& out, const Value& v, int indent, bool ascii, const JsonSeparators& seps, int depth) {
+void append_json(std::string& out, const Value& v, int indent, bool ascii, const JsonSeparators& seps,
+                 int depth) {
   if (depth > Value::kMaxDepth) throw RenderError("tojson: value nested too deeply (cyclic list or dict?)");
   auto newline = [&](int level) {
     out.push_back('\n');

@@ -4,14 +4,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hangar::chat {
 
@@ -45,13 +44,13 @@ class Value {
   Value() : v_(Undefined{}) {}
   static Value undefined(std::string hint = {}) { return Value(Undefined{std::move(hint)}); }
   static Value none() { return Value(None{}); }
-  Value(bool b) : v_(b) {}                                   // NOLINT: implicit by design
-  Value(int v) : v_(static_cast<int64_t>(v)) {}              // NOLINT
-  Value(int64_t v) : v_(v) {}                                // NOLINT
-  Value(double v) : v_(v) {}                                 // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}          // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
+  Value(bool b) : v_(b) {}                           // NOLINT: implicit by design
+  Value(int v) : v_(static_cast<int64_t>(v)) {}      // NOLINT
+  Value(int64_t v) : v_(v) {}                        // NOLINT
+  Value(double v) : v_(v) {}                         // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}         // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}       // NOLINT
   static Value list(std::vector<Value> items = {});
   static Value tuple(std::vector<Value> items);
   static Value dict();
@@ -74,8 +73,8 @@ class Value {
 
   // Accessors; calling the wrong one is a bug (ASSERT).
   bool as_bool() const;
-  int64_t as_int() const;       // also accepts bool
-  double as_double() const;     // int, float or bool
+  int64_t as_int() const;    // also accepts bool
+  double as_double() const;  // int, float or bool
   const std::string& as_string() const;
   ListData& list_data() const;
   DictData& dict_data() const;
@@ -102,9 +101,8 @@ class Value {
     std::string hint;  // names what was missing, for error messages
   };
   struct None {};
-  using Storage = std::variant<Undefined, None, bool, int64_t, double, std::string,
-                               std::shared_ptr<ListData>, std::shared_ptr<DictData>,
-                               std::shared_ptr<const Function>>;
+  using Storage = std::variant<Undefined, None, bool, int64_t, double, std::string, std::shared_ptr<ListData>,
+                               std::shared_ptr<DictData>, std::shared_ptr<const Function>>;
   explicit Value(Storage v) : v_(std::move(v)) {}
   void append_str(std::string& out, bool as_repr, int depth) const;
   bool equals_depth(const Value& other, int depth) const;
