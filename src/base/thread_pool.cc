@@ -1,4 +1,4 @@
-// ThreadPool: spin-then-sleep workers around a generation counter.
+// ThreadPool: spin-then-sleep workers that join jobs by generation.
 #include "base/thread_pool.h"
 
 #include <fstream>
@@ -44,9 +44,41 @@ void ThreadPool::worker_loop(int ith) {
     }
     seen = gen;
     if (stop_.load()) return;
-    (*job_)(ith, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join generation `gen` if it is still open; a stale or closed job is skipped.
+    uint64_t s = state_.load(std::memory_order_acquire);
+    bool joined = false;
+    while ((s >> 32) == gen && !(s & kClosed)) {
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
+    (*job_)(ith);
+    done_.fetch_add(1, std::memory_order_acq_rel);
   }
+}
+
+void ThreadPool::dispatch(const std::function<void(int)>& job, bool closable) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  job_ = &job;
+  done_.store(0, std::memory_order_relaxed);
+  state_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);
+  generation_.store(gen, std::memory_order_release);
+  generation_.notify_all();
+  job(0);
+  int joined;
+  if (closable) {
+    joined = static_cast<int>(state_.fetch_or(kClosed, std::memory_order_acq_rel) & (kClosed - 1));
+  } else {
+    // Every worker must run its share: wait until all have joined.
+    while ((state_.load(std::memory_order_acquire) & (kClosed - 1)) < static_cast<uint64_t>(n_threads_ - 1))
+      cpu_relax();
+    joined = n_threads_ - 1;
+  }
+  while (done_.load(std::memory_order_acquire) < joined) cpu_relax();
+  job_ = nullptr;
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -54,14 +86,8 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  generation_.notify_all();
-  fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
-  job_ = nullptr;
+  const int nth = n_threads_;
+  dispatch([&](int ith) { fn(ith, nth); }, /*closable=*/false);
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain,
@@ -73,13 +99,15 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     return;
   }
   std::atomic<int64_t> next{0};
-  run([&](int ith, int) {
-    for (;;) {
-      int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
-      if (begin >= n) break;
-      fn(begin, std::min(n, begin + grain), ith);
-    }
-  });
+  dispatch(
+      [&](int ith) {
+        for (;;) {
+          int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
+          if (begin >= n) break;
+          fn(begin, std::min(n, begin + grain), ith);
+        }
+      },
+      /*closable=*/true);
 }
 
 int ThreadPool::physical_cores() {

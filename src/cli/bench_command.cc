@@ -1,4 +1,6 @@
 // `hangar bench`: prompt-processing and decode throughput, like llama-bench's pp512 / tg128.
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -15,6 +17,9 @@ struct BenchOptions {
   ModelOptions model;
   int n_prompt = 512;
   int n_gen = 128;
+  int batch = 0;          // concurrent sequences for the batched decode test (0: skip)
+  int batch_prompt = 128;
+  int batch_gen = 64;
   int reps = 3;
   bool json = false;
   bool profile = false;
@@ -69,12 +74,79 @@ Result<double> run_decode(engine::Engine& e, int n, std::mt19937& rng) {
   return n / s;
 }
 
+// Aggregate decode tokens/s of `n_seq` sequences decoding together after `n_prompt`-token prompts
+// (llama-batched-bench's S_TG for -npp n_prompt -ntg n_gen -npl n_seq).
+Result<double> run_batched_decode(engine::Engine& e, int n_seq, int n_prompt, int n_gen, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> dist(0, e.n_vocab() - 1);
+  std::vector<engine::Sequence> seqs(n_seq);
+  std::vector<std::vector<TokenId>> prompts(n_seq, std::vector<TokenId>(n_prompt));
+  std::vector<float> logits(static_cast<size_t>(e.n_vocab()) * n_seq);
+  auto release = [&] {
+    for (auto& s : seqs) s.release(e.kv_cache());
+  };
+  std::vector<engine::EvalItem> items;
+  for (int i = 0; i < n_seq; ++i) {
+    for (auto& t : prompts[i]) t = dist(rng);
+    items.push_back({&seqs[i], prompts[i], &logits[static_cast<size_t>(i) * e.n_vocab()]});
+  }
+  if (Status st = e.eval(items); !st.ok()) {
+    release();
+    return st.error();
+  }
+  std::vector<TokenId> next(n_seq);
+  Stopwatch sw;
+  for (int step = 0; step < n_gen; ++step) {
+    items.clear();
+    for (int i = 0; i < n_seq; ++i) {
+      next[i] = dist(rng);
+      items.push_back({&seqs[i], {&next[i], 1}, &logits[static_cast<size_t>(i) * e.n_vocab()]});
+    }
+    if (Status st = e.eval(items); !st.ok()) {
+      release();
+      return st.error();
+    }
+  }
+  double s = sw.elapsed_s();
+  release();
+  return static_cast<double>(n_seq) * n_gen / s;
+}
+
+// Read bandwidth of this machine with `pool`'s threads: the best of a few passes summing a
+// buffer far larger than the caches, in GB/s.
+double measure_read_bandwidth(ThreadPool& pool) {
+  const size_t n = (size_t{1} << 30) / sizeof(uint64_t);  // 1 GiB
+  std::vector<uint64_t> buf(n);
+  pool.parallel_for(static_cast<int64_t>(n), 1 << 20, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
+  });
+  double best = 0;
+  std::atomic<uint64_t> sink{0};
+  for (int pass = 0; pass < 3; ++pass) {
+    Stopwatch sw;
+    pool.parallel_for(static_cast<int64_t>(n), 1 << 20, [&](int64_t b, int64_t e, int) {
+      uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      int64_t i = b;
+      for (; i + 4 <= e; i += 4) {
+        a0 += buf[i];
+        a1 += buf[i + 1];
+        a2 += buf[i + 2];
+        a3 += buf[i + 3];
+      }
+      for (; i < e; ++i) a0 += buf[i];
+      sink.fetch_add(a0 + a1 + a2 + a3, std::memory_order_relaxed);
+    });
+    best = std::max(best, n * sizeof(uint64_t) / sw.elapsed_s() / 1e9);
+  }
+  return best;
+}
+
 int bench(const BenchOptions& o) {
   const int threads = o.model.resolved_threads();
   ThreadPool pool(threads);
   engine::EngineOptions eo;
-  eo.n_ctx = std::max(o.n_prompt, o.n_gen) + 1;
-  eo.batch_tokens = std::max(1, std::min(o.n_prompt, 512));
+  eo.n_ctx = std::max({o.n_prompt, o.n_gen, o.batch > 0 ? o.batch_prompt + o.batch_gen : 0}) + 1;
+  eo.n_seq = std::max(1, o.batch);
+  eo.batch_tokens = std::max(1, std::min(std::max(o.n_prompt, o.batch_prompt), 512));
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;
@@ -99,21 +171,42 @@ int bench(const BenchOptions& o) {
       tg.push_back(*v);
     }
   }
-  Stats p = stats(pp), g = stats(tg);
+  std::vector<double> btg;
+  if (o.batch > 0) {
+    (void)run_batched_decode(e, o.batch, 8, 2, rng);  // warm-up
+    for (int r = 0; r < o.reps; ++r) {
+      auto v = run_batched_decode(e, o.batch, o.batch_prompt, o.batch_gen, rng);
+      if (!v.ok()) return fail(v.error().message());
+      btg.push_back(*v);
+    }
+  }
+  Stats p = stats(pp), g = stats(tg), b = stats(btg);
   const double gb_per_token = e.model().bytes_per_token() / 1e9;
+  const double bandwidth = o.n_gen > 0 ? measure_read_bandwidth(pool) : 0;
+  const double bw_share = bandwidth > 0 ? 100.0 * g.mean * gb_per_token / bandwidth : 0;
   if (o.json) {
     nlohmann::json j = {{"model", o.model.model_path}, {"threads", threads}, {"n_prompt", o.n_prompt},
                         {"n_gen", o.n_gen}, {"reps", o.reps}, {"pp_tps", p.mean}, {"pp_stddev", p.stddev},
                         {"tg_tps", g.mean}, {"tg_stddev", g.stddev},
                         {"bytes_per_token", e.model().bytes_per_token()},
-                        {"tg_read_gbps", g.mean * gb_per_token}};
+                        {"tg_read_gbps", g.mean * gb_per_token}, {"read_bandwidth_gbps", bandwidth},
+                        {"tg_bandwidth_percent", bw_share}};
+    if (o.batch > 0) {
+      j["batch"] = o.batch;
+      j["batch_tg_tps"] = b.mean;
+      j["batch_tg_stddev"] = b.stddev;
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model: %s, threads: %d\n", o.model.model_path.c_str(), threads);
     if (o.n_prompt > 0) std::printf("pp%d: %8.2f ± %.2f tokens/s\n", o.n_prompt, p.mean, p.stddev);
     if (o.n_gen > 0)
-      std::printf("tg%d: %8.2f ± %.2f tokens/s  (%.1f MB read per token, %.2f GB/s)\n", o.n_gen, g.mean,
-                  g.stddev, gb_per_token * 1e3, g.mean * gb_per_token);
+      std::printf("tg%d: %8.2f ± %.2f tokens/s  (%.1f MB read per token, %.2f GB/s = %.0f%% of the "
+                  "measured %.2f GB/s read bandwidth)\n",
+                  o.n_gen, g.mean, g.stddev, gb_per_token * 1e3, g.mean * gb_per_token, bw_share, bandwidth);
+    if (o.batch > 0)
+      std::printf("batched decode, %d sequences (pp%d, tg%d each): %8.2f ± %.2f tokens/s aggregate\n", o.batch,
+                  o.batch_prompt, o.batch_gen, b.mean, b.stddev);
   }
   if (o.profile) std::fprintf(stderr, "%s", profiler.report().c_str());
   return 0;
@@ -128,6 +221,12 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "prompt tokens (0: skip)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", opts->n_gen, "generated tokens (0: skip)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-r,--repetitions", opts->reps, "repetitions")->check(CLI::Range(1, 1000));
+  cmd->add_option("--batch", opts->batch, "also decode this many sequences together (aggregate tokens/s)")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--batch-prompt", opts->batch_prompt, "prompt tokens per sequence for --batch")
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--batch-gen", opts->batch_gen, "tokens generated per sequence for --batch")
+      ->check(CLI::Range(1, 1 << 16));
   cmd->add_flag("--json", opts->json, "print one JSON object");
   cmd->add_flag("--profile", opts->profile, "print a per-op time breakdown to stderr");
   cmd->callback([opts, &exit_code] { exit_code = bench(*opts); });
