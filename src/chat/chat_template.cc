@@ -273,7 +273,15 @@ Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& mess
 
   auto rendered = tmpl_.render(globals);
   if (!rendered.ok()) return rendered.error().context("chat template");
-  return rendered;
+  std::string out = std::move(rendered).value();
+  if (in.add_bos && !in.bos_token.empty() && out.compare(0, in.bos_token.size(), in.bos_token) == 0) {
+    out.erase(0, in.bos_token.size());
+  }
+  if (in.add_eos && !in.eos_token.empty() && out.size() >= in.eos_token.size() &&
+      out.compare(out.size() - in.eos_token.size(), in.eos_token.size(), in.eos_token) == 0) {
+    out.resize(out.size() - in.eos_token.size());
+  }
+  return out;
 }
 
 Result<std::string> apply_chat_template(const Template& tmpl, const ChatTemplateInputs& in) {

@@ -28,6 +28,10 @@ struct ChatTemplateInputs {
   bool preserve_reasoning = true;
   std::string bos_token;
   std::string eos_token;
+  // The tokenizer adds BOS/EOS itself (the vocab's add_bos/add_eos): like llama.cpp, strip a
+  // leading bos_token / trailing eos_token the template printed, so they are not doubled.
+  bool add_bos = false;
+  bool add_eos = false;
   // Local time that strftime_now(), date_string and datetime report; nullopt means now.
   std::optional<std::tm> now;
   // Extra template variables (chat_template_kwargs), e.g. {"enable_thinking": false};

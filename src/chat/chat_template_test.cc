@@ -52,6 +52,15 @@ TEST(ChatTemplate, AddGenerationPromptIsUndefinedWhenFalse) {
   EXPECT_EQ(apply_to("{{ add_generation_prompt is defined }}", in), "False");
 }
 
+TEST(ChatTemplate, StripsBosAndEosTheTokenizerAddsItself) {
+  auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  const std::string src = "{{ bos_token }}[{{ messages[0].content }}]{{ eos_token }}";
+  EXPECT_EQ(apply_to(src, in), "<s>[hi]</s>");
+  in.add_bos = true;
+  in.add_eos = true;
+  EXPECT_EQ(apply_to(src, in), "[hi]");
+}
+
 TEST(ChatTemplate, ToolsArePassedWhenNonEmpty) {
   auto in = inputs(R"([{"role": "user", "content": "hi"}])");
   in.tools =
