@@ -67,11 +67,11 @@ Value strftime_function(const std::tm& now) {
 }
 
 // Renders a probe conversation; returns nullopt when the template fails on it.
-std::optional<std::string> probe(const Template& tmpl, const Json& messages) {
+std::optional<std::string> probe(const Template& tmpl, const Json& messages, const Json& tools = Json::array()) {
   Value globals = Value::dict();
   DictData& g = globals.dict_data();
   g.set(Value("messages"), value_from_json(messages));
-  g.set(Value("tools"), Value::list());
+  g.set(Value("tools"), value_from_json(tools));
   g.set(Value("bos_token"), Value(""));
   g.set(Value("eos_token"), Value(""));
   g.set(Value("add_generation_prompt"), Value(true));
@@ -81,6 +81,34 @@ std::optional<std::string> probe(const Template& tmpl, const Json& messages) {
   auto r = tmpl.render(globals, limits);
   if (!r.ok()) return std::nullopt;
   return std::move(r).value();
+}
+
+// Tool-call arguments go to templates as objects unless the template only handles JSON text:
+// it fails on an object but not on a string, or pastes the object's Python repr.
+bool detect_object_arguments(const Template& tmpl, const ChatTemplateCaps& caps) {
+  auto conversation = [&](const Json& args) {
+    Json user = {{"role", "user"}, {"content", "User message"}};
+    Json assistant = {{"role", "assistant"},
+                      {"content", ""},
+                      {"tool_calls", Json::array({{{"type", "function"},
+                                                   {"function", {{"name", "probe_tool"}, {"arguments", args}}},
+                                                   {"id", "call00001"}}})}};
+    Json tool = {{"role", "tool"}, {"content", "Tool response"}, {"tool_call_id", "call00001"}};
+    Json messages = Json::array({user, assistant, tool, user});
+    if (!caps.supports_string_content) {
+      for (auto& m : messages) m["content"] = Json::array({{{"type", "text"}, {"text", m["content"]}}});
+    }
+    return messages;
+  };
+  const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "probe_tool",
+      "description": "Probe", "parameters": {"type": "object", "properties": {"probe_arg": {"type": "string"}}}}}])");
+  // The call uses a key the tool schema does not, so a template printing the schema as a
+  // Python repr is not mistaken for one stringifying the arguments.
+  const auto as_object = probe(tmpl, conversation({{"probe_call_arg", "probe_value"}}), tools);
+  if (!as_object) {
+    return !probe(tmpl, conversation("{\"probe_call_arg\": \"probe_value\"}"), tools).has_value();
+  }
+  return !contains(*as_object, "'probe_call_arg'");
 }
 
 ChatTemplateCaps detect_caps(const Template& tmpl) {
@@ -107,6 +135,7 @@ ChatTemplateCaps detect_caps(const Template& tmpl) {
   }
   const auto out = probe(tmpl, with_system);
   caps.supports_system_role = out.has_value() && contains(*out, needle);
+  caps.supports_object_arguments = detect_object_arguments(tmpl, caps);
   return caps;
 }
 
@@ -115,7 +144,8 @@ Error message_error(size_t i, const std::string& what) {
 }
 
 // Normalises one OpenAI message into the shape llama.cpp hands to templates.
-Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
+Result<Json> normalize_message(const Json& m, size_t i, const ChatTemplateCaps& caps) {
+  const bool string_content = caps.supports_string_content;
   if (!m.is_object()) return message_error(i, "expected an object");
   if (!m.contains("role") || !m["role"].is_string()) return message_error(i, "expected a 'role' string");
   Json out = Json::object();
@@ -159,10 +189,12 @@ Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
         return message_error(i, "each tool call needs a function with a 'name'");
       }
       Json args = tc["function"].contains("arguments") ? tc["function"]["arguments"] : Json::object();
-      if (args.is_string()) {
-        // Templates format arguments as objects (tojson, items()); OpenAI sends JSON text.
+      if (caps.supports_object_arguments && args.is_string()) {
+        // OpenAI sends JSON text; most templates format arguments as objects (tojson, items()).
         Json parsed = Json::parse(args.get<std::string>(), nullptr, false);
         if (!parsed.is_discarded() && parsed.is_object()) args = std::move(parsed);
+      } else if (!caps.supports_object_arguments && !args.is_string()) {
+        args = args.dump();
       }
       Json call = {{"type", "function"},
                    {"function", {{"name", tc["function"]["name"]}, {"arguments", args}}}};
@@ -170,6 +202,31 @@ Result<Json> normalize_message(const Json& m, size_t i, bool string_content) {
       calls.push_back(std::move(call));
     }
     if (!calls.empty()) out["tool_calls"] = std::move(calls);
+  }
+  return out;
+}
+
+// Normalises OpenAI tools to llama.cpp's shape: {type, function: {name, description,
+// parameters}}, description defaulting to "" and parameters to {}; other keys are dropped.
+Result<Json> normalize_tools(const Json& tools) {
+  Json out = Json::array();
+  if (tools.is_null()) return out;
+  if (!tools.is_array()) return Error("tools: expected a list");
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const Json& t = tools[i];
+    const std::string where = "tools[" + std::to_string(i) + "]: ";
+    if (!t.is_object() || !t.contains("type") || t["type"] != "function") {
+      return Error(where + "expected an object with type \"function\"");
+    }
+    if (!t.contains("function") || !t["function"].is_object()) return Error(where + "expected a 'function' object");
+    const Json& f = t["function"];
+    if (!f.contains("name") || !f["name"].is_string()) return Error(where + "expected a function 'name' string");
+    Json desc = f.contains("description") ? f["description"] : Json("");
+    if (!desc.is_string()) return Error(where + "'description' must be a string");
+    Json params = f.contains("parameters") ? f["parameters"] : Json::object();
+    if (!params.is_object()) return Error(where + "'parameters' must be an object");
+    out.push_back({{"type", "function"},
+                   {"function", {{"name", f["name"]}, {"description", desc}, {"parameters", params}}}});
   }
   return out;
 }
@@ -207,7 +264,7 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
   const std::string& src = tmpl_.source();
   Json messages = Json::array();
   for (size_t i = 0; i < in.messages.size(); ++i) {
-    HANGAR_ASSIGN(Json m, normalize_message(in.messages[i], i, caps_.supports_string_content));
+    HANGAR_ASSIGN(Json m, normalize_message(in.messages[i], i, caps_));
     messages.push_back(std::move(m));
   }
   if (!contains(src, "<|channel|>")) {
@@ -233,15 +290,17 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
     }
   }
 
+  HANGAR_ASSIGN(Json tools, normalize_tools(in.tools));
   const std::tm now = in.now ? *in.now : local_now();
   try {
-    return render_with(messages, now, in);
+    return render_with(messages, tools, now, in);
   } catch (const RenderError& e) {
     return Error(std::string("chat template: ") + e.what());  // e.g. JSON nested too deeply
   }
 }
 
-Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& messages, const std::tm& now,
+Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& messages,
+                                              const nlohmann::ordered_json& tools, const std::tm& now,
                                               const ChatTemplateInputs& in) const {
   Value globals = Value::dict();
   DictData& g = globals.dict_data();
@@ -249,7 +308,7 @@ Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& mess
   g.set(Value("bos_token"), Value(in.bos_token));
   g.set(Value("eos_token"), Value(in.eos_token));
   g.set(Value("enable_thinking"), Value(in.enable_thinking));
-  if (in.tools.is_array() && !in.tools.empty()) g.set(Value("tools"), value_from_json(in.tools));
+  if (!tools.empty()) g.set(Value("tools"), value_from_json(tools));
   if (in.preserve_reasoning) {
     // Template knobs that keep earlier reasoning; DeepSeek V4's drop_thinking, GLM's
     // clear_thinking, Qwen's preserve_thinking, Nemotron's truncate_history_thinking.

@@ -43,7 +43,8 @@ struct ChatTemplateInputs {
 // llama.cpp does (its system-role polyfill depends on this).
 struct ChatTemplateCaps {
   bool supports_system_role = true;
-  bool supports_string_content = true;  // false: content must be a list of typed parts
+  bool supports_string_content = true;    // false: content must be a list of typed parts
+  bool supports_object_arguments = true;  // false: tool-call arguments stay JSON text
 };
 
 // A parsed chat template with its capabilities; immutable and thread-safe to apply.
@@ -62,9 +63,10 @@ class ChatTemplate {
 
  private:
   ChatTemplate(Template tmpl, ChatTemplateCaps caps) : tmpl_(std::move(tmpl)), caps_(caps) {}
-  // Builds the template globals from normalised messages and renders; may throw RenderError.
-  Result<std::string> render_with(const nlohmann::ordered_json& messages, const std::tm& now,
-                                  const ChatTemplateInputs& in) const;
+  // Builds the template globals from normalised messages/tools and renders; may throw
+  // RenderError.
+  Result<std::string> render_with(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
+                                  const std::tm& now, const ChatTemplateInputs& in) const;
 
   Template tmpl_;
   ChatTemplateCaps caps_;

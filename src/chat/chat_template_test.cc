@@ -61,14 +61,30 @@ TEST(ChatTemplate, StripsBosAndEosTheTokenizerAddsItself) {
   EXPECT_EQ(apply_to(src, in), "[hi]");
 }
 
-TEST(ChatTemplate, ToolsArePassedWhenNonEmpty) {
+TEST(ChatTemplate, ToolsAreNormalisedAndPassedWhenNonEmpty) {
   auto in = inputs(R"([{"role": "user", "content": "hi"}])");
-  in.tools =
-      Json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
+  in.tools = Json::parse(
+      R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}, "strict": true}}])");
   EXPECT_EQ(apply_to("{{ tools|tojson }}", in),
-            R"([{"type": "function", "function": {"name": "f", "parameters": {"b": 1, "a": 2}}}])");
+            R"([{"type": "function", "function": {"name": "f", "description": "", "parameters": {"b": 1, "a": 2}}}])");
   in.tools = Json::array();
   EXPECT_EQ(apply_to("{{ tools is defined }}", in), "False");
+  in.tools = Json::parse(R"([{"type": "retrieval"}])");
+  EXPECT_EQ(apply_to("x", in), "ERROR: tools[0]: expected an object with type \"function\"");
+}
+
+TEST(ChatTemplate, StringOnlyArgumentTemplatesKeepJsonText) {
+  // This template pastes arguments into a string, so objects would print as Python reprs.
+  const std::string src =
+      "{% for m in messages %}{% for c in m.tool_calls %}{{ '<call>' + c.function.arguments }}{% endfor %}"
+      "{% endfor %}";
+  auto t = ChatTemplate::parse(src);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->caps().supports_object_arguments);
+  const auto in = inputs(R"([{"role": "assistant", "content": "", "tool_calls": [
+      {"type": "function", "function": {"name": "f", "arguments": {"x": 1}}},
+      {"type": "function", "function": {"name": "g", "arguments": "{\"y\": 2}"}}]}])");
+  EXPECT_EQ(apply_to(src, in), "<call>{\"x\":1}<call>{\"y\": 2}");
 }
 
 TEST(ChatTemplate, ExtraContextOverridesDefaults) {
