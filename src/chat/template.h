@@ -22,9 +22,11 @@ class Template {
   // "template syntax error at line 3, column 9: expected 'endfor' ...".
   static Result<Template> parse(std::string_view source);
 
-  // Renders with `globals` (a dict Value) as top-level variables. Runtime errors (unknown
-  // filter, type errors, raise_exception(...) called by the template, an exceeded limit)
-  // return Error with the message and the line/column of the failing statement.
+  // Renders with `globals` (a dict Value) as top-level variables. Lists and dicts inside
+  // `globals` are shared with the template, which may mutate them (x.append(...)).
+  // Runtime errors (unknown filter, type errors, raise_exception(...) called by the
+  // template, an exceeded limit) return Error with the message and the line/column of the
+  // failing statement.
   Result<std::string> render(const Value& globals) const;
   Result<std::string> render(const Value& globals, const RenderLimits& limits) const;
 

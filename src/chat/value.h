@@ -24,7 +24,8 @@ struct CallArgs {
 };
 
 // A callable value: a builtin, a bound method or a template macro. `fn` throws RenderError
-// (interpreter.h) on bad arguments; it runs on the rendering thread only.
+// (interpreter.h) on bad arguments; it runs on the rendering thread only. Macros refer to
+// the interpreter and template that made them: they are valid only during that render.
 struct Function {
   std::string name;
   std::function<Value(Interpreter&, CallArgs&)> fn;
