@@ -24,7 +24,8 @@ inline bool is_float_kind(int kind) { return kind <= kWBF16; }
 struct QuantActs {
   int64_t cols = 0;
   int8_t* qs = nullptr;    // [t * cols + k]
-  float* d32 = nullptr;    // [t * cols/32 + b] scale of 32-block b (K-quants: its super-block's)
+  float* d32 = nullptr;    // [t * cols/32 + b] scale of 32-block b, an fp16 value as in llama.cpp
+                           // (K-quants: its super-block's fp32 Q8_K scale)
   float* s32 = nullptr;    // [t * cols/32 + b] d32[b] * sum of the block's qs
   int16_t* s16 = nullptr;  // [t * cols/16 + j] sum of qs[16j .. 16j+15]
 };

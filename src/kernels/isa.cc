@@ -1,5 +1,7 @@
 // Instruction-set detection and the active function table.
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "base/assert.h"
 #include "kernels/dispatch.h"
@@ -63,11 +65,21 @@ const char* isa_name(Isa isa) {
   return "unknown";
 }
 
+// The starting level: best_isa(), or lower when HANGAR_ISA names a lower one (debugging and
+// measuring without recompiling; unknown names are ignored).
+Isa initial_isa() {
+  const char* env = std::getenv("HANGAR_ISA");
+  if (!env) return best_isa();
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni})
+    if (std::strcmp(env, isa_name(isa)) == 0 && static_cast<int>(isa) <= static_cast<int>(best_isa())) return isa;
+  return best_isa();
+}
+
 namespace detail {
 const IsaTable& active_table() {
   const IsaTable* t = g_active.load(std::memory_order_acquire);
   if (t) return *t;
-  const IsaTable* best = &table_for(best_isa());
+  const IsaTable* best = &table_for(initial_isa());
   const IsaTable* expected = nullptr;
   g_active.compare_exchange_strong(expected, best, std::memory_order_acq_rel);
   return *g_active.load(std::memory_order_acquire);

@@ -17,7 +17,8 @@ enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vnni };
 
 // The best level this CPU and OS support; detected once (cpuid/xgetbv), thread-safe.
 Isa best_isa();
-// The level every function below dispatches to; starts as best_isa().
+// The level every function below dispatches to; starts as best_isa(), or as the lower level
+// named by the environment variable HANGAR_ISA ("scalar", "avx2", "avx512", "avx512vnni").
 Isa active_isa();
 // Forces a level <= best_isa() (tests and benchmarks); asserts otherwise. Not meant to race with
 // running kernels: call it while no other thread computes.
