@@ -29,6 +29,8 @@ struct GoldenModel {
   double max_mean_diff;  // 0.02 for F16/Q8_0, 0.05 for 4-bit
 };
 
+void PrintTo(const GoldenModel& m, std::ostream* os) { *os << m.file; }
+
 class GoldenAgreement : public ::testing::TestWithParam<GoldenModel> {};
 
 TEST_P(GoldenAgreement, ScoresMatchLlamaCpp) {
