@@ -10,6 +10,10 @@
 #include <cmath>
 #include <cstring>
 
+#include <algorithm>
+#include <vector>
+
+#include "kernels/small_gemm.h"
 #include "model/model.h"
 
 namespace hangar::model {
@@ -41,42 +45,93 @@ struct HeadJob {
   int32_t kv_head;
 };
 
-// Online softmax over tiles of positions, F32 throughout.
-void attend_f32(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, float scale, float* tile,
-                float* acc) {
-  const int32_t bt = kv.block_tokens(), n_pos = j.token->pos + 1;
-  float m = -INFINITY, s = 0;
-  std::memset(acc, 0, sizeof(float) * hd);
-  for (int32_t p0 = 0; p0 < n_pos; p0 += kKvTile) {
-    const int32_t n = std::min(kKvTile, n_pos - p0);
-    float tile_max = -INFINITY;
-    for (int32_t t = 0; t < n; ++t) {
-      const int32_t p = p0 + t;
-      const uint16_t* k = kv.k(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-      tile[t] = kernels::dot_f16_f32(k, j.q, hd) * scale;
-      tile_max = std::max(tile_max, tile[t]);
+// Prefill path: for a tile of up to kQTile consecutive tokens of one sequence and one kv head
+// (rows = tokens x the query heads sharing it), scores and weighted values are small F32 matrix
+// products over tiles of kKvTile positions, with an online softmax per row, as llama.cpp's tiled
+// flash attention does.
+constexpr int32_t kQTile = 32;
+
+struct TileJob {
+  const BatchToken* tokens;  // tq consecutive tokens of one sequence
+  int32_t first;             // index of tokens[0] in the batch
+  int32_t tq;
+  int32_t kv_head;
+};
+
+// Scratch floats one thread needs for attend_tile.
+size_t tile_scratch_floats(int32_t group, int32_t hd) {
+  const size_t m = static_cast<size_t>(kQTile) * group;
+  return m * hd * 2 + m * kKvTile + 2 * static_cast<size_t>(kKvTile) * hd + 2 * m;
+}
+
+void attend_tile(const TileJob& job, int32_t il, const KvCache& kv, const HParams& hp, const float* q_all,
+                 float* out_all, float scale, float* scratch) {
+  const int32_t hd = hp.head_dim, qd = hp.q_dim(), group = hp.n_head / hp.n_head_kv;
+  const int32_t bt = kv.block_tokens(), m = job.tq * group;
+  float* q = scratch;                                      // (m, hd)
+  float* acc = q + static_cast<size_t>(m) * hd;            // (m, hd)
+  float* s = acc + static_cast<size_t>(m) * hd;            // (m, kKvTile)
+  float* kt = s + static_cast<size_t>(m) * kKvTile;        // (hd, kKvTile): keys transposed
+  float* v = kt + static_cast<size_t>(hd) * kKvTile;       // (kKvTile, hd)
+  float* row_max = v + static_cast<size_t>(kKvTile) * hd;  // (m)
+  float* row_sum = row_max + m;                            // (m)
+  for (int32_t t = 0; t < job.tq; ++t)
+    for (int32_t g = 0; g < group; ++g) {
+      const int32_t h = job.kv_head * group + g;
+      std::memcpy(q + static_cast<size_t>(t * group + g) * hd,
+                  q_all + static_cast<size_t>(job.first + t) * qd + static_cast<size_t>(h) * hd, sizeof(float) * hd);
     }
-    const float m_new = std::max(m, tile_max);
-    if (m_new > m) {
-      const float ms = std::exp(m - m_new);
-      kernels::scale(acc, ms, hd);
-      s *= ms;
+  std::memset(acc, 0, sizeof(float) * m * hd);
+  for (int32_t r = 0; r < m; ++r) row_max[r] = -INFINITY, row_sum[r] = 0;
+  const int32_t* blocks = job.tokens[0].blocks;
+  const int32_t last_pos = job.tokens[job.tq - 1].pos;
+  for (int32_t p0 = 0; p0 <= last_pos; p0 += kKvTile) {
+    const int32_t n = std::min(kKvTile, last_pos + 1 - p0);
+    for (int32_t j = 0; j < kKvTile; ++j) {
+      if (j < n) {
+        const int32_t p = p0 + j;
+        const size_t off = static_cast<size_t>(job.kv_head) * hd;
+        const uint16_t* k16 = kv.k(il, blocks[p / bt], p % bt) + off;
+        for (int32_t d = 0; d < hd; ++d) kt[static_cast<size_t>(d) * kKvTile + j] = kernels::fp16_to_fp32(k16[d]);
+        kernels::f16_to_f32_row(kv.v(il, blocks[p / bt], p % bt) + off, v + static_cast<size_t>(j) * hd, hd);
+      } else {
+        for (int32_t d = 0; d < hd; ++d) kt[static_cast<size_t>(d) * kKvTile + j] = 0;
+        std::memset(v + static_cast<size_t>(j) * hd, 0, sizeof(float) * hd);
+      }
     }
-    m = m_new;
-    double sum = 0;
-    for (int32_t t = 0; t < n; ++t) {
-      tile[t] = std::exp(tile[t] - m);
-      sum += tile[t];
+    std::memset(s, 0, sizeof(float) * m * kKvTile);
+    kernels::gemm_f32_acc(q, hd, kt, kKvTile, s, kKvTile, m, kKvTile, hd);
+    for (int32_t r = 0; r < m; ++r) {
+      const int32_t pos = job.tokens[r / group].pos;
+      float* sr = s + static_cast<size_t>(r) * kKvTile;
+      const int32_t visible = std::clamp(pos + 1 - p0, 0, n);  // causal mask
+      float tile_max = -INFINITY;
+      for (int32_t j = 0; j < visible; ++j) tile_max = std::max(tile_max, sr[j] *= scale);
+      if (visible == 0) {
+        std::memset(sr, 0, sizeof(float) * kKvTile);
+        continue;
+      }
+      const float m_new = std::max(row_max[r], tile_max);
+      if (m_new > row_max[r]) {
+        const float ms = std::exp(row_max[r] - m_new);
+        kernels::scale(acc + static_cast<size_t>(r) * hd, ms, hd);
+        row_sum[r] *= ms;
+        row_max[r] = m_new;
+      }
+      double sum = 0;
+      for (int32_t j = 0; j < visible; ++j) sum += (sr[j] = std::exp(sr[j] - m_new));
+      for (int32_t j = visible; j < kKvTile; ++j) sr[j] = 0;
+      row_sum[r] += static_cast<float>(sum);
     }
-    s += static_cast<float>(sum);
-    for (int32_t t = 0; t < n; ++t) {
-      const int32_t p = p0 + t;
-      const uint16_t* v = kv.v(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-      kernels::axpy_f16(tile[t], v, acc, hd);
-    }
+    kernels::gemm_f32_acc(s, kKvTile, v, hd, acc, hd, m, hd, kKvTile);
   }
-  kernels::scale(acc, s == 0 ? 0.0f : 1.0f / s, hd);
-  std::memcpy(j.out, acc, sizeof(float) * hd);
+  for (int32_t t = 0; t < job.tq; ++t)
+    for (int32_t g = 0; g < group; ++g) {
+      const int32_t r = t * group + g, h = job.kv_head * group + g;
+      float* out = out_all + static_cast<size_t>(job.first + t) * qd + static_cast<size_t>(h) * hd;
+      const float inv = row_sum[r] == 0 ? 0.0f : 1.0f / row_sum[r];
+      for (int32_t d = 0; d < hd; ++d) out[d] = acc[static_cast<size_t>(r) * hd + d] * inv;
+    }
 }
 
 // Position by position with an F16 query and an F16 value accumulator.
@@ -112,10 +167,26 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
   const int32_t n = static_cast<int32_t>(batch.size());
   const int32_t hd = hp_.head_dim, qd = hp_.q_dim(), group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const bool tiled = n >= kTiledMinQueries;
-  const int64_t items = static_cast<int64_t>(n) * hp_.n_head;
-  ctx.pool_.parallel_for(items, 1, [&](int64_t begin, int64_t end, int ith) {
-    float* scratch = ctx.scores_[ith].data();  // kKvTile + head_dim floats
+  if (n >= kTiledMinQueries) {
+    // Tiles of consecutive tokens of one sequence (same block table, consecutive positions).
+    std::vector<TileJob> jobs;
+    for (int32_t i = 0; i < n;) {
+      int32_t j = i + 1;
+      while (j < n && j - i < kQTile && batch[j].blocks == batch[i].blocks && batch[j].pos == batch[j - 1].pos + 1) ++j;
+      for (int32_t kvh = 0; kvh < hp_.n_head_kv; ++kvh) jobs.push_back({&batch[i], i, j - i, kvh});
+      i = j;
+    }
+    const size_t need = tile_scratch_floats(group, hd);
+    for (auto& sc : ctx.scores_)
+      if (sc.size() < need) sc.resize(need);
+    ctx.pool_.parallel_for(static_cast<int64_t>(jobs.size()), 1, [&](int64_t begin, int64_t end, int ith) {
+      for (int64_t k = begin; k < end; ++k)
+        attend_tile(jobs[k], il, kv, hp_, ctx.q_.data(), ctx.attn_.data(), scale, ctx.scores_[ith].data());
+    });
+    return;
+  }
+  ctx.pool_.parallel_for(static_cast<int64_t>(n) * hp_.n_head, 1, [&](int64_t begin, int64_t end, int ith) {
+    auto* half = reinterpret_cast<uint16_t*>(ctx.scores_[ith].data());
     for (int64_t item = begin; item < end; ++item) {
       const int32_t i = static_cast<int32_t>(item / hp_.n_head), h = static_cast<int32_t>(item % hp_.n_head);
       HeadJob j;
@@ -123,12 +194,7 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
       j.out = &ctx.attn_[static_cast<size_t>(i) * qd + static_cast<size_t>(h) * hd];
       j.token = &batch[i];
       j.kv_head = h / group;
-      if (tiled) {
-        attend_f32(j, il, kv, hd, scale, scratch, scratch + kKvTile);
-      } else {
-        auto* half = reinterpret_cast<uint16_t*>(scratch);
-        attend_f16(j, il, kv, hd, scale, half, half + hd);
-      }
+      attend_f16(j, il, kv, hd, scale, half, half + hd);
     }
   });
 }
