@@ -48,7 +48,9 @@ class Engine {
   int32_t n_ctx() const { return opts_.n_ctx; }
   int32_t n_vocab() const { return model_->hparams().n_vocab; }
   ThreadPool& pool() { return pool_; }
+  // Collects per-op times of forward passes (and, through the scheduler, sampling); null = off.
   void set_profiler(Profiler* p) { ctx_->profiler = p; }
+  Profiler* profiler() const { return ctx_->profiler; }
 
   // Runs the items together (decode steps of many sequences and prefill chunks of others share
   // forward passes of up to batch_tokens tokens). Error, with no sequence changed, when a

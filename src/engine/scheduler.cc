@@ -224,7 +224,11 @@ void Scheduler::step() {
     Active* a = owners[i];
     if (a->prefilling()) a->n_prompt_done += static_cast<int32_t>(items[i].tokens.size());
     if (!items[i].logits) continue;
-    StepOutput out = a->gen->step(items[i].logits, engine_.n_ctx() - a->seq.n_past());
+    StepOutput out;
+    {
+      ProfileScope scope(engine_.profiler(), "sampling");
+      out = a->gen->step(items[i].logits, engine_.n_ctx() - a->seq.n_past());
+    }
     if (a->first_token_ms < 0) a->first_token_ms = a->clock.elapsed_ms();
     a->next_token = out.token;
     bool keep = a->request.on_token ? a->request.on_token(out) : true;
