@@ -1,0 +1,85 @@
+// ServerContext helpers: model acquisition with status mapping, JSON responses, chat prompts.
+#include "api/context.h"
+
+#include "api/sse.h"
+#include "manager/units.h"
+
+namespace hangar::api {
+
+Result<std::shared_ptr<const chat::ChatTemplate>> TemplateCache::get(const std::string& model_id,
+                                                                     const std::string& source) {
+  const std::string& src = source.empty() ? chat::chatml_fallback_template() : source;
+  {
+    std::lock_guard lock(mu_);
+    auto it = parsed_.find(src);
+    if (it != parsed_.end()) return it->second;
+  }
+  // Parsing (and probing the template's capabilities) happens outside the lock; two requests
+  // racing on a new template both parse it and the first one stored wins.
+  Result<chat::ChatTemplate> parsed = chat::ChatTemplate::parse(src);
+  if (!parsed.ok()) return parsed.error().context("model '" + model_id + "': its chat template cannot be parsed");
+  auto shared = std::make_shared<const chat::ChatTemplate>(std::move(parsed).value());
+  std::lock_guard lock(mu_);
+  return parsed_.emplace(src, std::move(shared)).first->second;
+}
+
+MaybeError acquire_model(ServerContext& ctx, const std::string& id, std::optional<int64_t> keep_alive_ms,
+                         ModelHold* out) {
+  manager::AcquireOptions opts;
+  opts.keep_alive_ms = keep_alive_ms;
+  manager::AcquireFailure failure;
+  Result<manager::Lease> lease = ctx.manager.cache().acquire(id, opts, &failure);
+  if (!lease.ok()) {
+    const std::string& msg = lease.error().message();
+    switch (failure.kind) {
+      case manager::FailureKind::kUnknownModel: return not_found(msg, "model_not_found");
+      case manager::FailureKind::kInsufficientMemory: return api_error(507, msg, "insufficient_memory");
+      case manager::FailureKind::kIntegrity: return api_error(409, msg, "integrity_mismatch");
+      default: return api_error(500, msg, "model_load_failed");
+    }
+  }
+  auto* model = dynamic_cast<manager::EngineModel*>(&lease->model());
+  if (model == nullptr) return server_error("model '" + id + "' is not an engine model");
+  out->lease = std::move(lease).value();
+  out->model = model;
+  return std::nullopt;
+}
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json; charset=utf-8");
+}
+
+void send_error(httplib::Response& res, const ApiError& error) { send_json(res, error.status, error.to_json()); }
+
+bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* out) {
+  if (MaybeError e = parse_json_body(req.body, out)) {
+    send_error(res, *e);
+    return false;
+  }
+  return true;
+}
+
+MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
+                              const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
+                              std::string* prompt) {
+  Result<std::shared_ptr<const chat::ChatTemplate>> tmpl = ctx.templates.get(model.id(), model.chat_template());
+  if (!tmpl.ok()) return server_error(tmpl.error().message());
+  const Tokenizer& tok = model.tokenizer();
+  chat::ChatTemplateInputs in;
+  in.messages = messages;
+  in.tools = tools;
+  in.add_generation_prompt = add_generation_prompt;
+  in.bos_token = tok.bos() >= 0 ? tok.token_text(tok.bos()) : "";
+  in.eos_token = tok.eos() >= 0 ? tok.token_text(tok.eos()) : "";
+  in.add_bos = tok.add_bos();
+  in.add_eos = tok.add_eos();
+  if (!template_kwargs.is_null()) in.extra_context = template_kwargs;
+  Result<std::string> r = (*tmpl)->apply(in);
+  // Malformed messages and the template's own raise_exception() are the request's fault.
+  if (!r.ok()) return bad_request("messages", r.error().message());
+  *prompt = std::move(r).value();
+  return std::nullopt;
+}
+
+}  // namespace hangar::api

@@ -1,0 +1,78 @@
+// ServerContext: what every route handler shares (manager, metrics, templates) and small helpers.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "api/api_error.h"
+#include "api/metrics.h"
+#include "api/request.h"
+#include "chat/chat_template.h"
+#include "manager/engine_loader.h"
+#include "manager/manager.h"
+
+namespace hangar::api {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                            // 0: any free port (see Server::port())
+  std::string api_key;                        // empty: no authentication
+  size_t max_body_bytes = 8u << 20;           // larger request bodies get a 413
+  int http_threads = 64;                      // connections served at once (streams hold one each)
+};
+
+// Parsed chat templates, one per distinct template source, shared by all models that carry it
+// (ChatML for those without one). Thread-safe.
+class TemplateCache {
+ public:
+  // The template for `source` (empty: ChatML). Errors name the model whose template fails.
+  Result<std::shared_ptr<const chat::ChatTemplate>> get(const std::string& model_id, const std::string& source);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const chat::ChatTemplate>> parsed_;
+};
+
+// Shared by the handlers; lives as long as the Server. The manager must outlive it.
+struct ServerContext {
+  ServerContext(manager::Manager& m, ServerOptions o) : manager(m), options(std::move(o)) {}
+  manager::Manager& manager;
+  const ServerOptions options;
+  Metrics metrics;
+  TemplateCache templates;
+  // Set when the server stops: running generations are cancelled so that shutdown does not
+  // wait for long streams.
+  std::atomic<bool> stopping{false};
+};
+
+// A request's hold on a loaded engine model: while it lives the model is not evicted.
+struct ModelHold {
+  manager::Lease lease;
+  manager::EngineModel* model = nullptr;  // owned by the lease
+};
+
+// Acquires `id` (loading it if needed, possibly evicting idle models), mapping failures to
+// statuses: unknown model 404, not enough memory 507 (with the numbers), integrity mismatch 409,
+// load failure 500.
+MaybeError acquire_model(ServerContext& ctx, const std::string& id, std::optional<int64_t> keep_alive_ms,
+                         ModelHold* out);
+
+// Writes `body` as JSON with `status`.
+void send_json(httplib::Response& res, int status, const Json& body);
+void send_error(httplib::Response& res, const ApiError& error);
+// Parses the body; on failure writes the 400 and returns false.
+bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* out);
+
+// The chat template render for a model, as /apply-template shows it and chat completions use it.
+MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
+                              const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
+                              std::string* prompt);
+
+}  // namespace hangar::api

@@ -1,0 +1,240 @@
+// The generation flow: scheduler events to a JSON response or an SSE stream, and metrics.
+#include "api/generation_route.h"
+
+#include <algorithm>
+
+#include "api/generation_job.h"
+#include "api/response.h"
+#include "api/sse.h"
+#include "base/log.h"
+
+namespace hangar::api {
+namespace {
+
+// Everything a response needs until its last byte; for a stream that is after the handler
+// returned, so it is shared with httplib's content provider. Members are destroyed in reverse
+// order: the job (which waits for the scheduler to let go) before the model hold.
+struct Run {
+  ServerContext* ctx = nullptr;
+  ModelHold hold;
+  GenerationPlan plan;
+  std::unique_ptr<OutputFormat> format;
+  std::unique_ptr<GenerationJob> job;
+  std::vector<ChoiceState> choices;
+  double first_token_s = -1;
+  bool client_gone = false;
+
+  ~Run() {
+    job.reset();
+    record_metrics();
+  }
+
+  const Tokenizer& tok() const { return hold.model->tokenizer(); }
+
+  // Applies one event to its choice. Returns the new text and log-probabilities for a step.
+  void apply(const ChoiceEvent& ev, std::string* text, std::vector<engine::TokenLogprob>* lps) {
+    ChoiceState& c = choices[ev.index];
+    if (ev.done) {
+      c.done = true;
+      c.timings = ev.result.timings;
+      if (ev.result.reason == engine::FinishReason::kError) {
+        c.reason = engine::FinishReason::kError;
+        c.error = ev.result.error;
+      } else if (c.reason == engine::FinishReason::kNone) {
+        c.reason = ev.result.reason;
+      }
+      return;
+    }
+    if (first_token_s < 0) first_token_s = plan.since_request.elapsed_s();
+    const engine::StepOutput& s = ev.step;
+    *text = s.text;
+    c.text += s.text;
+    if (s.logprob && step_is_content(s, tok(), plan.params.ignore_eos)) {
+      lps->push_back(*s.logprob);
+      c.logprobs.push_back(*s.logprob);
+    }
+    if (s.finished) c.reason = s.reason;
+  }
+
+  Json head(bool chunk) const {
+    Json j;
+    j["id"] = plan.response_id;
+    j["object"] = format->object_name(chunk);
+    j["created"] = plan.created;
+    j["model"] = plan.model_id;
+    j["system_fingerprint"] = "hangar";
+    return j;
+  }
+
+  std::vector<engine::RequestTimings> timings() const {
+    std::vector<engine::RequestTimings> t;
+    for (const auto& c : choices) t.push_back(c.timings);
+    return t;
+  }
+
+  Json usage() const {
+    int64_t prompt = 0, completion = 0, cached = 0;
+    std::vector<bool> seen(plan.prompts.size() + 1, false);
+    for (size_t i = 0; i < choices.size(); ++i) {
+      completion += choices[i].timings.generated_tokens;
+      const int p = plan.prompt_of_choice[i];
+      if (seen[p]) continue;  // n > 1: a prompt counts once, as OpenAI bills it
+      seen[p] = true;
+      prompt += static_cast<int64_t>(plan.prompts[i].size());
+      cached += choices[i].timings.cached_tokens;
+    }
+    return usage_json(prompt, completion, cached);
+  }
+
+  const ChoiceState* first_error() const {
+    for (const auto& c : choices)
+      if (c.reason == engine::FinishReason::kError) return &c;
+    return nullptr;
+  }
+
+  void record_metrics() {
+    GenerationSample s;
+    s.model = plan.model_id;
+    s.endpoint = format->endpoint();
+    s.outcome = first_error() ? "error" : client_gone ? "cancelled" : "ok";
+    Json u = usage();
+    s.prompt_tokens = u["prompt_tokens"].get<int64_t>();
+    s.cached_tokens = u["prompt_tokens_details"]["cached_tokens"].get<int64_t>();
+    s.generated_tokens = u["completion_tokens"].get<int64_t>();
+    s.ttft_s = first_token_s;
+    auto t = timings();
+    s.decode_tps = timings_json(t)["predicted_per_second"].get<double>();
+    ctx->metrics.record_generation(s);
+  }
+};
+
+void respond_collected(Run& run, httplib::Response& res) {
+  ChoiceEvent ev;
+  std::string text;
+  std::vector<engine::TokenLogprob> lps;
+  while (run.job->next(&ev)) {
+    if (run.ctx->stopping) run.job->cancel();
+    run.apply(ev, &text, &lps);
+  }
+  if (const ChoiceState* err = run.first_error()) {
+    send_error(res, server_error("generation failed: " + err->error));
+    return;
+  }
+  Json body = run.head(false);
+  body["choices"] = Json::array();
+  for (size_t i = 0; i < run.choices.size(); ++i)
+    body["choices"].push_back(run.format->final_choice(static_cast<int>(i), run.choices[i]));
+  body["usage"] = run.usage();
+  auto t = run.timings();
+  body["timings"] = timings_json(t);
+  send_json(res, 200, body);
+}
+
+// Writes the whole stream; returns false when the client went away.
+bool write_stream(Run& run, httplib::DataSink& sink) {
+  auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+  auto chunk = [&](Json choice) {
+    Json c = run.head(true);
+    c["choices"] = Json::array({std::move(choice)});
+    if (run.plan.include_usage) c["usage"] = nullptr;
+    return sse_event(c);
+  };
+  for (size_t i = 0; i < run.choices.size(); ++i) {
+    Json open = run.format->stream_open(static_cast<int>(i), run.choices[i]);
+    if (!open.is_null() && !write(chunk(std::move(open)))) return false;
+  }
+  ChoiceEvent ev;
+  while (run.job->next(&ev)) {
+    if (run.ctx->stopping) run.job->cancel();
+    std::string text;
+    std::vector<engine::TokenLogprob> lps;
+    ChoiceState& c = run.choices[ev.index];
+    const size_t offset = c.prefix.size() + c.text.size();
+    run.apply(ev, &text, &lps);
+    if (!ev.done) {
+      if (text.empty() && lps.empty()) continue;  // held back (partial UTF-8 or a stop prefix)
+      if (!write(chunk(run.format->stream_choice(ev.index, text, lps, offset, nullptr)))) return false;
+      continue;
+    }
+    if (c.reason == engine::FinishReason::kError) {
+      ApiError e = server_error("generation failed: " + c.error);
+      if (!write(sse_event(e.to_json()))) return false;
+      continue;
+    }
+    Json last = run.format->stream_choice(ev.index, "", {}, offset, finish_reason_json(c.reason));
+    Json out = run.head(true);
+    out["choices"] = Json::array({std::move(last)});
+    if (run.plan.include_usage) out["usage"] = nullptr;
+    out["timings"] = timings_json({&c.timings, 1});
+    if (!write(sse_event(out))) return false;
+  }
+  if (run.plan.include_usage) {
+    Json u = run.head(true);
+    u["choices"] = Json::array();
+    u["usage"] = run.usage();
+    auto t = run.timings();
+    u["timings"] = timings_json(t);
+    if (!write(sse_event(u))) return false;
+  }
+  if (!write(sse_done())) return false;
+  sink.done();
+  return true;
+}
+
+}  // namespace
+
+MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model) {
+  for (size_t i = 0; i < plan.prompts.size(); ++i) {
+    const auto& p = plan.prompts[i];
+    if (p.empty()) return bad_request("prompt", "the prompt is empty (no tokens) and the model adds no BOS token");
+    for (int32_t t : p)
+      if (t < 0 || t >= model.n_vocab())
+        return bad_request("prompt", "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
+                                         std::to_string(model.n_vocab()));
+    if (static_cast<int32_t>(p.size()) >= model.n_ctx())
+      return bad_request("prompt",
+                         "the prompt has " + std::to_string(p.size()) + " tokens, which does not fit the context of " +
+                             std::to_string(model.n_ctx()) + " tokens (start the server with a larger --ctx)",
+                         "context_length_exceeded");
+  }
+  return std::nullopt;
+}
+
+void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan, std::unique_ptr<OutputFormat> format,
+                    httplib::Response& res) {
+  auto run = std::make_shared<Run>();
+  run->ctx = &ctx;
+  run->hold = std::move(hold);
+  run->plan = std::move(plan);
+  run->format = std::move(format);
+  run->choices.resize(run->plan.prompts.size());
+  for (size_t i = 0; i < run->choices.size(); ++i)
+    if (i < run->plan.prefixes.size()) run->choices[i].prefix = run->plan.prefixes[i];
+  run->job = std::make_unique<GenerationJob>(run->hold.model->scheduler());
+  for (size_t i = 0; i < run->plan.prompts.size(); ++i)
+    run->job->submit(static_cast<int>(i), run->plan.prompts[i], run->plan.params);
+
+  if (!run->plan.stream) {
+    respond_collected(*run, res);
+    return;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [run](size_t, httplib::DataSink& sink) {
+        if (write_stream(*run, sink)) return true;
+        run->client_gone = true;
+        run->job->cancel();
+        log_debug("client of " + run->plan.response_id + " went away; generation cancelled");
+        return false;
+      },
+      [run](bool success) {
+        if (!success) {
+          run->client_gone = true;
+          run->job->cancel();
+        }
+      });
+}
+
+}  // namespace hangar::api

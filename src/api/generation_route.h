@@ -1,0 +1,72 @@
+// The generation flow shared by chat and completions: submit, then stream (SSE) or collect.
+#pragma once
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "api/context.h"
+#include "base/clock.h"
+#include "engine/generation.h"
+#include "engine/scheduler.h"
+
+namespace hangar::api {
+
+// One choice as it accumulates.
+struct ChoiceState {
+  std::string text;                            // everything emitted (after the echo prefix)
+  std::string prefix;                          // completions' echo: the prompt text shown first
+  std::vector<engine::TokenLogprob> logprobs;  // only when asked for
+  engine::FinishReason reason = engine::FinishReason::kNone;
+  std::string error;
+  engine::RequestTimings timings;
+  bool done = false;
+};
+
+// What differs between the endpoints: the JSON shape of chunks and responses.
+class OutputFormat {
+ public:
+  virtual ~OutputFormat() = default;
+  virtual const char* endpoint() const = 0;                 // "chat" or "completions" (metrics)
+  virtual const char* object_name(bool chunk) const = 0;    // "chat.completion.chunk", ...
+  // Streaming: the first chunk of a choice's stream, or null for none.
+  virtual Json stream_open(int index, const ChoiceState& c) const = 0;
+  // Streaming: new text and the log-probabilities of its tokens; `finish` is null until the
+  // choice ends. `offset` is where `text` starts in prefix + text (completions' text_offset).
+  virtual Json stream_choice(int index, const std::string& text, std::span<const engine::TokenLogprob> lps,
+                             size_t offset, const char* finish) const = 0;
+  // Non-streaming: one finished choice.
+  virtual Json final_choice(int index, const ChoiceState& c) const = 0;
+};
+
+// What one request asks to generate, after parsing, templating and tokenization.
+struct GenerationPlan {
+  std::string model_id;
+  std::vector<std::vector<int32_t>> prompts;  // per choice (a prompt repeats for n > 1)
+  std::vector<int> prompt_of_choice;          // which distinct prompt each choice uses
+  std::vector<std::string> prefixes;          // per choice: text shown before the output (echo)
+  engine::GenerationParams params;
+  bool stream = false;
+  bool include_usage = false;
+  std::string response_id;
+  int64_t created = 0;           // unix seconds
+  Stopwatch since_request;       // started when the request arrived (time to first token)
+};
+
+// Submits every choice to the model's scheduler and answers: one JSON response, or an SSE
+// stream of chunks ending with "data: [DONE]" (an error mid-stream is sent as a data event
+// holding OpenAI's error object). A client that disconnects cancels the generation. Records
+// the request in ctx.metrics. Takes over the model hold: the lease is released when the
+// response is done (for a stream, after its last byte).
+void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan,
+                    std::unique_ptr<OutputFormat> format, httplib::Response& res);
+
+// Checks the prompts against the loaded model: non-empty, token ids inside the vocabulary,
+// shorter than its context. A 400 naming the prompt.
+MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model);
+
+}  // namespace hangar::api

@@ -1,0 +1,174 @@
+// Model management: stats, refresh, load, preload, unload, pin and verify.
+#include "api/routes.h"
+
+#include "api/json_fields.h"
+
+namespace hangar::api {
+namespace {
+
+Json status_json(const manager::ModelStatus& s) {
+  Json j;
+  j["id"] = s.id;
+  j["state"] = manager::model_state_name(s.state);
+  j["bytes"] = s.bytes;
+  j["pinned"] = s.pinned;
+  j["in_flight"] = s.in_flight;
+  j["loaded_at_ms"] = s.loaded_at_ms;
+  j["last_used_ms"] = s.last_used_ms;
+  j["expires_in_ms"] = s.expires_in_ms >= 0 ? Json(s.expires_in_ms) : Json();
+  j["last_load_ms"] = s.last_load_ms;
+  j["last_error"] = s.last_error.empty() ? Json() : Json(s.last_error);
+  return j;
+}
+
+Json stats_json(ServerContext& ctx) {
+  manager::Manager& m = ctx.manager;
+  const manager::CacheStats c = m.cache().stats();
+  Json j;
+  j["hits"] = c.hits;
+  j["misses"] = c.misses;
+  j["hit_rate"] = c.hit_rate();
+  j["evictions"] = c.evictions;
+  j["expirations"] = c.expirations;
+  j["pressure_unloads"] = c.pressure_unloads;
+  j["manual_unloads"] = c.manual_unloads;
+  j["loads"] = c.loads;
+  j["load_failures"] = c.load_failures;
+  j["avg_load_ms"] = c.avg_load_ms();
+  j["last_load_ms"] = c.last_load_ms;
+  j["total_load_ms"] = c.total_load_ms;
+  j["bytes_used"] = c.bytes_used;
+  j["bytes_budget"] = c.bytes_budget;
+  j["loaded"] = c.loaded;
+  j["max_loaded"] = c.max_loaded;
+  j["policy"] = manager::eviction_policy_name(m.cache().options().policy);
+  j["keep_alive_ms"] = m.cache().options().keep_alive_ms;
+  j["models"] = Json::array();
+  for (const auto& s : c.models) j["models"].push_back(status_json(s));
+
+  const manager::PreloadStats p = m.preloader().stats();
+  Json pj;
+  pj["queued"] = p.queued;
+  pj["in_progress"] = p.in_progress;
+  pj["waiting_for_memory"] = p.waiting_for_memory;
+  pj["loaded"] = p.loaded;
+  pj["failed"] = p.failed;
+  pj["skipped"] = p.skipped;
+  pj["success_rate"] = p.success_rate();
+  pj["strategy"] = manager::preload_strategy_name(m.preloader().options().strategy);
+  pj["batch"] = m.preloader().options().batch;
+  pj["delay_ms"] = m.preloader().options().delay_ms;
+  pj["list"] = m.registry().preload_list();
+  pj["order"] = m.preloader().order();
+  j["preload"] = std::move(pj);
+
+  const manager::MonitorStats ms = m.monitor().stats();
+  Json mj;
+  mj["process_rss"] = ms.last.process_rss;
+  mj["system_total"] = ms.last.system_total;
+  mj["system_available"] = ms.last.system_available;
+  mj["cgroup_limit"] = ms.last.cgroup_limit ? Json(*ms.last.cgroup_limit) : Json();
+  mj["cgroup_current"] = ms.last.cgroup_current ? Json(*ms.last.cgroup_current) : Json();
+  mj["checks"] = ms.checks;
+  mj["pressure_events"] = ms.pressure_events;
+  mj["models_unloaded"] = ms.models_unloaded;
+  mj["bytes_freed"] = ms.bytes_freed;
+  mj["last_reason"] = ms.last_reason;
+  j["memory"] = std::move(mj);
+
+  const manager::HashProgress h = m.hasher().progress();
+  j["hashing"] = {{"running", h.running},         {"current_id", h.current_id}, {"current_done", h.current_done},
+                  {"current_total", h.current_total}, {"hashed", h.hashed},     {"failed", h.failed},
+                  {"pending", h.pending}};
+  return j;
+}
+
+// Sends a 404 and returns false when `id` is not a model in the models dir.
+bool require_model(ServerContext& ctx, const std::string& id, httplib::Response& res) {
+  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+  if (rec && rec->present) return true;
+  send_error(res, not_found("The model '" + id + "' does not exist", "model_not_found"));
+  return false;
+}
+
+// The model object after a state change.
+void send_model(ServerContext& ctx, const std::string& id, httplib::Response& res) {
+  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+  send_json(res, 200, rec ? model_object(ctx, *rec) : Json{{"id", id}});
+}
+
+void handle_load(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  manager::AcquireOptions opts;
+  if (!req.body.empty()) {
+    Json body;
+    if (!read_json_body(req, res, &body)) return;
+    if (MaybeError e = parse_keep_alive(body, &opts.keep_alive_ms)) return send_error(res, *e);
+  }
+  if (!require_model(ctx, id, res)) return;
+  manager::AcquireFailure failure;
+  Status st = ctx.manager.cache().load(id, opts, &failure);
+  if (!st.ok()) {
+    const std::string& msg = st.error().message();
+    switch (failure.kind) {
+      case manager::FailureKind::kUnknownModel: return send_error(res, not_found(msg, "model_not_found"));
+      case manager::FailureKind::kInsufficientMemory: return send_error(res, api_error(507, msg, "insufficient_memory"));
+      case manager::FailureKind::kIntegrity: return send_error(res, api_error(409, msg, "integrity_mismatch"));
+      default: return send_error(res, api_error(500, msg, "model_load_failed"));
+    }
+  }
+  send_model(ctx, id, res);
+}
+
+// Runs a cache or preloader change for a known model: 409 when the change is refused.
+template <typename Fn>
+void change(ServerContext& ctx, const httplib::Request& req, httplib::Response& res, Fn fn) {
+  const std::string id = req.matches[1];
+  if (!require_model(ctx, id, res)) return;
+  Status st = fn(id);
+  if (!st.ok()) return send_error(res, api_error(409, st.error().message()));
+  send_model(ctx, id, res);
+}
+
+}  // namespace
+
+void add_management_routes(httplib::Server& http, ServerContext& ctx) {
+  http.Get("/v1/models/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, stats_json(ctx));
+  });
+  http.Post("/v1/models/refresh", [&ctx](const httplib::Request&, httplib::Response& res) {
+    Result<manager::ScanReport> r = ctx.manager.refresh();
+    if (!r.ok()) return send_error(res, server_error(r.error().message()));
+    Json failed = Json::array();
+    for (const auto& [id, why] : r->failed) failed.push_back({{"id", id}, {"error", why}});
+    send_json(res, 200, {{"added", r->added}, {"updated", r->updated}, {"removed", r->removed},
+                         {"failed", failed}, {"unchanged", r->unchanged}});
+  });
+  http.Post(R"(/v1/models/([^/]+)/load)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle_load(ctx, req, res);
+  });
+  http.Post(R"(/v1/models/([^/]+)/preload)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    change(ctx, req, res, [&](const std::string& id) { return ctx.manager.preloader().add_to_list(id); });
+  });
+  http.Delete(R"(/v1/models/([^/]+)/preload)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    change(ctx, req, res, [&](const std::string& id) { return ctx.manager.preloader().remove_from_list(id); });
+  });
+  http.Post(R"(/v1/models/([^/]+)/pin)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    change(ctx, req, res, [&](const std::string& id) { return ctx.manager.cache().pin(id); });
+  });
+  http.Delete(R"(/v1/models/([^/]+)/pin)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    change(ctx, req, res, [&](const std::string& id) { return ctx.manager.cache().unpin(id); });
+  });
+  http.Delete(R"(/v1/models/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    change(ctx, req, res, [&](const std::string& id) { return ctx.manager.cache().unload(id); });
+  });
+  http.Post(R"(/v1/models/([^/]+)/verify)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (!require_model(ctx, id, res)) return;
+    Result<std::string> digest = ctx.manager.verify(id);
+    if (!digest.ok()) return send_error(res, api_error(409, digest.error().message(), "integrity_mismatch"));
+    send_json(res, 200, {{"id", id}, {"sha256", *digest}, {"ok", true}});
+  });
+}
+
+}  // namespace hangar::api

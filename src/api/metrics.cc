@@ -1,0 +1,158 @@
+// Metrics: accumulation and the Prometheus text exposition.
+#include "api/metrics.h"
+
+#include <cstdio>
+
+namespace hangar::api {
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+void sample(std::string& out, const std::string& name, const std::string& labels, double v) {
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += " " + num(v) + "\n";
+}
+
+std::string model_label(const std::string& id) { return "model=\"" + prometheus_label(id) + "\""; }
+
+void histogram(std::string& out, const std::string& name, const std::string& labels, const Histogram& h) {
+  for (size_t i = 0; i < h.bounds().size(); ++i)
+    sample(out, name + "_bucket", labels + ",le=\"" + num(h.bounds()[i]) + "\"", double(h.cumulative(i)));
+  sample(out, name + "_bucket", labels + ",le=\"+Inf\"", double(h.count()));
+  sample(out, name + "_sum", labels, h.sum());
+  sample(out, name + "_count", labels, double(h.count()));
+}
+
+}  // namespace
+
+void Histogram::observe(double v) {
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (v <= bounds_[i]) {
+      counts_[i] += 1;
+      break;
+    }
+  }
+  count_ += 1;
+  sum_ += v;
+}
+
+uint64_t Histogram::cumulative(size_t i) const {
+  uint64_t c = 0;
+  for (size_t j = 0; j <= i && j < counts_.size(); ++j) c += counts_[j];
+  return c;
+}
+
+std::string prometheus_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+void Metrics::record_generation(const GenerationSample& s) {
+  std::lock_guard lock(mu_);
+  PerModel& m = models_[s.model];
+  m.requests[{s.endpoint, s.outcome}] += 1;
+  m.prompt_tokens += s.prompt_tokens;
+  m.cached_tokens += s.cached_tokens;
+  m.generated_tokens += s.generated_tokens;
+  if (s.ttft_s >= 0) m.ttft.observe(s.ttft_s);
+  if (s.decode_tps > 0) m.decode.observe(s.decode_tps);
+}
+
+void Metrics::record_http(int status) {
+  std::lock_guard lock(mu_);
+  http_[status] += 1;
+}
+
+std::string Metrics::render(const ManagerSnapshot& snap) const {
+  std::string out;
+  std::lock_guard lock(mu_);
+  header(out, "hangar_requests_total", "counter", "Generation requests by model, endpoint and outcome.");
+  for (const auto& [id, m] : models_)
+    for (const auto& [key, n] : m.requests)
+      sample(out, "hangar_requests_total",
+             model_label(id) + ",endpoint=\"" + key.first + "\",outcome=\"" + key.second + "\"", double(n));
+  header(out, "hangar_prompt_tokens_total", "counter", "Prompt tokens of generation requests.");
+  for (const auto& [id, m] : models_) sample(out, "hangar_prompt_tokens_total", model_label(id), double(m.prompt_tokens));
+  header(out, "hangar_prompt_tokens_cached_total", "counter", "Prompt tokens reused from the KV cache.");
+  for (const auto& [id, m] : models_)
+    sample(out, "hangar_prompt_tokens_cached_total", model_label(id), double(m.cached_tokens));
+  header(out, "hangar_generated_tokens_total", "counter", "Generated tokens.");
+  for (const auto& [id, m] : models_)
+    sample(out, "hangar_generated_tokens_total", model_label(id), double(m.generated_tokens));
+  header(out, "hangar_time_to_first_token_seconds", "histogram",
+         "From request arrival to the first token (includes loading and queueing).");
+  for (const auto& [id, m] : models_) histogram(out, "hangar_time_to_first_token_seconds", model_label(id), m.ttft);
+  header(out, "hangar_decode_tokens_per_second", "histogram", "Decode rate of each request after its first token.");
+  for (const auto& [id, m] : models_) histogram(out, "hangar_decode_tokens_per_second", model_label(id), m.decode);
+  header(out, "hangar_http_responses_total", "counter", "HTTP responses by status code.");
+  for (const auto& [status, n] : http_)
+    sample(out, "hangar_http_responses_total", "code=\"" + std::to_string(status) + "\"", double(n));
+
+  const manager::CacheStats& c = snap.cache;
+  header(out, "hangar_model_loads_total", "counter", "Model loads.");
+  sample(out, "hangar_model_loads_total", "", double(c.loads));
+  header(out, "hangar_model_load_failures_total", "counter", "Model loads that failed.");
+  sample(out, "hangar_model_load_failures_total", "", double(c.load_failures));
+  header(out, "hangar_model_load_seconds_total", "counter", "Time spent loading models.");
+  sample(out, "hangar_model_load_seconds_total", "", double(c.total_load_ms) / 1e3);
+  header(out, "hangar_model_unloads_total", "counter", "Models unloaded, by reason.");
+  sample(out, "hangar_model_unloads_total", "reason=\"eviction\"", double(c.evictions));
+  sample(out, "hangar_model_unloads_total", "reason=\"keep_alive\"", double(c.expirations));
+  sample(out, "hangar_model_unloads_total", "reason=\"memory_pressure\"", double(c.pressure_unloads));
+  sample(out, "hangar_model_unloads_total", "reason=\"manual\"", double(c.manual_unloads));
+  header(out, "hangar_model_evictions_total", "counter", "Models evicted to make room (budget or count cap).");
+  sample(out, "hangar_model_evictions_total", "", double(c.evictions));
+  header(out, "hangar_cache_hits_total", "counter", "Requests that found their model loaded.");
+  sample(out, "hangar_cache_hits_total", "", double(c.hits));
+  header(out, "hangar_cache_misses_total", "counter", "Requests that had to load their model.");
+  sample(out, "hangar_cache_misses_total", "", double(c.misses));
+  header(out, "hangar_cache_hit_ratio", "gauge", "hits / (hits + misses).");
+  sample(out, "hangar_cache_hit_ratio", "", c.hit_rate());
+  header(out, "hangar_model_memory_bytes", "gauge", "Measured bytes of each resident model.");
+  int resident = 0;
+  for (const auto& s : c.models) {
+    if (s.state == manager::ModelState::kUnloaded) continue;
+    sample(out, "hangar_model_memory_bytes", model_label(s.id), double(s.bytes));
+    resident += s.state == manager::ModelState::kLoaded;
+  }
+  header(out, "hangar_model_in_flight", "gauge", "Requests holding each model now.");
+  for (const auto& s : c.models) sample(out, "hangar_model_in_flight", model_label(s.id), double(s.in_flight));
+  header(out, "hangar_memory_used_bytes", "gauge", "Bytes of all resident models.");
+  sample(out, "hangar_memory_used_bytes", "", double(c.bytes_used));
+  header(out, "hangar_memory_budget_bytes", "gauge", "The memory budget (0: none).");
+  sample(out, "hangar_memory_budget_bytes", "", double(c.bytes_budget));
+  header(out, "hangar_models_resident", "gauge", "Models loaded now.");
+  sample(out, "hangar_models_resident", "", double(resident));
+  header(out, "hangar_process_resident_bytes", "gauge", "The server's RSS at the last memory check.");
+  sample(out, "hangar_process_resident_bytes", "", double(snap.monitor.last.process_rss));
+  header(out, "hangar_memory_pressure_events_total", "counter", "Memory checks that found pressure.");
+  sample(out, "hangar_memory_pressure_events_total", "", double(snap.monitor.pressure_events));
+
+  const manager::PreloadStats& p = snap.preload;
+  header(out, "hangar_preload_queued", "gauge", "Models waiting to be preloaded.");
+  sample(out, "hangar_preload_queued", "", double(p.queued));
+  header(out, "hangar_preloads_total", "counter", "Preloads by result.");
+  sample(out, "hangar_preloads_total", "result=\"loaded\"", double(p.loaded));
+  sample(out, "hangar_preloads_total", "result=\"failed\"", double(p.failed));
+  sample(out, "hangar_preloads_total", "result=\"skipped\"", double(p.skipped));
+  header(out, "hangar_hash_pending", "gauge", "Models still waiting for their sha256.");
+  sample(out, "hangar_hash_pending", "", double(snap.hashing.pending));
+  return out;
+}
+
+}  // namespace hangar::api

@@ -1,0 +1,67 @@
+// Metrics: histogram buckets and the Prometheus text exposition.
+#include "api/metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace hangar::api {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+TEST(Histogram, CumulativeBuckets) {
+  Histogram h({1, 5, 10});
+  for (double v : {0.5, 1.0, 3.0, 7.0, 20.0}) h.observe(v);
+  EXPECT_EQ(h.cumulative(0), 2u);  // <= 1
+  EXPECT_EQ(h.cumulative(1), 3u);  // <= 5
+  EXPECT_EQ(h.cumulative(2), 4u);  // <= 10
+  EXPECT_EQ(h.count(), 5u);
+  EXPECT_DOUBLE_EQ(h.sum(), 31.5);
+}
+
+TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
+  Metrics m;
+  m.record_generation({"qwen", "chat", "ok", 10, 4, 20, 0.03, 150});
+  m.record_generation({"qwen", "chat", "cancelled", 5, 0, 2, 0.2, 0});
+  m.record_generation({"llama", "completions", "ok", 3, 0, 1, -1, 0});
+  m.record_http(200);
+  m.record_http(404);
+  ManagerSnapshot snap;
+  snap.cache.hits = 3;
+  snap.cache.misses = 1;
+  snap.cache.evictions = 2;
+  snap.cache.loads = 4;
+  snap.cache.bytes_used = 1000;
+  snap.cache.bytes_budget = 5000;
+  manager::ModelStatus st;
+  st.id = "qwen";
+  st.state = manager::ModelState::kLoaded;
+  st.bytes = 1000;
+  snap.cache.models.push_back(st);
+  const std::string text = m.render(snap);
+  EXPECT_TRUE(has_line(text, "hangar_requests_total{model=\"qwen\",endpoint=\"chat\",outcome=\"ok\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "hangar_requests_total{model=\"qwen\",endpoint=\"chat\",outcome=\"cancelled\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_prompt_tokens_total{model=\"qwen\"} 15"));
+  EXPECT_TRUE(has_line(text, "hangar_prompt_tokens_cached_total{model=\"qwen\"} 4"));
+  EXPECT_TRUE(has_line(text, "hangar_generated_tokens_total{model=\"llama\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_time_to_first_token_seconds_bucket{model=\"qwen\",le=\"0.05\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_time_to_first_token_seconds_bucket{model=\"qwen\",le=\"+Inf\"} 2"));
+  EXPECT_TRUE(has_line(text, "hangar_time_to_first_token_seconds_count{model=\"llama\"} 0"));
+  EXPECT_TRUE(has_line(text, "hangar_decode_tokens_per_second_bucket{model=\"qwen\",le=\"200\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_decode_tokens_per_second_bucket{model=\"qwen\",le=\"100\"} 0"));
+  EXPECT_TRUE(has_line(text, "hangar_http_responses_total{code=\"404\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_model_evictions_total 2"));
+  EXPECT_TRUE(has_line(text, "hangar_cache_hit_ratio 0.75"));
+  EXPECT_TRUE(has_line(text, "hangar_model_memory_bytes{model=\"qwen\"} 1000"));
+  EXPECT_TRUE(has_line(text, "hangar_memory_budget_bytes 5000"));
+  EXPECT_TRUE(has_line(text, "hangar_models_resident 1"));
+  EXPECT_TRUE(has_line(text, "# TYPE hangar_time_to_first_token_seconds histogram"));
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  EXPECT_EQ(prometheus_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+}  // namespace
+}  // namespace hangar::api

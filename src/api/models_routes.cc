@@ -1,0 +1,62 @@
+// GET /v1/models and GET /v1/models/{id}: the registry joined with the cache's live state.
+#include "api/routes.h"
+
+namespace hangar::api {
+
+Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
+  std::optional<manager::ModelStatus> st = ctx.manager.cache().status(rec.id);
+  Json m;
+  m["id"] = rec.id;
+  m["object"] = "model";
+  m["created"] = rec.added_ms / 1000;
+  m["owned_by"] = "hangar";
+  m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
+  m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
+  Result<uint64_t> estimate = ctx.manager.cache().estimate_bytes(rec.id);
+  m["estimated_bytes"] = estimate.ok() ? Json(*estimate) : Json();
+  m["pinned"] = st ? st->pinned : false;
+  m["in_flight"] = st ? st->in_flight : 0;
+  m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();
+  if (st && !st->last_error.empty()) m["last_error"] = st->last_error;
+  Json meta;
+  meta["architecture"] = rec.architecture;
+  meta["parameters"] = rec.n_params;
+  meta["context_length"] = rec.context_length;
+  meta["file_bytes"] = rec.file_size;
+  meta["tensor_bytes"] = rec.tensor_bytes;
+  meta["has_chat_template"] = rec.has_chat_template;
+  Json types = Json::object();
+  for (const auto& [type, count] : rec.tensor_types) types[type] = count;
+  meta["tensor_types"] = std::move(types);
+  if (!rec.scan_error.empty()) meta["error"] = rec.scan_error;
+  m["meta"] = std::move(meta);
+  Json r;
+  r["path"] = rec.path;
+  r["sha256"] = rec.sha256.empty() ? Json() : Json(rec.sha256);
+  r["access_count"] = rec.access_count;
+  r["last_access_ms"] = rec.last_access_ms;
+  r["loads"] = rec.load_count;
+  r["last_load_ms"] = rec.last_load_ms;
+  r["added_ms"] = rec.added_ms;
+  m["registry"] = std::move(r);
+  return m;
+}
+
+void add_model_routes(httplib::Server& http, ServerContext& ctx) {
+  auto list = [&ctx](const httplib::Request&, httplib::Response& res) {
+    Json data = Json::array();
+    for (const manager::ModelRecord& rec : ctx.manager.registry().list()) data.push_back(model_object(ctx, rec));
+    send_json(res, 200, {{"object", "list"}, {"data", std::move(data)}});
+  };
+  http.Get("/v1/models", list);
+  http.Get("/models", list);
+  // Registered after /v1/models/stats (management.cc), which would otherwise match as an id.
+  http.Get(R"(/v1/models/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+    if (!rec || !rec->present) return send_error(res, not_found("The model '" + id + "' does not exist", "model_not_found"));
+    send_json(res, 200, model_object(ctx, *rec));
+  });
+}
+
+}  // namespace hangar::api

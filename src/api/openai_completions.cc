@@ -1,0 +1,87 @@
+// POST /v1/completions: prompts as text or token ids, with echo and logprobs, OpenAI's format.
+#include "api/generation_route.h"
+#include "api/response.h"
+#include "api/routes.h"
+
+namespace hangar::api {
+namespace {
+
+class CompletionFormat final : public OutputFormat {
+ public:
+  CompletionFormat(const Tokenizer& tok, bool logprobs) : tok_(tok), logprobs_(logprobs) {}
+  const char* endpoint() const override { return "completions"; }
+  const char* object_name(bool) const override { return "text_completion"; }
+
+  // With echo, the stream starts with the prompt; without it there is nothing to open with.
+  Json stream_open(int index, const ChoiceState& c) const override {
+    if (c.prefix.empty()) return Json();
+    return stream_choice(index, c.prefix, {}, 0, nullptr);
+  }
+
+  Json stream_choice(int index, const std::string& text, std::span<const engine::TokenLogprob> lps,
+                     size_t offset, const char* finish) const override {
+    Json c;
+    c["index"] = index;
+    c["text"] = text;
+    c["logprobs"] = logprobs_ && !lps.empty() ? completion_logprobs_json(tok_, lps, offset) : Json();
+    c["finish_reason"] = finish ? Json(finish) : Json();
+    return c;
+  }
+
+  Json final_choice(int index, const ChoiceState& s) const override {
+    Json c;
+    c["index"] = index;
+    c["text"] = s.prefix + s.text;
+    c["logprobs"] = logprobs_ ? completion_logprobs_json(tok_, s.logprobs, s.prefix.size()) : Json();
+    c["finish_reason"] = finish_reason_json(s.reason);
+    return c;
+  }
+
+ private:
+  const Tokenizer& tok_;
+  bool logprobs_;
+};
+
+void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  GenerationPlan plan;
+  Json body;
+  if (!read_json_body(req, res, &body)) return;
+  CompletionRequest cr;
+  if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
+  ModelHold hold;
+  if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
+  if (MaybeError e = validate_for_model(cr.common, hold.model->n_vocab())) return send_error(res, *e);
+  const Tokenizer& tok = hold.model->tokenizer();
+  plan.model_id = cr.model;
+  for (size_t p = 0; p < cr.prompts.size(); ++p) {
+    const PromptInput& in = cr.prompts[p];
+    // Text is tokenized as llama.cpp's /completion does (BOS as the vocab asks, special tokens
+    // parsed); token ids are taken as given.
+    std::vector<int32_t> tokens = in.is_tokens ? in.tokens : tok.encode(in.text, true, true);
+    std::string echo;
+    if (cr.echo) echo = in.is_tokens ? tok.decode(in.tokens, /*special=*/true) : in.text;
+    for (int i = 0; i < cr.common.n; ++i) {
+      plan.prompts.push_back(tokens);
+      plan.prompt_of_choice.push_back(static_cast<int>(p));
+      plan.prefixes.push_back(echo);
+    }
+  }
+  plan.params = cr.common.gen;
+  plan.stream = cr.common.stream;
+  plan.include_usage = cr.common.include_usage;
+  plan.response_id = make_response_id("cmpl");
+  plan.created = unix_time_s();
+  if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
+  auto format = std::make_unique<CompletionFormat>(tok, cr.logprobs >= 0);
+  run_generation(ctx, std::move(hold), std::move(plan), std::move(format), res);
+}
+
+}  // namespace
+
+void add_completion_routes(httplib::Server& http, ServerContext& ctx) {
+  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { handle_completions(ctx, req, res); };
+  http.Post("/v1/completions", handler);
+  http.Post("/completions", handler);
+}
+
+}  // namespace hangar::api

@@ -1,0 +1,112 @@
+// Response pieces: ids, usage, timings and log-probabilities.
+#include "api/response.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace hangar::api {
+namespace {
+
+Json bytes_json(const std::string& s) {
+  Json b = Json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+}  // namespace
+
+std::string make_response_id(const std::string& prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = prefix + "-";
+  for (int i = 0; i < 24; ++i) id += kHex[rng() & 15];
+  return id;
+}
+
+Json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
+  Json u;
+  u["prompt_tokens"] = prompt_tokens;
+  u["completion_tokens"] = completion_tokens;
+  u["total_tokens"] = prompt_tokens + completion_tokens;
+  u["prompt_tokens_details"] = {{"cached_tokens", cached_tokens}};
+  return u;
+}
+
+Json timings_json(std::span<const engine::RequestTimings> timings) {
+  int64_t cache_n = 0, prompt_n = 0, predicted_n = 0, decoded_after_first = 0;
+  double prompt_ms = 0, predicted_ms = 0;
+  for (const auto& t : timings) {
+    cache_n += t.cached_tokens;
+    prompt_n += t.prompt_tokens - t.cached_tokens;
+    predicted_n += t.generated_tokens;
+    decoded_after_first += std::max(0, t.generated_tokens - 1);
+    prompt_ms = std::max(prompt_ms, t.prompt_ms);
+    predicted_ms = std::max(predicted_ms, t.decode_ms);
+  }
+  Json j;
+  j["cache_n"] = cache_n;
+  j["prompt_n"] = prompt_n;
+  j["prompt_ms"] = round3(prompt_ms);
+  j["prompt_per_token_ms"] = prompt_n > 0 ? round3(prompt_ms / double(prompt_n)) : 0.0;
+  j["prompt_per_second"] = prompt_ms > 0 ? round3(double(prompt_n) * 1e3 / prompt_ms) : 0.0;
+  j["predicted_n"] = predicted_n;
+  j["predicted_ms"] = round3(predicted_ms);
+  j["predicted_per_token_ms"] = decoded_after_first > 0 ? round3(predicted_ms / double(decoded_after_first)) : 0.0;
+  j["predicted_per_second"] =
+      predicted_ms > 0 && decoded_after_first > 0 ? round3(double(decoded_after_first) * 1e3 / predicted_ms) : 0.0;
+  return j;
+}
+
+bool step_is_content(const engine::StepOutput& step, const Tokenizer& tok, bool ignore_eos) {
+  return !(step.finished && !ignore_eos && step.token >= 0 && tok.is_eog(step.token));
+}
+
+Json chat_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogprob> lps) {
+  Json content = Json::array();
+  for (const auto& lp : lps) {
+    const std::string piece = tok.token_to_piece(lp.token, /*special=*/true);
+    Json e;
+    e["token"] = piece;
+    e["logprob"] = lp.logprob;
+    e["bytes"] = bytes_json(piece);
+    Json top = Json::array();
+    for (const auto& [id, logprob] : lp.top) {
+      const std::string p = tok.token_to_piece(id, true);
+      top.push_back({{"token", p}, {"logprob", logprob}, {"bytes", bytes_json(p)}});
+    }
+    e["top_logprobs"] = std::move(top);
+    content.push_back(std::move(e));
+  }
+  return {{"content", std::move(content)}};
+}
+
+Json completion_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogprob> lps,
+                              size_t text_offset) {
+  Json tokens = Json::array(), token_logprobs = Json::array(), top = Json::array(), offsets = Json::array();
+  size_t offset = text_offset;
+  for (const auto& lp : lps) {
+    const std::string piece = tok.token_to_piece(lp.token, true);
+    tokens.push_back(piece);
+    token_logprobs.push_back(lp.logprob);
+    Json t = Json::object();
+    for (const auto& [id, logprob] : lp.top) t[tok.token_to_piece(id, true)] = logprob;
+    top.push_back(std::move(t));
+    offsets.push_back(offset);
+    offset += piece.size();
+  }
+  Json j;
+  j["tokens"] = std::move(tokens);
+  j["token_logprobs"] = std::move(token_logprobs);
+  j["top_logprobs"] = std::move(top);
+  j["text_offset"] = std::move(offsets);
+  return j;
+}
+
+const char* finish_reason_json(engine::FinishReason reason) {
+  return reason == engine::FinishReason::kLength ? "length" : "stop";
+}
+
+}  // namespace hangar::api

@@ -1,0 +1,27 @@
+// Route registration: each file adds its concern's handlers to the server.
+#pragma once
+
+#include <httplib.h>
+
+#include "api/context.h"
+
+namespace hangar::api {
+
+void add_chat_routes(httplib::Server& http, ServerContext& ctx);         // openai_chat.cc
+void add_completion_routes(httplib::Server& http, ServerContext& ctx);   // openai_completions.cc
+void add_model_routes(httplib::Server& http, ServerContext& ctx);        // models_routes.cc
+void add_management_routes(httplib::Server& http, ServerContext& ctx);   // management.cc
+void add_utility_routes(httplib::Server& http, ServerContext& ctx);      // utility_routes.cc
+void add_metrics_routes(httplib::Server& http, ServerContext& ctx);      // metrics_route.cc
+
+}  // namespace hangar::api
+
+namespace hangar::api {
+
+// The model object of GET /v1/models and /v1/models/{id}: OpenAI's fields (id, object,
+// created, owned_by) plus state, memory (measured bytes when resident, the admission estimate
+// always), pin, requests in flight, keep-alive expiry, facts from the file, and the registry
+// record (sha256, access count, last access, loads, last load time).
+Json model_object(ServerContext& ctx, const manager::ModelRecord& rec);
+
+}  // namespace hangar::api

@@ -1,0 +1,192 @@
+// `hangar serve`: many models behind one OpenAI-compatible HTTP API, within a memory budget.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "api/server.h"
+#include "base/log.h"
+#include "cli/common.h"
+#include "manager/engine_loader.h"
+#include "manager/manager.h"
+#include "manager/memory_reader.h"
+#include "manager/units.h"
+#include "manager/wall_clock.h"
+
+namespace hangar::cli {
+namespace {
+
+struct ServeOptions {
+  std::string models_dir = "./models";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string state_dir = "./state";
+  std::string memory_budget = "auto";
+  int max_loaded = 0;
+  std::string eviction = "lru";
+  std::string keep_alive = "5m";
+  std::string preload;
+  std::string preload_strategy = "sequential";
+  int preload_batch = 1;
+  std::string preload_delay = "100ms";
+  int parallel = 4;
+  int ctx = 4096;
+  int threads = 0;
+  std::string api_key;
+  std::string max_body = "8Mi";
+  int http_threads = 64;
+  bool profile = false;
+  bool verbose = false;
+};
+
+std::vector<std::string> split_ids(const std::string& s) {
+  std::vector<std::string> ids;
+  std::stringstream in(s);
+  std::string id;
+  while (std::getline(in, id, ','))
+    if (!id.empty()) ids.push_back(id);
+  return ids;
+}
+
+// Turns the flags into the manager's configuration; errors name the flag.
+Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::MemoryReader& memory) {
+  manager::ManagerConfig c;
+  c.models_dir = o.models_dir;
+  c.state_dir = o.state_dir;
+  if (o.memory_budget == "auto") {
+    c.cache.budget_bytes = manager::auto_memory_budget(memory.read());
+  } else {
+    HANGAR_ASSIGN(c.cache.budget_bytes, manager::parse_bytes(o.memory_budget, "--memory-budget"));
+  }
+  c.cache.max_loaded = o.max_loaded;
+  std::optional<manager::EvictionPolicy> policy = manager::parse_eviction_policy(o.eviction);
+  if (!policy) return Error("--eviction: expected lru, lfu, fifo or cost, got '" + o.eviction + "'");
+  c.cache.policy = *policy;
+  HANGAR_ASSIGN(c.cache.keep_alive_ms, manager::parse_duration_ms(o.keep_alive, "--keep-alive"));
+  c.cache.ctx = o.ctx;
+  std::optional<manager::PreloadStrategy> strategy = manager::parse_preload_strategy(o.preload_strategy);
+  if (!strategy)
+    return Error("--preload-strategy: expected sequential, frequency, recency or size, got '" + o.preload_strategy + "'");
+  c.preload.strategy = *strategy;
+  c.preload.batch = o.preload_batch;
+  HANGAR_ASSIGN(c.preload.delay_ms, manager::parse_duration_ms(o.preload_delay, "--preload-delay"));
+  if (c.preload.delay_ms < 0) return Error("--preload-delay: expected a duration >= 0, got '" + o.preload_delay + "'");
+  c.preload_ids = split_ids(o.preload);
+  return c;
+}
+
+int serve(const ServeOptions& o) {
+  if (o.verbose) set_log_level(LogLevel::kDebug);
+  // Block the stop signals before any thread starts, so every thread inherits the mask and
+  // only the watcher below receives them (with sigwait, outside any signal handler).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that goes away mid-response must not kill the server.
+  signal(SIGPIPE, SIG_IGN);
+
+  manager::ProcMemoryReader memory;
+  Result<manager::ManagerConfig> config = manager_config(o, memory);
+  if (!config.ok()) return fail(config.error().message());
+  Result<uint64_t> max_body = manager::parse_bytes(o.max_body, "--max-body-size");
+  if (!max_body.ok()) return fail(max_body.error().message());
+
+  Profiler profiler;
+  ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::physical_cores());
+  manager::EngineLoaderOptions lo;
+  lo.ctx = o.ctx;
+  lo.parallel = o.parallel;
+  lo.profiler = o.profile ? &profiler : nullptr;
+  manager::EngineLoader loader(pool, lo);
+  SteadyClock clock;
+  manager::WallClock wall_clock;
+  Result<std::unique_ptr<manager::Manager>> opened = manager::Manager::open(*config, loader, memory, clock, wall_clock);
+  if (!opened.ok()) return fail(opened.error().message());
+  manager::Manager& mgr = **opened;
+
+  api::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.api_key = o.api_key;
+  so.max_body_bytes = *max_body;
+  so.http_threads = o.http_threads;
+  api::Server server(mgr, so);
+  if (Status st = server.bind(); !st.ok()) return fail(st.error().message());
+  mgr.start();
+
+  const auto& cache = config->cache;
+  log_info("hangar serve: listening on http://" + o.host + ":" + std::to_string(server.port()) + " (" +
+           std::to_string(mgr.registry().list().size()) + " models in '" + o.models_dir + "', budget " +
+           (cache.budget_bytes ? manager::format_bytes(cache.budget_bytes) : std::string("none")) + ", eviction " +
+           manager::eviction_policy_name(cache.policy) + ", ctx " + std::to_string(o.ctx) + " x " +
+           std::to_string(o.parallel) + " sequences, " + std::to_string(pool.size()) + " threads" +
+           (o.api_key.empty() ? "" : ", API key required") + ")");
+  if (mgr.registry().list().empty())
+    log_info("to add a model: copy or link a .gguf file into '" + o.models_dir +
+             "', then POST /v1/models/refresh (or restart)");
+
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (done) return;  // woken by us after the server stopped on its own
+    log_info(std::string("hangar serve: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    server.stop();
+  });
+  server.run();
+  done = true;
+  pthread_kill(watcher.native_handle(), SIGTERM);  // no-op effect if it already returned
+  watcher.join();
+  mgr.stop();
+  if (o.profile) std::fprintf(stderr, "%s", profiler.report().c_str());
+  log_info("hangar serve: stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve the models of a directory over an OpenAI-compatible HTTP API");
+  cmd->add_option("--models-dir", o->models_dir, "directory of .gguf models (id = file name without .gguf)")
+      ->capture_default_str();
+  cmd->add_option("--host", o->host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->port, "port to listen on (0: any free port)")->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--state-dir", o->state_dir, "directory of the model registry (SQLite)")->capture_default_str();
+  cmd->add_option("--memory-budget", o->memory_budget,
+                  "bytes all loaded models may take: auto (80% of what the machine or cgroup gives) or a size "
+                  "such as 8G, 512Mi")
+      ->capture_default_str();
+  cmd->add_option("--max-loaded", o->max_loaded, "most models loaded at once (0: no count cap)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--eviction", o->eviction, "eviction policy: lru, lfu, fifo or cost")->capture_default_str();
+  cmd->add_option("--keep-alive", o->keep_alive,
+                  "unload a model idle this long (e.g. 30s, 5m, 1h; 0: after each request; -1: never)")
+      ->capture_default_str();
+  cmd->add_option("--preload", o->preload, "comma-separated model ids to add to the persisted preload list");
+  cmd->add_option("--preload-strategy", o->preload_strategy, "preload order: sequential, frequency, recency or size")
+      ->capture_default_str();
+  cmd->add_option("--preload-batch", o->preload_batch, "models preloaded per batch")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--preload-delay", o->preload_delay, "pause between preload batches")->capture_default_str();
+  cmd->add_option("--parallel", o->parallel, "concurrent sequences per model")->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--ctx", o->ctx, "context tokens per sequence (capped by each model's training context)")
+      ->check(CLI::Range(16, 1 << 20))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "compute threads shared by all models (0: physical cores)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every route but /health");
+  cmd->add_option("--max-body-size", o->max_body, "largest request body accepted")->capture_default_str();
+  cmd->add_option("--http-threads", o->http_threads, "connections served at once")->check(CLI::Range(4, 4096))
+      ->capture_default_str();
+  cmd->add_flag("--profile", o->profile, "print a per-op time breakdown of all forward passes at exit");
+  cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
+  cmd->callback([o, &exit_code] { exit_code = serve(*o); });
+}
+
+}  // namespace hangar::cli

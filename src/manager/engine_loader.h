@@ -1,0 +1,94 @@
+// EngineLoader: the real ModelLoader; loads an Engine and starts its Scheduler for the cache.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/profiler.h"
+#include "base/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/scheduler.h"
+#include "manager/model_loader.h"
+
+namespace hangar::manager {
+
+struct EngineLoaderOptions {
+  int32_t ctx = 4096;           // tokens per sequence (capped by each model's training context)
+  int32_t parallel = 4;         // sequences per model (--parallel)
+  int32_t batch_tokens = 512;   // tokens per forward pass
+  int32_t extra_kv_blocks = 0;  // KV blocks beyond parallel * ctx, kept for reusable prefixes
+  bool prefault = true;         // read every weight page at load (measured, no first-request faults)
+  Profiler* profiler = nullptr; // shared by every model's engine (serve --profile); may be null
+};
+
+// Where a loaded model's bytes go, as measured right after the load.
+struct MemoryBreakdown {
+  uint64_t weights_resident = 0, kv_capacity = 0, scratch = 0;
+  uint64_t total() const { return weights_resident + kv_capacity + scratch; }
+};
+
+// A model resident for serving: its Engine and the Scheduler thread that owns it. Destroying it
+// stops the scheduler (cancelling whatever it still held) before the engine goes. Requests
+// reach the engine only through scheduler(); everything else here is immutable after load and
+// thread-safe to read.
+class EngineModel final : public LoadedModel {
+ public:
+  EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
+              MemoryBreakdown memory);
+  ~EngineModel() override;
+
+  // The measured total; fixed after load (the KV cache and scratch are allocated up front).
+  uint64_t memory_bytes() const override { return memory_.total(); }
+  const MemoryBreakdown& memory() const { return memory_; }
+  const std::string& id() const { return id_; }
+  engine::Scheduler& scheduler() { return *scheduler_; }
+  const Tokenizer& tokenizer() const { return engine_->tokenizer(); }
+  int32_t n_ctx() const { return engine_->n_ctx(); }
+  int32_t n_vocab() const { return engine_->n_vocab(); }
+  int32_t parallel() const { return engine_->options().n_seq; }
+  // tokenizer.chat_template from the file; empty when the model has none.
+  const std::string& chat_template() const { return chat_template_; }
+
+ private:
+  std::string id_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::Scheduler> scheduler_;  // declared after engine_: destroyed first
+  std::string chat_template_;
+  MemoryBreakdown memory_;
+};
+
+// Loads models with one shared ThreadPool, so that models computing at the same time take
+// turns on the cores instead of oversubscribing them (the pool runs one job at a time).
+// Thread-safe: the cache calls load() and estimate_bytes() from several threads at once.
+// The pool and profiler must outlive the loader and every model it loaded.
+class EngineLoader final : public ModelLoader {
+ public:
+  EngineLoader(ThreadPool& pool, EngineLoaderOptions options) : pool_(pool), options_(options) {}
+
+  // engine::estimate_memory for the model's hyper-parameters (read once per file version from
+  // its header, then cached) plus the scheduler's logits buffer. Falls back to the registry's
+  // estimate_load_bytes when the header cannot be read (the load will then report why).
+  uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override;
+  // Loads rec.path, prefaults the weights, measures the memory and starts the scheduler.
+  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override;
+
+  const EngineLoaderOptions& options() const { return options_; }
+
+ private:
+  struct HeaderFacts {
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    model::HParams hp;
+  };
+  Result<model::HParams> header_hparams(const ModelRecord& rec);
+
+  ThreadPool& pool_;
+  const EngineLoaderOptions options_;
+  std::mutex mu_;
+  std::map<std::string, HeaderFacts> headers_;  // by path
+};
+
+}  // namespace hangar::manager

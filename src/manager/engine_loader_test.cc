@@ -1,0 +1,175 @@
+// EngineLoader with real model files: measured memory, estimates, and generation through the
+// scheduler reproducing llama.cpp's greedy continuations, also for two models sharing a pool.
+#include "manager/engine_loader.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "manager/model_inspect.h"
+
+namespace hangar::manager {
+namespace {
+
+const std::string kShared = HANGAR_SHARED_DIR;
+
+ModelRecord record_for(const std::string& file) {
+  ModelRecord rec;
+  rec.id = file;
+  rec.path = kShared + "/models/" + file;
+  Status st = inspect_model_file(rec.path, &rec);
+  EXPECT_TRUE(st.ok()) << st.error().message();
+  rec.file_size = std::filesystem::file_size(rec.path);
+  return rec;
+}
+
+struct GreedyCase {
+  std::vector<int32_t> prompt, completion;
+};
+
+// Cases whose every step leads the runner-up by `margin`, so a correct engine cannot swap them.
+std::vector<GreedyCase> decisive_cases(const std::string& file, double margin) {
+  std::ifstream in(kShared + "/golden/completions/" + file + ".json");
+  nlohmann::json g = nlohmann::json::parse(in);
+  std::vector<GreedyCase> out;
+  for (const auto& c : g["cases"]) {
+    bool decisive = true;
+    for (const auto& s : c["steps"])
+      decisive &= s["top"][0][1].get<double>() - s["top"][1][1].get<double>() >= margin;
+    if (decisive) out.push_back({c["prompt_tokens"].get<std::vector<int32_t>>(),
+                                 c["completion_tokens"].get<std::vector<int32_t>>()});
+  }
+  return out;
+}
+
+// Runs one greedy request through the model's scheduler and returns the generated tokens.
+std::vector<int32_t> generate(EngineModel& m, const GreedyCase& c) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<int32_t> tokens;
+  engine::Request req;
+  req.prompt = c.prompt;
+  req.params.sampling.temperature = 0;
+  req.params.max_tokens = static_cast<int32_t>(c.completion.size());
+  req.params.ignore_eos = true;
+  req.on_token = [&](const engine::StepOutput& out) {
+    std::lock_guard lock(mu);
+    tokens.push_back(out.token);
+    return true;
+  };
+  req.on_done = [&](const engine::RequestResult&) {
+    std::lock_guard lock(mu);
+    done = true;
+    cv.notify_all();
+  };
+  m.scheduler().submit(std::move(req));
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return tokens;
+}
+
+TEST(EngineLoader, MeasuresMemoryCloseToItsEstimate) {
+  ThreadPool pool(2);
+  EngineLoader loader(pool, {.ctx = 256, .parallel = 2});
+  ModelRecord rec = record_for("llama-spm-d256-q8_0.gguf");
+  const uint64_t estimate = loader.estimate_bytes(rec, 0);
+  auto loaded = loader.load(rec);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  auto& m = dynamic_cast<EngineModel&>(**loaded);
+  // Prefaulted, so the whole tensor data is resident (plus header pages of the mapping).
+  EXPECT_GE(m.memory().weights_resident, rec.tensor_bytes);
+  EXPECT_LE(m.memory().weights_resident, rec.file_size + 4096);
+  EXPECT_GT(m.memory().kv_capacity, 0u);
+  EXPECT_GT(m.memory().scratch, 0u);
+  EXPECT_EQ(m.memory_bytes(), m.memory().total());
+  EXPECT_EQ(m.n_ctx(), 256);
+  EXPECT_EQ(m.parallel(), 2);
+  // The admission estimate is within 10% of the measurement.
+  const double ratio = double(estimate) / double(m.memory_bytes());
+  EXPECT_GT(ratio, 0.9) << estimate << " vs " << m.memory_bytes();
+  EXPECT_LT(ratio, 1.1) << estimate << " vs " << m.memory_bytes();
+}
+
+TEST(EngineLoader, EstimateGrowsWithContextAndIsCheapToRepeat) {
+  ThreadPool pool(1);
+  EngineLoader loader(pool, {.ctx = 256, .parallel = 1});
+  ModelRecord rec = record_for("qwen2-d256-q4_k_m.gguf");
+  const uint64_t small = loader.estimate_bytes(rec, 128);
+  const uint64_t large = loader.estimate_bytes(rec, 1024);
+  EXPECT_GT(large, small);
+  EXPECT_GT(small, rec.tensor_bytes);
+  EXPECT_EQ(loader.estimate_bytes(rec, 128), small);
+}
+
+TEST(EngineLoader, GeneratesLlamaCppGreedyTokensThroughTheScheduler) {
+  ThreadPool pool(2);
+  EngineLoader loader(pool, {.ctx = 512, .parallel = 2});
+  const std::string file = "llama-spm-d256-f16.gguf";
+  auto loaded = loader.load(record_for(file));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  auto& m = dynamic_cast<EngineModel&>(**loaded);
+  auto cases = decisive_cases(file, 0.02);
+  ASSERT_FALSE(cases.empty());
+  for (const auto& c : cases) EXPECT_EQ(generate(m, c), c.completion);
+}
+
+TEST(EngineLoader, TwoModelsShareOnePoolConcurrently) {
+  ThreadPool pool(2);
+  EngineLoader loader(pool, {.ctx = 512, .parallel = 1});
+  const std::string a = "llama-spm-d256-f16.gguf", b = "llama-spm-d256-q8_0.gguf";
+  auto la = loader.load(record_for(a));
+  auto lb = loader.load(record_for(b));
+  ASSERT_TRUE(la.ok() && lb.ok());
+  auto ca = decisive_cases(a, 0.02), cb = decisive_cases(b, 0.05);
+  ASSERT_FALSE(ca.empty());
+  ASSERT_FALSE(cb.empty());
+  std::vector<int32_t> out_a, out_b;
+  std::thread ta([&] { out_a = generate(dynamic_cast<EngineModel&>(**la), ca[0]); });
+  std::thread tb([&] { out_b = generate(dynamic_cast<EngineModel&>(**lb), cb[0]); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(out_a, ca[0].completion);
+  EXPECT_EQ(out_b, cb[0].completion);
+}
+
+TEST(EngineLoader, ReadsTheChatTemplateWhenPresent) {
+  ThreadPool pool(1);
+  EngineLoader loader(pool, {.ctx = 128, .parallel = 1});
+  for (const char* file : {"qwen2-d256-q4_k_m.gguf", "llama-2-tiny-random.gguf"}) {
+    ModelRecord rec = record_for(file);
+    auto loaded = loader.load(rec);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    EXPECT_EQ(!dynamic_cast<EngineModel&>(**loaded).chat_template().empty(), rec.has_chat_template) << file;
+  }
+}
+
+TEST(EngineLoader, TruncatedFileIsAnErrorNamingIt) {
+  const std::string dir = ::testing::TempDir() + "/engine_loader_truncated";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/cut.gguf";
+  {
+    std::ifstream in(kShared + "/models/qwen2-d256-q4_k_m.gguf", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  ThreadPool pool(1);
+  EngineLoader loader(pool, {.ctx = 128, .parallel = 1});
+  ModelRecord rec;
+  rec.id = "cut";
+  rec.path = path;
+  auto loaded = loader.load(rec);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().message().find(path), std::string::npos) << loaded.error().message();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hangar::manager
