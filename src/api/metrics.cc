@@ -1,14 +1,18 @@
 // Metrics: accumulation and the Prometheus text exposition.
 #include "api/metrics.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace hangar::api {
 namespace {
 
+// Integers exactly (byte counts), other values with enough digits and no binary noise
+// ("0.05", not "0.050000000000000003"), as bucket bounds must read back as written.
 std::string num(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", v);
+  else std::snprintf(buf, sizeof buf, "%.12g", v);
   return buf;
 }
 

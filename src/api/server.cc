@@ -36,7 +36,10 @@ void Server::install_handlers() {
   const int threads = std::max(4, ctx.options.http_threads);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(ctx.options.max_body_bytes);
-  http_->set_keep_alive_timeout(30);
+  // An idle keep-alive connection holds its thread until this runs out, also at shutdown, so
+  // it stays short (httplib's default; clients see it in the Keep-Alive header).
+  http_->set_keep_alive_timeout(5);
+  http_->set_keep_alive_max_count(1000);
 
   http_->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
     if (ctx.options.api_key.empty() || is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
