@@ -19,6 +19,18 @@ int weight_kind(TensorType t);
 inline bool is_k_quant(int kind) { return kind >= kWQ4_K; }
 inline bool is_float_kind(int kind) { return kind <= kWBF16; }
 
+// The float evaluation order of llama.cpp's x86 (AVX2 and up) quantized products, which the x86
+// kernels reproduce bit for bit (reference/dot_ggml.cc spells both out):
+//  kLanes: ggml_vec_dot_* and tinyBLAS: per output 8 float lanes, lane g fed each block's (or
+//    super-block's) integer sum of products 4g..4g+3, reduced by hsum_float_8 at the end;
+//  kRepacked: the 8-row interleaved kernels llama.cpp switches to for Q4_0 and Q4_K tensors
+//    whose row count is a multiple of 8 (its default CPU_REPACK buffers): one float chain per
+//    output fed with whole-block integer sums.
+enum class GgmlOrder { kLanes, kRepacked };
+inline GgmlOrder ggml_order(int kind, int64_t rows) {
+  return (kind == kWQ4_0 || kind == kWQ4_K) && rows % 8 == 0 ? GgmlOrder::kRepacked : GgmlOrder::kLanes;
+}
+
 // 8-bit activations of one matmul, token-major; cols is a multiple of 32 (256 for K-quants).
 // Token t's values are x[k] ~= d32[k / 32] * qs[k].
 struct QuantActs {
@@ -26,7 +38,8 @@ struct QuantActs {
   int8_t* qs = nullptr;    // [t * cols + k]
   float* d32 = nullptr;    // [t * cols/32 + b] scale of 32-block b, an fp16 value as in llama.cpp
                            // (K-quants: its super-block's fp32 Q8_K scale)
-  float* s32 = nullptr;    // [t * cols/32 + b] d32[b] * sum of the block's qs
+  float* s32 = nullptr;    // [t * cols/32 + b] 32-blocks: fp16(amax/127 * sum of the block's qs),
+                           // llama.cpp's Q8_1 `s`; K-quants: d32[b] * sum of the block's qs
   int16_t* s16 = nullptr;  // [t * cols/16 + j] sum of qs[16j .. 16j+15]
 };
 
@@ -61,6 +74,7 @@ struct TypeKernels {
   RowsFn gemm = nullptr;  // tiled: weight panels unpacked once per thread for all tokens
   int gemm_rows = 1;      // gemm's r0 must be a multiple of this
   int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
+  bool gemm_ggml_order = false;   // gemm also computes in llama.cpp's order (gemv always does)
   int sub = 32;           // SubAct granularity of gemm (16 or 32)
   int ibias_mul = 0;      // SubAct.term = -ibias_mul * sum(q)
   bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead

@@ -87,6 +87,7 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
     for (int64_t t = t0; t < t1; ++t) {
       const float* d32 = a.d32 + t * (cols / 32);
       const int16_t* s16 = a.s16 + t * (cols / 16);
+      const float* s32 = a.s32 + t * (cols / 32);
       fn(x + t * x_stride, cols, a.qs + t * cols, a.d32 + t * (cols / 32), a.s32 + t * (cols / 32),
          a.s16 + t * (cols / 16));
       if (!tk) continue;
@@ -98,7 +99,8 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
         for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
         const float d = d32[j * tk->sub / 32];
         out[j].d = d;
-        out[j].term = tk->sub_min ? std::bit_cast<int32_t>(d * static_cast<float>(isum)) : -tk->ibias_mul * isum;
+        // Min terms take the activation sum as llama.cpp's Q8_1 / Q8_K carry it (s32).
+        out[j].term = tk->sub_min ? std::bit_cast<int32_t>(s32[j * tk->sub / 32]) : -tk->ibias_mul * isum;
       }
     }
   };

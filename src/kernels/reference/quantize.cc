@@ -177,7 +177,8 @@ void quantize_acts_q8_32(const float* x, int64_t n, int8_t* qs, float* d32, floa
       sum += q;
     }
     d32[b] = d;
-    s32[b] = d * static_cast<float>(sum);
+    // llama.cpp's Q8_1 `s` (the Q4_1/Q5_1 min term): the unrounded scale times the sum, as fp16.
+    s32[b] = fp16_to_fp32(fp32_to_fp16(amax / 127.0f * static_cast<float>(sum)));
   }
   sums16(qs, n, s16);
 }

@@ -40,6 +40,11 @@ void quantize_acts_q8_k(const float* x, int64_t n, int8_t* qs, float* d32, float
 // Dot product of one weight row of n elements with token t of acts (integer sums per block,
 // scaled in float), the quantity every SIMD matmul kernel computes.
 float dot_quant(int kind, const void* row, int64_t n, const detail::QuantActs& acts, int64_t t);
+// The same dot product in llama.cpp's x86 float order (see detail::GgmlOrder); kRepacked only
+// for Q4_0 and Q4_K. Bit-identical to what the x86 kernels compute.
+float dot_quant_ggml(int kind, const void* row, int64_t n, const detail::QuantActs& acts, int64_t t,
+                     detail::GgmlOrder order);
+using detail::GgmlOrder;
 // Dot product of a float-type (F32/F16/BF16) weight row with x, accumulated in double.
 float dot_float(int kind, const void* row, const float* x, int64_t n);
 

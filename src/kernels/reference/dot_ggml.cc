@@ -1,0 +1,237 @@
+// Scalar emulation of llama.cpp's float evaluation order in its x86 quantized dot products.
+//
+// These models are sensitive enough that the rounding of one float sum can flip an 8-bit
+// activation downstream, so the x86 kernels reproduce llama.cpp's order bit for bit; this file
+// spells that order out in plain code and is the oracle their tests compare with exactly.
+// Integer sums are exact in any order, so only the float steps and the grouping of the integer
+// sums that feed them matter.
+#include <cmath>
+#include <cstring>
+
+#include "base/assert.h"
+#include "kernels/blocks.h"
+#include "kernels/fp16.h"
+#include "kernels/reference/reference.h"
+
+namespace hangar::kernels::ref {
+namespace {
+
+using detail::QuantActs;
+
+// hsum_float_8: (hi128 + lo128), then + movehl, then the two remaining lanes.
+float hsum8(const float* a) {
+  const float s0 = a[0] + a[4], s1 = a[1] + a[5], s2 = a[2] + a[6], s3 = a[3] + a[7];
+  return (s0 + s2) + (s1 + s3);
+}
+
+// Weight codes of one 32-block as the integer dot sees them (Q4_0/Q5_0 offset removed) and
+// its fp16 scale (and min).
+void block32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
+  uint32_t qh = 0;
+  *m = 0;
+  switch (kind) {
+    case detail::kWQ8_0:
+      for (int j = 0; j < 32; ++j) c[j] = reinterpret_cast<const BlockQ8_0*>(blk)->qs[j];
+      *d = fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(blk)->d);
+      return;
+    case detail::kWQ4_0: {
+      const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
+      for (int j = 0; j < 16; ++j) c[j] = (b->qs[j] & 0xF) - 8, c[j + 16] = (b->qs[j] >> 4) - 8;
+      *d = fp16_to_fp32(b->d);
+      return;
+    }
+    case detail::kWQ4_1: {
+      const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
+      for (int j = 0; j < 16; ++j) c[j] = b->qs[j] & 0xF, c[j + 16] = b->qs[j] >> 4;
+      *d = fp16_to_fp32(b->d);
+      *m = fp16_to_fp32(b->m);
+      return;
+    }
+    case detail::kWQ5_0: {
+      const auto* b = reinterpret_cast<const BlockQ5_0*>(blk);
+      std::memcpy(&qh, b->qh, 4);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = ((b->qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+        c[j + 16] = ((b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+      }
+      *d = fp16_to_fp32(b->d);
+      return;
+    }
+    case detail::kWQ5_1: {
+      const auto* b = reinterpret_cast<const BlockQ5_1*>(blk);
+      std::memcpy(&qh, b->qh, 4);
+      for (int j = 0; j < 16; ++j) {
+        c[j] = (b->qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+        c[j + 16] = (b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      }
+      *d = fp16_to_fp32(b->d);
+      *m = fp16_to_fp32(b->m);
+      return;
+    }
+    default: HANGAR_ASSERT_MSG(false, "block32: not a 32-block type");
+  }
+}
+
+int block32_bytes(int kind) {
+  switch (kind) {
+    case detail::kWQ4_0: return 18;
+    case detail::kWQ4_1: return 20;
+    case detail::kWQ5_0: return 22;
+    case detail::kWQ5_1: return 24;
+    default: return 34;
+  }
+}
+
+// Sum of the 4 products of group g (elements 4g .. 4g+3) of c and q.
+int dot4(const int* c, const int8_t* q, int g) {
+  int s = 0;
+  for (int i = 4 * g; i < 4 * g + 4; ++i) s += c[i] * q[i];
+  return s;
+}
+
+// ggml_vec_dot_{q8_0,q4_0,q5_0}_q8_0, ggml_vec_dot_{q4_1,q5_1}_q8_1 (AVX2) and tinyBLAS_Q0_AVX.
+float dot32_lanes(int kind, const uint8_t* row, int64_t nb, const int8_t* q, const float* d32,
+                  const float* s32) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float summs = 0;
+  int c[32];
+  for (int64_t b = 0; b < nb; ++b) {
+    float d, m;
+    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    const float dd = d * d32[b];
+    for (int g = 0; g < 8; ++g) acc[g] = std::fma(dd, static_cast<float>(dot4(c, q + 32 * b, g)), acc[g]);
+    // The C compiler contracts `summs += m * s` into one fma.
+    summs = std::fma(m, s32[b], summs);
+  }
+  const bool has_min = kind == detail::kWQ4_1 || kind == detail::kWQ5_1;
+  return has_min ? hsum8(acc) + summs : hsum8(acc);
+}
+
+// ggml_gemv/gemm_q4_0_8x8_q8_0: one chain per output over whole-block integer sums.
+float dot32_repacked(int kind, const uint8_t* row, int64_t nb, const int8_t* q, const float* d32) {
+  HANGAR_ASSERT(kind == detail::kWQ4_0);
+  float acc = 0;
+  int c[32];
+  for (int64_t b = 0; b < nb; ++b) {
+    float d, m;
+    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += c[i] * q[32 * b + i];
+    acc = std::fma(static_cast<float>(s), d * d32[b], acc);
+  }
+  return acc;
+}
+
+// Codes (0..15 / 0..31), 6-bit scales and mins of a Q4_K/Q5_K super-block.
+void block_q45k(int kind, const uint8_t* sb, int* c, int* sc, int* mn, float* d, float* dmin) {
+  const uint8_t* scales;
+  if (kind == detail::kWQ4_K) {
+    const auto* b = reinterpret_cast<const BlockQ4_K*>(sb);
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) c[64 * j + l] = b->qs[32 * j + l] & 0xF, c[64 * j + l + 32] = b->qs[32 * j + l] >> 4;
+    scales = b->scales;
+    *d = fp16_to_fp32(b->d);
+    *dmin = fp16_to_fp32(b->dmin);
+  } else {
+    const auto* b = reinterpret_cast<const BlockQ5_K*>(sb);
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) {
+        c[64 * j + l] = (b->qs[32 * j + l] & 0xF) | (((b->qh[l] >> (2 * j)) & 1) << 4);
+        c[64 * j + l + 32] = (b->qs[32 * j + l] >> 4) | (((b->qh[l] >> (2 * j + 1)) & 1) << 4);
+      }
+    scales = b->scales;
+    *d = fp16_to_fp32(b->d);
+    *dmin = fp16_to_fp32(b->dmin);
+  }
+  for (int j = 0; j < 8; ++j) k_scale_min(scales, j, &sc[j], &mn[j]);
+}
+
+// Q6_K codes 0..63 (the -32 offset is applied through the activation sums, as llama.cpp does).
+void block_q6k(const BlockQ6_K* b, int* c) {
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* ql = b->ql + 64 * h;
+      const uint8_t* qh = b->qh + 32 * h;
+      c[128 * h + l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+      c[128 * h + l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+      c[128 * h + l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+      c[128 * h + l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+    }
+}
+
+float dotk(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const float* d32,
+           const int16_t* s16, GgmlOrder order) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc_m[4] = {0, 0, 0, 0};
+  float chain = 0, chain_m = 0, summs = 0;
+  int c[kQKK];
+  for (int64_t sb = 0; sb < nsb; ++sb, q += kQKK, s16 += 16) {
+    const float yd = d32[8 * sb];
+    if (kind == detail::kWQ6_K) {
+      HANGAR_ASSERT(order == GgmlOrder::kLanes);
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
+      block_q6k(b, c);
+      const float d = yd * fp16_to_fp32(b->d);
+      for (int g = 0; g < 8; ++g) {
+        // Lane g: group g of every 32-element chunk, scaled by its 16-element sub-block, minus
+        // 32 * (sc * bsum) of sub-blocks 2g and 2g+1 (a different grouping, exact in integers).
+        int s = 0;
+        for (int ch = 0; ch < 8; ++ch) s += b->scales[2 * ch + g / 4] * dot4(c + 32 * ch, q + 32 * ch, g);
+        s -= 32 * (s16[2 * g] * b->scales[2 * g] + s16[2 * g + 1] * b->scales[2 * g + 1]);
+        acc[g] = std::fma(d, static_cast<float>(s), acc[g]);
+      }
+      continue;
+    }
+    int sc[8], mn[8];
+    float xd, xdmin;
+    block_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mn, &xd, &xdmin);
+    int bsum32[8];
+    for (int j = 0; j < 8; ++j) bsum32[j] = s16[2 * j] + s16[2 * j + 1];
+    if (order == GgmlOrder::kRepacked) {
+      // ggml_gemv/gemm_q4_K_8x8_q8_K.
+      HANGAR_ASSERT(kind == detail::kWQ4_K);
+      int s = 0, m = 0;
+      for (int j = 0; j < 8; ++j) {
+        int dj = 0;
+        for (int i = 0; i < 32; ++i) dj += c[32 * j + i] * q[32 * j + i];
+        s += sc[j] * dj;
+        m += mn[j] * bsum32[j];
+      }
+      chain = std::fma(static_cast<float>(s), xd * yd, chain);
+      chain_m = std::fma(static_cast<float>(m), xdmin * yd, chain_m);
+      continue;
+    }
+    const float d = yd * xd, dmin = -yd * xdmin;
+    for (int g = 0; g < 8; ++g) {
+      int s = 0;
+      for (int j = 0; j < 8; ++j) s += sc[j] * dot4(c + 32 * j, q + 32 * j, g);
+      acc[g] = std::fma(d, static_cast<float>(s), acc[g]);
+    }
+    int prod[4];
+    for (int i = 0; i < 4; ++i) prod[i] = mn[2 * i] * bsum32[2 * i] + mn[2 * i + 1] * bsum32[2 * i + 1];
+    if (kind == detail::kWQ4_K) {
+      for (int i = 0; i < 4; ++i) acc_m[i] = std::fma(dmin, static_cast<float>(prod[i]), acc_m[i]);
+    } else {
+      summs = std::fma(dmin, static_cast<float>(prod[0] + prod[1] + prod[2] + prod[3]), summs);
+    }
+  }
+  if (order == GgmlOrder::kRepacked) return chain - chain_m;
+  if (kind == detail::kWQ4_K) return hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
+  if (kind == detail::kWQ5_K) return hsum8(acc) + summs;
+  return hsum8(acc);
+}
+
+}  // namespace
+
+float dot_quant_ggml(int kind, const void* row, int64_t n, const QuantActs& acts, int64_t t,
+                     GgmlOrder order) {
+  HANGAR_ASSERT(n == acts.cols);
+  HANGAR_ASSERT(order == GgmlOrder::kLanes || kind == detail::kWQ4_0 || kind == detail::kWQ4_K);
+  const int8_t* q = acts.qs + t * n;
+  const float* d32 = acts.d32 + t * (n / 32);
+  const auto* r = static_cast<const uint8_t*>(row);
+  if (detail::is_k_quant(kind)) return dotk(kind, r, n / kQKK, q, d32, acts.s16 + t * (n / 16), order);
+  if (order == GgmlOrder::kRepacked) return dot32_repacked(kind, r, n / kQK, q, d32);
+  return dot32_lanes(kind, r, n / kQK, q, d32, acts.s32 + t * (n / 32));
+}
+
+}  // namespace hangar::kernels::ref
