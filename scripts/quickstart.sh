@@ -24,7 +24,7 @@ hangar serve is starting on http://127.0.0.1:$port (Ctrl-C stops it). From anoth
     -d '{"model": "$id", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}'
 
 Any OpenAI client works with base URL http://127.0.0.1:$port/v1. Add models by copying .gguf
-files into $models and calling: curl -X POST http://127.0.0.1:$port/v1/models/refresh
+files into $models and calling: curl -d '' http://127.0.0.1:$port/v1/models/refresh
 
 MSG
 exec "$bin" serve --models-dir "$models" --state-dir "$state" --port "$port"

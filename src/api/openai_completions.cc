@@ -59,7 +59,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     // parsed); token ids are taken as given.
     std::vector<int32_t> tokens = in.is_tokens ? in.tokens : tok.encode(in.text, true, true);
     std::string echo;
-    if (cr.echo) echo = in.is_tokens ? tok.decode(in.tokens, /*special=*/true) : in.text;
+    if (cr.echo) echo = in.is_tokens ? tok.decode(in.tokens, /*special=*/false) : in.text;
     for (int i = 0; i < cr.common.n; ++i) {
       plan.prompts.push_back(tokens);
       plan.prompt_of_choice.push_back(static_cast<int>(p));

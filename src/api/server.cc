@@ -65,6 +65,13 @@ void Server::install_handlers() {
       case 404: msg = "no route for " + req.method + " " + req.path; break;
       case 413: msg = "the request body exceeds the limit of " + std::to_string(max_body) + " bytes"; break;
       case 414: msg = "the request URI is too long"; break;
+      case 400:
+        // httplib refuses a POST that gives neither a length nor chunks, before any route runs.
+        if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+          msg = req.method + " without a Content-Length header: send a body (curl: -d '' or -d '{}')";
+        else
+          msg = "malformed HTTP request";
+        break;
       default: msg = "HTTP " + std::to_string(res.status);
     }
     send_error(res, api_error(res.status, msg));
