@@ -2,12 +2,13 @@
 // not, checked against llama.cpp's greedy output), errors, cancellation; then eviction under a
 // budget that fits two of three models, state kept across a restart, and a corrupted model file.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 
-import { makeModelsDir, sharedDir, startServer, waitFor } from './server.mjs';
+import { hangarBin, makeModelsDir, sharedDir, startServer, waitFor } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';   // has a chat template
 const LLAMA = 'llama-spm-d256-q4_0'; // has none: ChatML
@@ -168,6 +169,25 @@ describe('hangar serve with a generous budget', () => {
     assert.equal(d.body.content, 'Hello world');
   });
 
+  test('requests for different models run at the same time', async () => {
+    // Each stream records when its first and last tokens arrived.
+    const run = async (model) => {
+      const stream = await openai.completions.create({
+        model, prompt: 'Once upon a time', max_tokens: 200, temperature: 0, ignore_eos: true, stream: true,
+      });
+      let first = -1, last = -1;
+      for await (const chunk of stream) {
+        if (!chunk.choices.length || !chunk.choices[0].text) continue;
+        if (first < 0) first = performance.now();
+        last = performance.now();
+      }
+      return { first, last };
+    };
+    const [a, b] = await Promise.all([run(LLAMA), run(QWEN)]);
+    // Interleaved: each started before the other finished.
+    assert.ok(a.first < b.last && b.first < a.last, JSON.stringify({ a, b }));
+  });
+
   test('a client that disconnects mid-stream cancels its generation', async () => {
     const stream = await openai.completions.create({
       model: LLAMA, prompt: 'Once upon a time', max_tokens: 480, temperature: 0, ignore_eos: true, stream: true,
@@ -299,5 +319,44 @@ describe('hangar serve restarted with a budget for two of three models', () => {
     }
     const verify = await server.request('POST', `/v1/models/${QWEN}/verify`, undefined, auth);
     assert.equal(verify.status, 409);
+  });
+});
+
+describe('hangar serve start-up', () => {
+  test('an empty models dir starts, says how to add a model, and refresh finds it', async () => {
+    const d = makeModelsDir([]);
+    const server = await startServer(['--models-dir', d.models, '--state-dir', d.state, ...common]);
+    try {
+      assert.match(server.log(), /copy or link \.gguf files/);
+      const openai = client(server);
+      const ids = [];
+      for await (const m of openai.models.list()) ids.push(m.id);
+      assert.deepEqual(ids, []);
+      fs.copyFileSync(path.join(sharedDir, 'models', LLAMA + '.gguf'), path.join(d.models, LLAMA + '.gguf'));
+      const r = await server.request('POST', '/v1/models/refresh', {});
+      assert.deepEqual(r.body.added, [LLAMA]);
+      const c = await openai.completions.create({ model: LLAMA, prompt: 'Hi', max_tokens: 2 });
+      assert.equal(c.usage.completion_tokens, 2);
+    } finally {
+      assert.equal((await server.stop()).code, 0);
+    }
+  });
+
+  test('bad flags and a foreign state file are errors at start, not crashes', () => {
+    const d = makeModelsDir([]);
+    let r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--eviction', 'newest'],
+      { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--eviction/);
+    r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--memory-budget', 'lots'],
+      { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--memory-budget/);
+    fs.mkdirSync(d.state, { recursive: true });
+    fs.writeFileSync(path.join(d.state, 'hangar.db'), 'this is not a database '.repeat(100));
+    r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--port', '0'],
+      { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /hangar\.db/);
   });
 });
