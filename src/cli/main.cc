@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   hangar::cli::add_tokenize_commands(app, exit_code);
   hangar::cli::add_inspect_command(app, exit_code);
   hangar::cli::add_bench_command(app, exit_code);
+  hangar::cli::add_quantize_command(app, exit_code);
+  hangar::cli::add_perplexity_command(app, exit_code);
   hangar::cli::add_serve_command(app, exit_code);
   try {
     app.parse(argc, argv);
