@@ -74,7 +74,9 @@ struct TypeKernels {
   RowsFn gemm = nullptr;  // tiled: weight panels unpacked once per thread for all tokens
   int gemm_rows = 1;      // gemm's r0 must be a multiple of this
   int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
-  bool gemm_ggml_order = false;   // gemm also computes in llama.cpp's order (gemv always does)
+  // gemm computes in the kRepacked order (so exactly as llama.cpp for matrices ggml_order maps
+  // there); otherwise its float order is its own, whereas gemv always follows llama.cpp.
+  bool gemm_repacked = false;
   int sub = 32;           // SubAct granularity of gemm (16 or 32)
   int ibias_mul = 0;      // SubAct.term = -ibias_mul * sum(q)
   bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead
