@@ -80,7 +80,8 @@ struct TypeKernels {
   int sub = 32;           // SubAct granularity of gemm (16 or 32)
   int ibias_mul = 0;      // SubAct.term = -ibias_mul * sum(q)
   bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead
-  size_t (*buf_bytes)(int64_t cols) = nullptr;  // gemm's per-thread buffer
+  bool sub_pairs = false;  // SubAct.term of sub-block j = int16 pair (sum(q) of j, of j + 1)
+  size_t (*buf_bytes)(int64_t cols, int64_t n_tokens) = nullptr;  // gemm's per-thread buffer
 };
 
 using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,

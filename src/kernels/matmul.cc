@@ -94,13 +94,22 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
       // Per-token, per-sub-block terms of the tiled integer kernel (see SubAct).
       const int per16 = tk->sub / 16;
       SubAct* out = sub + t * n_sub;
+      auto isum = [&](int64_t j) {
+        int v = 0;
+        for (int i = 0; i < per16; ++i) v += s16[j * per16 + i];
+        return v;
+      };
       for (int64_t j = 0; j < n_sub; ++j) {
-        int isum = 0;
-        for (int i = 0; i < per16; ++i) isum += s16[j * per16 + i];
-        const float d = d32[j * tk->sub / 32];
-        out[j].d = d;
-        // Min terms take the activation sum as llama.cpp's Q8_1 / Q8_K carry it (s32).
-        out[j].term = tk->sub_min ? std::bit_cast<int32_t>(s32[j * tk->sub / 32]) : -tk->ibias_mul * isum;
+        out[j].d = d32[j * tk->sub / 32];
+        if (tk->sub_pairs) {
+          const int next = j + 1 < n_sub ? isum(j + 1) : 0;
+          out[j].term = static_cast<int32_t>((static_cast<uint32_t>(isum(j)) & 0xFFFFu) | (static_cast<uint32_t>(next) << 16));
+        } else if (tk->sub_min) {
+          // Min terms take the activation sum as llama.cpp's Q8_1 / Q8_K carry it (s32).
+          out[j].term = std::bit_cast<int32_t>(s32[j * tk->sub / 32]);
+        } else {
+          out[j].term = -tk->ibias_mul * isum(j);
+        }
       }
     }
   };
@@ -162,7 +171,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
     const int64_t n_groups = (w.rows + group - 1) / group;
     if (st.threads.size() < static_cast<size_t>(nth)) st.threads.resize(static_cast<size_t>(nth));
     std::vector<uint8_t*> bufs(static_cast<size_t>(nth));
-    const size_t buf_bytes = tk.buf_bytes(w.cols);
+    const size_t buf_bytes = tk.buf_bytes(w.cols, n_tokens);
     for (int i = 0; i < nth; ++i) bufs[static_cast<size_t>(i)] = st.threads[static_cast<size_t>(i)].reserve(buf_bytes);
     pool.parallel_for(n_groups, 1, [&](int64_t g0, int64_t g1, int ith) {
       tk.gemm(job, g0 * group, std::min(w.rows, g1 * group), bufs[static_cast<size_t>(ith)]);
