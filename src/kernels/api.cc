@@ -46,6 +46,11 @@ float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
   detail::active_table().axpy_f16(alpha, x, y, n);
 }
+float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
+  return detail::active_table().dot_f16_f16(a, b, n);
+}
+void scale_f16(uint16_t* y, float v, int64_t n) { detail::active_table().scale_f16(y, v, n); }
+void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n) { detail::active_table().mad_f16(y, x, v, n); }
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   detail::active_table().axpy_f32(alpha, x, y, n);
 }

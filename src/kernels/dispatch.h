@@ -96,6 +96,9 @@ struct IsaTable {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n) = nullptr;
+  float (*dot_f16_f16)(const uint16_t* a, const uint16_t* b, int64_t n) = nullptr;
+  void (*scale_f16)(uint16_t* y, float v, int64_t n) = nullptr;
+  void (*mad_f16)(uint16_t* y, const uint16_t* x, float v, int64_t n) = nullptr;
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
   void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;

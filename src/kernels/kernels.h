@@ -91,6 +91,15 @@ void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);  // y += alp
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);     // y += alpha * x
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);         // round to nearest even
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+// F16 helpers of decode attention (F16 query, keys, values and accumulator), with llama.cpp's
+// results on the same instruction set: dot_f16_f16 sums in ggml_vec_dot_f16's order (AVX-512:
+// 4 accumulators of 16 lanes per 64 elements, AVX2: of 8 lanes per 32, reduced as ggml does,
+// the leftover elements and the scalar build in double); scale_f16 is y = f16(f32(y) * v) and
+// mad_f16 is y = f16(fma(f32(x), v, f32(y))) element by element (ggml_vec_scale_f16 /
+// ggml_vec_mad_f16; without FMA hardware, as the scalar table, multiply then add).
+float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n);
+void scale_f16(uint16_t* y, float v, int64_t n);
+void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n);
 // y = x / sqrt(mean(x^2) + eps) * weight; y may alias x.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void scale(float* x, float s, int64_t n);                            // x *= s

@@ -60,6 +60,64 @@ TEST(VecOps, DotProducts) {
   });
 }
 
+// ggml_vec_dot_f16's summation order for vectors of `lanes` floats (0: the build without SIMD),
+// spelled out in scalar code.
+float ggml_dot_f16(const uint16_t* a, const uint16_t* b, int64_t n, int lanes) {
+  double sum = 0;
+  int64_t np = 0;
+  if (lanes > 0) {
+    np = n & ~static_cast<int64_t>(4 * lanes - 1);
+    float acc[4][16] = {};
+    for (int64_t i = 0; i < np; i += 4 * lanes)
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < lanes; ++l) {
+          const int64_t k = i + j * lanes + l;
+          acc[j][l] = std::fma(fp16_to_fp32(a[k]), fp16_to_fp32(b[k]), acc[j][l]);
+        }
+    float x[16];
+    for (int l = 0; l < lanes; ++l) x[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    if (lanes == 16) {  // GCC's _mm512_reduce_add_ps
+      float t3[8], t6[4];
+      for (int l = 0; l < 8; ++l) t3[l] = x[8 + l] + x[l];
+      for (int l = 0; l < 4; ++l) t6[l] = t3[4 + l] + t3[l];
+      sum = (t6[0] + t6[2]) + (t6[1] + t6[3]);
+    } else {  // 128-bit halves added, then two hadds
+      float t[4];
+      for (int l = 0; l < 4; ++l) t[l] = x[l] + x[l + 4];
+      sum = (t[0] + t[1]) + (t[2] + t[3]);
+    }
+  }
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
+  return static_cast<float>(sum);
+}
+
+TEST(VecOps, DotF16F16FollowsGgmlOrderExactly) {
+  const auto a = to_f16(random_floats(5000, 3)), b = to_f16(random_floats(5000, 4));
+  for_all([&](Isa isa, int64_t n, int off) {
+    const int lanes = isa == Isa::kScalar ? 0 : isa == Isa::kAvx2 ? 8 : 16;
+    EXPECT_EQ(dot_f16_f16(a.data() + off, b.data() + off, n), ggml_dot_f16(a.data() + off, b.data() + off, n, lanes))
+        << isa_name(isa) << " n=" << n << " off=" << off;
+  });
+}
+
+TEST(VecOps, ScaleAndMadF16RoundEachElementOnce) {
+  const auto y0 = to_f16(random_floats(5000, 5)), x = to_f16(random_floats(5000, 6));
+  const float v = 0.7131f;
+  for_all([&](Isa isa, int64_t n, int off) {
+    std::vector<uint16_t> ys = y0, ym = y0;
+    scale_f16(ys.data() + off, v, n);
+    mad_f16(ym.data() + off, x.data() + off, v, n);
+    for (int64_t i = 0; i < static_cast<int64_t>(y0.size()); ++i) {
+      const bool in = i >= off && i < off + n;
+      const float y = fp16_to_fp32(y0[i]), xv = fp16_to_fp32(x[i]);
+      // SIMD levels fuse the multiply-add, as llama.cpp's FMA builds; the scalar table does not.
+      const float mad = isa == Isa::kScalar ? y + xv * v : std::fma(xv, v, y);
+      ASSERT_EQ(ys[i], in ? fp32_to_fp16(y * v) : y0[i]) << isa_name(isa) << " scale n=" << n << " i=" << i;
+      ASSERT_EQ(ym[i], in ? fp32_to_fp16(mad) : y0[i]) << isa_name(isa) << " mad n=" << n << " i=" << i;
+    }
+  });
+}
+
 TEST(VecOps, AxpyScaleAdd) {
   const auto x = random_floats(5000, 3), y0 = random_floats(5000, 4);
   const auto xh = to_f16(x);

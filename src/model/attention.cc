@@ -22,22 +22,6 @@ namespace {
 constexpr int32_t kTiledMinQueries = 64;  // llama.cpp's GGML_FA_TILE_Q
 constexpr int32_t kKvTile = 64;           // GGML_FA_TILE_KV
 
-// F16 helpers with ggml's rounding: products summed in double for the dot (its scalar order for
-// short heads), fused multiply-add rounded once to F16 for the accumulator.
-// TODO(kernels): SIMD versions in kernels/ once decode attention shows up in profiles.
-float dot_f16_f16(const uint16_t* a, const uint16_t* b, int32_t n) {
-  double sum = 0;
-  for (int32_t i = 0; i < n; ++i) sum += kernels::fp16_to_fp32(a[i]) * kernels::fp16_to_fp32(b[i]);
-  return static_cast<float>(sum);
-}
-void scale_f16(uint16_t* y, float v, int32_t n) {
-  for (int32_t i = 0; i < n; ++i) y[i] = kernels::fp32_to_fp16(kernels::fp16_to_fp32(y[i]) * v);
-}
-void mad_f16(uint16_t* y, const uint16_t* x, float v, int32_t n) {
-  for (int32_t i = 0; i < n; ++i)
-    y[i] = kernels::fp32_to_fp16(std::fma(kernels::fp16_to_fp32(x[i]), v, kernels::fp16_to_fp32(y[i])));
-}
-
 struct HeadJob {
   const float* q;           // head_dim floats
   float* out;               // head_dim floats
@@ -143,17 +127,17 @@ void attend_f16(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, flo
   float m = -INFINITY, s = 0;
   for (int32_t p = 0; p < n_pos; ++p) {
     const uint16_t* k = kv.k(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-    const float score = dot_f16_f16(k, q16, hd) * scale;
+    const float score = kernels::dot_f16_f16(k, q16, hd) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (score > m) {
       ms = std::exp(m - score);
       m = score;
-      scale_f16(acc16, ms, hd);
+      kernels::scale_f16(acc16, ms, hd);
     } else {
       vs = std::exp(score - m);
     }
     const uint16_t* v = kv.v(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-    mad_f16(acc16, v, vs, hd);
+    kernels::mad_f16(acc16, v, vs, hd);
     s = s * ms + vs;
   }
   kernels::f16_to_f32_row(acc16, j.out, hd);

@@ -217,6 +217,25 @@ void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
 }
 
+// ggml_vec_dot_f16 of a build without SIMD: float products summed in double.
+float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]));
+  return static_cast<float>(s);
+}
+
+void scale_f16(uint16_t* y, float v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(fp16_to_fp32(y[i]) * v);
+}
+
+// Multiply, then add: what llama.cpp computes on CPUs without FMA, the ones this table serves.
+void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float p = fp16_to_fp32(x[i]) * v;
+    y[i] = fp32_to_fp16(fp16_to_fp32(y[i]) + p);
+  }
+}
+
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }

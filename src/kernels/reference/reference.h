@@ -53,6 +53,9 @@ void gemv_rows(const detail::MatmulJob& job, int64_t r0, int64_t r1, uint8_t* bu
 float dot_f32(const float* a, const float* b, int64_t n);
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
+float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n);
+void scale_f16(uint16_t* y, float v, int64_t n);
+void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
