@@ -100,11 +100,14 @@ void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
 float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 void scale_f16(uint16_t* y, float v, int64_t n);
 void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n);
-// y = x / sqrt(mean(x^2) + eps) * weight; y may alias x.
+// y = x / sqrt(mean(x^2) + eps) * weight; y may alias x. As llama.cpp: squares summed in
+// double, the mean rounded to float, y = x * (1 / sqrtf(mean + eps)) * weight.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void scale(float* x, float s, int64_t n);                            // x *= s
 void add(const float* a, const float* b, float* y, int64_t n);       // y = a + b; y may alias a
-// y = gate * sigmoid(gate) * up (SwiGLU); y may alias gate or up.
+// y = gate * sigmoid(gate) * up (SwiGLU); y may alias gate or up. Element by element as
+// llama.cpp's ggml_vec_swiglu_f32 on the same instruction set (its vectorised expf on whole
+// vectors, libm expf on the n % vector-width last elements; llama.cpp applies that per row).
 void silu_mul(const float* gate, const float* up, float* y, int64_t n);
 // In place: x = exp(x - max) / sum; returns the max. -inf entries (masked) become 0; at least
 // one entry must be finite.

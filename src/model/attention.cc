@@ -138,7 +138,7 @@ void attend_f16(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, flo
     }
     const uint16_t* v = kv.v(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
     kernels::mad_f16(acc16, v, vs, hd);
-    s = s * ms + vs;
+    s = std::fma(s, ms, vs);  // llama.cpp's S = S*ms + vs, contracted to an FMA by its compiler
   }
   kernels::f16_to_f32_row(acc16, j.out, hd);
   kernels::scale(j.out, s == 0 ? 0.0f : 1.0f / s, hd);

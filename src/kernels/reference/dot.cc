@@ -252,9 +252,10 @@ void bf16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
 }
 
+// As ggml_compute_forward_rms_norm_f32: float squares summed in double, the mean as a float.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
   const float s = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
 }
