@@ -196,7 +196,7 @@ void gemv_rows(const detail::MatmulJob& job, int64_t r0, int64_t r1, uint8_t*) {
     for (int64_t t = 0; t < job.n_tokens; ++t) {
       job.y[t * job.y_stride + r] =
           detail::is_float_kind(kind) ? dot_float(kind, row, job.x + t * job.x_stride, job.w.cols)
-                                      : dot_quant(kind, row, job.w.cols, job.acts, t);
+                                      : dot_quant_generic(kind, row, job.w.cols, job.acts, t);
     }
   }
 }

@@ -1,4 +1,5 @@
-// Scalar emulation of llama.cpp's float evaluation order in its x86 quantized dot products.
+// Scalar emulation of llama.cpp's float evaluation order in its quantized dot products: the x86
+// (AVX2 and up) kernels, and the generic C code it runs elsewhere.
 //
 // These models are sensitive enough that the rounding of one float sum can flip an 8-bit
 // activation downstream, so the x86 kernels reproduce llama.cpp's order bit for bit; this file
@@ -220,7 +221,72 @@ float dotk(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const flo
   return hsum8(acc);
 }
 
+// ggml's generic C vec_dot (llama.cpp on CPUs without AVX2, where nothing is fused): one float
+// sum over blocks for the 32-block types; for the K-quants 8 float lanes, lane l fed
+// d * (integer sum over elements = l mod 8, times their sub-block scales), Q4_K/Q5_K's min term
+// subtracted from a separate sum that then adds the lanes in order.
+float dot32_generic(int kind, const uint8_t* row, int64_t nb, const int8_t* q, const float* d32,
+                    const float* s32) {
+  float sumf = 0;
+  int c[32];
+  for (int64_t b = 0; b < nb; ++b) {
+    float d, m;
+    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    int sumi = 0;
+    for (int i = 0; i < 32; ++i) sumi += c[i] * q[32 * b + i];
+    const float fs = static_cast<float>(sumi);
+    switch (kind) {
+      case detail::kWQ4_0: sumf += fs * d * d32[b]; break;
+      case detail::kWQ8_0: sumf += fs * (d * d32[b]); break;
+      case detail::kWQ5_0: sumf += (d * d32[b]) * fs; break;
+      default: sumf += (d * d32[b]) * fs + m * s32[b]; break;  // Q4_1, Q5_1
+    }
+  }
+  return sumf;
+}
+
+float dotk_generic(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const float* d32,
+                   const int16_t* s16) {
+  float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sumf = 0;
+  int c[kQKK], sc16[16];
+  for (int64_t sb = 0; sb < nsb; ++sb, q += kQKK, s16 += 16) {
+    float xd, xdmin = 0;
+    int mins[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (kind == detail::kWQ6_K) {
+      const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
+      block_q6k(b, c);
+      for (int i = 0; i < kQKK; ++i) c[i] -= 32;
+      for (int j = 0; j < 16; ++j) sc16[j] = b->scales[j];
+      xd = fp16_to_fp32(b->d);
+    } else {
+      int sc[8];
+      block_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mins, &xd, &xdmin);
+      for (int j = 0; j < 16; ++j) sc16[j] = sc[j / 2];
+    }
+    int aux32[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < kQKK; ++i) aux32[i % 8] += sc16[i / 16] * (q[i] * c[i]);
+    const float d = xd * d32[8 * sb];
+    for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(aux32[l]);
+    if (kind != detail::kWQ6_K) {
+      int sumi = 0;
+      for (int j = 0; j < 16; ++j) sumi += s16[j] * mins[j / 2];
+      sumf -= xdmin * d32[8 * sb] * static_cast<float>(sumi);
+    }
+  }
+  for (int l = 0; l < 8; ++l) sumf += sums[l];
+  return sumf;
+}
+
 }  // namespace
+
+float dot_quant_generic(int kind, const void* row, int64_t n, const QuantActs& acts, int64_t t) {
+  HANGAR_ASSERT(n == acts.cols);
+  const int8_t* q = acts.qs + t * n;
+  const float* d32 = acts.d32 + t * (n / 32);
+  const auto* r = static_cast<const uint8_t*>(row);
+  if (detail::is_k_quant(kind)) return dotk_generic(kind, r, n / kQKK, q, d32, acts.s16 + t * (n / 16));
+  return dot32_generic(kind, r, n / kQK, q, d32, acts.s32 + t * (n / 32));
+}
 
 float dot_quant_ggml(int kind, const void* row, int64_t n, const QuantActs& acts, int64_t t,
                      GgmlOrder order) {

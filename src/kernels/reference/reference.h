@@ -45,6 +45,9 @@ float dot_quant(int kind, const void* row, int64_t n, const detail::QuantActs& a
 float dot_quant_ggml(int kind, const void* row, int64_t n, const detail::QuantActs& acts, int64_t t,
                      detail::GgmlOrder order);
 using detail::GgmlOrder;
+// The same dot product in the order of ggml's generic C vec_dot (llama.cpp on CPUs without
+// AVX2); the scalar table's matmul.
+float dot_quant_generic(int kind, const void* row, int64_t n, const detail::QuantActs& acts, int64_t t);
 // Dot product of a float-type (F32/F16/BF16) weight row with x, accumulated in double.
 float dot_float(int kind, const void* row, const float* x, int64_t n);
 
