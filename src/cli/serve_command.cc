@@ -32,6 +32,7 @@ struct ServeOptions {
   int preload_batch = 1;
   std::string preload_delay = "100ms";
   int parallel = 4;
+  int batch_tokens = 512;
   int ctx = 4096;
   int threads = 0;
   std::string api_key;
@@ -100,6 +101,7 @@ int serve(const ServeOptions& o) {
   manager::EngineLoaderOptions lo;
   lo.ctx = o.ctx;
   lo.parallel = o.parallel;
+  lo.batch_tokens = o.batch_tokens;
   lo.profiler = o.profile ? &profiler : nullptr;
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
@@ -175,6 +177,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--preload-delay", o->preload_delay, "pause between preload batches")->capture_default_str();
   cmd->add_option("--parallel", o->parallel, "concurrent sequences per model")->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--batch-tokens", o->batch_tokens,
+                  "most tokens per forward pass: decode tokens of running requests plus prefill chunks")
+      ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
   cmd->add_option("--ctx", o->ctx, "context tokens per sequence (capped by each model's training context)")
       ->check(CLI::Range(16, 1 << 20))->capture_default_str();
