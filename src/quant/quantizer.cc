@@ -16,6 +16,15 @@
 namespace hangar::quant {
 namespace {
 
+// Drops the mapping's pages of converted input from this process (clean file pages, so a page
+// shared with a chunk still being read is simply read again).
+void release_pages(const uint8_t* data, uint64_t n) {
+  static const uintptr_t kPage = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(data) / kPage * kPage;
+  uintptr_t end = reinterpret_cast<uintptr_t>(data) + n;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 // Converts `rows` rows of `cols` elements from src_type to dst_type, in parallel by rows.
 void convert_tensor(const TensorPlan& p, const uint8_t* src, uint8_t* dst, ThreadPool& pool) {
   const int64_t cols = p.dims.empty() ? 1 : p.dims[0];
@@ -32,15 +41,8 @@ void convert_tensor(const TensorPlan& p, const uint8_t* src, uint8_t* dst, Threa
       kernels::dequantize_row(p.src_type, src + r * src_row, row.data(), cols);
       kernels::quantize_row(p.dst_type, row.data(), dst + r * dst_row, cols);
     }
+    release_pages(src + begin * src_row, static_cast<uint64_t>((end - begin) * src_row));
   });
-}
-
-// Drops the mapping's pages of a finished tensor from this process (they are clean file pages).
-void release_pages(const uint8_t* data, uint64_t n) {
-  static const uintptr_t kPage = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  uintptr_t begin = reinterpret_cast<uintptr_t>(data) / kPage * kPage;
-  uintptr_t end = reinterpret_cast<uintptr_t>(data) + n;
-  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 Status check_paths(const std::string& in_path, const std::string& out_path) {
@@ -86,6 +88,7 @@ Result<QuantizeSummary> quantize_file(const std::string& in_path, const std::str
       st = w.write_tensor_data(out.data(), out.size());
     }
     if (!st.ok()) return st.error();  // the writer has removed the partial file
+    // Again as a whole: fault-around maps neighbours of pages that chunks had already released.
     release_pages(t.data, t.n_bytes);
     sum.n_quantized += p.quantized;
     sum.n_fallback += p.note.starts_with("fallback");

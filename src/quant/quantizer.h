@@ -33,8 +33,8 @@ using ProgressFn = std::function<void(const TensorProgress&)>;
 // Writes `out_path`: every metadata key of `in_path` (general.file_type and
 // general.quantization_version = 2 set), tensors in input order with the planned types. Rows
 // are converted and quantized in parallel on `pool`; one tensor's output is buffered at a time
-// and the input pages of finished tensors are released, so memory stays near the largest
-// tensor's quantized size. The file is written as "<out_path>.partial" and renamed at the end:
+// and input pages are released from the process as their rows are converted, so memory stays
+// near the largest tensor's quantized size. The file is written as "<out_path>.partial" and renamed at the end:
 // any error (missing or malformed input, quantized input, an unwritable path, a full disk)
 // returns an Error naming the file and leaves neither OUT nor the partial file behind.
 // `on_tensor` (optional) runs on the calling thread after each tensor is written.
