@@ -1,6 +1,11 @@
 // Prints time to first token and tokens/s through `hangar serve` for 1 and N concurrent streams.
 // Usage: HANGAR_BIN=build/hangar HANGAR_SHARED_DIR=../shared node tests/e2e/bench_serve.mjs
-//        [--model qwen2-d256-q4_k_m] [--streams 1,8] [--tokens 128] [--parallel 8] [--threads 2]
+//        [--model qwen2-d256-q4_k_m | --file PATH.gguf] [--streams 1,8] [--tokens 128] [--parallel 8]
+//        [--threads 2] [--prefix 1000]
+// --file serves any GGUF (linked, not copied); --prefix N also times two requests that share an
+// N-token system prompt (the second should reuse the first's KV cache).
+import fs from 'node:fs';
+import path from 'node:path';
 import OpenAI from 'openai';
 
 import { makeModelsDir, startServer } from './server.mjs';
@@ -9,22 +14,27 @@ const arg = (name, def) => {
   const i = process.argv.indexOf('--' + name);
   return i >= 0 ? process.argv[i + 1] : def;
 };
-const model = arg('model', 'qwen2-d256-q4_k_m');
+const file = arg('file', '');
+const model = file ? path.basename(file, '.gguf') : arg('model', 'qwen2-d256-q4_k_m');
+const prefix = Number(arg('prefix', '0'));
 const streams = arg('streams', '1,8').split(',').map(Number);
 const tokens = Number(arg('tokens', '128'));
 const parallel = arg('parallel', '8');
 const threads = arg('threads', '2');
 
-const dirs = makeModelsDir([model + '.gguf']);
-const server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '1024',
+const dirs = makeModelsDir(file ? [] : [model + '.gguf']);
+if (file) fs.symlinkSync(path.resolve(file), path.join(dirs.models, model + '.gguf'));
+const server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', String(Math.max(1024, 2 * prefix + 2 * tokens + 64)),
   '--parallel', parallel, '--threads', threads, '--keep-alive', '-1']);
 const openai = new OpenAI({ baseURL: server.url + '/v1', apiKey: 'unused', maxRetries: 0 });
 
 // One streamed chat request; returns client-side time to first token and the server's timings.
-async function one(i) {
+async function one(i, system = '') {
   const t0 = performance.now();
+  const messages = [{ role: 'user', content: `Tell me story number ${i}.` }];
+  if (system) messages.unshift({ role: 'system', content: system });
   const stream = await openai.chat.completions.create({
-    model, messages: [{ role: 'user', content: `Tell me story number ${i}.` }], max_tokens: tokens,
+    model, messages, max_tokens: tokens,
     ignore_eos: true, stream: true, stream_options: { include_usage: true },
   });
   let ttft = -1, n = 0, timings = null;
@@ -53,5 +63,16 @@ for (const n of streams) {
   const decode = median(rs.map((r) => r.timings.predicted_per_second));
   console.log(`| ${n} | ${median(rs.map((r) => r.ttft)).toFixed(1)} | ${Math.max(...rs.map((r) => r.ttft)).toFixed(1)} | ` +
               `${decode.toFixed(1)} | ${(generated / wall).toFixed(1)} |`);
+}
+if (prefix > 0) {
+  // About `prefix` tokens of system prompt (roughly one token per short word).
+  const words = [];
+  for (let i = 0; words.length < prefix; i++) words.push('the', 'rule', 'is', 'kept');
+  const system = words.slice(0, prefix).join(' ');
+  const first = await one(1000, system);
+  const second = await one(1001, system);
+  console.log(`\nshared system prompt: ${first.timings.prompt_n} prompt tokens; first request TTFT ` +
+              `${first.ttft.toFixed(1)} ms, second (reusing ${second.timings.cache_n ?? '?'} cached tokens) ` +
+              `${second.ttft.toFixed(1)} ms: ${(first.ttft / second.ttft).toFixed(1)}x shorter`);
 }
 await server.stop();
