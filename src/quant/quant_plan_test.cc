@@ -161,6 +161,36 @@ TEST(QuantPlan, Q4KMFallsBackOnRowsThatA256BlockDoesNotDivide) {
   }
 }
 
+// Observed with llama-quantize Q4_K_S on the llama-1b bench model: attn_v of layers 0-3 and
+// ffn_down of layers 0-1 (n_layer / 8) get Q5_K; the tied embedding is the output (Q6_K).
+TEST(QuantPlan, Q4KSOnSixteenLayerModel) {
+  auto plans = plan_tensors(model_tensors(16, 2048, 512, 8192, 128256, true, false), scheme("Q4_K_S"), {});
+  ASSERT_TRUE(plans.ok());
+  auto m = by_name(*plans);
+  EXPECT_EQ(m["token_embd.weight"].dst_type, T::kQ6_K);
+  for (int i = 0; i < 16; ++i) {
+    std::string b = "blk." + std::to_string(i) + ".";
+    EXPECT_EQ(m[b + "attn_v.weight"].dst_type, i < 4 ? T::kQ5_K : T::kQ4_K) << i;
+    EXPECT_EQ(m[b + "ffn_down.weight"].dst_type, i < 2 ? T::kQ5_K : T::kQ4_K) << i;
+    EXPECT_EQ(m[b + "ffn_up.weight"].dst_type, T::kQ4_K) << i;
+  }
+}
+
+// Observed with llama-quantize Q5_K_M on the qwen2-0.5b bench model: Q5_K falls back to Q5_1.
+TEST(QuantPlan, Q5KMOnQwen2Shape) {
+  auto plans = plan_tensors(model_tensors(24, 896, 128, 4864, 151936, true, true), scheme("Q5_K_M"), {});
+  ASSERT_TRUE(plans.ok());
+  auto m = by_name(*plans);
+  EXPECT_EQ(m["token_embd.weight"].dst_type, T::kQ8_0);
+  const std::set<int> more = {0, 1, 2, 5, 8, 11, 14, 17, 20, 21, 22, 23};
+  for (int i = 0; i < 24; ++i) {
+    std::string b = "blk." + std::to_string(i) + ".";
+    EXPECT_EQ(m[b + "attn_v.weight"].dst_type, more.count(i) ? T::kQ8_0 : T::kQ5_1) << i;
+    EXPECT_EQ(m[b + "ffn_down.weight"].dst_type, more.count(i) ? T::kQ6_K : T::kQ5_K) << i;
+    EXPECT_EQ(m[b + "attn_q.weight"].dst_type, T::kQ5_1) << i;
+  }
+}
+
 TEST(QuantPlan, Q5KFallsBackToQ5_1) {
   auto plans = plan_tensors({info("blk.0.attn_q.weight", {96, 64})}, scheme("Q5_K_S"), {});
   ASSERT_TRUE(plans.ok());

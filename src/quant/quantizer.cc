@@ -28,6 +28,7 @@ void release_pages(const uint8_t* data, uint64_t n) {
 // Converts `rows` rows of `cols` elements from src_type to dst_type, in parallel by rows.
 void convert_tensor(const TensorPlan& p, const uint8_t* src, uint8_t* dst, ThreadPool& pool) {
   const int64_t cols = p.dims.empty() ? 1 : p.dims[0];
+  if (cols == 0 || p.n_elements() == 0) return;  // an empty tensor has no rows
   const int64_t rows = p.n_elements() / cols;
   const int64_t src_row = tensor_row_bytes(p.src_type, cols);
   const int64_t dst_row = tensor_row_bytes(p.dst_type, cols);
