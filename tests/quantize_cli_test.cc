@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
@@ -154,8 +153,8 @@ TEST_F(QuantizeCli, UnwritablePathFails) {
 TEST_F(QuantizeCli, FullDiskFailsAndLeavesNothing) {
   const std::string out = path("out.gguf");
   auto r = run_process({"/bin/bash", "-c",
-                        "trap '' XFSZ; ulimit -f 12288; exec \"$0\" quantize \"$1\" \"$2\" Q8_0", hangar_binary(),
-                        kF16, out});
+                        "trap '' XFSZ; ulimit -f 12288; exec \"$0\" quantize \"$1\" \"$2\" Q8_0",
+                        hangar_binary(), kF16, out});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("write failed"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("[ 1/39]"), std::string::npos);  // it had started writing tensors
@@ -166,8 +165,8 @@ TEST_F(QuantizeCli, FullDiskFailsAndLeavesNothing) {
 // (-c 256 --chunks 6, then --kl-divergence against the F16 model's saved logits).
 TEST_F(QuantizeCli, PerplexityAndKlMatchLlamaPerplexity) {
   ASSERT_TRUE(fs::exists(kText));
-  auto r = run_process({hangar_binary(), "perplexity", "-m", kQ4KM, "--kl-base", kF16, "-f", kText, "--ctx", "256",
-                        "--chunks", "6", "--threads", "2", "--json"});
+  auto r = run_process({hangar_binary(), "perplexity", "-m", kQ4KM, "--kl-base", kF16, "-f", kText, "--ctx",
+                        "256", "--chunks", "6", "--threads", "2", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["tokens"].get<int>(), 6 * 127);
@@ -180,8 +179,8 @@ TEST_F(QuantizeCli, PerplexityAndKlMatchLlamaPerplexity) {
 }
 
 TEST_F(QuantizeCli, PerplexityAgainstItselfHasNoDivergence) {
-  auto r = run_process({hangar_binary(), "perplexity", "-m", kF16, "--kl-base", kF16, "-f", kText, "--ctx", "128",
-                        "--chunks", "2", "--json"});
+  auto r = run_process({hangar_binary(), "perplexity", "-m", kF16, "--kl-base", kF16, "-f", kText, "--ctx",
+                        "128", "--chunks", "2", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_NEAR(j["kl_mean"].get<double>(), 0.0, 1e-9);

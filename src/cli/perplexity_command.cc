@@ -1,9 +1,8 @@
 // `hangar perplexity`: perplexity over a text, and KL divergence from a base model's distributions.
 #include <cstdio>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "base/clock.h"
 #include "cli/common.h"
@@ -69,7 +68,8 @@ int perplexity(const PerplexityOptions& o) {
     base = std::move(*b);
     if (base->n_vocab() != e.n_vocab())
       return fail("--kl-base: " + o.kl_base + " has " + std::to_string(base->n_vocab()) + " tokens but " +
-                  o.model.model_path + " has " + std::to_string(e.n_vocab()) + "; expected the same vocabulary");
+                  o.model.model_path + " has " + std::to_string(e.n_vocab()) +
+                  "; expected the same vocabulary");
   }
 
   // As llama-perplexity: tokenize the whole text once (with BOS when the vocabulary asks for it),
@@ -108,16 +108,16 @@ int perplexity(const PerplexityOptions& o) {
     auto s = acc.summary();
     const double tps = double((w + 1) * ctx * (base ? 2 : 1)) / sw.elapsed_s();
     if (base)
-      std::fprintf(stderr, "[%zu/%zu] ppl %.4f  kl %.6f  same top %.2f%%  (%.1f tokens/s)\n", w + 1, n_windows, s.ppl,
-                   s.kl_mean, 100 * s.top1_agreement, tps);
+      std::fprintf(stderr, "[%zu/%zu] ppl %.4f  kl %.6f  same top %.2f%%  (%.1f tokens/s)\n", w + 1,
+                   n_windows, s.ppl, s.kl_mean, 100 * s.top1_agreement, tps);
     else
       std::fprintf(stderr, "[%zu/%zu] ppl %.4f  (%.1f tokens/s)\n", w + 1, n_windows, s.ppl, tps);
   }
 
   const auto s = acc.summary();
   if (o.json) {
-    nlohmann::json j = {{"model", o.model.model_path}, {"text", o.text_path}, {"ctx", ctx},
-                        {"windows", n_windows},         {"tokens", s.n_tokens}, {"ppl", s.ppl},
+    nlohmann::json j = {{"model", o.model.model_path}, {"text", o.text_path},  {"ctx", ctx},
+                        {"windows", n_windows},        {"tokens", s.n_tokens}, {"ppl", s.ppl},
                         {"ppl_stderr", s.ppl_stderr}};
     if (s.has_base) {
       j["base"] = o.kl_base;
@@ -134,8 +134,8 @@ int perplexity(const PerplexityOptions& o) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("Final estimate: PPL = %.4f +/- %.4f  (%lld tokens in %zu windows of %d)\n", s.ppl, s.ppl_stderr,
-              static_cast<long long>(s.n_tokens), n_windows, ctx);
+  std::printf("Final estimate: PPL = %.4f +/- %.4f  (%lld tokens in %zu windows of %d)\n", s.ppl,
+              s.ppl_stderr, static_cast<long long>(s.n_tokens), n_windows, ctx);
   if (s.has_base) {
     std::printf("Base PPL:       %.4f +/- %.4f\n", s.base_ppl, s.base_ppl_stderr);
     std::printf("Mean KLD:       %.6f +/- %.6f\n", s.kl_mean, s.kl_stderr);
@@ -153,7 +153,8 @@ void add_perplexity_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("perplexity", "perplexity over a text; KL divergence from a base model");
   opts->model.add_to(*cmd);
   cmd->add_option("-f,--file", opts->text_path, "text file to score")->required();
-  cmd->add_option("--kl-base", opts->kl_base, "base model (e.g. the F16 original) to compare distributions with");
+  cmd->add_option("--kl-base", opts->kl_base,
+                  "base model (e.g. the F16 original) to compare distributions with");
   cmd->add_option("--chunks", opts->chunks, "score at most this many windows (default: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", opts->json, "print one JSON object on stdout");

@@ -48,10 +48,11 @@ int quantize(const QuantizeOptions& o) {
   };
   auto sum = quant::quantize_file(o.in_path, o.out_path, *scheme, plan, pool, progress);
   if (!sum.ok()) return fail(sum.error().message());
-  std::printf("hangar quantize: %zu tensors (%zu quantized, %zu fallback), %.2f MiB -> %.2f MiB, "
-              "%.2f bits per weight, %.1f s\n",
-              sum->n_tensors, sum->n_quantized, sum->n_fallback, mib(sum->bytes_in), mib(sum->bytes_out),
-              sum->bits_per_weight(), sum->seconds);
+  std::printf(
+      "hangar quantize: %zu tensors (%zu quantized, %zu fallback), %.2f MiB -> %.2f MiB, "
+      "%.2f bits per weight, %.1f s\n",
+      sum->n_tensors, sum->n_quantized, sum->n_fallback, mib(sum->bytes_in), mib(sum->bytes_out),
+      sum->bits_per_weight(), sum->seconds);
   return 0;
 }
 
@@ -62,10 +63,12 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("quantize", "write a quantized copy of an F32/F16/BF16 GGUF model");
   cmd->add_option("input", opts->in_path, "input GGUF (F32, F16 or BF16 weights)")->required();
   cmd->add_option("output", opts->out_path, "output GGUF")->required();
-  cmd->add_option("type", opts->type,
-                  "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or the mixes Q4_K_M, Q5_K_M, Q4_K_S, Q5_K_S")
+  cmd->add_option(
+         "type", opts->type,
+         "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or the mixes Q4_K_M, Q5_K_M, Q4_K_S, Q5_K_S")
       ->required();
-  cmd->add_option("-t,--threads", opts->threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", opts->threads, "threads (default: physical cores)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--keep-output", opts->keep_output, "leave output.weight in its input type");
   cmd->add_option("--token-embedding-type", opts->token_embedding_type, "type for token_embd.weight");
   cmd->callback([opts, &exit_code] { exit_code = quantize(*opts); });

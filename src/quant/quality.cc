@@ -26,9 +26,7 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (pos - double(lo)) * (sorted[hi] - sorted[lo]);
 }
 
-int64_t argmax(const float* x, int64_t n) {
-  return std::max_element(x, x + n) - x;
-}
+int64_t argmax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
 
 }  // namespace
 

@@ -12,10 +12,10 @@ void log_softmax_inplace(float* logits, int64_t n);
 
 struct QualitySummary {
   int64_t n_tokens = 0;
-  double ppl = 0, ppl_stderr = 0;      // exp(mean NLL) and its standard error (delta method)
+  double ppl = 0, ppl_stderr = 0;  // exp(mean NLL) and its standard error (delta method)
   bool has_base = false;
   double base_ppl = 0, base_ppl_stderr = 0;
-  double kl_mean = 0, kl_stderr = 0;   // KL(base || model) per token, in nats
+  double kl_mean = 0, kl_stderr = 0;  // KL(base || model) per token, in nats
   double kl_median = 0, kl_p99 = 0, kl_max = 0;
   double top1_agreement = 0, top1_stderr = 0;  // fraction of tokens where both argmaxes agree
 };

@@ -19,9 +19,7 @@ bool contains(std::string_view s, std::string_view part) { return s.find(part) !
 
 // llama-quantize's "use more bits" layers for the _M mixes: the first and last eighth of the
 // layers and every third layer in between (observed: layers 0,1,4,7,10,13,14,15 of 16).
-bool use_more_bits(int64_t i, int64_t n) {
-  return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-}
+bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 // The layer number of "blk.<N>.*" names, or -1.
 int64_t layer_of(std::string_view name) {
@@ -29,7 +27,8 @@ int64_t layer_of(std::string_view name) {
   int64_t v = 0;
   size_t i = 4;
   if (i >= name.size() || !std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
-  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) v = v * 10 + (name[i] - '0');
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i)
+    v = v * 10 + (name[i] - '0');
   return v;
 }
 
@@ -49,10 +48,14 @@ bool never_quantized(std::string_view name) {
 // The type llama-quantize falls back to when a K-quant's 256-element block does not divide a row.
 std::optional<T> fallback_for(T t) {
   switch (t) {
-    case T::kQ4_K: return T::kQ5_0;
-    case T::kQ5_K: return T::kQ5_1;
-    case T::kQ6_K: return T::kQ8_0;
-    default: return std::nullopt;
+    case T::kQ4_K:
+      return T::kQ5_0;
+    case T::kQ5_K:
+      return T::kQ5_1;
+    case T::kQ6_K:
+      return T::kQ8_0;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -103,10 +106,10 @@ int64_t TensorPlan::n_elements() const {
 
 const std::vector<SchemeInfo>& all_schemes() {
   static const std::vector<SchemeInfo> kSchemes = {
-      {Scheme::kQ8_0, "Q8_0", T::kQ8_0, 7},     {Scheme::kQ4_0, "Q4_0", T::kQ4_0, 2},
-      {Scheme::kQ4_1, "Q4_1", T::kQ4_1, 3},     {Scheme::kQ5_0, "Q5_0", T::kQ5_0, 8},
-      {Scheme::kQ5_1, "Q5_1", T::kQ5_1, 9},     {Scheme::kQ4_K, "Q4_K", T::kQ4_K, 14},
-      {Scheme::kQ5_K, "Q5_K", T::kQ5_K, 16},    {Scheme::kQ6_K, "Q6_K", T::kQ6_K, 18},
+      {Scheme::kQ8_0, "Q8_0", T::kQ8_0, 7},      {Scheme::kQ4_0, "Q4_0", T::kQ4_0, 2},
+      {Scheme::kQ4_1, "Q4_1", T::kQ4_1, 3},      {Scheme::kQ5_0, "Q5_0", T::kQ5_0, 8},
+      {Scheme::kQ5_1, "Q5_1", T::kQ5_1, 9},      {Scheme::kQ4_K, "Q4_K", T::kQ4_K, 14},
+      {Scheme::kQ5_K, "Q5_K", T::kQ5_K, 16},     {Scheme::kQ6_K, "Q6_K", T::kQ6_K, 18},
       {Scheme::kQ4_K_S, "Q4_K_S", T::kQ4_K, 14}, {Scheme::kQ4_K_M, "Q4_K_M", T::kQ4_K, 15},
       {Scheme::kQ5_K_S, "Q5_K_S", T::kQ5_K, 16}, {Scheme::kQ5_K_M, "Q5_K_M", T::kQ5_K, 17},
   };
@@ -119,8 +122,8 @@ Result<SchemeInfo> parse_scheme(std::string_view name) {
     if (iequals(name, s.name)) return s;
     names += (names.empty() ? "" : ", ") + std::string(s.name);
   }
-  return Error("quantization type \"" + std::string(name) + "\" is not supported (expected one of " +
-               names + ")");
+  return Error("quantization type \"" + std::string(name) + "\" is not supported (expected one of " + names +
+               ")");
 }
 
 Result<std::vector<TensorPlan>> plan_tensors(const std::vector<gguf::TensorInfo>& tensors,

@@ -17,13 +17,26 @@ namespace hangar::quant {
 // that Q4_0/Q4_1/Q5_0/Q5_1 give the output projection Q6_K as llama-quantize does; Q4_K and Q5_K
 // are "pure" (every matrix, output included, like llama-quantize --pure). The mixes follow
 // llama-quantize's choices (see docs/QUANTIZATION.md).
-enum class Scheme { kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K, kQ4_K_S, kQ4_K_M, kQ5_K_S, kQ5_K_M };
+enum class Scheme {
+  kQ8_0,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  kQ4_K_S,
+  kQ4_K_M,
+  kQ5_K_S,
+  kQ5_K_M
+};
 
 struct SchemeInfo {
   Scheme scheme;
-  const char* name;      // "Q4_K_M"
-  TensorType base;       // the type most matrices get
-  uint32_t file_type;    // llama.cpp's LLAMA_FTYPE_MOSTLY_* id, written as general.file_type
+  const char* name;    // "Q4_K_M"
+  TensorType base;     // the type most matrices get
+  uint32_t file_type;  // llama.cpp's LLAMA_FTYPE_MOSTLY_* id, written as general.file_type
 };
 
 // Parses a scheme name case-insensitively; the error lists the accepted names.
@@ -32,8 +45,8 @@ Result<SchemeInfo> parse_scheme(std::string_view name);
 const std::vector<SchemeInfo>& all_schemes();
 
 struct PlanOptions {
-  bool keep_output = false;                          // output.weight keeps its input type
-  std::optional<TensorType> token_embedding_type;    // overrides token_embd.weight's type
+  bool keep_output = false;                        // output.weight keeps its input type
+  std::optional<TensorType> token_embedding_type;  // overrides token_embd.weight's type
 };
 
 // One tensor's destination. `note` is empty when the tensor got the type the scheme chose for
@@ -43,7 +56,7 @@ struct TensorPlan {
   TensorType src_type = TensorType::kF32;
   std::vector<int64_t> dims;  // ggml order
   TensorType dst_type = TensorType::kF32;
-  bool quantized = false;     // dst_type is a block-quantized type
+  bool quantized = false;  // dst_type is a block-quantized type
   std::string note;
   int64_t n_elements() const;
 };

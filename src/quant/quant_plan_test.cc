@@ -64,8 +64,9 @@ std::map<std::string, TensorPlan> by_name(const std::vector<TensorPlan>& plans) 
 TEST(QuantPlan, MatchesLlamaQuantizeFilesOfSharedModel) {
   auto f16 = gguf::File::open(kModels + "llama-spm-d256-f16.gguf");
   ASSERT_TRUE(f16.ok()) << f16.error().message();
-  for (auto [type, file] : {std::pair{"Q8_0", "llama-spm-d256-q8_0.gguf"}, std::pair{"Q4_0", "llama-spm-d256-q4_0.gguf"},
-                            std::pair{"Q4_K_M", "llama-spm-d256-q4_k_m.gguf"}}) {
+  for (auto [type, file] :
+       {std::pair{"Q8_0", "llama-spm-d256-q8_0.gguf"}, std::pair{"Q4_0", "llama-spm-d256-q4_0.gguf"},
+        std::pair{"Q4_K_M", "llama-spm-d256-q4_k_m.gguf"}}) {
     auto ref = gguf::File::open(kModels + file);
     ASSERT_TRUE(ref.ok()) << ref.error().message();
     auto plans = plan_file(*f16, scheme(type), {});
@@ -112,10 +113,14 @@ TEST(QuantPlan, MixesAssignObservedTypesOnSmallModel) {
     for (const auto& p : *plans) {
       T want = c.base;
       const bool more = p.name.starts_with("blk.2.") || p.name.starts_with("blk.3.");
-      if (p.dims.size() == 1) want = T::kF32;
-      else if (p.name == "output.weight") want = c.output;
-      else if (p.name.ends_with("attn_v.weight")) want = more ? c.attn_v_more : c.attn_v_low;
-      else if (p.name.ends_with("ffn_down.weight") && more) want = c.ffn_down_more;
+      if (p.dims.size() == 1)
+        want = T::kF32;
+      else if (p.name == "output.weight")
+        want = c.output;
+      else if (p.name.ends_with("attn_v.weight"))
+        want = more ? c.attn_v_more : c.attn_v_low;
+      else if (p.name.ends_with("ffn_down.weight") && more)
+        want = c.ffn_down_more;
       EXPECT_EQ(tensor_type_name(p.dst_type), tensor_type_name(want)) << p.name;
     }
   }
@@ -153,7 +158,8 @@ TEST(QuantPlan, Q4KMFallsBackOnRowsThatA256BlockDoesNotDivide) {
     EXPECT_EQ(m[b + "attn_v.weight"].dst_type, more.count(i) ? T::kQ8_0 : T::kQ5_0) << i;
     EXPECT_EQ(m[b + "ffn_down.weight"].dst_type, more.count(i) ? T::kQ6_K : T::kQ4_K) << i;
     EXPECT_TRUE(m[b + "ffn_down.weight"].note.empty());
-    for (const char* n : {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"}) {
+    for (const char* n :
+         {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"}) {
       EXPECT_EQ(m[b + n].dst_type, T::kQ5_0) << b << n;
       EXPECT_NE(m[b + n].note.find("896"), std::string::npos) << m[b + n].note;
     }
@@ -199,8 +205,9 @@ TEST(QuantPlan, Q5KFallsBackToQ5_1) {
 }
 
 TEST(QuantPlan, RowsNoBlockDividesKeepTheirType) {
-  auto plans = plan_tensors({info("blk.0.attn_q.weight", {100, 64}), info("blk.0.ffn_up.weight", {100, 64}, T::kF32)},
-                            scheme("Q8_0"), {});
+  auto plans =
+      plan_tensors({info("blk.0.attn_q.weight", {100, 64}), info("blk.0.ffn_up.weight", {100, 64}, T::kF32)},
+                   scheme("Q8_0"), {});
   ASSERT_TRUE(plans.ok());
   EXPECT_EQ((*plans)[0].dst_type, T::kF16);
   EXPECT_EQ((*plans)[1].dst_type, T::kF32);
@@ -215,8 +222,9 @@ TEST(QuantPlan, PureKQuantsPutEveryMatrixInOneType) {
 }
 
 TEST(QuantPlan, VectorsBecomeF32) {
-  auto plans = plan_tensors({info("blk.0.attn_norm.weight", {256}, T::kF16), info("blk.0.attn_q.bias", {256}, T::kBF16)},
-                            scheme("Q4_0"), {});
+  auto plans = plan_tensors(
+      {info("blk.0.attn_norm.weight", {256}, T::kF16), info("blk.0.attn_q.bias", {256}, T::kBF16)},
+      scheme("Q4_0"), {});
   ASSERT_TRUE(plans.ok());
   for (const auto& p : *plans) {
     EXPECT_EQ(p.dst_type, T::kF32);
@@ -237,8 +245,9 @@ TEST(QuantPlan, KeepOutputAndTokenEmbeddingType) {
 }
 
 TEST(QuantPlan, QuantizedInputIsAnErrorNamingTheTensor) {
-  auto plans = plan_tensors({info("token_embd.weight", {256, 10}), info("blk.0.attn_q.weight", {256, 256}, T::kQ4_K)},
-                            scheme("Q8_0"), {});
+  auto plans =
+      plan_tensors({info("token_embd.weight", {256, 10}), info("blk.0.attn_q.weight", {256, 256}, T::kQ4_K)},
+                   scheme("Q8_0"), {});
   ASSERT_FALSE(plans.ok());
   EXPECT_NE(plans.error().message().find("blk.0.attn_q.weight"), std::string::npos);
   EXPECT_NE(plans.error().message().find("q4_K"), std::string::npos);

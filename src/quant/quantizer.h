@@ -34,10 +34,10 @@ using ProgressFn = std::function<void(const TensorProgress&)>;
 // general.quantization_version = 2 set), tensors in input order with the planned types. Rows
 // are converted and quantized in parallel on `pool`; one tensor's output is buffered at a time
 // and input pages are released from the process as their rows are converted, so memory stays
-// near the largest tensor's quantized size. The file is written as "<out_path>.partial" and renamed at the end:
-// any error (missing or malformed input, quantized input, an unwritable path, a full disk)
-// returns an Error naming the file and leaves neither OUT nor the partial file behind.
-// `on_tensor` (optional) runs on the calling thread after each tensor is written.
+// near the largest tensor's quantized size. The file is written as "<out_path>.partial" and renamed at the
+// end: any error (missing or malformed input, quantized input, an unwritable path, a full disk) returns an
+// Error naming the file and leaves neither OUT nor the partial file behind. `on_tensor` (optional) runs on
+// the calling thread after each tensor is written.
 Result<QuantizeSummary> quantize_file(const std::string& in_path, const std::string& out_path,
                                       const SchemeInfo& scheme, const PlanOptions& opts, ThreadPool& pool,
                                       const ProgressFn& on_tensor = {});

@@ -23,9 +23,8 @@ const std::string kModels = std::string(HANGAR_SHARED_DIR) + "/models/";
 class QuantizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("hangar-quant-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("hangar-quant-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -65,8 +64,10 @@ std::map<std::string, std::vector<float>> write_small_model(const std::string& p
   w.set("general.architecture", gguf::Value::string("llama"));
   w.set("general.name", gguf::Value::string("round-trip"));
   std::map<std::string, std::vector<float>> values;
-  const std::pair<const char*, T> mats[] = {{"blk.0.attn_q.weight", T::kF32}, {"blk.0.attn_v.weight", T::kF16},
-                                            {"blk.0.ffn_down.weight", T::kBF16}, {"output.weight", T::kF16}};
+  const std::pair<const char*, T> mats[] = {{"blk.0.attn_q.weight", T::kF32},
+                                            {"blk.0.attn_v.weight", T::kF16},
+                                            {"blk.0.ffn_down.weight", T::kBF16},
+                                            {"output.weight", T::kF16}};
   uint32_t seed = 1;
   for (auto [name, type] : mats) {
     auto x = gaussian(512 * 24, seed++);
@@ -88,16 +89,27 @@ std::map<std::string, std::vector<float>> write_small_model(const std::string& p
 // bounds are 15% above what llama.cpp's reference quantizers reach on this data (measured).
 double rms_bound(T t) {
   switch (t) {
-    case T::kF32: return 0.0;
-    case T::kQ8_0: return 0.0062;
-    case T::kQ6_K: return 0.0205;
-    case T::kQ5_K: return 0.042;
-    case T::kQ5_1: return 0.044;
-    case T::kQ5_0: return 0.05;
-    case T::kQ4_K: return 0.083;
-    case T::kQ4_1: return 0.091;
-    case T::kQ4_0: return 0.1;
-    default: ADD_FAILURE() << "no bound for " << tensor_type_name(t); return 0.0;
+    case T::kF32:
+      return 0.0;
+    case T::kQ8_0:
+      return 0.0062;
+    case T::kQ6_K:
+      return 0.0205;
+    case T::kQ5_K:
+      return 0.042;
+    case T::kQ5_1:
+      return 0.044;
+    case T::kQ5_0:
+      return 0.05;
+    case T::kQ4_K:
+      return 0.083;
+    case T::kQ4_1:
+      return 0.091;
+    case T::kQ4_0:
+      return 0.1;
+    default:
+      ADD_FAILURE() << "no bound for " << tensor_type_name(t);
+      return 0.0;
   }
 }
 
@@ -128,7 +140,8 @@ TEST_F(QuantizerTest, EveryTypeRoundTripsWithinItsErrorBound) {
         for (size_t b = 0; b < src.size(); b += 32) {
           float amax = 0;
           for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(src[i]));
-          for (size_t i = b; i < b + 32; ++i) ASSERT_LE(std::fabs(got[i] - src[i]), 0.57f * amax / 127) << t.name;
+          for (size_t i = b; i < b + 32; ++i)
+            ASSERT_LE(std::fabs(got[i] - src[i]), 0.57f * amax / 127) << t.name;
         }
       }
       saw_base |= t.type == sc.base;
@@ -144,8 +157,9 @@ TEST_F(QuantizerTest, EveryTypeRoundTripsWithinItsErrorBound) {
 // tensors must equal llama-quantize's byte for byte (it uses the reference code without an
 // importance matrix).
 TEST_F(QuantizerTest, OutputEqualsLlamaQuantizeByteForByte) {
-  for (auto [type, file] : {std::pair{"Q8_0", "llama-spm-d256-q8_0.gguf"}, std::pair{"Q4_0", "llama-spm-d256-q4_0.gguf"},
-                            std::pair{"Q4_K_M", "llama-spm-d256-q4_k_m.gguf"}}) {
+  for (auto [type, file] :
+       {std::pair{"Q8_0", "llama-spm-d256-q8_0.gguf"}, std::pair{"Q4_0", "llama-spm-d256-q4_0.gguf"},
+        std::pair{"Q4_K_M", "llama-spm-d256-q4_k_m.gguf"}}) {
     SCOPED_TRACE(type);
     const std::string out = path(std::string(type) + ".gguf");
     auto sum = quantize_file(kModels + "llama-spm-d256-f16.gguf", out, scheme(type), {}, pool_);
@@ -208,7 +222,8 @@ TEST_F(QuantizerTest, MissingInputIsAnError) {
 TEST_F(QuantizerTest, QuantizedInputIsAnErrorNamingTheTensor) {
   auto sum = quantize_file(kModels + "llama-spm-d256-q4_0.gguf", path("out.gguf"), scheme("Q8_0"), {}, pool_);
   ASSERT_FALSE(sum.ok());
-  EXPECT_NE(sum.error().message().find("tensor output.weight is q6_K"), std::string::npos) << sum.error().message();
+  EXPECT_NE(sum.error().message().find("tensor output.weight is q6_K"), std::string::npos)
+      << sum.error().message();
   expect_nothing_written(path("out.gguf"));
 }
 
