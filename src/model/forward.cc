@@ -120,8 +120,9 @@ void apply_rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, Rope
       int32_t i0 = style == RopeStyle::kNormal ? 2 * j : j;
       int32_t i1 = style == RopeStyle::kNormal ? 2 * j + 1 : j + half;
       float x0 = v[i0], x1 = v[i1];
-      v[i0] = x0 * cos[j] - x1 * sin[j];
-      v[i1] = x0 * sin[j] + x1 * cos[j];
+      // The fused forms llama.cpp's build compiles this to (one rounding per output).
+      v[i0] = std::fma(x0, cos[j], -(x1 * sin[j]));
+      v[i1] = std::fma(x1, cos[j], x0 * sin[j]);
     }
   }
 }
