@@ -146,7 +146,7 @@ int bench(const BenchOptions& o) {
   engine::EngineOptions eo;
   eo.n_ctx = std::max({o.n_prompt, o.n_gen, o.batch > 0 ? o.batch_prompt + o.batch_gen : 0}) + 1;
   eo.n_seq = std::max(1, o.batch);
-  eo.batch_tokens = std::max(1, std::min(std::max(o.n_prompt, o.batch_prompt), 512));
+  eo.batch_tokens = std::max({1, o.batch, std::min(std::max(o.n_prompt, o.batch_prompt), 512)});
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;
