@@ -38,7 +38,7 @@ done
 m=${BATCH_MODEL:-llama-1b-q4_k_m}
 f=$dir/$m.gguf
 lb=$("$bin/llama-batched-bench" -m "$f" -t "$threads" -c 4096 -b 2048 -ub 512 -npp 128 -ntg 64 -npl 8 \
-      --output-format jsonl 2>/dev/null | tail -1)
+      --output-format jsonl 2>/dev/null | grep '^{' | tail -1)
 hb=$("$hangar" bench -m "$f" --threads "$threads" -p 0 -n 0 --batch 8 --batch-prompt 128 --batch-gen 64 -r 1 --json)
 lb_tg=$(echo "$lb" | json_field "['speed_tg']")
 hb_tg=$(echo "$hb" | json_field "['batch_tg_tps']")
