@@ -144,6 +144,32 @@ void attend_f16(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, flo
   kernels::scale(j.out, s == 0 ? 0.0f : 1.0f / s, hd);
 }
 
+// Batched-decode path: one token, all heads, in F32. Each key and value row (all kv heads,
+// contiguous in the cache) is converted once for every query head that reads it and streamed
+// in order; a decode token sees at most the context, so all its scores are kept and the
+// softmax needs no online rescaling. `scratch` holds kv_dim + n_head * (pos + 1) floats.
+void attend_token_f32(const BatchToken& token, int32_t il, const KvCache& kv, const HParams& hp, const float* q,
+                      float* out, float scale, float* scratch) {
+  const int32_t hd = hp.head_dim, group = hp.n_head / hp.n_head_kv, bt = kv.block_tokens();
+  const int32_t n_pos = token.pos + 1, kv_dim = hp.n_head_kv * hd;
+  float* row = scratch;          // kv_dim
+  float* scores = row + kv_dim;  // n_head x n_pos
+  for (int32_t p = 0; p < n_pos; ++p) {
+    kernels::f16_to_f32_row(kv.k(il, token.blocks[p / bt], p % bt), row, kv_dim);
+    for (int32_t h = 0; h < hp.n_head; ++h)
+      scores[static_cast<size_t>(h) * n_pos + p] =
+          kernels::dot_f32(q + static_cast<size_t>(h) * hd, row + static_cast<size_t>(h / group) * hd, hd) * scale;
+  }
+  for (int32_t h = 0; h < hp.n_head; ++h) kernels::softmax(scores + static_cast<size_t>(h) * n_pos, n_pos);
+  std::memset(out, 0, sizeof(float) * hp.n_head * hd);
+  for (int32_t p = 0; p < n_pos; ++p) {
+    kernels::f16_to_f32_row(kv.v(il, token.blocks[p / bt], p % bt), row, kv_dim);
+    for (int32_t h = 0; h < hp.n_head; ++h)
+      kernels::axpy_f32(scores[static_cast<size_t>(h) * n_pos + p], row + static_cast<size_t>(h / group) * hd,
+                        out + static_cast<size_t>(h) * hd, hd);
+  }
+}
+
 }  // namespace
 
 void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const {
@@ -166,6 +192,27 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
     ctx.pool_.parallel_for(static_cast<int64_t>(jobs.size()), 1, [&](int64_t begin, int64_t end, int ith) {
       for (int64_t k = begin; k < end; ++k)
         attend_tile(jobs[k], il, kv, hp_, ctx.q_.data(), ctx.attn_.data(), scale, ctx.scores_[ith].data());
+    });
+    return;
+  }
+  // Several sequences' tokens in one pass (batched decode) take the F32 path above: the F16
+  // path converts each key and value once per query head (~100 cycles per head and position)
+  // and took 16% of an 8-sequence decode step; F32 accumulation is also the more precise. A
+  // lone sequence keeps llama.cpp's choice, so single-stream output matches it.
+  bool several_sequences = false;
+  int32_t max_pos = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    several_sequences = several_sequences || batch[i].blocks != batch[0].blocks;
+    max_pos = std::max(max_pos, batch[i].pos);
+  }
+  if (several_sequences) {
+    const size_t need = static_cast<size_t>(hp_.n_head_kv) * hd + static_cast<size_t>(hp_.n_head) * (max_pos + 1);
+    for (auto& sc : ctx.scores_)
+      if (sc.size() < need) sc.resize(need);
+    ctx.pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end, int ith) {
+      for (int64_t i = begin; i < end; ++i)
+        attend_token_f32(batch[i], il, kv, hp_, &ctx.q_[static_cast<size_t>(i) * qd], &ctx.attn_[static_cast<size_t>(i) * qd],
+                         scale, ctx.scores_[ith].data());
     });
     return;
   }
