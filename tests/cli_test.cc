@@ -131,5 +131,20 @@ TEST(CliBench, JsonHasThroughputFigures) {
   EXPECT_GT(j["tg_tps"].get<double>(), 0);
 }
 
+TEST(CliBench, BatchBandwidthAndProfile) {
+  auto r = run_process({hangar_binary(), "bench", "-m", kF16, "-p", "16", "-n", "4", "-r", "1", "--batch", "3",
+                        "--batch-prompt", "8", "--batch-gen", "4", "--profile", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["batch"], 3);
+  EXPECT_GT(j["batch_tg_tps"].get<double>(), 0);
+  EXPECT_GT(j["bytes_per_token"].get<double>(), 0);
+  EXPECT_GT(j["read_bandwidth_gbps"].get<double>(), 0);
+  EXPECT_GT(j["tg_bandwidth_percent"].get<double>(), 0);
+  // The per-op breakdown goes to stderr, one row per op.
+  for (const char* op : {"matmul f16", "matmul output", "attention", "norm", "rope", "swiglu"})
+    EXPECT_NE(r.err.find(op), std::string::npos) << op << " missing from:\n" << r.err;
+}
+
 }  // namespace
 }  // namespace hangar

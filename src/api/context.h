@@ -14,6 +14,7 @@
 #include "api/api_error.h"
 #include "api/metrics.h"
 #include "api/request.h"
+#include "base/profiler.h"
 #include "chat/chat_template.h"
 #include "manager/engine_loader.h"
 #include "manager/manager.h"
@@ -26,6 +27,8 @@ struct ServerOptions {
   std::string api_key;                        // empty: no authentication
   size_t max_body_bytes = 8u << 20;           // larger request bodies get a 413
   int http_threads = 64;                      // connections served at once (streams hold one each)
+  Profiler* profiler = nullptr;               // serve --profile: request parsing, templates,
+                                              // tokenization, response writing
 };
 
 // Parsed chat templates, one per distinct template source, shared by all models that carry it

@@ -127,12 +127,16 @@ void respond_collected(Run& run, httplib::Response& res) {
   body["usage"] = run.usage();
   auto t = run.timings();
   body["timings"] = timings_json(t);
+  ProfileScope scope(run.ctx->options.profiler, "http: build response");
   send_json(res, 200, body);
 }
 
 // Writes the whole stream; returns false when the client went away.
 bool write_stream(Run& run, httplib::DataSink& sink) {
-  auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+  auto write = [&](const std::string& s) {
+    ProfileScope scope(run.ctx->options.profiler, "http: write stream");
+    return sink.write(s.data(), s.size());
+  };
   auto chunk = [&](Json choice) {
     Json c = run.head(true);
     c["choices"] = Json::array({std::move(choice)});

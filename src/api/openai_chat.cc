@@ -51,17 +51,27 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   Json body;
   if (!read_json_body(req, res, &body)) return;
   ChatRequest cr;
-  if (MaybeError e = parse_chat_request(body, &cr)) return send_error(res, *e);
+  {
+    ProfileScope scope(ctx.options.profiler, "http: parse request");
+    if (MaybeError e = parse_chat_request(body, &cr)) return send_error(res, *e);
+  }
   ModelHold hold;
   if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
   if (MaybeError e = validate_for_model(cr.common, hold.model->n_vocab())) return send_error(res, *e);
   std::string prompt;
-  if (MaybeError e = render_chat_prompt(ctx, *hold.model, cr.messages, cr.tools, cr.add_generation_prompt,
-                                        cr.chat_template_kwargs, &prompt))
-    return send_error(res, *e);
+  {
+    ProfileScope scope(ctx.options.profiler, "chat template");
+    if (MaybeError e = render_chat_prompt(ctx, *hold.model, cr.messages, cr.tools, cr.add_generation_prompt,
+                                          cr.chat_template_kwargs, &prompt))
+      return send_error(res, *e);
+  }
   const Tokenizer& tok = hold.model->tokenizer();
-  // Like llama.cpp: the template's special tokens are parsed, BOS is added as the vocab asks.
-  std::vector<int32_t> tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  std::vector<int32_t> tokens;
+  {
+    // Like llama.cpp: the template's special tokens are parsed, BOS is added as the vocab asks.
+    ProfileScope scope(ctx.options.profiler, "tokenization");
+    tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
   plan.model_id = cr.model;
   for (int i = 0; i < cr.common.n; ++i) {
     plan.prompts.push_back(tokens);

@@ -47,7 +47,10 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   Json body;
   if (!read_json_body(req, res, &body)) return;
   CompletionRequest cr;
-  if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
+  {
+    ProfileScope scope(ctx.options.profiler, "http: parse request");
+    if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
+  }
   ModelHold hold;
   if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
   if (MaybeError e = validate_for_model(cr.common, hold.model->n_vocab())) return send_error(res, *e);
@@ -57,7 +60,11 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     const PromptInput& in = cr.prompts[p];
     // Text is tokenized as llama.cpp's /completion does (BOS as the vocab asks, special tokens
     // parsed); token ids are taken as given.
-    std::vector<int32_t> tokens = in.is_tokens ? in.tokens : tok.encode(in.text, true, true);
+    std::vector<int32_t> tokens;
+    {
+      ProfileScope scope(ctx.options.profiler, "tokenization");
+      tokens = in.is_tokens ? in.tokens : tok.encode(in.text, true, true);
+    }
     std::string echo;
     if (cr.echo) echo = in.is_tokens ? tok.decode(in.tokens, /*special=*/false) : in.text;
     for (int i = 0; i < cr.common.n; ++i) {

@@ -116,6 +116,7 @@ int serve(const ServeOptions& o) {
   so.api_key = o.api_key;
   so.max_body_bytes = *max_body;
   so.http_threads = o.http_threads;
+  so.profiler = o.profile ? &profiler : nullptr;
   api::Server server(mgr, so);
   if (Status st = server.bind(); !st.ok()) return fail(st.error().message());
   mgr.start();
@@ -190,7 +191,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-body-size", o->max_body, "largest request body accepted")->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "connections served at once")->check(CLI::Range(4, 4096))
       ->capture_default_str();
-  cmd->add_flag("--profile", o->profile, "print a per-op time breakdown of all forward passes at exit");
+  cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
   cmd->callback([o, &exit_code] { exit_code = serve(*o); });
 }

@@ -342,6 +342,19 @@ describe('hangar serve start-up', () => {
     }
   });
 
+  test('--profile prints a per-op breakdown (forward pass, sampling, template, tokenization, HTTP) at exit', async () => {
+    const d = makeModelsDir([QWEN + '.gguf']);
+    const server = await startServer(['--models-dir', d.models, '--state-dir', d.state, '--profile', ...common]);
+    const openai = client(server);
+    await openai.chat.completions.create({ model: QWEN, messages: chatMsgs, max_tokens: 3 });
+    const stream = await openai.chat.completions.create({ model: QWEN, messages: chatMsgs, max_tokens: 3, stream: true });
+    for await (const _ of stream) { /* drain */ }
+    assert.equal((await server.stop()).code, 0);
+    for (const op of ['matmul q4_K', 'attention', 'norm', 'sampling', 'chat template', 'tokenization',
+                      'http: parse request', 'http: write stream', 'http: build response'])
+      assert.match(server.log(), new RegExp('^' + op + ' +[0-9.]+ +[0-9.]+%', 'm'), op);
+  });
+
   test('bad flags and a foreign state file are errors at start, not crashes', () => {
     const d = makeModelsDir([]);
     let r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--eviction', 'newest'],

@@ -30,7 +30,8 @@ export async function startServer(args, { timeoutMs = 30000 } = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': it comes after the child's stdout and stderr are drained into `log`.
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('hangar serve did not start:\n' + log)), timeoutMs);
     const onData = (d) => {
