@@ -47,6 +47,10 @@ struct Run {
     }
     if (first_token_s < 0) first_token_s = plan.since_request.elapsed_s();
     const engine::StepOutput& s = ev.step;
+    if (!c.prefix_scored) {
+      c.prefix_scored = true;
+      c.prefix_logprobs = s.prompt_logprobs;
+    }
     *text = s.text;
     c.text += s.text;
     if (s.logprob && step_is_content(s, tok(), plan.params.ignore_eos)) {
@@ -143,10 +147,16 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
     if (run.plan.include_usage) c["usage"] = nullptr;
     return sse_event(c);
   };
-  for (size_t i = 0; i < run.choices.size(); ++i) {
-    Json open = run.format->stream_open(static_cast<int>(i), run.choices[i]);
-    if (!open.is_null() && !write(chunk(std::move(open)))) return false;
-  }
+  // A choice's opening chunk (the echo) goes first, or, when the prompt is scored, once its
+  // log-probabilities have come with the first step.
+  std::vector<bool> opened(run.choices.size(), false);
+  auto open = [&](size_t i) {
+    opened[i] = true;
+    Json o = run.format->stream_open(static_cast<int>(i), run.choices[i]);
+    return o.is_null() || write(chunk(std::move(o)));
+  };
+  for (size_t i = 0; i < run.choices.size(); ++i)
+    if (run.choices[i].prefix_first_token < 0 && !open(i)) return false;
   ChoiceEvent ev;
   while (run.job->next(&ev)) {
     if (run.ctx->stopping) run.job->cancel();
@@ -155,6 +165,7 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
     ChoiceState& c = run.choices[ev.index];
     const size_t offset = c.prefix.size() + c.text.size();
     run.apply(ev, &text, &lps);
+    if (!ev.done && !opened[ev.index] && !open(ev.index)) return false;
     if (!ev.done) {
       if (text.empty() && lps.empty()) continue;  // held back (partial UTF-8 or a stop prefix)
       if (!write(chunk(run.format->stream_choice(ev.index, text, lps, offset, nullptr)))) return false;
@@ -212,8 +223,10 @@ void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan, std
   run->plan = std::move(plan);
   run->format = std::move(format);
   run->choices.resize(run->plan.prompts.size());
-  for (size_t i = 0; i < run->choices.size(); ++i)
+  for (size_t i = 0; i < run->choices.size(); ++i) {
     if (i < run->plan.prefixes.size()) run->choices[i].prefix = run->plan.prefixes[i];
+    if (run->plan.params.prompt_logprobs >= 0) run->choices[i].prefix_first_token = run->plan.prompts[i].front();
+  }
   run->job = std::make_unique<GenerationJob>(run->hold.model->scheduler());
   for (size_t i = 0; i < run->plan.prompts.size(); ++i)
     run->job->submit(static_cast<int>(i), run->plan.prompts[i], run->plan.params);

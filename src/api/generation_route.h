@@ -21,6 +21,11 @@ struct ChoiceState {
   std::string text;                            // everything emitted (after the echo prefix)
   std::string prefix;                          // completions' echo: the prompt text shown first
   std::vector<engine::TokenLogprob> logprobs;  // only when asked for
+  // Completions' echo with logprobs: the prompt's first token (-1: not scored) and the
+  // log-probabilities of the others, which arrive with the first step.
+  int32_t prefix_first_token = -1;
+  std::vector<engine::TokenLogprob> prefix_logprobs;
+  bool prefix_scored = false;  // the first step (and with it prefix_logprobs) has arrived
   engine::FinishReason reason = engine::FinishReason::kNone;
   std::string error;
   engine::RequestTimings timings;

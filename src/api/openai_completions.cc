@@ -12,10 +12,13 @@ class CompletionFormat final : public OutputFormat {
   const char* endpoint() const override { return "completions"; }
   const char* object_name(bool) const override { return "text_completion"; }
 
-  // With echo, the stream starts with the prompt; without it there is nothing to open with.
+  // With echo, the stream starts with the prompt (and, asked for, its log-probabilities);
+  // without it there is nothing to open with.
   Json stream_open(int index, const ChoiceState& c) const override {
-    if (c.prefix.empty()) return Json();
-    return stream_choice(index, c.prefix, {}, 0, nullptr);
+    if (c.prefix.empty() && c.prefix_first_token < 0) return Json();
+    Json j = stream_choice(index, c.prefix, {}, 0, nullptr);
+    if (c.prefix_first_token >= 0) j["logprobs"] = prompt_logprobs(c);
+    return j;
   }
 
   Json stream_choice(int index, const std::string& text, std::span<const engine::TokenLogprob> lps,
@@ -33,11 +36,16 @@ class CompletionFormat final : public OutputFormat {
     c["index"] = index;
     c["text"] = s.prefix + s.text;
     c["logprobs"] = logprobs_ ? completion_logprobs_json(tok_, s.logprobs, s.prefix.size()) : Json();
+    if (s.prefix_first_token >= 0) c["logprobs"] = concat_completion_logprobs(prompt_logprobs(s), c["logprobs"]);
     c["finish_reason"] = finish_reason_json(s.reason);
     return c;
   }
 
  private:
+  Json prompt_logprobs(const ChoiceState& c) const {
+    return completion_prompt_logprobs_json(tok_, c.prefix_first_token, c.prefix_logprobs);
+  }
+
   const Tokenizer& tok_;
   bool logprobs_;
 };

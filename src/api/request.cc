@@ -250,9 +250,9 @@ MaybeError parse_completion_request(const Json& body, CompletionRequest* out) {
     if (!suffix.empty()) return bad_request("suffix", "'suffix' (fill-in-the-middle) is not supported");
   }
   HANGAR_API_TRY(parse_common(body, &out->common));
-  if (out->echo && out->logprobs >= 0)
-    return bad_request("echo", "'echo' together with 'logprobs' (log-probabilities of the prompt) is not supported");
   out->common.gen.top_logprobs = out->logprobs;
+  // Echo with logprobs lists the prompt's tokens with their log-probabilities too.
+  out->common.gen.prompt_logprobs = out->echo ? out->logprobs : -1;
   return std::nullopt;
 }
 

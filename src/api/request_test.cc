@@ -221,7 +221,10 @@ TEST(ParseCompletion, LogprobsEchoAndSuffix) {
   EXPECT_EQ(r.common.gen.top_logprobs, -1);
   EXPECT_EQ(completion_error(R"({"model": "m", "prompt": "x", "logprobs": 21})").param, "logprobs");
   EXPECT_EQ(completion_error(R"({"model": "m", "prompt": "x", "logprobs": true})").param, "logprobs");
-  EXPECT_EQ(completion_error(R"({"model": "m", "prompt": "x", "echo": true, "logprobs": 1})").param, "echo");
+  EXPECT_EQ(r.common.gen.prompt_logprobs, -1);
+  r = completion_ok(R"({"model": "m", "prompt": "x", "echo": true, "logprobs": 1})");
+  EXPECT_EQ(r.common.gen.top_logprobs, 1);
+  EXPECT_EQ(r.common.gen.prompt_logprobs, 1);
   EXPECT_EQ(completion_error(R"({"model": "m", "prompt": "x", "suffix": "end"})").param, "suffix");
 }
 

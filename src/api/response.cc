@@ -105,6 +105,38 @@ Json completion_logprobs_json(const Tokenizer& tok, std::span<const engine::Toke
   return j;
 }
 
+Json completion_prompt_logprobs_json(const Tokenizer& tok, int32_t first_token,
+                                     std::span<const engine::TokenLogprob> lps) {
+  Json tokens = Json::array(), token_logprobs = Json::array(), top = Json::array(), offsets = Json::array();
+  size_t offset = 0;
+  auto add = [&](int32_t id, Json logprob, Json alternatives) {
+    const std::string piece = tok.token_to_piece(id, /*special=*/false);
+    tokens.push_back(piece);
+    token_logprobs.push_back(std::move(logprob));
+    top.push_back(std::move(alternatives));
+    offsets.push_back(offset);
+    offset += piece.size();
+  };
+  add(first_token, nullptr, nullptr);
+  for (const auto& lp : lps) {
+    Json t = Json::object();
+    for (const auto& [id, logprob] : lp.top) t[tok.token_to_piece(id, true)] = logprob;
+    add(lp.token, lp.logprob, std::move(t));
+  }
+  Json j;
+  j["tokens"] = std::move(tokens);
+  j["token_logprobs"] = std::move(token_logprobs);
+  j["top_logprobs"] = std::move(top);
+  j["text_offset"] = std::move(offsets);
+  return j;
+}
+
+Json concat_completion_logprobs(Json a, const Json& b) {
+  for (const char* field : {"tokens", "token_logprobs", "top_logprobs", "text_offset"})
+    for (const auto& v : b[field]) a[field].push_back(v);
+  return a;
+}
+
 const char* finish_reason_json(engine::FinishReason reason) {
   return reason == engine::FinishReason::kLength ? "length" : "stop";
 }

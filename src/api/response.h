@@ -38,6 +38,14 @@ Json chat_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogpr
 Json completion_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogprob> lps,
                               size_t text_offset);
 
+// Completions logprobs of an echoed prompt: its first token (no logprob: nothing precedes it)
+// and the scored others, offsets from 0 over the prompt's text (pieces without special-token
+// text, as the echo shows it).
+Json completion_prompt_logprobs_json(const Tokenizer& tok, int32_t first_token,
+                                     std::span<const engine::TokenLogprob> lps);
+// `a` followed by `b` (two completions logprobs objects), field by field.
+Json concat_completion_logprobs(Json a, const Json& b);
+
 // The finish_reason of a finished choice as OpenAI names it ("stop", "length").
 const char* finish_reason_json(engine::FinishReason reason);
 

@@ -19,6 +19,9 @@ struct GenerationParams {
   std::vector<std::string> stop;    // stop strings (not included in the output)
   bool ignore_eos = false;          // keep going past end-of-generation tokens
   int32_t top_logprobs = -1;        // -1: no log-probabilities; k >= 0: the sampled token's and k best
+  // k >= 0: also score the prompt (completions' echo with logprobs): each prompt token's
+  // log-probability after the tokens before it, and the k best there, on the first step.
+  int32_t prompt_logprobs = -1;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -37,6 +40,9 @@ struct StepOutput {
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
   std::optional<TokenLogprob> logprob;
+  // First step only, with params.prompt_logprobs >= 0: one entry per prompt token after the
+  // first (the first token has nothing before it to be predicted from).
+  std::vector<TokenLogprob> prompt_logprobs;
 };
 
 // Not thread-safe; one per sequence.

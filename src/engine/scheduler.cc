@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "sampling/logprobs.h"
 
 namespace hangar::engine {
 
@@ -18,6 +19,8 @@ struct Scheduler::Active {
   Stopwatch clock;            // since submission
   double admitted_ms = 0, first_token_ms = -1;
   RequestTimings timings;
+  std::vector<TokenLogprob> prompt_logprobs;  // when the prompt is scored; sent with the first step
+  bool scores_prompt() const { return request.params.prompt_logprobs >= 0; }
   bool prefilling() const { return n_prompt_done < static_cast<int32_t>(request.prompt.size()); }
 };
 
@@ -95,8 +98,9 @@ void Scheduler::loop() {
       a->gen->accept_prompt(a->request.prompt);
       std::vector<const Sequence*> live;
       for (const auto& r : running_) live.push_back(&r->seq);
-      // Keep at least the last prompt token to evaluate: its logits start the generation.
-      const int32_t max_reuse = static_cast<int32_t>(a->request.prompt.size()) - 1;
+      // Keep at least the last prompt token to evaluate: its logits start the generation. A
+      // scored prompt is computed whole: cached tokens kept no logits.
+      const int32_t max_reuse = a->scores_prompt() ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
       a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq);
       a->timings.cached_tokens = a->n_prompt_done;
       {
@@ -164,6 +168,21 @@ void Scheduler::finish(Active& a, FinishReason reason, const std::string& error)
   if (a.seq.n_past() > 0) prefix_cache_.put(std::move(a.seq));
 }
 
+void Scheduler::score_prompt_chunk(Active& a, const float* logits, int32_t n) {
+  const int32_t n_vocab = engine_.n_vocab(), k = a.request.params.prompt_logprobs;
+  const auto& prompt = a.request.prompt;
+  for (int32_t j = 0; j < n; ++j) {
+    const size_t next = static_cast<size_t>(a.n_prompt_done + j + 1);  // the token this position predicts
+    if (next >= prompt.size()) break;
+    const float* row = logits + static_cast<size_t>(j) * n_vocab;
+    TokenLogprob lp;
+    lp.token = prompt[next];
+    lp.logprob = token_logprob(row, n_vocab, lp.token);
+    if (k > 0) lp.top = top_logprobs(row, n_vocab, k);
+    a.prompt_logprobs.push_back(std::move(lp));
+  }
+}
+
 void Scheduler::step() {
   // Drop cancelled requests first so their slots and blocks are free for this pass.
   for (auto it = running_.begin(); it != running_.end();) {
@@ -190,19 +209,32 @@ void Scheduler::step() {
   for (auto& a : running_) {
     if (!a->prefilling() || used >= budget) continue;
     const int32_t remaining = static_cast<int32_t>(a->request.prompt.size()) - a->n_prompt_done;
-    const int32_t n = std::min(remaining, budget - used);
+    // A scored prompt goes in small chunks: each of its positions keeps n_vocab logits.
+    const int32_t n = std::min({remaining, budget - used, a->scores_prompt() ? kScoredChunk : remaining});
     items.push_back({&a->seq, {a->request.prompt.data() + a->n_prompt_done, static_cast<size_t>(n)}, nullptr});
     owners.push_back(a.get());
     used += n;
     blocks_needed += n / bt + 2;
   }
   if (items.empty()) return;
+  const size_t n_vocab = static_cast<size_t>(engine_.n_vocab());
+  size_t scored_rows = 0;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (owners[i]->prefilling() && owners[i]->scores_prompt()) scored_rows += items[i].tokens.size();
+  if (prompt_logits_.size() < scored_rows * n_vocab) prompt_logits_.resize(scored_rows * n_vocab);
+  scored_rows = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     Active* a = owners[i];
+    if (a->prefilling() && a->scores_prompt()) {
+      items[i].logits = &prompt_logits_[scored_rows * n_vocab];
+      items[i].all_logits = true;
+      scored_rows += items[i].tokens.size();
+      continue;
+    }
     const bool completes_prompt = !a->prefilling() ||
                                   a->n_prompt_done + static_cast<int32_t>(items[i].tokens.size()) ==
                                       static_cast<int32_t>(a->request.prompt.size());
-    if (completes_prompt) items[i].logits = &logits_[i * static_cast<size_t>(engine_.n_vocab())];
+    if (completes_prompt) items[i].logits = &logits_[i * n_vocab];
   }
   ensure_free_blocks(blocks_needed);
   Status st = engine_.eval(items);
@@ -222,13 +254,23 @@ void Scheduler::step() {
   }
   for (size_t i = 0; i < items.size(); ++i) {
     Active* a = owners[i];
-    if (a->prefilling()) a->n_prompt_done += static_cast<int32_t>(items[i].tokens.size());
-    if (!items[i].logits) continue;
+    const float* logits = items[i].logits;
+    if (a->prefilling()) {
+      const int32_t n = static_cast<int32_t>(items[i].tokens.size());
+      if (items[i].all_logits) {
+        score_prompt_chunk(*a, logits, n);
+        logits += static_cast<size_t>(n - 1) * n_vocab;  // the chunk's last position
+      }
+      a->n_prompt_done += n;
+      if (a->prefilling()) continue;
+    }
+    if (!logits) continue;
     StepOutput out;
     {
       ProfileScope scope(engine_.profiler(), "sampling");
-      out = a->gen->step(items[i].logits, engine_.n_ctx() - a->seq.n_past());
+      out = a->gen->step(logits, engine_.n_ctx() - a->seq.n_past());
     }
+    if (a->scores_prompt() && a->first_token_ms < 0) out.prompt_logprobs = std::move(a->prompt_logprobs);
     if (a->first_token_ms < 0) a->first_token_ms = a->clock.elapsed_ms();
     a->next_token = out.token;
     bool keep = a->request.on_token ? a->request.on_token(out) : true;

@@ -67,6 +67,10 @@ struct SchedulerStats {
 // submit() and stats() are thread-safe.
 class Scheduler {
  public:
+  // Prompt tokens per pass for a scored prompt (params.prompt_logprobs): each keeps a row of
+  // n_vocab logits.
+  static constexpr int32_t kScoredChunk = 16;
+
   explicit Scheduler(Engine& engine);
   ~Scheduler();  // cancels everything still queued or running (on_done with kCancelled)
   Scheduler(const Scheduler&) = delete;
@@ -86,6 +90,9 @@ class Scheduler {
   void step();
   void finish(Active& a, FinishReason reason, const std::string& error = "");
   bool ensure_free_blocks(int32_t n);
+  // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
+  void score_prompt_chunk(Active& a, const float* logits, int32_t n);
+
 
   Engine& engine_;
   PrefixCache prefix_cache_;
@@ -94,6 +101,7 @@ class Scheduler {
   std::deque<std::unique_ptr<Active>> queue_;
   std::vector<std::unique_ptr<Active>> running_;
   std::vector<float> logits_;
+  std::vector<float> prompt_logits_;  // every position of prompt chunks that are being scored
   bool stop_ = false;
   SchedulerStats stats_;
   std::thread thread_;

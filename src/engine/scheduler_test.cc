@@ -103,6 +103,49 @@ TEST_F(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
   EXPECT_GT(sched.stats().reused_prompt_tokens, 0);
 }
 
+// Completions' echo with logprobs: a prompt of llama.cpp's prompt + completion tokens is scored
+// in chunks, and the positions of the completion tokens give llama.cpp's distributions.
+TEST_F(SchedulerTest, ScoredPromptGivesLlamaCppLogprobs) {
+  const auto cases = decisive_cases(golden_);
+  const auto& c = cases.front();
+  std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
+  const size_t n_prompt = prompt.size();
+  for (TokenId t : c["completion_tokens"].get<std::vector<TokenId>>()) prompt.push_back(t);
+  ASSERT_GT(prompt.size(), static_cast<size_t>(Scheduler::kScoredChunk));  // several chunks
+  Scheduler sched(*engine_);
+  // First run the prompt unscored so that a reusable prefix sits in the cache: scoring must
+  // compute it anyway.
+  auto warm = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 1, warm));
+  warm->done.get_future().get();
+
+  auto got = std::make_shared<Collected>();
+  std::vector<TokenLogprob> lps;
+  Request r = make_request(prompt, 2, got);
+  r.params.prompt_logprobs = 5;
+  auto inner = r.on_token;
+  r.on_token = [&lps, inner](const StepOutput& out) {
+    if (!out.prompt_logprobs.empty()) lps = out.prompt_logprobs;
+    return inner(out);
+  };
+  sched.submit(std::move(r));
+  RequestResult res = got->done.get_future().get();
+  EXPECT_EQ(res.timings.cached_tokens, 0);
+  ASSERT_EQ(lps.size(), prompt.size() - 1);
+  for (size_t j = 0; j < lps.size(); ++j) {
+    EXPECT_EQ(lps[j].token, prompt[j + 1]);
+    ASSERT_EQ(lps[j].top.size(), 5u);
+    EXPECT_LE(lps[j].logprob, lps[j].top[0].second + 1e-6f);
+  }
+  const auto& steps = c["steps"];
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const TokenLogprob& lp = lps[n_prompt + i - 1];
+    const auto& top = steps[i]["top"];
+    EXPECT_EQ(lp.top[0].first, top[0][0].get<TokenId>()) << "step " << i;
+    EXPECT_NEAR(lp.top[0].second, top[0][1].get<double>(), 0.02) << "step " << i;
+  }
+}
+
 TEST_F(SchedulerTest, CancelledRequestStopsAndFreesItsSlot) {
   Scheduler sched(*engine_);
   auto c = std::make_shared<Collected>();

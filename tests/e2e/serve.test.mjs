@@ -90,6 +90,39 @@ describe('hangar serve with a generous budget', () => {
     }
   });
 
+  test('completions with echo and logprobs score the prompt as llama.cpp does, streamed and not', async () => {
+    // The prompt holds llama.cpp's prompt and completion, so its later positions are golden steps.
+    const c = decisive(QWEN)[0];
+    const prompt = [...c.prompt_tokens, ...c.completion_tokens];
+    const req = { model: QWEN, prompt, max_tokens: 2, temperature: 0, echo: true, logprobs: 3 };
+    const full = await openai.completions.create(req);
+    const lp = full.choices[0].logprobs;
+    assert.equal(lp.tokens.length, prompt.length + 2);
+    assert.equal(lp.token_logprobs[0], null);
+    assert.equal(lp.top_logprobs[0], null);
+    // The engine issue's tolerance for 4-bit models: mean |difference| of the best logprob <= 0.05.
+    let diff = 0;
+    for (let i = 0; i < c.steps.length; i++) {
+      const j = c.prompt_tokens.length + i;  // the entry of completion token i
+      const best = Math.max(...Object.values(lp.top_logprobs[j]));
+      diff += Math.abs(best - c.steps[i].top[0][1]);
+      assert.ok(lp.token_logprobs[j] <= best + 1e-6);
+    }
+    assert.ok(diff / c.steps.length <= 0.05, `mean |dlogprob| ${diff / c.steps.length}`);
+    for (let j = 1; j < lp.text_offset.length; j++) assert.ok(lp.text_offset[j] >= lp.text_offset[j - 1]);
+
+    const stream = await openai.completions.create({ ...req, stream: true });
+    let streamed = null;
+    for await (const chunk of stream)
+      for (const ch of chunk.choices)
+        if (ch.logprobs) streamed = streamed ? {
+          tokens: [...streamed.tokens, ...ch.logprobs.tokens],
+          token_logprobs: [...streamed.token_logprobs, ...ch.logprobs.token_logprobs],
+        } : { tokens: ch.logprobs.tokens, token_logprobs: ch.logprobs.token_logprobs };
+    assert.deepEqual(streamed.tokens, lp.tokens);
+    assert.deepEqual(streamed.token_logprobs, lp.token_logprobs);
+  });
+
   test('chat, streamed and not, gives the same greedy answer with usage and timings', async () => {
     const req = { model: QWEN, messages: chatMsgs, max_tokens: 12, temperature: 0 };
     const full = await openai.chat.completions.create(req);
