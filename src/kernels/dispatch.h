@@ -41,6 +41,9 @@ struct QuantActs {
   float* s32 = nullptr;    // [t * cols/32 + b] 32-blocks: fp16(amax/127 * sum of the block's qs),
                            // llama.cpp's Q8_1 `s`; K-quants: d32[b] * sum of the block's qs
   int16_t* s16 = nullptr;  // [t * cols/16 + j] sum of qs[16j .. 16j+15]
+  // [t * cols/4 + i] -16 * (qs[4i] + ... + qs[4i+3]), for the direct kernels of the offset-code
+  // types (TypeKernels::gemv_lanes): the offset enters as the integer dot's starting value.
+  int32_t* lanes16 = nullptr;
 };
 
 // Activation terms per token and weight sub-block (16 or 32 elements) for the tiled integer
@@ -82,6 +85,7 @@ struct TypeKernels {
   bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead
   bool sub_pairs = false;  // SubAct.term of sub-block j = int16 pair (sum(q) of j, of j + 1)
   size_t (*buf_bytes)(int64_t cols, int64_t n_tokens) = nullptr;  // gemm's per-thread buffer
+  bool gemv_lanes = false;  // gemv reads QuantActs::lanes16
 };
 
 using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,
@@ -92,6 +96,7 @@ struct IsaTable {
   TypeKernels types[kNumWeightKinds];
   QuantizeActsFn quantize_q8_32 = nullptr;  // one scale per 32 elements
   QuantizeActsFn quantize_q8_k = nullptr;   // Q8_K: one scale per 256 elements
+  void (*lane_sums16)(const int8_t* qs, int64_t n, int32_t* out) = nullptr;  // QuantActs::lanes16
   void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n) = nullptr;

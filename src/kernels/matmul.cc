@@ -62,19 +62,22 @@ namespace {
 
 // Lays out and fills the quantized activations of all tokens, and (when tk is given) the
 // SubActs of the tiled kernel, in parallel over tokens for large batches.
-QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64_t n_tokens,
-                        int64_t x_stride, int64_t cols, const TypeKernels* tk, ScratchState& st,
+QuantActs quantize_acts(const IsaTable& tab, const TypeKernels& kernels_of_type, bool k_quant, const float* x,
+                        int64_t n_tokens, int64_t x_stride, int64_t cols, const TypeKernels* tk, ScratchState& st,
                         ThreadPool& pool, MatmulJob& job) {
   const size_t nt = static_cast<size_t>(n_tokens), k = static_cast<size_t>(cols);
   const size_t qs_bytes = round_up(nt * k), d_bytes = round_up(nt * (k / 32) * 4);
   const size_t s16_bytes = round_up(nt * (k / 16) * 2);
-  uint8_t* p = st.acts.reserve(qs_bytes + 2 * d_bytes + s16_bytes);
+  const bool lanes = !tk && kernels_of_type.gemv_lanes && tab.lane_sums16 != nullptr;
+  const size_t lanes_bytes = lanes ? round_up(nt * (k / 4) * 4) : 0;
+  uint8_t* p = st.acts.reserve(qs_bytes + 2 * d_bytes + s16_bytes + lanes_bytes);
   QuantActs a;
   a.cols = cols;
   a.qs = reinterpret_cast<int8_t*>(p);
   a.d32 = reinterpret_cast<float*>(p + qs_bytes);
   a.s32 = reinterpret_cast<float*>(p + qs_bytes + d_bytes);
   a.s16 = reinterpret_cast<int16_t*>(p + qs_bytes + 2 * d_bytes);
+  if (lanes) a.lanes16 = reinterpret_cast<int32_t*>(p + qs_bytes + 2 * d_bytes + s16_bytes);
   SubAct* sub = nullptr;
   const int64_t n_sub = tk ? cols / tk->sub : 0;
   if (tk) {
@@ -90,6 +93,7 @@ QuantActs quantize_acts(const IsaTable& tab, bool k_quant, const float* x, int64
       const float* s32 = a.s32 + t * (cols / 32);
       fn(x + t * x_stride, cols, a.qs + t * cols, a.d32 + t * (cols / 32), a.s32 + t * (cols / 32),
          a.s16 + t * (cols / 16));
+      if (lanes) tab.lane_sums16(a.qs + t * cols, cols, a.lanes16 + t * (cols / 4));
       if (!tk) continue;
       // Per-token, per-sub-block terms of the tiled integer kernel (see SubAct).
       const int per16 = tk->sub / 16;
@@ -158,7 +162,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   job.y_stride = y_stride;
   const bool tiled = tk.gemm != nullptr && n_tokens >= tk.gemm_min_tokens;
   if (!is_float_kind(kind))
-    job.acts = quantize_acts(tab, is_k_quant(kind), x, n_tokens, x_stride, w.cols, tiled ? &tk : nullptr, st,
+    job.acts = quantize_acts(tab, tk, is_k_quant(kind), x, n_tokens, x_stride, w.cols, tiled ? &tk : nullptr, st,
                              pool, job);
 
   const int nth = pool.size();
