@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/mapped_file.h"
 #include "cli/common.h"
 
 namespace hangar::cli {
@@ -112,10 +113,25 @@ Result<double> run_batched_decode(engine::Engine& e, int n_seq, int n_prompt, in
 }
 
 // Read bandwidth of this machine with `pool`'s threads: the best of a few passes summing a
-// buffer far larger than the caches, in GB/s.
-double measure_read_bandwidth(ThreadPool& pool) {
+// buffer far larger than the caches, in GB/s. The buffer is the same kind of memory as the
+// weights (huge pages, or small pages as an mmap of the file has), so the percentage compares
+// like with like.
+double measure_read_bandwidth(ThreadPool& pool, bool huge_pages) {
   const size_t n = (size_t{1} << 30) / sizeof(uint64_t);  // 1 GiB
-  std::vector<uint64_t> buf(n);
+  std::vector<uint64_t> small;
+  HugePageBuffer huge;
+  uint64_t* buf = nullptr;
+  if (huge_pages) {
+    auto b = HugePageBuffer::allocate(n * sizeof(uint64_t));
+    if (b.ok()) {
+      huge = std::move(*b);
+      buf = reinterpret_cast<uint64_t*>(huge.data());
+    }
+  }
+  if (!buf) {
+    small.resize(n);
+    buf = small.data();
+  }
   pool.parallel_for(static_cast<int64_t>(n), 1 << 20, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
   });
@@ -146,6 +162,7 @@ int bench(const BenchOptions& o) {
   engine::EngineOptions eo;
   eo.n_ctx = std::max({o.n_prompt, o.n_gen, o.batch > 0 ? o.batch_prompt + o.batch_gen : 0}) + 1;
   eo.n_seq = std::max(1, o.batch);
+  eo.weights_in_memory = !o.model.mmap;
   eo.batch_tokens = std::max({1, o.batch, std::min(std::max(o.n_prompt, o.batch_prompt), 512)});
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
@@ -182,7 +199,7 @@ int bench(const BenchOptions& o) {
   }
   Stats p = stats(pp), g = stats(tg), b = stats(btg);
   const double gb_per_token = e.model().bytes_per_token() / 1e9;
-  const double bandwidth = o.n_gen > 0 ? measure_read_bandwidth(pool) : 0;
+  const double bandwidth = o.n_gen > 0 ? measure_read_bandwidth(pool, !o.model.mmap) : 0;
   const double bw_share = bandwidth > 0 ? 100.0 * g.mean * gb_per_token / bandwidth : 0;
   if (o.json) {
     nlohmann::json j = {{"model", o.model.model_path}, {"threads", threads}, {"n_prompt", o.n_prompt},

@@ -24,6 +24,7 @@ int run(const RunOptions& o) {
   ThreadPool pool(o.model.resolved_threads());
   engine::EngineOptions eo;
   eo.n_ctx = o.model.ctx;
+  eo.weights_in_memory = !o.model.mmap;
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;

@@ -39,6 +39,7 @@ struct ServeOptions {
   std::string max_body = "8Mi";
   int http_threads = 64;
   bool profile = false;
+  bool mmap = false;
   bool verbose = false;
 };
 
@@ -103,6 +104,7 @@ int serve(const ServeOptions& o) {
   lo.parallel = o.parallel;
   lo.batch_tokens = o.batch_tokens;
   lo.profiler = o.profile ? &profiler : nullptr;
+  lo.weights_in_memory = !o.mmap;
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
   manager::WallClock wall_clock;
@@ -191,6 +193,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-body-size", o->max_body, "largest request body accepted")->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "connections served at once")->check(CLI::Range(4, 4096))
       ->capture_default_str();
+  cmd->add_flag("--mmap", o->mmap,
+                "use model weights in place through mmap (default: read into huge-page memory, faster to "
+                "stream and counted as resident)");
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
   cmd->callback([o, &exit_code] { exit_code = serve(*o); });

@@ -9,7 +9,8 @@ namespace hangar::engine {
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& opts,
                                              ThreadPool& pool) {
   std::unique_ptr<Engine> e(new Engine(pool));
-  HANGAR_ASSIGN(e->model_, model::Model::load(path));
+  HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
+                                                                            : MappedFile::Backing::kMap));
   HANGAR_ASSIGN(Tokenizer tok, Tokenizer::from_gguf(e->model_->file()));
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
   const model::HParams& hp = e->model_->hparams();
@@ -30,6 +31,7 @@ Engine::~Engine() = default;
 
 void Engine::prefault_weights() {
   const MappedFile& m = model_->file().mapped();
+  if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
   constexpr int64_t kPage = 4096, kChunk = 1 << 22;

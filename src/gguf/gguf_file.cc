@@ -198,8 +198,8 @@ class Parser {
   const std::string& path_;
 };
 
-Result<File> File::open(const std::string& path) {
-  HANGAR_ASSIGN(MappedFile mapped, MappedFile::open(path));
+Result<File> File::open(const std::string& path, MappedFile::Backing backing) {
+  HANGAR_ASSIGN(MappedFile mapped, MappedFile::open(path, backing));
   File f;
   f.mapped_ = std::move(mapped);
   Parser p(f.mapped_.data(), f.mapped_.size(), path);

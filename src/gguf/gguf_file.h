@@ -35,7 +35,7 @@ class File {
  public:
   // Returns an error naming the file and what was malformed: truncation, counts past the end,
   // unknown value or tensor types, overflowing dims, misaligned or out-of-range tensor data.
-  static Result<File> open(const std::string& path);
+  static Result<File> open(const std::string& path, MappedFile::Backing backing = MappedFile::Backing::kMap);
 
   const std::string& path() const { return mapped_.path(); }
   uint32_t version() const { return version_; }

@@ -78,6 +78,7 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) 
   eo.n_seq = options_.parallel;
   eo.batch_tokens = options_.batch_tokens;
   eo.extra_kv_blocks = options_.extra_kv_blocks;
+  eo.weights_in_memory = options_.weights_in_memory;
   HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool_));
   if (options_.prefault) eng->prefault_weights();
   eng->set_profiler(options_.profiler);

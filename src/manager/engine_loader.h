@@ -21,6 +21,7 @@ struct EngineLoaderOptions {
   int32_t batch_tokens = 512;   // tokens per forward pass
   int32_t extra_kv_blocks = 0;  // KV blocks beyond parallel * ctx, kept for reusable prefixes
   bool prefault = true;         // read every weight page at load (measured, no first-request faults)
+  bool weights_in_memory = true;  // false (serve --mmap): weights used in place through mmap
   Profiler* profiler = nullptr; // shared by every model's engine (serve --profile); may be null
 };
 

@@ -53,7 +53,9 @@ class Model {
  public:
   // Opens and validates the file: known architecture, every tensor present with the right shape
   // and a supported type. Errors name the file and the tensor, key or type at fault.
-  static Result<std::unique_ptr<Model>> load(const std::string& path);
+  // kMemory copies the file into huge-page memory (inference); kMap uses it in place.
+  static Result<std::unique_ptr<Model>> load(const std::string& path,
+                                             MappedFile::Backing backing = MappedFile::Backing::kMap);
 
   const HParams& hparams() const { return hp_; }
   const gguf::File& file() const { return file_; }
