@@ -71,6 +71,11 @@ void add(const float* a, const float* b, float* y, int64_t n) {
 void silu_mul(const float* gate, const float* up, float* y, int64_t n) {
   detail::active_table().silu_mul(gate, up, y, n);
 }
+void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
+          const float* sin) {
+  HANGAR_ASSERT(n_rot % 2 == 0 && n_rot <= head_dim);
+  detail::active_table().rope(x, n_heads, head_dim, n_rot, neox, cos, sin);
+}
 float softmax(float* x, int64_t n) {
   HANGAR_ASSERT(n > 0);
   return detail::active_table().softmax(x, n);

@@ -112,6 +112,8 @@ struct IsaTable {
   void (*add)(const float* a, const float* b, float* y, int64_t n) = nullptr;
   void (*silu_mul)(const float* g, const float* u, float* y, int64_t n) = nullptr;
   float (*softmax)(float* x, int64_t n) = nullptr;
+  void (*rope)(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
+               const float* sin) = nullptr;
 };
 
 // Each table is defined in its own translation unit, compiled for its instruction set; call

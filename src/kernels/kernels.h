@@ -116,6 +116,12 @@ void add(const float* a, const float* b, float* y, int64_t n);       // y = a + 
 // llama.cpp's ggml_vec_swiglu_f32 on the same instruction set (its vectorised expf on whole
 // vectors, libm expf on the n % vector-width last elements; llama.cpp applies that per row).
 void silu_mul(const float* gate, const float* up, float* y, int64_t n);
+// Rotary embedding in place: the first n_rot dims of each of n_heads heads (head_dim apart) are
+// rotated pairwise by the angles whose cos/sin are given (n_rot / 2 each); pairs are (2j, 2j+1),
+// or (j, j + n_rot/2) with neox. Each output is one fused multiply-add of a rounded product,
+// x0' = fma(x0, c, -(x1 * s)), x1' = fma(x1, c, x0 * s), as llama.cpp's build computes it.
+void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
+          const float* sin);
 // In place: x = exp(x - max) / sum; returns the max. -inf entries (masked) become 0; at least
 // one entry must be finite.
 float softmax(float* x, int64_t n);

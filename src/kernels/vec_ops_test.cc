@@ -1,7 +1,9 @@
 // Vector ops on every ISA against the scalar reference, over many lengths and misalignments.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <utility>
 #include <limits>
 #include <vector>
 
@@ -227,6 +229,31 @@ TEST(VecOps, SiluMulMatchesGgmlExactly) {
         ASSERT_EQ(y[i], g[i] / (1.0f + e) * u[i]) << isa_name(isa) << " i=" << i << " g=" << g[i];
       }
     }
+  }
+}
+
+// Every ISA rotates bit for bit as the reference (one fma of a rounded product per output),
+// for both pairings, partial rotation (n_rot < head_dim) and pair counts that leave tails.
+TEST(VecOps, RopeMatchesReferenceExactly) {
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    for (bool neox : {false, true})
+      for (auto [head_dim, n_rot] : {std::pair{64, 64}, std::pair{80, 48}, std::pair{128, 128}, std::pair{22, 14}}) {
+        const int32_t n_heads = 3, half = n_rot / 2;
+        auto x = random_floats(n_heads * head_dim, 5 + head_dim, 3.0f);
+        std::vector<float> cos(half), sin(half);
+        for (int32_t j = 0; j < half; ++j) {
+          const float a = 17.0f * std::pow(10000.0f, -2.0f * j / n_rot);
+          cos[j] = std::cos(a);
+          sin[j] = std::sin(a);
+        }
+        auto want = x;
+        ref::rope(want.data(), n_heads, head_dim, n_rot, neox, cos.data(), sin.data());
+        rope(x.data(), n_heads, head_dim, n_rot, neox, cos.data(), sin.data());
+        for (size_t i = 0; i < x.size(); ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(x[i]), std::bit_cast<uint32_t>(want[i]))
+              << isa_name(isa) << (neox ? " neox" : " normal") << " head_dim " << head_dim << " at " << i;
+      }
   }
 }
 

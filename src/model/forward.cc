@@ -109,25 +109,6 @@ Status Model::forward(std::span<const BatchToken> batch, KvCache& kv, ForwardCon
   return Status::Ok();
 }
 
-namespace {
-// Rotates the first n_rot dims of each head in `x` (n_heads x head_dim) by the token's angles.
-void apply_rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, RopeStyle style,
-                const float* cos, const float* sin) {
-  const int32_t half = n_rot / 2;
-  for (int32_t h = 0; h < n_heads; ++h) {
-    float* v = x + static_cast<size_t>(h) * head_dim;
-    for (int32_t j = 0; j < half; ++j) {
-      int32_t i0 = style == RopeStyle::kNormal ? 2 * j : j;
-      int32_t i1 = style == RopeStyle::kNormal ? 2 * j + 1 : j + half;
-      float x0 = v[i0], x1 = v[i1];
-      // The fused forms llama.cpp's build compiles this to (one rounding per output).
-      v[i0] = std::fma(x0, cos[j], -(x1 * sin[j]));
-      v[i1] = std::fma(x1, cos[j], x0 * sin[j]);
-    }
-  }
-}
-}  // namespace
-
 void Model::run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv,
                       ForwardContext& ctx) const {
   const LayerWeights& l = w_.layers[il];
@@ -164,8 +145,9 @@ void Model::run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv
       }
       const float* c = &ctx.rope_cos_[static_cast<size_t>(i) * half];
       const float* s = &ctx.rope_sin_[static_cast<size_t>(i) * half];
-      apply_rope(q, hp_.n_head, hd, hp_.n_rot, hp_.rope_style, c, s);
-      apply_rope(k, hp_.n_head_kv, hd, hp_.n_rot, hp_.rope_style, c, s);
+      const bool neox = hp_.rope_style == RopeStyle::kNeox;
+      kernels::rope(q, hp_.n_head, hd, hp_.n_rot, neox, c, s);
+      kernels::rope(k, hp_.n_head_kv, hd, hp_.n_rot, neox, c, s);
       const int32_t pos = batch[i].pos, bt = kv.block_tokens();
       const int32_t block = batch[i].blocks[pos / bt];
       kernels::f32_to_f16_row(k, kv.k(il, block, pos % bt), kvd);

@@ -272,6 +272,21 @@ void silu_mul(const float* g, const float* u, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
+          const float* sin) {
+  const int32_t half = n_rot / 2;
+  for (int32_t h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<size_t>(h) * head_dim;
+    for (int32_t j = 0; j < half; ++j) {
+      const int32_t i0 = neox ? j : 2 * j, i1 = neox ? j + half : 2 * j + 1;
+      const float x0 = v[i0], x1 = v[i1];
+      // The fused forms llama.cpp's build compiles this to (one rounding per output).
+      v[i0] = std::fma(x0, cos[j], -(x1 * sin[j]));
+      v[i1] = std::fma(x1, cos[j], x0 * sin[j]);
+    }
+  }
+}
+
 float softmax(float* x, int64_t n) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);

@@ -24,6 +24,7 @@ const IsaTable& scalar_table() {
     t.scale = ref::scale;
     t.add = ref::add;
     t.silu_mul = ref::silu_mul;
+    t.rope = ref::rope;
     t.softmax = ref::softmax;
     return t;
   }();
