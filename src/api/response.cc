@@ -83,52 +83,60 @@ Json chat_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogpr
   return {{"content", std::move(content)}};
 }
 
+namespace {
+
+// The four parallel arrays of a completions logprobs object, built token by token.
+class CompletionLogprobs {
+ public:
+  // special: whether special tokens show their text (generated tokens) or none (an echoed
+  // prompt, whose text has no such markers).
+  CompletionLogprobs(const Tokenizer& tok, size_t text_offset, bool special)
+      : tok_(tok), offset_(text_offset), special_(special) {}
+
+  void add(int32_t id, Json logprob, Json alternatives) {
+    const std::string piece = tok_.token_to_piece(id, special_);
+    tokens_.push_back(piece);
+    token_logprobs_.push_back(std::move(logprob));
+    top_.push_back(std::move(alternatives));
+    offsets_.push_back(offset_);
+    offset_ += piece.size();
+  }
+  void add(const engine::TokenLogprob& lp) {
+    Json t = Json::object();
+    for (const auto& [id, logprob] : lp.top) t[tok_.token_to_piece(id, true)] = logprob;
+    add(lp.token, lp.logprob, std::move(t));
+  }
+  Json json() && {
+    Json j;
+    j["tokens"] = std::move(tokens_);
+    j["token_logprobs"] = std::move(token_logprobs_);
+    j["top_logprobs"] = std::move(top_);
+    j["text_offset"] = std::move(offsets_);
+    return j;
+  }
+
+ private:
+  const Tokenizer& tok_;
+  size_t offset_;
+  bool special_;
+  Json tokens_ = Json::array(), token_logprobs_ = Json::array(), top_ = Json::array(), offsets_ = Json::array();
+};
+
+}  // namespace
+
 Json completion_logprobs_json(const Tokenizer& tok, std::span<const engine::TokenLogprob> lps,
                               size_t text_offset) {
-  Json tokens = Json::array(), token_logprobs = Json::array(), top = Json::array(), offsets = Json::array();
-  size_t offset = text_offset;
-  for (const auto& lp : lps) {
-    const std::string piece = tok.token_to_piece(lp.token, true);
-    tokens.push_back(piece);
-    token_logprobs.push_back(lp.logprob);
-    Json t = Json::object();
-    for (const auto& [id, logprob] : lp.top) t[tok.token_to_piece(id, true)] = logprob;
-    top.push_back(std::move(t));
-    offsets.push_back(offset);
-    offset += piece.size();
-  }
-  Json j;
-  j["tokens"] = std::move(tokens);
-  j["token_logprobs"] = std::move(token_logprobs);
-  j["top_logprobs"] = std::move(top);
-  j["text_offset"] = std::move(offsets);
-  return j;
+  CompletionLogprobs out(tok, text_offset, /*special=*/true);
+  for (const auto& lp : lps) out.add(lp);
+  return std::move(out).json();
 }
 
 Json completion_prompt_logprobs_json(const Tokenizer& tok, int32_t first_token,
                                      std::span<const engine::TokenLogprob> lps) {
-  Json tokens = Json::array(), token_logprobs = Json::array(), top = Json::array(), offsets = Json::array();
-  size_t offset = 0;
-  auto add = [&](int32_t id, Json logprob, Json alternatives) {
-    const std::string piece = tok.token_to_piece(id, /*special=*/false);
-    tokens.push_back(piece);
-    token_logprobs.push_back(std::move(logprob));
-    top.push_back(std::move(alternatives));
-    offsets.push_back(offset);
-    offset += piece.size();
-  };
-  add(first_token, nullptr, nullptr);
-  for (const auto& lp : lps) {
-    Json t = Json::object();
-    for (const auto& [id, logprob] : lp.top) t[tok.token_to_piece(id, true)] = logprob;
-    add(lp.token, lp.logprob, std::move(t));
-  }
-  Json j;
-  j["tokens"] = std::move(tokens);
-  j["token_logprobs"] = std::move(token_logprobs);
-  j["top_logprobs"] = std::move(top);
-  j["text_offset"] = std::move(offsets);
-  return j;
+  CompletionLogprobs out(tok, 0, /*special=*/false);
+  out.add(first_token, nullptr, nullptr);
+  for (const auto& lp : lps) out.add(lp);
+  return std::move(out).json();
 }
 
 Json concat_completion_logprobs(Json a, const Json& b) {
