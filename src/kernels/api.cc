@@ -71,6 +71,12 @@ void add(const float* a, const float* b, float* y, int64_t n) {
 void silu_mul(const float* gate, const float* up, float* y, int64_t n) {
   detail::active_table().silu_mul(gate, up, y, n);
 }
+void dot_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
+  detail::active_table().dot_rows_f32(rows, n_rows, stride, x, n, out);
+}
+void axpy_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* w, float* y, int64_t n) {
+  detail::active_table().axpy_rows_f32(rows, n_rows, stride, w, y, n);
+}
 void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
           const float* sin) {
   HANGAR_ASSERT(n_rot % 2 == 0 && n_rot <= head_dim);

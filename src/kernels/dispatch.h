@@ -112,6 +112,10 @@ struct IsaTable {
   void (*add)(const float* a, const float* b, float* y, int64_t n) = nullptr;
   void (*silu_mul)(const float* g, const float* u, float* y, int64_t n) = nullptr;
   float (*softmax)(float* x, int64_t n) = nullptr;
+  void (*dot_rows_f32)(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n,
+                       float* out) = nullptr;
+  void (*axpy_rows_f32)(const float* rows, int64_t n_rows, int64_t stride, const float* w, float* y,
+                        int64_t n) = nullptr;
   void (*rope)(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
                const float* sin) = nullptr;
 };

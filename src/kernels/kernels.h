@@ -116,6 +116,11 @@ void add(const float* a, const float* b, float* y, int64_t n);       // y = a + 
 // llama.cpp's ggml_vec_swiglu_f32 on the same instruction set (its vectorised expf on whole
 // vectors, libm expf on the n % vector-width last elements; llama.cpp applies that per row).
 void silu_mul(const float* gate, const float* up, float* y, int64_t n);
+// out[r] = dot(rows + r * stride, x) over n elements, for r < n_rows (attention scores of one
+// query against many keys); y += sum_r w[r] * (rows + r * stride) over n elements (weighted
+// values). One call for many rows: x or y stays in registers when n is small.
+void dot_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
+void axpy_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* w, float* y, int64_t n);
 // Rotary embedding in place: the first n_rot dims of each of n_heads heads (head_dim apart) are
 // rotated pairwise by the angles whose cos/sin are given (n_rot / 2 each); pairs are (2j, 2j+1),
 // or (j, j + n_rot/2) with neox. Each output is one fused multiply-add of a rounded product,

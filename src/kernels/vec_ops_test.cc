@@ -232,6 +232,28 @@ TEST(VecOps, SiluMulMatchesGgmlExactly) {
   }
 }
 
+// Many rows against one vector (attention scores) and many weighted rows into one vector
+// (weighted values), for the register-resident sizes and the fallback ones.
+TEST(VecOps, DotRowsAndAxpyRows) {
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    for (int64_t n : {8, 16, 32, 64, 128, 256, 13}) {
+      const int64_t n_rows = 37, stride = 3 * n + 5;
+      const auto rows = random_floats(n_rows * stride, 11 + n);
+      const auto x = random_floats(n, 12 + n);
+      std::vector<float> got(n_rows), want(n_rows);
+      dot_rows_f32(rows.data(), n_rows, stride, x.data(), n, got.data());
+      ref::dot_rows_f32(rows.data(), n_rows, stride, x.data(), n, want.data());
+      for (int64_t r = 0; r < n_rows; ++r) ASSERT_NEAR(got[r], want[r], 1e-4f * n) << isa_name(isa) << " n " << n;
+      const auto w = random_floats(n_rows, 14 + n);
+      auto y = random_floats(n, 13 + n), y_ref = y;
+      axpy_rows_f32(rows.data(), n_rows, stride, w.data(), y.data(), n);
+      ref::axpy_rows_f32(rows.data(), n_rows, stride, w.data(), y_ref.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-4f * n_rows) << isa_name(isa) << " n " << n;
+    }
+  }
+}
+
 // Every ISA rotates bit for bit as the reference (one fma of a rounded product per output),
 // for both pairings, partial rotation (n_rot < head_dim) and pair counts that leave tails.
 TEST(VecOps, RopeMatchesReferenceExactly) {

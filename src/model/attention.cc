@@ -144,30 +144,35 @@ void attend_f16(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, flo
   kernels::scale(j.out, s == 0 ? 0.0f : 1.0f / s, hd);
 }
 
-// Batched-decode path: one token, all heads, in F32. Each key and value row (all kv heads,
-// contiguous in the cache) is converted once for every query head that reads it and streamed
-// in order; a decode token sees at most the context, so all its scores are kept and the
-// softmax needs no online rescaling. `scratch` holds kv_dim + n_head * (pos + 1) floats.
+// Batched-decode path: one token, all heads, in F32. The token's keys, then its values (all kv
+// heads, contiguous in the cache) are converted once, in order, into `rows` for every query
+// head that reads them; a decode token sees at most the context, so all its scores are kept
+// and the softmax needs no online rescaling. `scratch`: attend_token_floats.
+size_t attend_token_floats(const HParams& hp, int32_t n_pos) {
+  return (static_cast<size_t>(hp.n_head_kv) * hp.head_dim + hp.n_head) * static_cast<size_t>(n_pos);
+}
+
 void attend_token_f32(const BatchToken& token, int32_t il, const KvCache& kv, const HParams& hp, const float* q,
                       float* out, float scale, float* scratch) {
   const int32_t hd = hp.head_dim, group = hp.n_head / hp.n_head_kv, bt = kv.block_tokens();
   const int32_t n_pos = token.pos + 1, kv_dim = hp.n_head_kv * hd;
-  float* row = scratch;          // kv_dim
-  float* scores = row + kv_dim;  // n_head x n_pos
-  for (int32_t p = 0; p < n_pos; ++p) {
-    kernels::f16_to_f32_row(kv.k(il, token.blocks[p / bt], p % bt), row, kv_dim);
-    for (int32_t h = 0; h < hp.n_head; ++h)
-      scores[static_cast<size_t>(h) * n_pos + p] =
-          kernels::dot_f32(q + static_cast<size_t>(h) * hd, row + static_cast<size_t>(h / group) * hd, hd) * scale;
+  float* rows = scratch;                                           // n_pos x kv_dim
+  float* scores = rows + static_cast<size_t>(n_pos) * kv_dim;     // n_head x n_pos
+  for (int32_t p = 0; p < n_pos; ++p)
+    kernels::f16_to_f32_row(kv.k(il, token.blocks[p / bt], p % bt), rows + static_cast<size_t>(p) * kv_dim, kv_dim);
+  for (int32_t h = 0; h < hp.n_head; ++h) {
+    float* sh = scores + static_cast<size_t>(h) * n_pos;
+    kernels::dot_rows_f32(rows + static_cast<size_t>(h / group) * hd, n_pos, kv_dim, q + static_cast<size_t>(h) * hd,
+                          hd, sh);
+    kernels::scale(sh, scale, n_pos);
+    kernels::softmax(sh, n_pos);
   }
-  for (int32_t h = 0; h < hp.n_head; ++h) kernels::softmax(scores + static_cast<size_t>(h) * n_pos, n_pos);
+  for (int32_t p = 0; p < n_pos; ++p)
+    kernels::f16_to_f32_row(kv.v(il, token.blocks[p / bt], p % bt), rows + static_cast<size_t>(p) * kv_dim, kv_dim);
   std::memset(out, 0, sizeof(float) * hp.n_head * hd);
-  for (int32_t p = 0; p < n_pos; ++p) {
-    kernels::f16_to_f32_row(kv.v(il, token.blocks[p / bt], p % bt), row, kv_dim);
-    for (int32_t h = 0; h < hp.n_head; ++h)
-      kernels::axpy_f32(scores[static_cast<size_t>(h) * n_pos + p], row + static_cast<size_t>(h / group) * hd,
-                        out + static_cast<size_t>(h) * hd, hd);
-  }
+  for (int32_t h = 0; h < hp.n_head; ++h)
+    kernels::axpy_rows_f32(rows + static_cast<size_t>(h / group) * hd, n_pos, kv_dim,
+                           scores + static_cast<size_t>(h) * n_pos, out + static_cast<size_t>(h) * hd, hd);
 }
 
 }  // namespace
@@ -206,7 +211,7 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
     max_pos = std::max(max_pos, batch[i].pos);
   }
   if (several_sequences) {
-    const size_t need = static_cast<size_t>(hp_.n_head_kv) * hd + static_cast<size_t>(hp_.n_head) * (max_pos + 1);
+    const size_t need = attend_token_floats(hp_, max_pos + 1);
     for (auto& sc : ctx.scores_)
       if (sc.size() < need) sc.resize(need);
     ctx.pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end, int ith) {

@@ -287,6 +287,15 @@ void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
   }
 }
 
+void dot_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_f32(rows + r * stride, x, n);
+}
+
+void axpy_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* w, float* y, int64_t n) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t i = 0; i < n; ++i) y[i] += w[r] * rows[r * stride + i];
+}
+
 float softmax(float* x, int64_t n) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);

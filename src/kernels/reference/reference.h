@@ -67,6 +67,8 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void scale(float* x, float s, int64_t n);
 void add(const float* a, const float* b, float* y, int64_t n);
 void silu_mul(const float* g, const float* u, float* y, int64_t n);
+void dot_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* x, int64_t n, float* out);
+void axpy_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const float* w, float* y, int64_t n);
 void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
           const float* sin);
 float softmax(float* x, int64_t n);

@@ -25,6 +25,8 @@ const IsaTable& scalar_table() {
     t.add = ref::add;
     t.silu_mul = ref::silu_mul;
     t.rope = ref::rope;
+    t.dot_rows_f32 = ref::dot_rows_f32;
+    t.axpy_rows_f32 = ref::axpy_rows_f32;
     t.softmax = ref::softmax;
     return t;
   }();
