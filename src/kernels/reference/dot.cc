@@ -14,12 +14,6 @@ namespace {
 
 using detail::QuantActs;
 
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Integer dot of 32 weight codes (already offset) with 32 activation values.
 int idot(const int* w, const int8_t* q, int n) {
   int s = 0;
@@ -27,69 +21,10 @@ int idot(const int* w, const int8_t* q, int n) {
   return s;
 }
 
-// Codes of one 32-block of the 32-block types, with the offset removed for Q4_0/Q5_0.
-void codes_32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
-  switch (kind) {
-    case detail::kWQ4_0: {
-      const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = (b->qs[j] & 0xF) - 8;
-        c[j + 16] = (b->qs[j] >> 4) - 8;
-      }
-      *d = fp16_to_fp32(b->d);
-      *m = 0;
-      return;
-    }
-    case detail::kWQ4_1: {
-      const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = b->qs[j] & 0xF;
-        c[j + 16] = b->qs[j] >> 4;
-      }
-      *d = fp16_to_fp32(b->d);
-      *m = fp16_to_fp32(b->m);
-      return;
-    }
-    case detail::kWQ5_0: {
-      const auto* b = reinterpret_cast<const BlockQ5_0*>(blk);
-      const uint32_t qh = load_u32(b->qh);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = ((b->qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
-        c[j + 16] = ((b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-      }
-      *d = fp16_to_fp32(b->d);
-      *m = 0;
-      return;
-    }
-    case detail::kWQ5_1: {
-      const auto* b = reinterpret_cast<const BlockQ5_1*>(blk);
-      const uint32_t qh = load_u32(b->qh);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = (b->qs[j] & 0xF) | (((qh >> j) & 1) << 4);
-        c[j + 16] = (b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-      }
-      *d = fp16_to_fp32(b->d);
-      *m = fp16_to_fp32(b->m);
-      return;
-    }
-    case detail::kWQ8_0: {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(blk);
-      for (int j = 0; j < 32; ++j) c[j] = b->qs[j];
-      *d = fp16_to_fp32(b->d);
-      *m = 0;
-      return;
-    }
-    default: HANGAR_ASSERT_MSG(false, "codes_32: not a 32-block type");
-  }
-}
 
 double dot_32_blocks(int kind, const uint8_t* row, int64_t n, const int8_t* q, const float* d32,
                      const float* s32) {
-  const int64_t block_bytes = kind == detail::kWQ4_0   ? 18
-                              : kind == detail::kWQ4_1 ? 20
-                              : kind == detail::kWQ5_0 ? 22
-                              : kind == detail::kWQ5_1 ? 24
-                                                       : 34;
+  const int64_t block_bytes = block_bytes_32(kind);
   double sum = 0;
   int c[32];
   for (int64_t b = 0; b < n / kQK; ++b) {
@@ -109,50 +44,24 @@ double dot_k_blocks(int kind, const uint8_t* row, int64_t n, const int8_t* q, co
     const double dx = d32[sb * 8];
     if (kind == detail::kWQ6_K) {
       const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
-      for (int h = 0; h < 2; ++h)
-        for (int l = 0; l < 32; ++l) {
-          const uint8_t* ql = b->ql + 64 * h;
-          const uint8_t* qh = b->qh + 32 * h;
-          c[128 * h + l] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-          c[128 * h + l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-          c[128 * h + l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-          c[128 * h + l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        }
+      codes_q6k(b, c);
       int64_t sumi = 0;
-      for (int j = 0; j < 16; ++j) sumi += b->scales[j] * idot(c + 16 * j, q + 16 * j, 16);
+      for (int j = 0; j < 16; ++j) {
+        for (int l = 0; l < 16; ++l) c[16 * j + l] -= 32;
+        sumi += b->scales[j] * idot(c + 16 * j, q + 16 * j, 16);
+      }
       sum += fp16_to_fp32(b->d) * dx * static_cast<double>(sumi);
       continue;
     }
-    const uint8_t* scales;
+    HANGAR_ASSERT(kind == detail::kWQ4_K || kind == detail::kWQ5_K);
+    const size_t sb_bytes = kind == detail::kWQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
+    int sc[8], mn[8];
     float d, dmin;
-    if (kind == detail::kWQ4_K) {
-      const auto* b = reinterpret_cast<const BlockQ4_K*>(row) + sb;
-      for (int j = 0; j < 4; ++j)
-        for (int l = 0; l < 32; ++l) {
-          c[64 * j + l] = b->qs[32 * j + l] & 0xF;
-          c[64 * j + l + 32] = b->qs[32 * j + l] >> 4;
-        }
-      scales = b->scales;
-      d = fp16_to_fp32(b->d);
-      dmin = fp16_to_fp32(b->dmin);
-    } else {
-      HANGAR_ASSERT(kind == detail::kWQ5_K);
-      const auto* b = reinterpret_cast<const BlockQ5_K*>(row) + sb;
-      for (int j = 0; j < 4; ++j)
-        for (int l = 0; l < 32; ++l) {
-          c[64 * j + l] = (b->qs[32 * j + l] & 0xF) | (((b->qh[l] >> (2 * j)) & 1) << 4);
-          c[64 * j + l + 32] = (b->qs[32 * j + l] >> 4) | (((b->qh[l] >> (2 * j + 1)) & 1) << 4);
-        }
-      scales = b->scales;
-      d = fp16_to_fp32(b->d);
-      dmin = fp16_to_fp32(b->dmin);
-    }
+    codes_q45k(kind, row + sb * sb_bytes, c, sc, mn, &d, &dmin);
     int64_t sumi = 0, summ = 0;
     for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      k_scale_min(scales, j, &sc, &m);
-      sumi += sc * idot(c + 32 * j, q + 32 * j, 32);
-      summ += m * (s16[2 * j] + s16[2 * j + 1]);
+      sumi += sc[j] * idot(c + 32 * j, q + 32 * j, 32);
+      summ += mn[j] * (s16[2 * j] + s16[2 * j + 1]);
     }
     sum += d * dx * static_cast<double>(sumi) - dmin * dx * static_cast<double>(summ);
   }

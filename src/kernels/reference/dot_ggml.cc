@@ -25,63 +25,6 @@ float hsum8(const float* a) {
   return (s0 + s2) + (s1 + s3);
 }
 
-// Weight codes of one 32-block as the integer dot sees them (Q4_0/Q5_0 offset removed) and
-// its fp16 scale (and min).
-void block32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
-  uint32_t qh = 0;
-  *m = 0;
-  switch (kind) {
-    case detail::kWQ8_0:
-      for (int j = 0; j < 32; ++j) c[j] = reinterpret_cast<const BlockQ8_0*>(blk)->qs[j];
-      *d = fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(blk)->d);
-      return;
-    case detail::kWQ4_0: {
-      const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
-      for (int j = 0; j < 16; ++j) c[j] = (b->qs[j] & 0xF) - 8, c[j + 16] = (b->qs[j] >> 4) - 8;
-      *d = fp16_to_fp32(b->d);
-      return;
-    }
-    case detail::kWQ4_1: {
-      const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
-      for (int j = 0; j < 16; ++j) c[j] = b->qs[j] & 0xF, c[j + 16] = b->qs[j] >> 4;
-      *d = fp16_to_fp32(b->d);
-      *m = fp16_to_fp32(b->m);
-      return;
-    }
-    case detail::kWQ5_0: {
-      const auto* b = reinterpret_cast<const BlockQ5_0*>(blk);
-      std::memcpy(&qh, b->qh, 4);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = ((b->qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
-        c[j + 16] = ((b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-      }
-      *d = fp16_to_fp32(b->d);
-      return;
-    }
-    case detail::kWQ5_1: {
-      const auto* b = reinterpret_cast<const BlockQ5_1*>(blk);
-      std::memcpy(&qh, b->qh, 4);
-      for (int j = 0; j < 16; ++j) {
-        c[j] = (b->qs[j] & 0xF) | (((qh >> j) & 1) << 4);
-        c[j + 16] = (b->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-      }
-      *d = fp16_to_fp32(b->d);
-      *m = fp16_to_fp32(b->m);
-      return;
-    }
-    default: HANGAR_ASSERT_MSG(false, "block32: not a 32-block type");
-  }
-}
-
-int block32_bytes(int kind) {
-  switch (kind) {
-    case detail::kWQ4_0: return 18;
-    case detail::kWQ4_1: return 20;
-    case detail::kWQ5_0: return 22;
-    case detail::kWQ5_1: return 24;
-    default: return 34;
-  }
-}
 
 // Sum of the 4 products of group g (elements 4g .. 4g+3) of c and q.
 int dot4(const int* c, const int8_t* q, int g) {
@@ -98,7 +41,7 @@ float dot32_lanes(int kind, const uint8_t* row, int64_t nb, const int8_t* q, con
   int c[32];
   for (int64_t b = 0; b < nb; ++b) {
     float d, m;
-    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    codes_32(kind, row + b * block_bytes_32(kind), c, &d, &m);
     const float dd = d * d32[b];
     for (int g = 0; g < 8; ++g) acc[g] = std::fma(dd, static_cast<float>(dot4(c, q + 32 * b, g)), acc[g]);
     // The C compiler contracts `summs += m * s` into one fma.
@@ -115,7 +58,7 @@ float dot32_repacked(int kind, const uint8_t* row, int64_t nb, const int8_t* q, 
   int c[32];
   for (int64_t b = 0; b < nb; ++b) {
     float d, m;
-    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    codes_32(kind, row + b * block_bytes_32(kind), c, &d, &m);
     int s = 0;
     for (int i = 0; i < 32; ++i) s += c[i] * q[32 * b + i];
     acc = std::fma(static_cast<float>(s), d * d32[b], acc);
@@ -123,42 +66,6 @@ float dot32_repacked(int kind, const uint8_t* row, int64_t nb, const int8_t* q, 
   return acc;
 }
 
-// Codes (0..15 / 0..31), 6-bit scales and mins of a Q4_K/Q5_K super-block.
-void block_q45k(int kind, const uint8_t* sb, int* c, int* sc, int* mn, float* d, float* dmin) {
-  const uint8_t* scales;
-  if (kind == detail::kWQ4_K) {
-    const auto* b = reinterpret_cast<const BlockQ4_K*>(sb);
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 32; ++l) c[64 * j + l] = b->qs[32 * j + l] & 0xF, c[64 * j + l + 32] = b->qs[32 * j + l] >> 4;
-    scales = b->scales;
-    *d = fp16_to_fp32(b->d);
-    *dmin = fp16_to_fp32(b->dmin);
-  } else {
-    const auto* b = reinterpret_cast<const BlockQ5_K*>(sb);
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 32; ++l) {
-        c[64 * j + l] = (b->qs[32 * j + l] & 0xF) | (((b->qh[l] >> (2 * j)) & 1) << 4);
-        c[64 * j + l + 32] = (b->qs[32 * j + l] >> 4) | (((b->qh[l] >> (2 * j + 1)) & 1) << 4);
-      }
-    scales = b->scales;
-    *d = fp16_to_fp32(b->d);
-    *dmin = fp16_to_fp32(b->dmin);
-  }
-  for (int j = 0; j < 8; ++j) k_scale_min(scales, j, &sc[j], &mn[j]);
-}
-
-// Q6_K codes 0..63 (the -32 offset is applied through the activation sums, as llama.cpp does).
-void block_q6k(const BlockQ6_K* b, int* c) {
-  for (int h = 0; h < 2; ++h)
-    for (int l = 0; l < 32; ++l) {
-      const uint8_t* ql = b->ql + 64 * h;
-      const uint8_t* qh = b->qh + 32 * h;
-      c[128 * h + l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
-      c[128 * h + l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
-      c[128 * h + l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-      c[128 * h + l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-    }
-}
 
 float dotk(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const float* d32,
            const int16_t* s16, GgmlOrder order) {
@@ -170,7 +77,7 @@ float dotk(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const flo
     if (kind == detail::kWQ6_K) {
       HANGAR_ASSERT(order == GgmlOrder::kLanes);
       const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
-      block_q6k(b, c);
+      codes_q6k(b, c);
       const float d = yd * fp16_to_fp32(b->d);
       for (int g = 0; g < 8; ++g) {
         // Lane g: group g of every 32-element chunk, scaled by its 16-element sub-block, minus
@@ -184,7 +91,7 @@ float dotk(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, const flo
     }
     int sc[8], mn[8];
     float xd, xdmin;
-    block_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mn, &xd, &xdmin);
+    codes_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mn, &xd, &xdmin);
     int bsum32[8];
     for (int j = 0; j < 8; ++j) bsum32[j] = s16[2 * j] + s16[2 * j + 1];
     if (order == GgmlOrder::kRepacked) {
@@ -231,7 +138,7 @@ float dot32_generic(int kind, const uint8_t* row, int64_t nb, const int8_t* q, c
   int c[32];
   for (int64_t b = 0; b < nb; ++b) {
     float d, m;
-    block32(kind, row + b * block32_bytes(kind), c, &d, &m);
+    codes_32(kind, row + b * block_bytes_32(kind), c, &d, &m);
     int sumi = 0;
     for (int i = 0; i < 32; ++i) sumi += c[i] * q[32 * b + i];
     const float fs = static_cast<float>(sumi);
@@ -254,13 +161,13 @@ float dotk_generic(int kind, const uint8_t* row, int64_t nsb, const int8_t* q, c
     int mins[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     if (kind == detail::kWQ6_K) {
       const auto* b = reinterpret_cast<const BlockQ6_K*>(row) + sb;
-      block_q6k(b, c);
+      codes_q6k(b, c);
       for (int i = 0; i < kQKK; ++i) c[i] -= 32;
       for (int j = 0; j < 16; ++j) sc16[j] = b->scales[j];
       xd = fp16_to_fp32(b->d);
     } else {
       int sc[8];
-      block_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mins, &xd, &xdmin);
+      codes_q45k(kind, row + sb * (kind == detail::kWQ4_K ? 144 : 176), c, sc, mins, &xd, &xdmin);
       for (int j = 0; j < 16; ++j) sc16[j] = sc[j / 2];
     }
     int aux32[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "base/tensor_type.h"
+#include "kernels/blocks.h"
 #include "kernels/dispatch.h"
 
 namespace hangar::kernels::ref {
@@ -18,6 +19,15 @@ inline void k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
     *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
   }
 }
+
+// Weight-block unpacking (unpack.cc). codes_32: the 32 codes of a 32-block type as the integer
+// dot sees them (Q4_0/Q5_0 offset removed), its scale and min (0 without). codes_q45k: the 256
+// codes (0..15 / 0..31) of a Q4_K/Q5_K super-block, its 6-bit scales and mins, d and dmin.
+// codes_q6k: the 256 codes of a Q6_K super-block, 0..63 (offset 32 not removed).
+void codes_32(int kind, const uint8_t* blk, int* c, float* d, float* m);
+int block_bytes_32(int kind);
+void codes_q45k(int kind, const uint8_t* sb, int* c, int* sc, int* mn, float* d, float* dmin);
+void codes_q6k(const BlockQ6_K* b, int* c);
 
 // Round half to even, like the FPU's default mode and vcvtps2dq.
 int nearest_int(float f);
