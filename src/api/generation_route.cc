@@ -198,6 +198,29 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
 
 }  // namespace
 
+void GenerationPlan::add_prompt(const std::vector<int32_t>& tokens, int n, int prompt, const std::string& prefix) {
+  for (int i = 0; i < n; ++i) {
+    prompts.push_back(tokens);
+    prompt_of_choice.push_back(prompt);
+    prefixes.push_back(prefix);
+  }
+}
+
+void GenerationPlan::take_common(const std::string& model, const CommonParams& common, const char* id_prefix) {
+  model_id = model;
+  params = common.gen;
+  stream = common.stream;
+  include_usage = common.include_usage;
+  response_id = make_response_id(id_prefix);
+  created = unix_time_s();
+}
+
+MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
+                          ModelHold* hold) {
+  if (MaybeError e = acquire_model(ctx, model, common.keep_alive_ms, hold)) return e;
+  return validate_for_model(common, hold->model->n_vocab());
+}
+
 MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model) {
   for (size_t i = 0; i < plan.prompts.size(); ++i) {
     const auto& p = plan.prompts[i];
@@ -224,7 +247,7 @@ void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan, std
   run->format = std::move(format);
   run->choices.resize(run->plan.prompts.size());
   for (size_t i = 0; i < run->choices.size(); ++i) {
-    if (i < run->plan.prefixes.size()) run->choices[i].prefix = run->plan.prefixes[i];
+    run->choices[i].prefix = run->plan.prefixes[i];
     if (run->plan.params.prompt_logprobs >= 0) run->choices[i].prefix_first_token = run->plan.prompts[i].front();
   }
   run->job = std::make_unique<GenerationJob>(run->hold.model->scheduler());

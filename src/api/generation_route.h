@@ -54,13 +54,26 @@ struct GenerationPlan {
   std::vector<std::vector<int32_t>> prompts;  // per choice (a prompt repeats for n > 1)
   std::vector<int> prompt_of_choice;          // which distinct prompt each choice uses
   std::vector<std::string> prefixes;          // per choice: text shown before the output (echo)
+                                              // (all three filled by add_prompt)
   engine::GenerationParams params;
   bool stream = false;
   bool include_usage = false;
   std::string response_id;
   int64_t created = 0;           // unix seconds
   Stopwatch since_request;       // started when the request arrived (time to first token)
+
+  // Appends `n` choices of one tokenized prompt (index `prompt` among the request's prompts),
+  // each shown after `prefix` (completions' echo; empty for chat).
+  void add_prompt(const std::vector<int32_t>& tokens, int n, int prompt, const std::string& prefix = "");
+  // What chat and completions take alike from the request: model, sampling and stream options,
+  // a fresh "<id_prefix>-..." response id and the creation time.
+  void take_common(const std::string& model, const CommonParams& common, const char* id_prefix);
 };
+
+// The start both generation routes share: acquires `model` (loading it if needed) and checks
+// the request's sampling parameters against it. Errors are the responses to send.
+MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
+                          ModelHold* hold);
 
 // Submits every choice to the model's scheduler and answers: one JSON response, or an SSE
 // stream of chunks ending with "data: [DONE]" (an error mid-stream is sent as a data event

@@ -56,8 +56,7 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     if (MaybeError e = parse_chat_request(body, &cr)) return send_error(res, *e);
   }
   ModelHold hold;
-  if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
-  if (MaybeError e = validate_for_model(cr.common, hold.model->n_vocab())) return send_error(res, *e);
+  if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
   std::string prompt;
   {
     ProfileScope scope(ctx.options.profiler, "chat template");
@@ -72,16 +71,8 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     ProfileScope scope(ctx.options.profiler, "tokenization");
     tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
-  plan.model_id = cr.model;
-  for (int i = 0; i < cr.common.n; ++i) {
-    plan.prompts.push_back(tokens);
-    plan.prompt_of_choice.push_back(0);
-  }
-  plan.params = cr.common.gen;
-  plan.stream = cr.common.stream;
-  plan.include_usage = cr.common.include_usage;
-  plan.response_id = make_response_id("chatcmpl");
-  plan.created = unix_time_s();
+  plan.take_common(cr.model, cr.common, "chatcmpl");
+  plan.add_prompt(tokens, cr.common.n, 0);
   if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
   auto format = std::make_unique<ChatFormat>(tok, cr.logprobs);
   run_generation(ctx, std::move(hold), std::move(plan), std::move(format), res);

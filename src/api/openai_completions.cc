@@ -60,10 +60,9 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
   }
   ModelHold hold;
-  if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
-  if (MaybeError e = validate_for_model(cr.common, hold.model->n_vocab())) return send_error(res, *e);
+  if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();
-  plan.model_id = cr.model;
+  plan.take_common(cr.model, cr.common, "cmpl");
   for (size_t p = 0; p < cr.prompts.size(); ++p) {
     const PromptInput& in = cr.prompts[p];
     // Text is tokenized as llama.cpp's /completion does (BOS as the vocab asks, special tokens
@@ -75,17 +74,8 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     }
     std::string echo;
     if (cr.echo) echo = in.is_tokens ? tok.decode(in.tokens, /*special=*/false) : in.text;
-    for (int i = 0; i < cr.common.n; ++i) {
-      plan.prompts.push_back(tokens);
-      plan.prompt_of_choice.push_back(static_cast<int>(p));
-      plan.prefixes.push_back(echo);
-    }
+    plan.add_prompt(tokens, cr.common.n, static_cast<int>(p), echo);
   }
-  plan.params = cr.common.gen;
-  plan.stream = cr.common.stream;
-  plan.include_usage = cr.common.include_usage;
-  plan.response_id = make_response_id("cmpl");
-  plan.created = unix_time_s();
   if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
   auto format = std::make_unique<CompletionFormat>(tok, cr.logprobs >= 0);
   run_generation(ctx, std::move(hold), std::move(plan), std::move(format), res);
