@@ -85,7 +85,7 @@ struct TypeKernels {
   bool sub_min = false;   // SubAct.term = the bits of d * sum(q) instead
   bool sub_pairs = false;  // SubAct.term of sub-block j = int16 pair (sum(q) of j, of j + 1)
   size_t (*buf_bytes)(int64_t cols, int64_t n_tokens) = nullptr;  // gemm's per-thread buffer
-  bool gemv_lanes = false;  // gemv reads QuantActs::lanes16
+  bool gemv_lanes = false;  // gemv in the kLanes order reads QuantActs::lanes16
 };
 
 using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,

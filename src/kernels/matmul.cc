@@ -62,13 +62,13 @@ namespace {
 
 // Lays out and fills the quantized activations of all tokens, and (when tk is given) the
 // SubActs of the tiled kernel, in parallel over tokens for large batches.
-QuantActs quantize_acts(const IsaTable& tab, const TypeKernels& kernels_of_type, bool k_quant, const float* x,
+QuantActs quantize_acts(const IsaTable& tab, bool want_lanes, bool k_quant, const float* x,
                         int64_t n_tokens, int64_t x_stride, int64_t cols, const TypeKernels* tk, ScratchState& st,
                         ThreadPool& pool, MatmulJob& job) {
   const size_t nt = static_cast<size_t>(n_tokens), k = static_cast<size_t>(cols);
   const size_t qs_bytes = round_up(nt * k), d_bytes = round_up(nt * (k / 32) * 4);
   const size_t s16_bytes = round_up(nt * (k / 16) * 2);
-  const bool lanes = !tk && kernels_of_type.gemv_lanes && tab.lane_sums16 != nullptr;
+  const bool lanes = !tk && want_lanes && tab.lane_sums16 != nullptr;
   const size_t lanes_bytes = lanes ? round_up(nt * (k / 4) * 4) : 0;
   uint8_t* p = st.acts.reserve(qs_bytes + 2 * d_bytes + s16_bytes + lanes_bytes);
   QuantActs a;
@@ -161,9 +161,12 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   job.y = y;
   job.y_stride = y_stride;
   const bool tiled = tk.gemm != nullptr && n_tokens >= tk.gemm_min_tokens;
-  if (!is_float_kind(kind))
-    job.acts = quantize_acts(tab, tk, is_k_quant(kind), x, n_tokens, x_stride, w.cols, tiled ? &tk : nullptr, st,
-                             pool, job);
+  if (!is_float_kind(kind)) {
+    // Only the lanes-order direct kernel reads lanes16 (Q4_0's repacked one does not).
+    const bool want_lanes = tk.gemv_lanes && ggml_order(kind, w.rows) == GgmlOrder::kLanes;
+    job.acts = quantize_acts(tab, want_lanes, is_k_quant(kind), x, n_tokens, x_stride, w.cols,
+                             tiled ? &tk : nullptr, st, pool, job);
+  }
 
   const int nth = pool.size();
   if (tiled) {
