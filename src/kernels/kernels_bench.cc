@@ -2,7 +2,7 @@
 // throughput per weight type and thread count. Prints figures; asserts nothing.
 //
 // Usage: kernels_bench [--quick] [--cpu-time] [--cached] [--isa scalar|avx2|avx512|avx512vnni]
-//                      [--types q4_K,q8_0,...] [--only decode|prefill|sweep|model] [--threads N]
+//                      [--types q4_K,q8_0,...] [--shapes RxC,...] [--only decode|prefill|sweep|model] [--threads N]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -229,6 +229,7 @@ int run(int argc, char** argv) {
   std::string only;  // decode, prefill, sweep or model
   int n_threads = 0;  // 0: 1 and 2
   std::vector<TensorType> types = {TensorType::kQ4_K, TensorType::kQ6_K, TensorType::kQ8_0, TensorType::kF16};
+  std::vector<Shape> decode_shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -253,6 +254,20 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "kernels_bench: --isa %s is unknown or unsupported here\n", v.c_str());
         return 2;
       }
+    } else if (a == "--shapes" && i + 1 < argc) {
+      // rows x cols pairs for the decode table, e.g. 896x896,4864x896 (a model's own shapes).
+      decode_shapes.clear();
+      std::string list = argv[++i];
+      for (size_t p = 0; p < list.size();) {
+        const size_t q = std::min(list.find(',', p), list.size());
+        long long r = 0, c = 0;
+        if (std::sscanf(list.substr(p, q - p).c_str(), "%lldx%lld", &r, &c) != 2 || r <= 0 || c <= 0 || c % 32 != 0) {
+          std::fprintf(stderr, "kernels_bench: bad shape '%s' (expected ROWSxCOLS)\n", list.substr(p, q - p).c_str());
+          return 2;
+        }
+        decode_shapes.push_back({r, c});
+        p = q + 1;
+      }
     } else if (a == "--types" && i + 1 < argc) {
       types.clear();
       std::string list = argv[++i];
@@ -269,6 +284,7 @@ int run(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: kernels_bench [--quick] [--cpu-time] [--cached] [--isa NAME] [--types a,b,...]\n"
+                   "                     [--shapes RxC,...]\n"
                    "                     [--only decode|prefill|sweep|model] [--threads N]\n");
       return 2;
     }
@@ -283,8 +299,7 @@ int run(int argc, char** argv) {
     const double bw1 = read_bandwidth(pool1, size_t{1} << 30);
     const double bw2 = read_bandwidth(pool2, size_t{1} << 30);
     std::printf("read bandwidth (1 GiB streaming sum): 1 thread %.2f GB/s, 2 threads %.2f GB/s\n", bw1, bw2);
-    const std::vector<Shape> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
-    bench_decode(types, shapes, thread_list, min_s, bw1, bw2);
+    bench_decode(types, decode_shapes, thread_list, min_s, bw1, bw2);
   }
   if (only.empty() || only == "prefill") {
     const std::vector<Shape> pshapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
