@@ -1,5 +1,6 @@
 // The public kernels entry points: type support, row conversions and vector ops, dispatched.
 #include "base/assert.h"
+#include "kernels/attend_f16.h"
 #include "kernels/dispatch.h"
 #include "kernels/reference/reference.h"
 
@@ -51,6 +52,11 @@ float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n) {
 }
 void scale_f16(uint16_t* y, float v, int64_t n) { detail::active_table().scale_f16(y, v, n); }
 void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n) { detail::active_table().mad_f16(y, x, v, n); }
+void attend_f16_head(const uint16_t* const* k_rows, const uint16_t* const* v_rows, int64_t offset, int64_t n_pos,
+                     const float* q, int64_t n, float scale, float* out, void* scratch) {
+  detail::active_table().attend_f16_head(k_rows, v_rows, offset, n_pos, q, n, scale, out, scratch);
+}
+size_t attend_f16_head_scratch_bytes(int64_t n) { return detail::attend_f16_scratch_bytes(n); }
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   detail::active_table().axpy_f32(alpha, x, y, n);
 }

@@ -104,6 +104,8 @@ struct IsaTable {
   float (*dot_f16_f16)(const uint16_t* a, const uint16_t* b, int64_t n) = nullptr;
   void (*scale_f16)(uint16_t* y, float v, int64_t n) = nullptr;
   void (*mad_f16)(uint16_t* y, const uint16_t* x, float v, int64_t n) = nullptr;
+  void (*attend_f16_head)(const uint16_t* const* k_rows, const uint16_t* const* v_rows, int64_t offset,
+                          int64_t n_pos, const float* q, int64_t n, float scale, float* out, void* scratch) = nullptr;
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;
   void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;

@@ -107,6 +107,13 @@ void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
 float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 void scale_f16(uint16_t* y, float v, int64_t n);
 void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n);
+// One query head's decode attention over n_pos cached positions with the helpers above, in
+// llama.cpp's F16 flash-attention order (query rounded to F16, online softmax, F16 value
+// accumulator; see model/attention.cc): key p is k_rows[p] + offset, value p v_rows[p] +
+// offset, each n halves; out gets n floats. scratch: attend_f16_head_scratch_bytes(n).
+void attend_f16_head(const uint16_t* const* k_rows, const uint16_t* const* v_rows, int64_t offset, int64_t n_pos,
+                     const float* q, int64_t n, float scale, float* out, void* scratch);
+size_t attend_f16_head_scratch_bytes(int64_t n);
 // y = x / sqrt(mean(x^2) + eps) * weight; y may alias x. As llama.cpp: squares summed in
 // double, the mean rounded to float, y = x * (1 / sqrtf(mean + eps)) * weight.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);

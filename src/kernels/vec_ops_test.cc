@@ -254,6 +254,66 @@ TEST(VecOps, DotRowsAndAxpyRows) {
   }
 }
 
+// The fused decode-attention head gives, on every ISA, exactly what the step-by-step form with
+// the same ISA's F16 helpers gives (the form model/attention.cc used and the golden outputs
+// hold): rows behind an offset, head sizes with and without a vector tail, scores that rise
+// (rescaling the accumulator) and fall, and a single position.
+TEST(VecOps, AttendF16HeadEqualsStepByStepHelpers) {
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    for (int64_t n : {64, 128, 80, 8}) {
+      for (int64_t n_pos : {1, 7, 70}) {
+        const int64_t offset = 3 * n, stride = 5 * n;
+        std::vector<uint16_t> k(static_cast<size_t>(n_pos * stride)), v(k.size());
+        const auto q = random_floats(n, 41 + n, 1.5f);
+        // Keys along the query, growing for 40 positions then shrinking, plus noise: scores
+        // that keep rising (each a rescale) and then fall.
+        auto kf = random_floats(n_pos * stride, 31 + n + n_pos, 0.3f);
+        for (int64_t p = 0; p < n_pos; ++p)
+          for (int64_t i = 0; i < n; ++i) kf[p * stride + offset + i] += 0.05f * (p < 40 ? p : 80 - p) * q[i];
+        const auto vf = random_floats(n_pos * stride, 37 + n + n_pos);
+        f32_to_f16_row(kf.data(), k.data(), static_cast<int64_t>(k.size()));
+        f32_to_f16_row(vf.data(), v.data(), static_cast<int64_t>(v.size()));
+        std::vector<const uint16_t*> k_rows, v_rows;
+        for (int64_t p = 0; p < n_pos; ++p) {
+          k_rows.push_back(k.data() + p * stride);
+          v_rows.push_back(v.data() + p * stride);
+        }
+        const float scale = 1.0f / std::sqrt(static_cast<float>(n));
+        std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+        std::vector<uint8_t> scratch(attend_f16_head_scratch_bytes(n));
+        attend_f16_head(k_rows.data(), v_rows.data(), offset, n_pos, q.data(), n, scale, got.data(), scratch.data());
+
+        std::vector<uint16_t> q16(static_cast<size_t>(n)), acc(static_cast<size_t>(n), 0);
+        f32_to_f16_row(q.data(), q16.data(), n);
+        float m = -INFINITY, s = 0;
+        int rescales = 0;
+        for (int64_t p = 0; p < n_pos; ++p) {
+          const float score = dot_f16_f16(k_rows[p] + offset, q16.data(), n) * scale;
+          float ms = 1.0f, vs = 1.0f;
+          if (score > m) {
+            ms = std::exp(m - score);
+            m = score;
+            scale_f16(acc.data(), ms, n);
+            ++rescales;
+          } else {
+            vs = std::exp(score - m);
+          }
+          mad_f16(acc.data(), v_rows[p] + offset, vs, n);
+          s = std::fma(s, ms, vs);
+        }
+        f16_to_f32_row(acc.data(), want.data(), n);
+        kernels::scale(want.data(), 1.0f / s, n);
+        if (n_pos == 70) {
+          ASSERT_GT(rescales, 10);
+        }
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(got[i], want[i]) << isa_name(isa) << " head " << n << " positions " << n_pos << " element " << i;
+      }
+    }
+  }
+}
+
 // Every ISA rotates bit for bit as the reference (one fma of a rounded product per output),
 // for both pairings, partial rotation (n_rot < head_dim) and pair counts that leave tails.
 TEST(VecOps, RopeMatchesReferenceExactly) {

@@ -22,13 +22,6 @@ namespace {
 constexpr int32_t kTiledMinQueries = 64;  // llama.cpp's GGML_FA_TILE_Q
 constexpr int32_t kKvTile = 64;           // GGML_FA_TILE_KV
 
-struct HeadJob {
-  const float* q;           // head_dim floats
-  float* out;               // head_dim floats
-  const BatchToken* token;
-  int32_t kv_head;
-};
-
 // Prefill path: for a tile of up to kQTile consecutive tokens of one sequence and one kv head
 // (rows = tokens x the query heads sharing it), scores and weighted values are small F32 matrix
 // products over tiles of kKvTile positions, with an online softmax per row, as llama.cpp's tiled
@@ -118,32 +111,6 @@ void attend_tile(const TileJob& job, int32_t il, const KvCache& kv, const HParam
     }
 }
 
-// Position by position with an F16 query and an F16 value accumulator.
-void attend_f16(const HeadJob& j, int32_t il, const KvCache& kv, int32_t hd, float scale, uint16_t* q16,
-                uint16_t* acc16) {
-  const int32_t bt = kv.block_tokens(), n_pos = j.token->pos + 1;
-  kernels::f32_to_f16_row(j.q, q16, hd);
-  std::memset(acc16, 0, sizeof(uint16_t) * hd);
-  float m = -INFINITY, s = 0;
-  for (int32_t p = 0; p < n_pos; ++p) {
-    const uint16_t* k = kv.k(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-    const float score = kernels::dot_f16_f16(k, q16, hd) * scale;
-    float ms = 1.0f, vs = 1.0f;
-    if (score > m) {
-      ms = std::exp(m - score);
-      m = score;
-      kernels::scale_f16(acc16, ms, hd);
-    } else {
-      vs = std::exp(score - m);
-    }
-    const uint16_t* v = kv.v(il, j.token->blocks[p / bt], p % bt) + static_cast<size_t>(j.kv_head) * hd;
-    kernels::mad_f16(acc16, v, vs, hd);
-    s = std::fma(s, ms, vs);  // llama.cpp's S = S*ms + vs, contracted to an FMA by its compiler
-  }
-  kernels::f16_to_f32_row(acc16, j.out, hd);
-  kernels::scale(j.out, s == 0 ? 0.0f : 1.0f / s, hd);
-}
-
 // Batched-decode path: one token, all heads, in F32. The token's keys, then its values (all kv
 // heads, contiguous in the cache) are converted once, in order, into `rows` for every query
 // head that reads them; a decode token sees at most the context, so all its scores are kept
@@ -221,16 +188,24 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
     });
     return;
   }
+  // One sequence: its cached rows, looked up once for all heads and tokens of the pass.
+  const int32_t bt = kv.block_tokens();
+  ctx.kv_rows_.resize(2 * static_cast<size_t>(max_pos + 1));
+  const uint16_t** k_rows = ctx.kv_rows_.data();
+  const uint16_t** v_rows = k_rows + max_pos + 1;
+  for (int32_t p = 0; p <= max_pos; ++p) {
+    k_rows[p] = kv.k(il, batch[0].blocks[p / bt], p % bt);
+    v_rows[p] = kv.v(il, batch[0].blocks[p / bt], p % bt);
+  }
+  const size_t need = (kernels::attend_f16_head_scratch_bytes(hd) + sizeof(float) - 1) / sizeof(float);
+  for (auto& sc : ctx.scores_)
+    if (sc.size() < need) sc.resize(need);
   ctx.pool_.parallel_for(static_cast<int64_t>(n) * hp_.n_head, 1, [&](int64_t begin, int64_t end, int ith) {
-    auto* half = reinterpret_cast<uint16_t*>(ctx.scores_[ith].data());
     for (int64_t item = begin; item < end; ++item) {
       const int32_t i = static_cast<int32_t>(item / hp_.n_head), h = static_cast<int32_t>(item % hp_.n_head);
-      HeadJob j;
-      j.q = &ctx.q_[static_cast<size_t>(i) * qd + static_cast<size_t>(h) * hd];
-      j.out = &ctx.attn_[static_cast<size_t>(i) * qd + static_cast<size_t>(h) * hd];
-      j.token = &batch[i];
-      j.kv_head = h / group;
-      attend_f16(j, il, kv, hd, scale, half, half + hd);
+      const size_t at = static_cast<size_t>(i) * qd + static_cast<size_t>(h) * hd;
+      kernels::attend_f16_head(k_rows, v_rows, static_cast<int64_t>(h / group) * hd, batch[i].pos + 1, &ctx.q_[at], hd,
+                               scale, &ctx.attn_[at], ctx.scores_[ith].data());
     }
   });
 }

@@ -46,6 +46,7 @@ class ForwardContext {
   int32_t max_batch_, max_ctx_;
   std::vector<float> x_, xb_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_, out_x_, out_logits_;
   std::vector<std::vector<float>> scores_;  // per thread: attention scratch
+  std::vector<const uint16_t*> kv_rows_;    // a lone sequence's cached key, then value rows
   kernels::MatmulScratch matmul_scratch_;
 };
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/assert.h"
+#include "kernels/attend_f16.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
 #include "kernels/reference/reference.h"
@@ -143,6 +144,22 @@ void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n) {
     const float p = fp16_to_fp32(x[i]) * v;
     y[i] = fp32_to_fp16(fp16_to_fp32(y[i]) + p);
   }
+}
+
+namespace {
+struct AttendOpsRef {
+  static float dot(const uint16_t* k, const uint16_t* q16, const float*, int64_t n) { return dot_f16_f16(k, q16, n); }
+  static void scale_h(uint16_t* y, float v, int64_t n) { scale_f16(y, v, n); }
+  static void mad_h(uint16_t* y, const uint16_t* x, float v, int64_t n) { mad_f16(y, x, v, n); }
+  static void to_f16(const float* x, uint16_t* y, int64_t n) { f32_to_f16_row(x, y, n); }
+  static void to_f32(const uint16_t* x, float* y, int64_t n) { f16_to_f32_row(x, y, n); }
+  static void scale(float* x, float s, int64_t n) { ref::scale(x, s, n); }
+};
+}  // namespace
+
+void attend_f16_head(const uint16_t* const* k_rows, const uint16_t* const* v_rows, int64_t offset, int64_t n_pos,
+                     const float* q, int64_t n, float scale, float* out, void* scratch) {
+  detail::attend_f16_head_impl<AttendOpsRef>(k_rows, v_rows, offset, n_pos, q, n, scale, out, scratch);
 }
 
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {

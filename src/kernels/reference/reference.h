@@ -69,6 +69,8 @@ void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
 float dot_f16_f16(const uint16_t* a, const uint16_t* b, int64_t n);
 void scale_f16(uint16_t* y, float v, int64_t n);
 void mad_f16(uint16_t* y, const uint16_t* x, float v, int64_t n);
+void attend_f16_head(const uint16_t* const* k_rows, const uint16_t* const* v_rows, int64_t offset, int64_t n_pos,
+                     const float* q, int64_t n, float scale, float* out, void* scratch);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);

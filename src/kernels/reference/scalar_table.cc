@@ -17,6 +17,7 @@ const IsaTable& scalar_table() {
     t.dot_f16_f16 = ref::dot_f16_f16;
     t.scale_f16 = ref::scale_f16;
     t.mad_f16 = ref::mad_f16;
+    t.attend_f16_head = ref::attend_f16_head;
     t.axpy_f32 = ref::axpy_f32;
     t.f32_to_f16 = ref::f32_to_f16_row;
     t.f16_to_f32 = ref::f16_to_f32_row;
