@@ -32,11 +32,14 @@ const openai = new OpenAI({ baseURL: server.url + '/v1', apiKey: 'unused', maxRe
 // The user message starts with the stream's number, so concurrent prompts share no prefix, and
 // is padded to about --prompt-words words (bench --batch-prompt's 128 tokens by default).
 const promptWords = Number(arg('prompt-words', '120'));
+// With a system prompt (the prefix-reuse check) the user message stays short: the shared
+// prefix is then most of the prompt, as in a chat's later turns.
 async function one(i, system = '') {
   const t0 = performance.now();
   const pad = [];
   for (let w = 0; pad.length < promptWords; w++) pad.push('once', 'upon', 'a', 'time');
-  const messages = [{ role: 'user', content: `Story number ${i}: ${pad.slice(0, promptWords).join(' ')}` }];
+  const words = system ? '' : ' ' + pad.slice(0, promptWords).join(' ');
+  const messages = [{ role: 'user', content: `Story number ${i}:${words}` }];
   if (system) messages.unshift({ role: 'system', content: system });
   const stream = await openai.chat.completions.create({
     model, messages, max_tokens: tokens,
