@@ -54,7 +54,7 @@ uint64_t ForwardContext::bytes() const {
   for (const auto* v : {&x_, &xb_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_cos_, &rope_sin_, &out_x_, &out_logits_})
     floats += v->size();
   for (const auto& s : scores_) floats += s.size();
-  return floats * sizeof(float) + matmul_scratch_.capacity_bytes();
+  return floats * sizeof(float) + kv_rows_.capacity() * sizeof(kv_rows_[0]) + matmul_scratch_.capacity_bytes();
 }
 
 void Model::matmul(const kernels::Matrix& w, const float* x, int64_t n, int64_t x_stride, float* y,
