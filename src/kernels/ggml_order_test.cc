@@ -58,7 +58,7 @@ TEST_P(GgmlOrderTest, EveryOutputMatchesLlamaCppOrderExactly) {
   // are), and column counts that span the tiled kernel's column chunks.
   std::vector<std::pair<int64_t, int64_t>> shapes;
   if (be == 256) shapes = {{8, 256}, {13, 512}, {40, 768}, {24, 1280}};
-  else shapes = {{8, 32}, {13, 544}, {40, 96}, {24, 1056}, {7, 512}};
+  else shapes = {{8, 32}, {13, 544}, {40, 96}, {24, 1056}, {7, 512}, {9, 896}};
   ThreadPool pool(2);
   MatmulScratch scratch;
   uint32_t seed = 11;
