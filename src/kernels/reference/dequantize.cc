@@ -9,12 +9,6 @@
 namespace hangar::kernels::ref {
 namespace {
 
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 void dequant_q4_0(const BlockQ4_0* b, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const float d = fp16_to_fp32(b[i].d);

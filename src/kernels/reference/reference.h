@@ -9,6 +9,13 @@
 
 namespace hangar::kernels::ref {
 
+// The 4 bytes at p as a little-endian word (Q5_0/Q5_1's fifth bits).
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
 // Unpacks the 6-bit scale and min of sub-block j (0..7) from a Q4_K/Q5_K `scales` array.
 inline void k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
   if (j < 4) {

@@ -1,19 +1,10 @@
 // Weight-block unpacking shared by the scalar reference dot products (dot.cc, dot_ggml.cc).
-#include <cstring>
-
 #include "base/assert.h"
 #include "kernels/blocks.h"
 #include "kernels/fp16.h"
 #include "kernels/reference/reference.h"
 
 namespace hangar::kernels::ref {
-namespace {
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-}  // namespace
 
 // Codes of one 32-block of the 32-block types, with the offset removed for Q4_0/Q5_0.
 void codes_32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
@@ -73,11 +64,11 @@ void codes_32(int kind, const uint8_t* blk, int* c, float* d, float* m) {
 
 int block_bytes_32(int kind) {
   switch (kind) {
-    case detail::kWQ4_0: return 18;
-    case detail::kWQ4_1: return 20;
-    case detail::kWQ5_0: return 22;
-    case detail::kWQ5_1: return 24;
-    case detail::kWQ8_0: return 34;
+    case detail::kWQ4_0: return sizeof(BlockQ4_0);
+    case detail::kWQ4_1: return sizeof(BlockQ4_1);
+    case detail::kWQ5_0: return sizeof(BlockQ5_0);
+    case detail::kWQ5_1: return sizeof(BlockQ5_1);
+    case detail::kWQ8_0: return sizeof(BlockQ8_0);
     default: HANGAR_ASSERT_MSG(false, "block_bytes_32: not a 32-block type"); return 0;
   }
 }
