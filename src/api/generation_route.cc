@@ -47,10 +47,7 @@ struct Run {
     }
     if (first_token_s < 0) first_token_s = plan.since_request.elapsed_s();
     const engine::StepOutput& s = ev.step;
-    if (!c.prefix_scored) {
-      c.prefix_scored = true;
-      c.prefix_logprobs = s.prompt_logprobs;
-    }
+    if (!s.prompt_logprobs.empty()) c.prefix_logprobs = s.prompt_logprobs;  // first step only
     *text = s.text;
     c.text += s.text;
     if (s.logprob && step_is_content(s, tok(), plan.params.ignore_eos)) {

@@ -25,7 +25,6 @@ struct ChoiceState {
   // log-probabilities of the others, which arrive with the first step.
   int32_t prefix_first_token = -1;
   std::vector<engine::TokenLogprob> prefix_logprobs;
-  bool prefix_scored = false;  // the first step (and with it prefix_logprobs) has arrived
   engine::FinishReason reason = engine::FinishReason::kNone;
   std::string error;
   engine::RequestTimings timings;

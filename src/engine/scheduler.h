@@ -93,7 +93,6 @@ class Scheduler {
   // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
   void score_prompt_chunk(Active& a, const float* logits, int32_t n);
 
-
   Engine& engine_;
   PrefixCache prefix_cache_;
   mutable std::mutex mutex_;
