@@ -158,9 +158,7 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
       for (int32_t kvh = 0; kvh < hp_.n_head_kv; ++kvh) jobs.push_back({&batch[i], i, j - i, kvh});
       i = j;
     }
-    const size_t need = tile_scratch_floats(group, hd);
-    for (auto& sc : ctx.scores_)
-      if (sc.size() < need) sc.resize(need);
+    ctx.reserve_scores(tile_scratch_floats(group, hd));
     ctx.pool_.parallel_for(static_cast<int64_t>(jobs.size()), 1, [&](int64_t begin, int64_t end, int ith) {
       for (int64_t k = begin; k < end; ++k)
         attend_tile(jobs[k], il, kv, hp_, ctx.q_.data(), ctx.attn_.data(), scale, ctx.scores_[ith].data());
@@ -178,9 +176,7 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
     max_pos = std::max(max_pos, batch[i].pos);
   }
   if (several_sequences) {
-    const size_t need = attend_token_floats(hp_, max_pos + 1);
-    for (auto& sc : ctx.scores_)
-      if (sc.size() < need) sc.resize(need);
+    ctx.reserve_scores(attend_token_floats(hp_, max_pos + 1));
     ctx.pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end, int ith) {
       for (int64_t i = begin; i < end; ++i)
         attend_token_f32(batch[i], il, kv, hp_, &ctx.q_[static_cast<size_t>(i) * qd], &ctx.attn_[static_cast<size_t>(i) * qd],
@@ -197,9 +193,7 @@ void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv
     k_rows[p] = kv.k(il, batch[0].blocks[p / bt], p % bt);
     v_rows[p] = kv.v(il, batch[0].blocks[p / bt], p % bt);
   }
-  const size_t need = (kernels::attend_f16_head_scratch_bytes(hd) + sizeof(float) - 1) / sizeof(float);
-  for (auto& sc : ctx.scores_)
-    if (sc.size() < need) sc.resize(need);
+  ctx.reserve_scores((kernels::attend_f16_head_scratch_bytes(hd) + sizeof(float) - 1) / sizeof(float));
   ctx.pool_.parallel_for(static_cast<int64_t>(n) * hp_.n_head, 1, [&](int64_t begin, int64_t end, int ith) {
     for (int64_t item = begin; item < end; ++item) {
       const int32_t i = static_cast<int32_t>(item / hp_.n_head), h = static_cast<int32_t>(item % hp_.n_head);

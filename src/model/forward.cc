@@ -44,9 +44,8 @@ ForwardContext::ForwardContext(const HParams& hp, ThreadPool& pool, int32_t max_
   size_t out_rows = std::min<size_t>(b, kLogitsChunk);
   out_x_.resize(out_rows * hp.n_embd);
   out_logits_.resize(out_rows * hp.n_vocab);
-  // Per-thread attention scratch: a tile of 64 scores and a head's accumulator.
+  // Per-thread attention scratch, sized by each attention path as it needs (reserve_scores).
   scores_.resize(pool.size());
-  for (auto& s : scores_) s.resize(64 + static_cast<size_t>(hp.head_dim) * 2);
 }
 
 uint64_t ForwardContext::bytes() const {

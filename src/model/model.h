@@ -46,6 +46,11 @@ class ForwardContext {
   int32_t max_batch_, max_ctx_;
   std::vector<float> x_, xb_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_, out_x_, out_logits_;
   std::vector<std::vector<float>> scores_;  // per thread: attention scratch
+  // Grows every thread's attention scratch to at least `floats`.
+  void reserve_scores(size_t floats) {
+    for (auto& s : scores_)
+      if (s.size() < floats) s.resize(floats);
+  }
   std::vector<const uint16_t*> kv_rows_;    // a lone sequence's cached key, then value rows
   kernels::MatmulScratch matmul_scratch_;
 };
