@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -117,6 +118,52 @@ TEST_F(QuantizeCli, Q4KMOfSharedModelMeetsGoldenAgreement) {
   EXPECT_GE(a.top1_agree, 0.98 * a.decisive);
   EXPECT_GE(a.ref_top5_found, 0.99 * a.ref_top5);
   EXPECT_LE(a.abs_diff_sum / a.ref_top5_found, 0.05);
+}
+
+// Logits of a prompt, then of each following token decoded alone (the one-token kernels).
+std::vector<float> prompt_then_decode(const std::string& model, bool in_memory, const std::vector<int32_t>& prompt,
+                                      const std::vector<int32_t>& next) {
+  ThreadPool pool(2);
+  engine::EngineOptions eo;
+  eo.n_ctx = 256;
+  eo.weights_in_memory = in_memory;
+  auto loaded = engine::Engine::load(model, eo, pool);
+  EXPECT_TRUE(loaded.ok()) << loaded.error().message();
+  if (!loaded.ok()) return {};
+  engine::Engine& e = **loaded;
+  const size_t nv = static_cast<size_t>(e.n_vocab());
+  std::vector<float> logits((prompt.size() + next.size()) * nv);
+  engine::Sequence seq;
+  engine::EvalItem first{&seq, prompt, logits.data(), true};
+  EXPECT_TRUE(e.eval({&first, 1}).ok());
+  for (size_t i = 0; i < next.size(); ++i) {
+    engine::EvalItem step{&seq, {&next[i], 1}, logits.data() + (prompt.size() + i) * nv, true};
+    EXPECT_TRUE(e.eval({&step, 1}).ok());
+  }
+  seq.release(e.kv_cache());
+  return logits;
+}
+
+// A Q5_0 model loaded into memory has its matrices rearranged for the AVX-512 decode kernel
+// (kernels::pack_row_pairs); mapped, it is used as the file has it. Both give the same bits.
+TEST_F(QuantizeCli, Q5_0ModelGivesTheSameLogitsRearrangedAsMapped) {
+  const std::string out = path("q5_0.gguf");
+  auto r = run_process({hangar_binary(), "quantize", kF16, out, "Q5_0", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  {
+    ThreadPool pool(2);
+    auto m = model::Model::load(out, MappedFile::Backing::kMemory);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    // 4 layers x 7 matrices; without AVX-512 nothing is rearranged.
+    EXPECT_EQ((*m)->pack_for_decode(pool), kernels::active_isa() >= kernels::Isa::kAvx512 ? 28 : 0);
+  }
+  const std::vector<int32_t> prompt = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203};
+  const std::vector<int32_t> next = {29889, 13, 1576, 338, 263, 1243};
+  const auto packed = prompt_then_decode(out, true, prompt, next);
+  const auto mapped = prompt_then_decode(out, false, prompt, next);
+  ASSERT_EQ(packed.size(), mapped.size());
+  ASSERT_FALSE(packed.empty());
+  EXPECT_EQ(std::memcmp(packed.data(), mapped.data(), packed.size() * sizeof(float)), 0);
 }
 
 TEST_F(QuantizeCli, MissingInputFails) {

@@ -11,6 +11,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   std::unique_ptr<Engine> e(new Engine(pool));
   HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
                                                                             : MappedFile::Backing::kMap));
+  // The file's bytes are ours (copied in), so the kernels may rearrange them.
+  e->model_->pack_for_decode(pool);
   HANGAR_ASSIGN(Tokenizer tok, Tokenizer::from_gguf(e->model_->file()));
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
   const model::HParams& hp = e->model_->hparams();

@@ -49,7 +49,17 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  // Set by pack_row_pairs: rows 2p and 2p+1 share their 2 * row_bytes in another layout, which
+  // only matmul reads (not dequantize_row).
+  bool row_pairs = false;
 };
+
+// Rewrites a Q5_0 matrix in place (data is m.data, writable) into the row-pairs layout that this
+// CPU's decode kernel reads faster (AVX-512: qwen2-0.5b's Q5_0 matmuls 2.5x faster from cache),
+// and sets m.row_pairs. Does nothing and returns false for other types, contiguous rows aside,
+// or without AVX-512. matmul gives the same results bit for bit on either layout and every ISA
+// (other ISAs and batches convert rows back as they go). Splits the work over pool.
+bool pack_row_pairs(Matrix& m, void* data, ThreadPool& pool);
 
 class MatmulScratch;
 namespace detail {

@@ -1,7 +1,8 @@
 // kernels_bench: memory read bandwidth, then matvec (decode) and batched matmul (prefill)
 // throughput per weight type and thread count. Prints figures; asserts nothing.
 //
-// Usage: kernels_bench [--quick] [--cpu-time] [--cached] [--isa scalar|avx2|avx512|avx512vnni]
+// Usage: kernels_bench [--quick] [--cpu-time] [--cached] [--ggml-layout]
+//                      [--isa scalar|avx2|avx512|avx512vnni]
 //                      [--types q4_K,q8_0,...] [--shapes RxC,...] [--only decode|prefill|sweep|model] [--threads N]
 #include <algorithm>
 #include <chrono>
@@ -31,6 +32,9 @@ bool g_cpu_time = false;
 // With --cached, decode reuses one matrix (cache-resident when small): the kernels' compute
 // speed rather than the memory's.
 bool g_cached = false;
+// With --ggml-layout, Q5_0 matrices stay in ggml layout instead of the row pairs a model loaded
+// into memory uses on AVX-512 (pack_row_pairs).
+bool g_ggml_layout = false;
 
 double now_seconds() {
   if (!g_cpu_time) return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
@@ -105,7 +109,7 @@ struct BenchMatrices {
   size_t bytes_each = 0;
 };
 
-BenchMatrices make_matrices(TensorType type, int64_t rows, int64_t cols, int copies) {
+BenchMatrices make_matrices(TensorType type, int64_t rows, int64_t cols, int copies, ThreadPool& pool) {
   BenchMatrices b;
   const size_t row_bytes = static_cast<size_t>(tensor_row_bytes(type, cols));
   b.bytes_each = row_bytes * static_cast<size_t>(rows);
@@ -122,6 +126,7 @@ BenchMatrices make_matrices(TensorType type, int64_t rows, int64_t cols, int cop
       std::memcpy(base + static_cast<size_t>(r) * row_bytes,
                   proto.data() + static_cast<size_t>(r % kDistinctRows) * row_bytes, row_bytes);
     b.m.push_back(Matrix{type, base, rows, cols, row_bytes});
+    if (!g_ggml_layout) pack_row_pairs(b.m.back(), base, pool);
   }
   return b;
 }
@@ -137,9 +142,15 @@ void bench_decode(const std::vector<TensorType>& types, const std::vector<Shape>
               "GFLOP/s", "%bw");
   for (TensorType type : types) {
     for (const Shape& s : shapes) {
+      if (s.cols % tensor_type_info(type).block_elems != 0) {
+        std::printf("%-6s %6lldx%-7lld skipped: columns not a multiple of the block size\n",
+                    tensor_type_name(type).c_str(), static_cast<long long>(s.rows), static_cast<long long>(s.cols));
+        continue;
+      }
       const size_t bytes = static_cast<size_t>(tensor_row_bytes(type, s.cols) * s.rows);
       const int copies = g_cached ? 1 : static_cast<int>(std::max<size_t>(1, (320u << 20) / bytes + 1));
-      BenchMatrices bm = make_matrices(type, s.rows, s.cols, copies);
+      ThreadPool setup_pool(2);
+      BenchMatrices bm = make_matrices(type, s.rows, s.cols, copies, setup_pool);
       const auto x = noise(s.cols, 99);
       std::vector<float> y(static_cast<size_t>(s.rows));
       MatmulScratch scratch;
@@ -164,7 +175,7 @@ void bench_decode(const std::vector<TensorType>& types, const std::vector<Shape>
 // Returns seconds per call.
 double bench_prefill_one(TensorType type, const Shape& s, int64_t n_tokens, ThreadPool& pool,
                          double min_seconds) {
-  BenchMatrices bm = make_matrices(type, s.rows, s.cols, 1);
+  BenchMatrices bm = make_matrices(type, s.rows, s.cols, 1, pool);
   const auto x = noise(s.cols * n_tokens, 7);
   std::vector<float> y(static_cast<size_t>(s.rows * n_tokens));
   MatmulScratch scratch;
@@ -238,6 +249,8 @@ int run(int argc, char** argv) {
       g_cpu_time = true;
     } else if (a == "--cached") {
       g_cached = true;
+    } else if (a == "--ggml-layout") {
+      g_ggml_layout = true;
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
     } else if (a == "--threads" && i + 1 < argc) {
@@ -283,7 +296,8 @@ int run(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: kernels_bench [--quick] [--cpu-time] [--cached] [--isa NAME] [--types a,b,...]\n"
+                   "usage: kernels_bench [--quick] [--cpu-time] [--cached] [--ggml-layout] [--isa NAME]\n"
+                   "                     [--types a,b,...]"
                    "                     [--shapes RxC,...]\n"
                    "                     [--only decode|prefill|sweep|model] [--threads N]\n");
       return 2;

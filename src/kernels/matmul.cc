@@ -7,6 +7,7 @@
 
 #include "base/assert.h"
 #include "kernels/dispatch.h"
+#include "kernels/row_pairs.h"
 
 namespace hangar::kernels {
 namespace detail {
@@ -53,7 +54,9 @@ size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 struct ScratchState {
   AlignedBuffer acts;
   AlignedBuffer sub;
+  AlignedBuffer pair_acts;
   std::vector<AlignedBuffer> threads;
+  std::vector<AlignedBuffer> unpaired;  // rows of a row-pairs matrix converted back, per thread
 };
 
 ScratchState& scratch_state(MatmulScratch& s) { return *s.state_; }
@@ -126,6 +129,54 @@ QuantActs quantize_acts(const IsaTable& tab, bool want_lanes, bool k_quant, cons
   return a;
 }
 
+// matmul of a Q5_0 matrix in row pairs (row_pairs.h), its activations quantized in job.
+void matmul_row_pairs(const IsaTable& tab, const TypeKernels& tk, bool tiled, MatmulJob& job, ThreadPool& pool,
+                      ScratchState& st) {
+  const Matrix& w = job.w;
+  HANGAR_ASSERT(w.type == TensorType::kQ5_0 && w.row_bytes == static_cast<size_t>(w.cols / 32 * 22));
+  const int nth = pool.size();
+  if (job.n_tokens == 1 && tk.gemv_pairs != nullptr && job.acts.lanes16 != nullptr) {
+    const size_t nb = static_cast<size_t>(w.cols / 32);
+    uint8_t* p = st.pair_acts.reserve(nb * (64 + 64 + 8));
+    auto* q2 = reinterpret_cast<int8_t*>(p);
+    auto* start2 = reinterpret_cast<int32_t*>(p + 64 * nb);
+    auto* d2 = reinterpret_cast<float*>(p + 128 * nb);
+    tab.pair_acts(job.acts, q2, start2, d2);
+    job.pairs = PairActs{q2, start2, d2};
+    // As the ggml-layout kernels: two contiguous chunks per thread, of whole pairs.
+    const int64_t chunk = 2 * std::max<int64_t>(8, (w.rows / 2 + 2 * nth - 1) / (2 * nth));
+    pool.parallel_for(w.rows, chunk, [&](int64_t r0, int64_t r1, int) { tk.gemv_pairs(job, r0, r1, nullptr); });
+    return;
+  }
+  // Batches and tables without the pairs kernel: each thread converts a few rows at a time back
+  // to ggml layout (in L1/L2) and runs the usual kernel on them.
+  const int64_t step = 64;  // a multiple of every gemm_rows, and even
+  HANGAR_ASSERT(step % tk.gemm_rows == 0);
+  if (st.unpaired.size() < static_cast<size_t>(nth)) st.unpaired.resize(static_cast<size_t>(nth));
+  if (st.threads.size() < static_cast<size_t>(nth)) st.threads.resize(static_cast<size_t>(nth));
+  std::vector<uint8_t*> rows_buf(static_cast<size_t>(nth)), gemm_buf(static_cast<size_t>(nth), nullptr);
+  for (int i = 0; i < nth; ++i) {
+    rows_buf[static_cast<size_t>(i)] = st.unpaired[static_cast<size_t>(i)].reserve(static_cast<size_t>(step) * w.row_bytes);
+    if (tiled) gemm_buf[static_cast<size_t>(i)] = st.threads[static_cast<size_t>(i)].reserve(tk.buf_bytes(w.cols, job.n_tokens));
+  }
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t n_steps = (w.rows + step - 1) / step;
+  pool.parallel_for(n_steps, 1, [&](int64_t s0, int64_t s1, int ith) {
+    uint8_t* rows = rows_buf[static_cast<size_t>(ith)];
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t r0 = s * step, r1 = std::min(w.rows, r0 + step);
+      unpair_rows_q5_0(base, w.rows, w.cols / 32, r0, r1, rows);
+      MatmulJob part = job;
+      part.w.data = rows;
+      part.w.rows = r1 - r0;
+      part.w.row_pairs = false;
+      part.y = job.y + r0;
+      if (tiled) tk.gemm(part, 0, r1 - r0, gemm_buf[static_cast<size_t>(ith)]);
+      else tk.gemv(part, 0, r1 - r0, nullptr);
+    }
+  });
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -135,8 +186,9 @@ MatmulScratch::MatmulScratch(MatmulScratch&&) noexcept = default;
 MatmulScratch& MatmulScratch::operator=(MatmulScratch&&) noexcept = default;
 
 size_t MatmulScratch::capacity_bytes() const {
-  size_t n = state_->acts.size() + state_->sub.size();
+  size_t n = state_->acts.size() + state_->sub.size() + state_->pair_acts.size();
   for (const auto& b : state_->threads) n += b.size();
+  for (const auto& b : state_->unpaired) n += b.size();
   return n;
 }
 
@@ -169,6 +221,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   }
 
   const int nth = pool.size();
+  if (w.row_pairs) return matmul_row_pairs(tab, tk, tiled, job, pool, st);
   if (tiled) {
     // Each call takes several row groups, so that one chunk of activations (kept in L2 by the
     // kernel's loop order) serves many weight panels; four calls per thread balance the load.

@@ -1,6 +1,8 @@
 // Model loading: architecture lookup, hyper-parameters, weight binding.
 #include "model/model.h"
 
+#include <set>
+
 namespace hangar::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, MappedFile::Backing backing) {
@@ -32,6 +34,18 @@ uint64_t Model::bytes_per_token() const {
   bool tied = w_.output.data == w_.token_embd.data;
   // The embedding table is read one row per token, except when it doubles as the output matrix.
   return tied ? weight_bytes_ : weight_bytes_ - embd + w_.token_embd.row_bytes;
+}
+
+int Model::pack_for_decode(ThreadPool& pool) {
+  if (file_.mapped().backing() != MappedFile::Backing::kMemory) return 0;  // read-only mapping
+  int n = 0;
+  std::set<const void*> seen;  // a file could name one tensor's data twice: rearrange it once
+  for (LayerWeights& l : w_.layers)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      if (m->data != nullptr && seen.insert(m->data).second &&
+          kernels::pack_row_pairs(*m, const_cast<void*>(m->data), pool))
+        ++n;
+  return n;
 }
 
 }  // namespace hangar::model

@@ -75,6 +75,11 @@ class Model {
   // batch larger than the context was sized for.
   Status forward(std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const;
 
+  // With weights in memory (not mapped), rewrites the layers' matrices into the layouts this
+  // CPU's decode kernels read fastest (kernels::pack_row_pairs); returns how many. Call once,
+  // before any forward pass. The embedding table and output matrix keep ggml layout.
+  int pack_for_decode(ThreadPool& pool);
+
  private:
   Model() = default;
   void run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const;
