@@ -297,7 +297,7 @@ int run(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: kernels_bench [--quick] [--cpu-time] [--cached] [--ggml-layout] [--isa NAME]\n"
-                   "                     [--types a,b,...]"
+                   "                     [--types a,b,...]\n"
                    "                     [--shapes RxC,...]\n"
                    "                     [--only decode|prefill|sweep|model] [--threads N]\n");
       return 2;
