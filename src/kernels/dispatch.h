@@ -87,6 +87,7 @@ struct TypeKernels {
   RowsFn gemm = nullptr;  // tiled: weight panels unpacked once per thread for all tokens
   int gemm_rows = 1;      // gemm's r0 must be a multiple of this
   int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
+  int gemm_min_tokens_repacked = 0;  // the same for matrices in the kRepacked order, if nonzero
   // gemm computes in the kRepacked order (so exactly as llama.cpp for matrices ggml_order maps
   // there); otherwise its float order is its own, whereas gemv always follows llama.cpp.
   bool gemm_repacked = false;
@@ -100,6 +101,13 @@ struct TypeKernels {
   // null where the table has none (other types, other ISAs), which then unpair rows first.
   RowsFn gemv_pairs = nullptr;
 };
+
+// The token count from which matmul takes tk's tiled kernel for a matrix of `rows` rows.
+inline int gemm_min_tokens(const TypeKernels& tk, int kind, int64_t rows) {
+  return tk.gemm_min_tokens_repacked != 0 && ggml_order(kind, rows) == GgmlOrder::kRepacked
+             ? tk.gemm_min_tokens_repacked
+             : tk.gemm_min_tokens;
+}
 
 using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,
                                 int16_t* s16);

@@ -68,8 +68,8 @@ TEST_P(GgmlOrderTest, EveryOutputMatchesLlamaCppOrderExactly) {
       if (isa == Isa::kScalar) continue;  // the scalar table follows llama.cpp's generic C order
       ScopedIsa scoped(isa);
       const detail::TypeKernels& tk = detail::active_table().types[kind];
-      for (int64_t nt : {1, 2, 3, 4, 5, 9, 10, 13, 17, 20}) {
-        const bool tiled = nt >= tk.gemm_min_tokens;
+      for (int64_t nt : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 17, 20}) {
+        const bool tiled = nt >= detail::gemm_min_tokens(tk, kind, rows);
         if (tiled && !(tk.gemm_repacked && detail::ggml_order(kind, rows) == detail::GgmlOrder::kRepacked)) continue;
         std::vector<float> y(static_cast<size_t>(nt * rows), -1.0f);
         matmul(c.w.m, c.x.data(), nt, cols, y.data(), rows, pool, scratch);

@@ -212,7 +212,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   job.x_stride = x_stride;
   job.y = y;
   job.y_stride = y_stride;
-  const bool tiled = tk.gemm != nullptr && n_tokens >= tk.gemm_min_tokens;
+  const bool tiled = tk.gemm != nullptr && n_tokens >= gemm_min_tokens(tk, kind, w.rows);
   if (!is_float_kind(kind)) {
     // Only the lanes-order direct kernel reads lanes16 (Q4_0's repacked one does not).
     const bool want_lanes = tk.gemv_lanes && ggml_order(kind, w.rows) == GgmlOrder::kLanes;
