@@ -96,8 +96,9 @@ class MatmulScratch {
 // direct kernel (decode, and batches below the type's crossover: 4 tokens for the 32-blocks, 6
 // for Q4_K/Q5_K (9 for Q4_K with rows % 8 == 0 on AVX-512), 10 for Q6_K and the float types)
 // reproduces its quantized dot products bit for bit, as does the tiled kernel for Q4_0 and Q4_K
-// matrices with a multiple of 8 rows (llama.cpp's repacked kernels); the tiled kernel of the other types sums in its own order (reproducing
-// llama.cpp's 8-lane order there would cost about 2x in prefill). So a token's logits can move
+// matrices with a multiple of 8 rows (llama.cpp's repacked kernels); the tiled kernel of the
+// other types sums in its own order (reproducing llama.cpp's 8-lane order there would cost
+// about 2x in prefill). So a token's logits can move
 // in the last bits when it shares a forward pass with other sequences, as in llama.cpp.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride, float* y,
             int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch);
