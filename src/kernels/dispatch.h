@@ -55,14 +55,19 @@ struct SubAct {
   int32_t term;  // ibias, or the bit pattern of the float sx for types with a min
 };
 
-// Activations rearranged for the row-pairs decode kernel (row_pairs.h), per 32-block b:
-// q2[64b ..] and start2[16b ..] hold, in dword j, the activation dword and the lanes16 value
-// of ggml lane 4 * (j / 8) + (j % 8) / 2 (each twice, once per row); d2[2b], d2[2b+1] = d32[b].
+// Activations rearranged for the row-pairs direct kernel (row_pairs.h), per token t and 32-block
+// b (nb blocks a row; index i = nb * t + b): q2[64i ..] and start2[16i ..] hold, in dword j, the
+// activation dword and the lanes16 value of ggml lane 4 * (j / 8) + (j % 8) / 2 (each twice,
+// once per row); d2[2i], d2[2i+1] = d32 of the block.
 struct PairActs {
   const int8_t* q2 = nullptr;
   const int32_t* start2 = nullptr;
   const float* d2 = nullptr;
 };
+
+// The most tokens TypeKernels::gemv_pairs takes; batches above it unpair rows for the tiled
+// kernel (each weight then serves many tokens, so the conversion is paid for).
+constexpr int kPairsMaxTokens = 8;
 
 // One matmul as the kernels see it. Float weights read x; quantized ones read acts (and sub
 // for the tiled kernel).
@@ -76,7 +81,7 @@ struct MatmulJob {
   int64_t sub_stride = 0;
   float* y = nullptr;
   int64_t y_stride = 0;
-  PairActs pairs;  // Q5_0 in row pairs, decode only
+  PairActs pairs;  // Q5_0 in row pairs, up to kPairsMaxTokens tokens
 };
 
 // Computes y for rows [r0, r1) and every token; buf is this thread's scratch of buf_bytes.
@@ -97,8 +102,9 @@ struct TypeKernels {
   bool sub_pairs = false;  // SubAct.term of sub-block j = int16 pair (sum(q) of j, of j + 1)
   size_t (*buf_bytes)(int64_t cols, int64_t n_tokens) = nullptr;  // gemm's per-thread buffer
   bool gemv_lanes = false;  // gemv in the kLanes order reads QuantActs::lanes16
-  // Decode (one token) of a Q5_0 matrix in row pairs (row_pairs.h), reading MatmulJob::pairs;
-  // null where the table has none (other types, other ISAs), which then unpair rows first.
+  // Direct kernel (1 to kPairsMaxTokens tokens) of a Q5_0 matrix in row pairs (row_pairs.h),
+  // reading MatmulJob::pairs; null where the table has none (other types, other ISAs), which
+  // then unpair rows first.
   RowsFn gemv_pairs = nullptr;
 };
 
@@ -118,9 +124,9 @@ struct IsaTable {
   QuantizeActsFn quantize_q8_32 = nullptr;  // one scale per 32 elements
   QuantizeActsFn quantize_q8_k = nullptr;   // Q8_K: one scale per 256 elements
   void (*lane_sums16)(const int8_t* qs, int64_t n, int32_t* out) = nullptr;  // QuantActs::lanes16
-  // Fills PairActs for one token (q2: 2 * cols bytes, start2: cols / 2 int32, d2: cols / 16
-  // floats); set with TypeKernels::gemv_pairs.
-  void (*pair_acts)(const QuantActs& a, int8_t* q2, int32_t* start2, float* d2) = nullptr;
+  // Fills token t's part of PairActs (per token q2: 2 * cols bytes, start2: cols / 2 int32, d2:
+  // cols / 16 floats); set with TypeKernels::gemv_pairs.
+  void (*pair_acts)(const QuantActs& a, int64_t t, int8_t* q2, int32_t* start2, float* d2) = nullptr;
   void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n) = nullptr;
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n) = nullptr;

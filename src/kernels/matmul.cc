@@ -135,20 +135,21 @@ void matmul_row_pairs(const IsaTable& tab, const TypeKernels& tk, bool tiled, Ma
   const Matrix& w = job.w;
   HANGAR_ASSERT(w.type == TensorType::kQ5_0 && w.row_bytes == static_cast<size_t>(w.cols / 32 * 22));
   const int nth = pool.size();
-  if (job.n_tokens == 1 && tk.gemv_pairs != nullptr && job.acts.lanes16 != nullptr) {
-    const size_t nb = static_cast<size_t>(w.cols / 32);
+  if (!tiled && tk.gemv_pairs != nullptr) {
+    HANGAR_ASSERT(job.acts.lanes16 != nullptr && job.n_tokens <= kPairsMaxTokens);
+    const size_t nb = static_cast<size_t>(w.cols / 32) * static_cast<size_t>(job.n_tokens);
     uint8_t* p = st.pair_acts.reserve(nb * (64 + 64 + 8));
     auto* q2 = reinterpret_cast<int8_t*>(p);
     auto* start2 = reinterpret_cast<int32_t*>(p + 64 * nb);
     auto* d2 = reinterpret_cast<float*>(p + 128 * nb);
-    tab.pair_acts(job.acts, q2, start2, d2);
+    for (int64_t t = 0; t < job.n_tokens; ++t) tab.pair_acts(job.acts, t, q2, start2, d2);
     job.pairs = PairActs{q2, start2, d2};
     // As the ggml-layout kernels: two contiguous chunks per thread, of whole pairs.
     const int64_t chunk = 2 * std::max<int64_t>(8, (w.rows / 2 + 2 * nth - 1) / (2 * nth));
     pool.parallel_for(w.rows, chunk, [&](int64_t r0, int64_t r1, int) { tk.gemv_pairs(job, r0, r1, nullptr); });
     return;
   }
-  // Batches and tables without the pairs kernel: each thread converts a few rows at a time back
+  // Tiled batches and tables without the pairs kernel: each thread converts a few rows at a time back
   // to ggml layout (in L1/L2) and runs the usual kernel on them.
   const int64_t step = 64;  // a multiple of every gemm_rows, and even
   HANGAR_ASSERT(step % tk.gemm_rows == 0);
@@ -212,7 +213,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, int64_t x_stride,
   job.x_stride = x_stride;
   job.y = y;
   job.y_stride = y_stride;
-  const bool tiled = tk.gemm != nullptr && n_tokens >= gemm_min_tokens(tk, kind, w.rows);
+  // A row-pairs matrix has its own direct kernel up to kPairsMaxTokens (where the table has it).
+  const bool tiled = tk.gemm != nullptr && (w.row_pairs && tk.gemv_pairs != nullptr
+                                                ? n_tokens > kPairsMaxTokens
+                                                : n_tokens >= gemm_min_tokens(tk, kind, w.rows));
   if (!is_float_kind(kind)) {
     // Only the lanes-order direct kernel reads lanes16 (Q4_0's repacked one does not).
     const bool want_lanes = tk.gemv_lanes && ggml_order(kind, w.rows) == GgmlOrder::kLanes;

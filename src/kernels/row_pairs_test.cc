@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/blocks.h"
+#include "kernels/dispatch.h"
 #include "kernels/kernels_test_util.h"
 
 namespace hangar::kernels {
@@ -99,7 +100,17 @@ TEST(RowPairs, MatmulGivesTheSameBitsAsGgmlLayout) {
         ScopedIsa scoped(isa);
         for (ThreadPool* pool : {&pool1, &pool2}) {
           std::vector<float> want(static_cast<size_t>(n_tokens * rows)), got(want.size(), std::numeric_limits<float>::quiet_NaN());
-          matmul(p.ggml.m, x.data(), n_tokens, cols, want.data(), rows, *pool, scratch);
+          // Up to kPairsMaxTokens the pairs kernel is a direct one, in llama.cpp's per-token
+          // order: the ggml-layout reference is then each token decoded alone (its direct
+          // kernel), not the tiled kernel a ggml-layout batch of 4+ tokens takes.
+          const bool pairs_direct = detail::active_table().types[detail::kWQ5_0].gemv_pairs != nullptr &&
+                                    n_tokens <= detail::kPairsMaxTokens;
+          if (pairs_direct) {
+            for (int64_t t = 0; t < n_tokens; ++t)
+              matmul(p.ggml.m, x.data() + t * cols, 1, cols, want.data() + t * rows, rows, *pool, scratch);
+          } else {
+            matmul(p.ggml.m, x.data(), n_tokens, cols, want.data(), rows, *pool, scratch);
+          }
           matmul(p.m, x.data(), n_tokens, cols, got.data(), rows, *pool, scratch);
           ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
               << isa_name(isa) << " " << rows << "x" << cols << " tokens " << n_tokens << " threads " << pool->size();
