@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages hangar builds and tests with, only those that are missing.
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libssl-dev
-      libhwy-dev libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev ninja-build nodejs npm)
+      libhwy-dev libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev ninja-build nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

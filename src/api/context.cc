@@ -1,6 +1,7 @@
 // ServerContext helpers: model acquisition with status mapping, JSON responses, chat prompts.
 #include "api/context.h"
 
+#include "api/model_settings.h"
 #include "api/sse.h"
 #include "manager/units.h"
 
@@ -23,8 +24,9 @@ Result<std::shared_ptr<const chat::ChatTemplate>> TemplateCache::get(const std::
   return parsed_.emplace(src, std::move(shared)).first->second;
 }
 
-MaybeError acquire_model(ServerContext& ctx, const std::string& id, std::optional<int64_t> keep_alive_ms,
+MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,
                          ModelHold* out) {
+  const std::string id = resolve_model_name(ctx, name);
   manager::AcquireOptions opts;
   opts.keep_alive_ms = keep_alive_ms;
   manager::AcquireFailure failure;
@@ -63,11 +65,14 @@ bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* o
 MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
                               const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
                               std::string* prompt) {
-  Result<std::shared_ptr<const chat::ChatTemplate>> tmpl = ctx.templates.get(model.id(), model.chat_template());
+  // The model's settings may replace the file's template and add a system prompt.
+  const manager::ModelSettings settings = ctx.manager.settings().model(model.id());
+  Result<std::shared_ptr<const chat::ChatTemplate>> tmpl =
+      ctx.templates.get(model.id(), settings.chat_template ? *settings.chat_template : model.chat_template());
   if (!tmpl.ok()) return server_error(tmpl.error().message());
   const Tokenizer& tok = model.tokenizer();
   chat::ChatTemplateInputs in;
-  in.messages = messages;
+  in.messages = settings.system_prompt ? with_system_prompt(messages, *settings.system_prompt) : messages;
   in.tools = tools;
   in.add_generation_prompt = add_generation_prompt;
   in.bos_token = tok.bos() >= 0 ? tok.token_text(tok.bos()) : "";

@@ -61,10 +61,10 @@ struct ModelHold {
   manager::EngineModel* model = nullptr;  // owned by the lease
 };
 
-// Acquires `id` (loading it if needed, possibly evicting idle models), mapping failures to
-// statuses: unknown model 404, not enough memory 507 (with the numbers), integrity mismatch 409,
-// load failure 500.
-MaybeError acquire_model(ServerContext& ctx, const std::string& id, std::optional<int64_t> keep_alive_ms,
+// Acquires the model `name` stands for (its id or an alias; see model_settings.h), loading it
+// if needed and possibly evicting idle models, mapping failures to statuses: unknown model
+// 404, not enough memory 507 (with the numbers), integrity mismatch 409, load failure 500.
+MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,
                          ModelHold* out);
 
 // Writes `body` as JSON with `status`.

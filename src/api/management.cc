@@ -2,6 +2,7 @@
 #include "api/routes.h"
 
 #include "api/json_fields.h"
+#include "api/model_settings.h"
 
 namespace hangar::api {
 namespace {
@@ -77,6 +78,7 @@ Json stats_json(ServerContext& ctx) {
   j["memory"] = std::move(mj);
 
   const manager::HashProgress h = m.hasher().progress();
+  j["settings"] = settings_status_json(ctx);
   j["hashing"] = {{"running", h.running},         {"current_id", h.current_id}, {"current_done", h.current_done},
                   {"current_total", h.current_total}, {"hashed", h.hashed},     {"failed", h.failed},
                   {"pending", h.pending}};
@@ -141,8 +143,13 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
     if (!r.ok()) return send_error(res, server_error(r.error().message()));
     Json failed = Json::array();
     for (const auto& [id, why] : r->failed) failed.push_back({{"id", id}, {"error", why}});
+    // The settings file is read again too; a bad one is reported here and in stats, and the
+    // previous settings stay in force.
+    Status settings = ctx.manager.reload_settings();
     send_json(res, 200, {{"added", r->added}, {"updated", r->updated}, {"removed", r->removed},
-                         {"failed", failed}, {"unchanged", r->unchanged}});
+                         {"failed", failed}, {"unchanged", r->unchanged},
+                         {"settings", {{"ok", settings.ok()},
+                                       {"error", settings.ok() ? Json() : Json(settings.error().message())}}}});
   });
   http.Post(R"(/v1/models/([^/]+)/load)", [&ctx](const httplib::Request& req, httplib::Response& res) {
     handle_load(ctx, req, res);

@@ -1,4 +1,5 @@
 // GET /v1/models and GET /v1/models/{id}: the registry joined with the cache's live state.
+#include "api/model_settings.h"
 #include "api/routes.h"
 
 namespace hangar::api {
@@ -39,6 +40,7 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   r["last_load_ms"] = rec.last_load_ms;
   r["added_ms"] = rec.added_ms;
   m["registry"] = std::move(r);
+  m["settings"] = settings_json(ctx, rec.id);
   return m;
 }
 
@@ -52,7 +54,7 @@ void add_model_routes(httplib::Server& http, ServerContext& ctx) {
   http.Get("/models", list);
   // Registered after /v1/models/stats (management.cc), which would otherwise match as an id.
   http.Get(R"(/v1/models/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = req.matches[1];
+    const std::string id = resolve_model_name(ctx, req.matches[1]);  // an alias shows its model
     std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
     if (!rec || !rec->present) return send_error(res, not_found("The model '" + id + "' does not exist", "model_not_found"));
     send_json(res, 200, model_object(ctx, *rec));

@@ -1,5 +1,6 @@
 // POST /v1/chat/completions: render the chat template, generate, answer in OpenAI's format.
 #include "api/generation_route.h"
+#include "api/model_settings.h"
 #include "api/response.h"
 #include "api/routes.h"
 
@@ -55,6 +56,7 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     ProfileScope scope(ctx.options.profiler, "http: parse request");
     if (MaybeError e = parse_chat_request(body, &cr)) return send_error(res, *e);
   }
+  apply_model_settings(ctx, body, &cr.model, &cr.common);
   ModelHold hold;
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
   std::string prompt;

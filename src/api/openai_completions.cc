@@ -1,5 +1,6 @@
 // POST /v1/completions: prompts as text or token ids, with echo and logprobs, OpenAI's format.
 #include "api/generation_route.h"
+#include "api/model_settings.h"
 #include "api/response.h"
 #include "api/routes.h"
 
@@ -59,6 +60,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     ProfileScope scope(ctx.options.profiler, "http: parse request");
     if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
   }
+  apply_model_settings(ctx, body, &cr.model, &cr.common);
   ModelHold hold;
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();

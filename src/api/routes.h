@@ -13,6 +13,7 @@ void add_model_routes(httplib::Server& http, ServerContext& ctx);        // mode
 void add_management_routes(httplib::Server& http, ServerContext& ctx);   // management.cc
 void add_utility_routes(httplib::Server& http, ServerContext& ctx);      // utility_routes.cc
 void add_metrics_routes(httplib::Server& http, ServerContext& ctx);      // metrics_route.cc
+void add_settings_routes(httplib::Server& http, ServerContext& ctx);     // settings_routes.cc
 
 }  // namespace hangar::api
 

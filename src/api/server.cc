@@ -98,6 +98,7 @@ void Server::install_handlers() {
   // Order matters: fixed paths before the /v1/models/{id} patterns that would match them.
   add_management_routes(*http_, ctx);
   add_model_routes(*http_, ctx);
+  add_settings_routes(*http_, ctx);
   add_chat_routes(*http_, ctx);
   add_completion_routes(*http_, ctx);
   add_utility_routes(*http_, ctx);

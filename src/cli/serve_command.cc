@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -41,6 +42,8 @@ struct ServeOptions {
   bool profile = false;
   bool mmap = false;
   bool verbose = false;
+  std::string presets;              // --presets FILE; empty: <models-dir>/hangar.toml if present
+  std::set<std::string> given;      // the flags on the command line (settings source "flag")
 };
 
 std::vector<std::string> split_ids(const std::string& s) {
@@ -50,6 +53,23 @@ std::vector<std::string> split_ids(const std::string& s) {
   while (std::getline(in, id, ','))
     if (!id.empty()) ids.push_back(id);
   return ids;
+}
+
+// The flags that are also per-model settings: those given on the command line form the "flag"
+// layer, the defaults of the others the "builtin" one (settings.h has the precedence).
+manager::SettingsOptions settings_options(const ServeOptions& o) {
+  manager::SettingsOptions s;
+  s.path = o.presets;
+  s.required = !o.presets.empty();
+  auto put = [&](const char* flag, manager::SettingKey key, manager::SettingValue v) {
+    (o.given.count(flag) ? s.flags : s.builtin).set(key, std::move(v));
+  };
+  put("--ctx", manager::SettingKey::kCtx, {int64_t{o.ctx}, {}});
+  put("--parallel", manager::SettingKey::kParallel, {int64_t{o.parallel}, {}});
+  put("--batch-tokens", manager::SettingKey::kBatchTokens, {int64_t{o.batch_tokens}, {}});
+  put("--threads", manager::SettingKey::kThreads, {int64_t{o.threads}, {}});
+  put("--keep-alive", manager::SettingKey::kKeepAlive, {o.keep_alive, {}});
+  return s;
 }
 
 // Turns the flags into the manager's configuration; errors name the flag.
@@ -76,6 +96,7 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   HANGAR_ASSIGN(c.preload.delay_ms, manager::parse_duration_ms(o.preload_delay, "--preload-delay"));
   if (c.preload.delay_ms < 0) return Error("--preload-delay: expected a duration >= 0, got '" + o.preload_delay + "'");
   c.preload_ids = split_ids(o.preload);
+  c.settings = settings_options(o);
   return c;
 }
 
@@ -189,6 +210,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(16, 1 << 20))->capture_default_str();
   cmd->add_option("--threads", o->threads, "compute threads shared by all models (0: physical cores)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--presets", o->presets,
+                  "per-model settings file (TOML; default: hangar.toml in the models dir, when present)");
   cmd->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every route but /health");
   cmd->add_option("--max-body-size", o->max_body, "largest request body accepted")->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "connections served at once")->check(CLI::Range(4, 4096))
@@ -198,7 +221,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                 "stream and counted as resident)");
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
-  cmd->callback([o, &exit_code] { exit_code = serve(*o); });
+  cmd->callback([o, cmd, &exit_code] {
+    for (const char* flag : {"--ctx", "--parallel", "--batch-tokens", "--threads", "--keep-alive"})
+      if (cmd->count(flag) > 0) o->given.insert(flag);
+    exit_code = serve(*o);
+  });
 }
 
 }  // namespace hangar::cli

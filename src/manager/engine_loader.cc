@@ -21,8 +21,10 @@ uint64_t scheduler_bytes(int32_t n_vocab, int32_t parallel) {
 }  // namespace
 
 EngineModel::EngineModel(std::string id, std::unique_ptr<engine::Engine> engine,
-                         std::string chat_template, MemoryBreakdown memory)
+                         std::string chat_template, MemoryBreakdown memory,
+                         std::unique_ptr<ThreadPool> own_pool)
     : id_(std::move(id)),
+      own_pool_(std::move(own_pool)),
       engine_(std::move(engine)),
       scheduler_(std::make_unique<engine::Scheduler>(*engine_)),
       chat_template_(std::move(chat_template)),
@@ -54,34 +56,66 @@ Result<model::HParams> EngineLoader::header_hparams(const ModelRecord& rec) {
   return hp;
 }
 
+void EngineLoader::set_load_settings(LoadSettingsFn fn) {
+  std::lock_guard lock(mu_);
+  load_settings_ = std::move(fn);
+}
+
+EngineLoaderOptions EngineLoader::options_for(const std::string& id, ModelLoadSettings* settings) {
+  LoadSettingsFn fn;
+  {
+    std::lock_guard lock(mu_);
+    fn = load_settings_;
+  }
+  EngineLoaderOptions o = options_;
+  *settings = fn ? fn(id) : ModelLoadSettings{};
+  if (settings->ctx > 0) o.ctx = settings->ctx;
+  if (settings->parallel > 0) o.parallel = settings->parallel;
+  if (settings->batch_tokens > 0) o.batch_tokens = settings->batch_tokens;
+  return o;
+}
+
 uint64_t EngineLoader::estimate_bytes(const ModelRecord& rec, int ctx) {
-  const int32_t want_ctx = ctx > 0 ? ctx : options_.ctx;
+  ModelLoadSettings settings;
+  const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
+  const int32_t want_ctx = settings.ctx > 0 ? settings.ctx : ctx > 0 ? ctx : o.ctx;
   Result<model::HParams> hp = header_hparams(rec);
   if (!hp.ok()) {
     const int64_t n_ctx = std::min<int64_t>(want_ctx, rec.context_length > 0 ? rec.context_length : want_ctx);
-    return estimate_load_bytes(rec, n_ctx * options_.parallel);
+    return estimate_load_bytes(rec, n_ctx * o.parallel);
   }
   const int32_t n_ctx = std::min(want_ctx, hp->n_ctx_train);
   engine::MemoryEstimate m =
-      engine::estimate_memory(*hp, rec.tensor_bytes, n_ctx, options_.parallel, options_.batch_tokens);
+      engine::estimate_memory(*hp, rec.tensor_bytes, n_ctx, o.parallel, o.batch_tokens);
   // estimate_memory counts whole sequences; the extra prefix blocks come on top.
   const uint64_t block_kv = static_cast<uint64_t>(model::KvCache::kDefaultBlockTokens) * hp->n_layer *
                             hp->kv_dim() * 2 /*K and V*/ * 2 /*f16*/;
-  return m.total() + block_kv * static_cast<uint64_t>(options_.extra_kv_blocks) +
-         scheduler_bytes(hp->n_vocab, options_.parallel);
+  return m.total() + block_kv * static_cast<uint64_t>(o.extra_kv_blocks) +
+         scheduler_bytes(hp->n_vocab, o.parallel);
 }
 
 Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) {
   Stopwatch watch;
+  ModelLoadSettings settings;
+  const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
+  if (settings.memory_limit > 0) {
+    const uint64_t estimate = estimate_bytes(rec, o.ctx);
+    if (estimate > settings.memory_limit)
+      return Error("model '" + rec.id + "' needs an estimated " + format_bytes(estimate) +
+                   ", more than its memory_limit setting of " + format_bytes(settings.memory_limit));
+  }
+  std::unique_ptr<ThreadPool> own_pool;
+  if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
+  ThreadPool& pool = own_pool ? *own_pool : pool_;
   engine::EngineOptions eo;
-  eo.n_ctx = options_.ctx;
-  eo.n_seq = options_.parallel;
-  eo.batch_tokens = options_.batch_tokens;
-  eo.extra_kv_blocks = options_.extra_kv_blocks;
-  eo.weights_in_memory = options_.weights_in_memory;
-  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool_));
-  if (options_.prefault) eng->prefault_weights();
-  eng->set_profiler(options_.profiler);
+  eo.n_ctx = o.ctx;
+  eo.n_seq = o.parallel;
+  eo.batch_tokens = o.batch_tokens;
+  eo.extra_kv_blocks = o.extra_kv_blocks;
+  eo.weights_in_memory = o.weights_in_memory;
+  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool));
+  if (o.prefault) eng->prefault_weights();
+  eng->set_profiler(o.profiler);
   MemoryBreakdown mem;
   mem.weights_resident = eng->weights_resident_bytes();
   mem.kv_capacity = eng->kv_bytes_capacity();
@@ -92,9 +126,13 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) 
   log_debug("model '" + rec.id + "': weights resident " + format_bytes(mem.weights_resident) + ", KV " +
             format_bytes(mem.kv_capacity) + ", scratch " + format_bytes(mem.scratch) + ", ctx " +
             std::to_string(eng->n_ctx()) + " x " + std::to_string(eng->options().n_seq) + " sequences, " +
-            std::to_string(static_cast<int64_t>(watch.elapsed_ms())) + " ms");
+            std::to_string(pool.size()) + " threads, " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) +
+            " ms");
+  if (settings.memory_limit > 0 && mem.total() > settings.memory_limit)
+    return Error("model '" + rec.id + "' took " + format_bytes(mem.total()) + " once loaded, more than its " +
+                 "memory_limit setting of " + format_bytes(settings.memory_limit));
   return std::shared_ptr<LoadedModel>(
-      std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), mem));
+      std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), mem, std::move(own_pool)));
 }
 
 }  // namespace hangar::manager

@@ -37,8 +37,10 @@ struct MemoryBreakdown {
 // thread-safe to read.
 class EngineModel final : public LoadedModel {
  public:
+  // `own_pool` (may be null) is the pool of a model whose settings give it its own thread
+  // count; it outlives the engine that computes on it.
   EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
-              MemoryBreakdown memory);
+              MemoryBreakdown memory, std::unique_ptr<ThreadPool> own_pool = nullptr);
   ~EngineModel() override;
 
   // The measured total; fixed after load (the KV cache and scratch are allocated up front).
@@ -55,6 +57,7 @@ class EngineModel final : public LoadedModel {
 
  private:
   std::string id_;
+  std::unique_ptr<ThreadPool> own_pool_;  // declared before engine_: destroyed after it
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<engine::Scheduler> scheduler_;  // declared after engine_: destroyed first
   std::string chat_template_;
@@ -75,6 +78,9 @@ class EngineLoader final : public ModelLoader {
   uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override;
   // Loads rec.path, prefaults the weights, measures the memory and starts the scheduler.
   Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override;
+  // Per-model ctx, parallel, batch_tokens, threads and memory_limit (the model's settings):
+  // a threads count other than the shared pool's gives that model a pool of its own.
+  void set_load_settings(LoadSettingsFn fn) override;
 
   const EngineLoaderOptions& options() const { return options_; }
 
@@ -85,11 +91,14 @@ class EngineLoader final : public ModelLoader {
     model::HParams hp;
   };
   Result<model::HParams> header_hparams(const ModelRecord& rec);
+  // The options for one model: its settings over the loader's own.
+  EngineLoaderOptions options_for(const std::string& id, ModelLoadSettings* settings);
 
   ThreadPool& pool_;
   const EngineLoaderOptions options_;
   std::mutex mu_;
   std::map<std::string, HeaderFacts> headers_;  // by path
+  LoadSettingsFn load_settings_;  // guarded by mu_
 };
 
 }  // namespace hangar::manager

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "base/log.h"
 
@@ -28,11 +29,23 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
     Status st = m->registry_->add_preload(id);
     if (!st.ok()) return st.error().context("--preload (models dir '" + config.models_dir + "')");
   }
-  m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, config.cache);
+  SettingsOptions settings = config.settings;
+  if (settings.path.empty()) settings.path = (std::filesystem::path(config.models_dir) / "hangar.toml").string();
+  HANGAR_ASSIGN(m->settings_, SettingsStore::open(std::move(settings), *m->registry_, wall_clock));
+  SettingsStore* s = m->settings_.get();
+  loader.set_load_settings([s](const std::string& id) {
+    const ModelSettings ms = s->model(id);
+    return ModelLoadSettings{ms.ctx, ms.parallel, ms.batch_tokens, ms.threads, ms.memory_limit};
+  });
+  CacheOptions cache_options = config.cache;
+  cache_options.keep_alive_for = [s](const std::string& id) { return s->model(id).keep_alive_ms; };
+  m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, cache_options);
   m->preloader_ =
       std::make_unique<Preloader>(*m->registry_, *m->cache_, memory, clock, config.preload);
   m->monitor_ = std::make_unique<MemoryMonitor>(*m->cache_, memory, config.pressure);
   m->hasher_ = std::make_unique<HashWorker>(*m->registry_);
+  Manager* self = m.get();
+  s->set_listener([self](const SettingsChange& change) { self->on_settings_changed(change); });
   return m;
 }
 
@@ -43,6 +56,9 @@ void Manager::start() {
   if (housekeeping_.joinable()) return;
   stopping_ = false;
   if (config_.hash_in_background) hasher_->start();
+  std::vector<std::string> ids;
+  for (const ModelRecord& r : registry_->list()) ids.push_back(r.id);
+  apply_settings(ids);
   preloader_->enqueue_saved_list();
   housekeeping_ = std::thread([this] { housekeeping_loop(); });
   preloading_ = std::thread([this] { preload_loop(); });
@@ -62,12 +78,46 @@ void Manager::stop() {
 Result<ScanReport> Manager::refresh() {
   HANGAR_ASSIGN(ScanReport report, registry_->scan());
   if (config_.hash_in_background) hasher_->wake();
+  apply_settings(report.added);  // a new file may match a glob that pins or preloads it
   return report;
 }
 
 void Manager::housekeep() {
   cache_->tick();
   monitor_->check();
+  settings_->poll();
+}
+
+void Manager::apply_settings(const std::vector<std::string>& ids) {
+  std::lock_guard lock(settings_mu_);
+  for (const std::string& id : ids) {
+    std::optional<ModelRecord> rec = registry_->get(id);
+    if (!rec || !rec->present) continue;
+    const ModelSettings ms = settings_->model(id);
+    // Only what the settings pinned is unpinned by them: POST /pin stays the user's.
+    if (ms.pin && pinned_by_settings_.insert(id).second) {
+      Status st = cache_->pin(id);
+      if (!st.ok()) log_warn("settings: cannot pin '" + id + "': " + st.error().message());
+    } else if (!ms.pin && pinned_by_settings_.erase(id) > 0) {
+      Status st = cache_->unpin(id);
+      if (!st.ok()) log_warn("settings: cannot unpin '" + id + "': " + st.error().message());
+    }
+    if (ms.preload && preloaded_by_settings_.insert(id).second) {
+      Result<bool> queued = preloader_->enqueue(id);
+      if (!queued.ok()) log_warn("settings: cannot preload '" + id + "': " + queued.error().message());
+    } else if (!ms.preload) {
+      preloaded_by_settings_.erase(id);
+    }
+  }
+}
+
+void Manager::on_settings_changed(const SettingsChange& change) {
+  apply_settings(change.ids);
+  // Hook for the model event stream (GET /v1/models/events): each id here is one "settings"
+  // event once the cache's event bus exists.
+  std::string ids;
+  for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
+  log_info("settings changed (" + change.cause + ") for: " + ids);
 }
 
 void Manager::housekeeping_loop() {

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "manager/model_cache.h"
 #include "manager/preloader.h"
 #include "manager/registry.h"
+#include "manager/settings_store.h"
 
 namespace hangar::manager {
 
@@ -27,7 +29,9 @@ struct ManagerConfig {
   PreloadOptions preload;
   PressureOptions pressure;
   std::vector<std::string> preload_ids;  // --preload: appended to the persisted list
-  int64_t housekeeping_interval_ms = 1000;  // keep-alive ticks and memory checks (real time)
+  // Per-model settings; an empty path means <models_dir>/hangar.toml (absent: no settings).
+  SettingsOptions settings;
+  int64_t housekeeping_interval_ms = 1000;  // keep-alive ticks, memory and settings-file checks
   bool hash_in_background = true;
 };
 
@@ -53,24 +57,33 @@ class Manager {
   // POST /v1/models/{id}/verify: hashes the file now; a mismatch is an error naming the
   // expected and actual digests (see integrity.h). Blocks for the length of the hash.
   Result<std::string> verify(const std::string& id) { return verify_model(*registry_, id); }
-  // One round of housekeeping now: keep-alive expiry and a memory check.
+  // One round of housekeeping now: keep-alive expiry, a memory check and the settings
+  // file's mtime poll.
   void housekeep();
+  // Reads the settings file again (POST /v1/models/refresh); on error the previous settings
+  // stay in force and the error is in settings().status().
+  Status reload_settings() { return settings_->reload(); }
 
   Registry& registry() { return *registry_; }
   ModelCache& cache() { return *cache_; }
   Preloader& preloader() { return *preloader_; }
   MemoryMonitor& monitor() { return *monitor_; }
   HashWorker& hasher() { return *hasher_; }
+  SettingsStore& settings() { return *settings_; }
   const ManagerConfig& config() const { return config_; }
 
  private:
   Manager() = default;
   void housekeeping_loop();
   void preload_loop();
+  // Makes the cache and preloader follow the pin and preload settings of `ids`.
+  void apply_settings(const std::vector<std::string>& ids);
+  void on_settings_changed(const SettingsChange& change);
 
   ManagerConfig config_;
   const Clock* clock_ = nullptr;
   std::unique_ptr<Registry> registry_;
+  std::unique_ptr<SettingsStore> settings_;  // before the cache, whose keep-alive reads it
   std::unique_ptr<ModelCache> cache_;
   std::unique_ptr<Preloader> preloader_;
   std::unique_ptr<MemoryMonitor> monitor_;
@@ -79,6 +92,8 @@ class Manager {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread housekeeping_, preloading_;
+  std::mutex settings_mu_;
+  std::set<std::string> pinned_by_settings_, preloaded_by_settings_;
 };
 
 }  // namespace hangar::manager

@@ -209,7 +209,7 @@ void ModelCache::release(const std::string& id, std::optional<int64_t> keep_aliv
     leases_out_ -= 1;
     const int64_t now = clock_.now_ms();
     e.last_used_ms = now;
-    const int64_t keep = keep_alive_ms.value_or(options_.keep_alive_ms);
+    const int64_t keep = keep_alive_ms ? *keep_alive_ms : default_keep_alive(id);
     if (e.in_flight == 0 && !e.pinned) {
       if (keep < 0) {
         e.expires_at_ms = -1;
@@ -332,6 +332,11 @@ void ModelCache::unload_entry_locked(Entry& e, std::vector<std::shared_ptr<Loade
   e.state = ModelState::kUnloaded;
   e.bytes = 0;
   e.expires_at_ms = -1;
+}
+
+int64_t ModelCache::default_keep_alive(const std::string& id) const {
+  std::optional<int64_t> own = options_.keep_alive_for ? options_.keep_alive_for(id) : std::nullopt;
+  return own.value_or(options_.keep_alive_ms);
 }
 
 uint64_t ModelCache::used_bytes_locked() const {

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,9 @@ struct CacheOptions {
   int64_t keep_alive_ms = 5 * 60 * 1000;  // 0 = unload when idle; -1 = never
   int ctx = 0;                            // passed to ModelLoader::estimate_bytes
   int64_t rate_window_ms = 10 * 60 * 1000;  // "recent" for the cost policy's request rate
+  // A model's own keep-alive (its settings); nullopt or unset: keep_alive_ms. A request's
+  // keep_alive still wins.
+  std::function<std::optional<int64_t>(const std::string& id)> keep_alive_for;
 };
 
 struct AcquireOptions {
@@ -174,6 +178,7 @@ class ModelCache {
                              std::vector<std::string>* ids);
   void unload_entry_locked(Entry& e, std::vector<std::shared_ptr<LoadedModel>>* dropped);
   uint64_t used_bytes_locked() const;
+  int64_t default_keep_alive(const std::string& id) const;
   int resident_count_locked() const;
   double requests_per_min_locked(Entry& e, int64_t now);
   ModelStatus status_locked(const std::string& id, const Entry& e, int64_t now) const;

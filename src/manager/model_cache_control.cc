@@ -50,7 +50,7 @@ Status ModelCache::unpin(const std::string& id) {
   e.pinned = false;
   if (e.state == ModelState::kLoaded && e.in_flight == 0) {
     // Idle from now on: the default keep-alive starts (0 lets it go at the next tick).
-    const int64_t keep = options_.keep_alive_ms;
+    const int64_t keep = default_keep_alive(id);
     e.expires_at_ms = keep < 0 ? -1 : clock_.now_ms() + keep;
   }
   return Status::Ok();

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "base/result.h"
 #include "manager/model_record.h"
@@ -19,6 +21,13 @@ class LoadedModel {
   virtual uint64_t memory_bytes() const = 0;
 };
 
+// One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.
+struct ModelLoadSettings {
+  int32_t ctx = 0, parallel = 0, batch_tokens = 0, threads = 0;
+  uint64_t memory_limit = 0;  // a load whose estimate or measured bytes exceed it is refused
+};
+using LoadSettingsFn = std::function<ModelLoadSettings(const std::string& id)>;
+
 // Loads model files. Implementations must be thread-safe: the cache calls load() for
 // different models from several threads at once (never twice at once for one model).
 class ModelLoader {
@@ -29,6 +38,9 @@ class ModelLoader {
   virtual uint64_t estimate_bytes(const ModelRecord& rec, int ctx) = 0;
   // Loads rec.path. An Error names the file and what was wrong with it.
   virtual Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) = 0;
+  // Where per-model sizes come from (the manager installs its settings before any load);
+  // estimates and loads then use them. Loaders without per-model sizes ignore it.
+  virtual void set_load_settings(LoadSettingsFn fn) {}
 };
 
 }  // namespace hangar::manager

@@ -37,6 +37,11 @@ CREATE TABLE models(
 CREATE TABLE preload(position INTEGER NOT NULL, id TEXT PRIMARY KEY);
 )sql";
 
+// Added after schema version 1 shipped; created when missing, so older state files open as
+// they are (an older hangar ignores the table).
+constexpr const char* kSettingsTable =
+    "CREATE TABLE IF NOT EXISTS api_settings(id TEXT PRIMARY KEY, toml TEXT NOT NULL)";
+
 constexpr const char* kColumns =
     "id, path, present, scan_error, architecture, n_params, tensor_types, tensor_bytes, "
     "context_length, has_chat_template, n_layer, kv_elems_per_token, file_size, mtime_ns, "
@@ -158,6 +163,7 @@ Status Registry::init_schema() {
   }
   HANGAR_TRY(db_->exec("PRAGMA journal_mode = WAL"));
   HANGAR_TRY(db_->exec("PRAGMA synchronous = NORMAL"));
+  HANGAR_TRY(db_->exec(kSettingsTable));
   return Status::Ok();
 }
 
@@ -198,6 +204,12 @@ Status Registry::load_all() {
     HANGAR_ASSIGN(bool row, p.step());
     if (!row) break;
     preload_.push_back(p.column_text(0));
+  }
+  HANGAR_ASSIGN(Stmt a, db_->prepare("SELECT id, toml FROM api_settings"));
+  for (;;) {
+    HANGAR_ASSIGN(bool row, a.step());
+    if (!row) break;
+    api_settings_[a.column_text(0)] = a.column_text(1);
   }
   return Status::Ok();
 }
@@ -388,6 +400,25 @@ Status Registry::remove_preload(const std::string& id) {
   if (it == preload_.end()) return Error("preload list: model '" + id + "' is not on it");
   preload_.erase(it);
   return write_preload();
+}
+
+std::map<std::string, std::string> Registry::api_settings() const {
+  std::lock_guard lock(mu_);
+  return api_settings_;
+}
+
+Status Registry::set_api_settings(const std::string& id, const std::string& toml) {
+  std::lock_guard lock(mu_);
+  if (toml.empty()) {
+    HANGAR_ASSIGN(Stmt s, db_->prepare("DELETE FROM api_settings WHERE id = ?"));
+    HANGAR_TRY(s.bind(1, id).run());
+    api_settings_.erase(id);
+    return Status::Ok();
+  }
+  HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT OR REPLACE INTO api_settings (id, toml) VALUES (?, ?)"));
+  HANGAR_TRY(s.bind(1, id).bind(2, toml).run());
+  api_settings_[id] = toml;
+  return Status::Ok();
 }
 
 }  // namespace hangar::manager

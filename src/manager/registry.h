@@ -72,6 +72,12 @@ class Registry {
   Status add_preload(const std::string& id);
   Status remove_preload(const std::string& id);
 
+  // Per-model settings changed through the API (PATCH /v1/models/{id}/settings), as the TOML
+  // text settings_file.h encodes; they survive restarts. Ids need not be present models.
+  std::map<std::string, std::string> api_settings() const;
+  // Stores `toml` for `id`; an empty text deletes the row.
+  Status set_api_settings(const std::string& id, const std::string& toml);
+
   const std::string& models_dir() const { return models_dir_; }
   const std::string& db_path() const { return db_path_; }
 
@@ -91,6 +97,7 @@ class Registry {
   std::mutex scan_mu_;
   std::map<std::string, ModelRecord> records_;
   std::vector<std::string> preload_;
+  std::map<std::string, std::string> api_settings_;
 };
 
 }  // namespace hangar::manager
