@@ -173,7 +173,7 @@ Result<SettingsFile> parse_settings_file(std::string_view text, const std::strin
   try {
     toml::table root = toml::parse(text, path);
     SettingsFile file = read_file(root, path, base_dir);
-    Status aliases = check_aliases(file, {}, {}, false, &e);
+    Status aliases = check_aliases(file, {}, {}, "", &e);
     if (aliases.ok()) return file;
   } catch (const toml::parse_error& err) {
     e = {path, static_cast<int>(err.source().begin.line), static_cast<int>(err.source().begin.column), "",
@@ -186,7 +186,8 @@ Result<SettingsFile> parse_settings_file(std::string_view text, const std::strin
 }
 
 Status check_aliases(const SettingsFile& file, const std::map<std::string, SettingsLayer>& api,
-                     const std::vector<std::string>& model_ids, bool api_changed, SettingsFileError* detail) {
+                     const std::vector<std::string>& model_ids, const std::string& patched_id,
+                     SettingsFileError* detail) {
   std::set<std::string> ids(model_ids.begin(), model_ids.end());
   for (const SettingsSection& s : file.models)
     if (!s.is_glob) ids.insert(s.pattern);
@@ -206,10 +207,17 @@ Status check_aliases(const SettingsFile& file, const std::map<std::string, Setti
   }
   for (const auto& [id, layer] : api)
     if (layer.values[alias]) from_api.push_back({id, 0, std::get<std::vector<std::string>>(layer.values[alias]->v)});
-  // A clash is reported where the change being checked put it: the API's list after a PATCH,
-  // the file's line after a reload.
-  std::vector<List> lists = api_changed ? from_file : from_api;
-  for (List& l : api_changed ? from_api : from_file) lists.push_back(std::move(l));
+  // A clash is reported where the change being checked put it, so that list goes last: the
+  // patched model's after a PATCH, the file's lines after a reload.
+  std::vector<List> lists;
+  if (patched_id.empty()) {
+    lists = std::move(from_api);
+    for (List& l : from_file) lists.push_back(std::move(l));
+  } else {
+    lists = std::move(from_file);
+    std::stable_partition(from_api.begin(), from_api.end(), [&](const List& l) { return l.owner != patched_id; });
+    for (List& l : from_api) lists.push_back(std::move(l));
+  }
   std::map<std::string, const List*> seen;
   for (const List& l : lists) {
     const std::string key = l.line ? model_source(l.owner, false) + ".alias" : "api settings of '" + l.owner + "': alias";

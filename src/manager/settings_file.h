@@ -32,9 +32,10 @@ Result<SettingsFile> parse_settings_file(std::string_view text, const std::strin
 
 // Checks the aliases of the file and of the API overrides (by model id) together: an alias
 // must name one model and must not be the id of a model (`model_ids`) or of a section. A
-// clash is reported at the API's list when `api_changed` (a PATCH), else at the file's line.
+// clash is reported at the API list of `patched_id` (a PATCH), or with an empty one at the
+// file's line (a reload).
 Status check_aliases(const SettingsFile& file, const std::map<std::string, SettingsLayer>& api,
-                     const std::vector<std::string>& model_ids, bool api_changed,
+                     const std::vector<std::string>& model_ids, const std::string& patched_id,
                      SettingsFileError* detail = nullptr);
 
 // The API overrides of one model as TOML ("temperature = 0.2\nstop = [\"x\"]\n"), and back;

@@ -107,7 +107,7 @@ Result<SettingsStore::Loaded> SettingsStore::read(SettingsFileError* detail) con
     std::lock_guard lock(mu_);
     api = api_;
   }
-  HANGAR_TRY(check_aliases(out.file, api, ids, /*api_changed=*/false, detail));
+  HANGAR_TRY(check_aliases(out.file, api, ids, /*patched_id=*/"", detail));
   return out;
 }
 
@@ -213,7 +213,7 @@ Status SettingsStore::patch(const std::string& id, const SettingsLayer& changes,
   }
   if (next.empty()) api.erase(id);
   else api[id] = next;
-  HANGAR_TRY(check_aliases(file, api, ids, /*api_changed=*/true));
+  HANGAR_TRY(check_aliases(file, api, ids, id));
   HANGAR_TRY(registry_.set_api_settings(id, next.empty() ? std::string() : encode_settings_layer(next)));
   SettingsChange change;
   {

@@ -134,16 +134,16 @@ TEST(SettingsFile, AliasClashesAreRefused) {
 TEST(SettingsFile, AliasThatIsAModelIdIsRefused) {
   SettingsFile f = parse_ok("[models.a]\nalias = [\"b\"]\n");
   SettingsFileError e;
-  Status st = check_aliases(f, {}, {"a", "b"}, false, &e);
+  Status st = check_aliases(f, {}, {"a", "b"}, "", &e);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(e.line, 2);
   EXPECT_NE(st.error().message().find("a model has that id"), std::string::npos);
-  EXPECT_TRUE(check_aliases(f, {}, {"a", "c"}, false).ok());
+  EXPECT_TRUE(check_aliases(f, {}, {"a", "c"}, "").ok());
   // An API alias list replaces the file's; a clash with another model's API alias is named.
   SettingsLayer api;
   api.set(SettingKey::kAlias, SettingValue{std::vector<std::string>{"y"}, {}});
   std::map<std::string, SettingsLayer> apis{{"a", api}, {"c", api}};
-  st = check_aliases(f, apis, {"a", "c"}, true);
+  st = check_aliases(f, apis, {"a", "c"}, "a");
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("set through the API"), std::string::npos) << st.error().message();
 }
