@@ -9,6 +9,7 @@
 
 #include "api/server.h"
 #include "base/log.h"
+#include "chat/chat_template.h"
 #include "cli/common.h"
 #include "manager/engine_loader.h"
 #include "manager/manager.h"
@@ -69,6 +70,11 @@ manager::SettingsOptions settings_options(const ServeOptions& o) {
   put("--batch-tokens", manager::SettingKey::kBatchTokens, {int64_t{o.batch_tokens}, {}});
   put("--threads", manager::SettingKey::kThreads, {int64_t{o.threads}, {}});
   put("--keep-alive", manager::SettingKey::kKeepAlive, {o.keep_alive, {}});
+  // A chat_template that does not parse is a bad settings file, not a 500 at the first chat.
+  s.check_template = [](const std::string& text) -> Status {
+    Result<chat::ChatTemplate> t = chat::ChatTemplate::parse(text);
+    return t.ok() ? Status::Ok() : Status(t.error());
+  };
   return s;
 }
 

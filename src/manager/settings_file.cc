@@ -53,8 +53,15 @@ std::optional<SettingValue> to_value(const toml::node& n) {
 
 // Reads the keys of one section into `layer`. `label` is the section as a source
 // ("defaults", "models.qwen") and prefixes keys in errors.
-void read_section(const toml::table& t, const std::string& label, bool allow_alias, const std::string& file,
-                  const std::string& base_dir, SettingsLayer* layer) {
+struct Context {
+  const std::string& file;
+  const std::string& base_dir;
+  const TemplateCheck& check_template;
+};
+
+void read_section(const toml::table& t, const std::string& label, bool allow_alias, const Context& cx,
+                  SettingsLayer* layer) {
+  const std::string& file = cx.file;
   for (const auto& [k, node] : t) {
     const std::string name(k.str());
     const std::string key = label + "." + name;
@@ -83,7 +90,11 @@ void read_section(const toml::table& t, const std::string& label, bool allow_ali
       fail(file, node.source(), key, msg);
     }
     if (*sk == SettingKey::kChatTemplate) {
-      Status st = resolve_chat_template(&*checked, base_dir);
+      Status st = resolve_chat_template(&*checked, cx.base_dir);
+      if (st.ok() && cx.check_template) {
+        st = cx.check_template(checked->template_text);
+        if (!st.ok()) st = Error("expected a chat template that parses: " + st.error().message());
+      }
       if (!st.ok()) fail(file, node.source(), key, st.error().message());
     }
     layer->set(*sk, std::move(checked).value(), static_cast<int>(node.source().begin.line));
@@ -92,14 +103,15 @@ void read_section(const toml::table& t, const std::string& label, bool allow_ali
 
 bool is_glob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
-SettingsFile read_file(const toml::table& root, const std::string& file, const std::string& base_dir) {
+SettingsFile read_file(const toml::table& root, const Context& cx) {
+  const std::string& file = cx.file;
   SettingsFile out;
   out.path = file;
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
     if (name == "defaults") {
       if (!node.is_table()) fail(file, node.source(), name, "expected a table [defaults], got " + toml_type(node));
-      read_section(*node.as_table(), "defaults", false, file, base_dir, &out.defaults);
+      read_section(*node.as_table(), "defaults", false, cx, &out.defaults);
     } else if (name == "models") {
       if (!node.is_table()) fail(file, node.source(), name, "expected tables [models.ID], got " + toml_type(node));
       for (const auto& [mk, mnode] : *node.as_table()) {
@@ -110,7 +122,7 @@ SettingsFile read_file(const toml::table& root, const std::string& file, const s
         const std::string label = model_source(s.pattern, s.is_glob);
         if (!mnode.is_table())
           fail(file, mnode.source(), label, "expected a table [" + label + "] of settings, got " + toml_type(mnode));
-        read_section(*mnode.as_table(), label, !s.is_glob, file, base_dir, &s.layer);
+        read_section(*mnode.as_table(), label, !s.is_glob, cx, &s.layer);
         out.models.push_back(std::move(s));
       }
     } else {
@@ -168,11 +180,12 @@ std::string SettingsFileError::message() const {
 }
 
 Result<SettingsFile> parse_settings_file(std::string_view text, const std::string& path,
-                                         const std::string& base_dir, SettingsFileError* detail) {
+                                         const std::string& base_dir, SettingsFileError* detail,
+                                         const TemplateCheck& check_template) {
   SettingsFileError e;
   try {
     toml::table root = toml::parse(text, path);
-    SettingsFile file = read_file(root, path, base_dir);
+    SettingsFile file = read_file(root, Context{path, base_dir, check_template});
     Status aliases = check_aliases(file, {}, {}, "", &e);
     if (aliases.ok()) return file;
   } catch (const toml::parse_error& err) {
@@ -261,11 +274,13 @@ std::string encode_settings_layer(const SettingsLayer& layer) {
   return out.str();
 }
 
-Result<SettingsLayer> decode_settings_layer(std::string_view text, const std::string& base_dir) {
+Result<SettingsLayer> decode_settings_layer(std::string_view text, const std::string& base_dir,
+                                            const TemplateCheck& check_template) {
   try {
     toml::table t = toml::parse(text, std::string_view("registry"));
     SettingsLayer layer;
-    read_section(t, "api", true, "registry", base_dir, &layer);
+    const std::string file = "registry";
+    read_section(t, "api", true, Context{file, base_dir, check_template}, &layer);
     return layer;
   } catch (const toml::parse_error& err) {
     return Error("stored API settings are not TOML: " + std::string(err.description()));

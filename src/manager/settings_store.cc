@@ -61,7 +61,7 @@ Result<std::unique_ptr<SettingsStore>> SettingsStore::open(SettingsOptions optio
                                                            const Clock& wall_clock) {
   std::unique_ptr<SettingsStore> s(new SettingsStore(std::move(options), registry, wall_clock));
   for (const auto& [id, text] : registry.api_settings()) {
-    Result<SettingsLayer> layer = decode_settings_layer(text, s->base_dir());
+    Result<SettingsLayer> layer = decode_settings_layer(text, s->base_dir(), s->options_.check_template);
     if (!layer.ok()) {
       log_warn("ignoring the API settings of '" + id + "' stored in the registry: " + layer.error().message());
       continue;
@@ -98,7 +98,7 @@ Result<SettingsStore::Loaded> SettingsStore::read(SettingsFileError* detail) con
   }
   std::ostringstream text;
   text << in.rdbuf();
-  HANGAR_ASSIGN(out.file, parse_settings_file(text.str(), options_.path, base_dir(), detail));
+  HANGAR_ASSIGN(out.file, parse_settings_file(text.str(), options_.path, base_dir(), detail, options_.check_template));
   out.present = true;
   std::vector<std::string> ids;
   for (const ModelRecord& r : registry_.list()) ids.push_back(r.id);
@@ -198,7 +198,13 @@ Status SettingsStore::patch(const std::string& id, const SettingsLayer& changes,
   for (int i = 0; i < kSettingCount; ++i) {
     if (!changes.values[i]) continue;
     SettingValue v = *changes.values[i];
-    if (static_cast<SettingKey>(i) == SettingKey::kChatTemplate) HANGAR_TRY(resolve_chat_template(&v, base_dir()));
+    if (static_cast<SettingKey>(i) == SettingKey::kChatTemplate) {
+      HANGAR_TRY(resolve_chat_template(&v, base_dir()));
+      if (options_.check_template) {
+        Status st = options_.check_template(v.template_text);
+        if (!st.ok()) return Error("chat_template: expected a chat template that parses: " + st.error().message());
+      }
+    }
     next.values[i] = std::move(v);
   }
   for (SettingKey k : removals) next.clear(k);

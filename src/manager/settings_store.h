@@ -35,6 +35,7 @@ struct SettingsOptions {
   SettingsLayer flags;    // the command-line flags the user gave (source "flag")
   SettingsLayer builtin;  // the defaults of those flags; the sampling defaults are added
   StatFn stat;            // null: stat_file_stamp
+  TemplateCheck check_template;  // parses chat_template values (file and PATCH); may be null
 };
 
 struct SettingsStatus {

@@ -167,6 +167,21 @@ TEST(SettingsFile, ChatTemplateIsInlineOrAFileBesideTheSettings) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SettingsFile, ATemplateThatDoesNotParseIsRefusedAtItsLine) {
+  const TemplateCheck check = [](const std::string& text) -> Status {
+    if (text.find("{% if %}") != std::string::npos) return Error("expected a condition after 'if'");
+    return Status::Ok();
+  };
+  SettingsFileError e;
+  Result<SettingsFile> f = parse_settings_file("[models.a]\nctx = 64\nchat_template = \"{% if %}\"\n",
+                                               "/models/hangar.toml", "/models", &e, check);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.key, "models.a.chat_template");
+  EXPECT_EQ(e.expected, "expected a chat template that parses: expected a condition after 'if'");
+  EXPECT_TRUE(parse_settings_file("[models.a]\nchat_template = \"{{ x }}\"\n", "/m/h.toml", "/m", nullptr, check).ok());
+}
+
 TEST(SettingsFile, LayersRoundTripThroughTheRegistryText) {
   SettingsLayer l;
   l.set(SettingKey::kTemperature, val(0.2));

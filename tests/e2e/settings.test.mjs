@@ -140,6 +140,21 @@ describe('per-model settings', () => {
     assert.deepEqual((await settingsOf(server, LLAMA)).priority, { value: 7, source: 'models."llama*"' });
   });
 
+  test('chat_template from the settings, inline or a file beside them, replaces the model\'s', async () => {
+    fs.writeFileSync(path.join(dirs.models, 'roles.jinja'),
+      "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}");
+    writeSettings(dirs, SETTINGS + `\n[models.${LLAMA}]\nsystem_prompt = "Sys"\n` +
+      `chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"\n`);
+    assert.equal((await server.request('POST', '/v1/models/refresh', {})).body.settings.ok, true);
+    let t = await server.request('POST', '/apply-template', { model: LLAMA, messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(t.body.prompt, '<system>Sys<user>Hi');
+    writeSettings(dirs, SETTINGS.replace('max_tokens = 4', 'max_tokens = 4\nchat_template = "roles.jinja"'));
+    assert.equal((await server.request('POST', '/v1/models/refresh', {})).body.settings.ok, true);
+    t = await server.request('POST', '/apply-template',
+      { model: 'coder', messages: [{ role: 'system', content: 'S' }, { role: 'user', content: 'Hi' }] });
+    assert.equal(t.body.prompt, '[system] S\n[user] Hi\n');
+  });
+
   // Each bad file is refused whole: the last good settings stay, the error is in the refresh
   // answer, in stats and in the log, with the file, the line and the key.
   const badFiles = [
@@ -148,6 +163,7 @@ describe('per-model settings', () => {
     ['a wrong type', SETTINGS.replace('ctx = 256', 'ctx = "big"'), /hangar\.toml:9: models\.qwen2-d256-q4_k_m\.ctx: expected an integer from 16 to 1048576, got a string/, `models.${QWEN}.ctx`],
     ['an out-of-range value', SETTINGS.replace('top_k = 10', 'top_k = 10\nmin_p = 1.5'), /hangar\.toml:5: defaults\.min_p: expected a number from 0 to 1, got 1\.5/, 'defaults.min_p'],
     ['an alias clash', SETTINGS + `\n[models.${LLAMA}]\nalias = ["coder"]\n`, /hangar\.toml:17: models\.llama-spm-d256-q4_0\.alias: expected an alias of one model, but "coder" is also an alias of 'qwen2-d256-q4_k_m' \(line 7\)/, `models.${LLAMA}.alias`],
+    ['a chat template that does not parse', SETTINGS.replace('priority = 5', 'priority = 5\nchat_template = "{% if %}"'), /hangar\.toml:15: models\."llama\*"\.chat_template: expected a chat template that parses/, 'models."llama*".chat_template'],
     ['an alias that is a model id', SETTINGS.replace('alias = ["coder", "gpt-4o-mini"]', `alias = ["${LLAMA}"]`), /hangar\.toml:7: models\.qwen2-d256-q4_k_m\.alias: expected an alias that is not a model id/, `models.${QWEN}.alias`],
   ];
   for (const [what, text, message, key] of badFiles) {
