@@ -46,6 +46,10 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   m->hasher_ = std::make_unique<HashWorker>(*m->registry_);
   Manager* self = m.get();
   s->set_listener([self](const SettingsChange& change) { self->on_settings_changed(change); });
+  // Pins now; preloads are queued and start with start().
+  std::vector<std::string> ids;
+  for (const ModelRecord& r : m->registry_->list()) ids.push_back(r.id);
+  m->apply_settings(ids);
   return m;
 }
 
@@ -56,9 +60,6 @@ void Manager::start() {
   if (housekeeping_.joinable()) return;
   stopping_ = false;
   if (config_.hash_in_background) hasher_->start();
-  std::vector<std::string> ids;
-  for (const ModelRecord& r : registry_->list()) ids.push_back(r.id);
-  apply_settings(ids);
   preloader_->enqueue_saved_list();
   housekeeping_ = std::thread([this] { housekeeping_loop(); });
   preloading_ = std::thread([this] { preload_loop(); });

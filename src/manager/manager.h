@@ -36,7 +36,8 @@ struct ManagerConfig {
 };
 
 // The object `hangar serve` holds. open() does the work that can fail (state file, scan,
-// --preload ids) so that errors surface before the server listens; start() launches the
+// settings file, --preload ids) and applies the settings' pins, so that errors surface before
+// the server listens; start() launches the
 // background threads (hashing, keep-alive/memory housekeeping, preloading) and queues the
 // persisted preload list; stop() (or the destructor) joins them. Tests use the parts directly
 // and drive them with a fake clock instead of start(). The loader, reader and clocks must
