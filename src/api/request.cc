@@ -1,6 +1,7 @@
 // Request parsing for /v1/chat/completions and /v1/completions.
 #include "api/request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -45,10 +46,14 @@ MaybeError parse_logit_bias(const Json& body, SamplingParams* sp) {
                                          json_type_name(*it));
   for (auto kv = it->begin(); kv != it->end(); ++kv) {
     const std::string& key = kv.key();
-    char* end = nullptr;
-    const long long id = std::strtoll(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || id < 0 || id > std::numeric_limits<int32_t>::max())
-      return bad_request("logit_bias", "'logit_bias' keys must be token ids, got \"" + key + "\"");
+    // Canonical decimal only: " 1", "+1" or "01" would name token 1 too, and a client that
+    // sends them has probably made a mistake.
+    const bool canonical = !key.empty() && key.size() <= 10 && (key == "0" || key[0] != '0') &&
+                           std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long long id = canonical ? std::stoll(key) : -1;
+    if (id < 0 || id > std::numeric_limits<int32_t>::max())
+      return bad_request("logit_bias", "'logit_bias' keys must be token ids written as decimal integers (no sign, "
+                                       "spaces or leading zeros), got \"" + key + "\"");
     if (!kv.value().is_number())
       return bad_request("logit_bias", "'logit_bias[\"" + key + "\"]' must be a number, got " +
                                            json_type_name(kv.value()));
@@ -175,9 +180,38 @@ MaybeError parse_prompt(const Json& body, std::vector<PromptInput>* out) {
   return std::nullopt;
 }
 
+// Deeper bodies are refused before parsing: copying, printing or templating a JSON value
+// recurses once per level, and a few megabytes of '[' would overflow the thread's stack.
+constexpr int kMaxJsonDepth = 128;
+
+// The deepest nesting of arrays and objects in `text`, counted outside strings; stops early
+// once past `limit`.
+int json_depth(const std::string& text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) break;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 }  // namespace
 
 MaybeError parse_json_body(const std::string& body, Json* out) {
+  if (json_depth(body, kMaxJsonDepth) > kMaxJsonDepth)
+    return bad_request("", "the request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) +
+                               " levels");
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_request("", "the request body is not valid JSON");
   if (!j.is_object())
@@ -250,6 +284,10 @@ MaybeError parse_completion_request(const Json& body, CompletionRequest* out) {
     if (!suffix.empty()) return bad_request("suffix", "'suffix' (fill-in-the-middle) is not supported");
   }
   HANGAR_API_TRY(parse_common(body, &out->common));
+  // Each prompt runs n times: the choices of one request are bounded, not each factor alone.
+  if (out->prompts.size() * static_cast<size_t>(out->common.n) > static_cast<size_t>(kMaxChoices))
+    return bad_request("n", "'n' times the number of prompts may be at most " + std::to_string(kMaxChoices) + ", got " +
+                                std::to_string(out->common.n) + " x " + std::to_string(out->prompts.size()));
   out->common.gen.top_logprobs = out->logprobs;
   // Echo with logprobs lists the prompt's tokens with their log-probabilities too.
   out->common.gen.prompt_logprobs = out->echo ? out->logprobs : -1;

@@ -159,6 +159,32 @@ TEST(ParseChat, OutOfRangeValuesAreNamedWithTheRange) {
   EXPECT_EQ(chat_error(with(R"(, "repeat_penalty": 0)").c_str()).param, "repeat_penalty");
 }
 
+TEST(ParseChat, LogitBiasKeysMustBeCanonicalTokenIds) {
+  for (const char* key : {" 1", "1 ", "+1", "01", "-1", "1e2", "0x1", "", "99999999999"}) {
+    ApiError e = chat_error(with(std::string(R"(, "logit_bias": {")") + key + R"(": 1})").c_str());
+    EXPECT_EQ(e.param, "logit_bias") << key;
+    EXPECT_NE(e.message.find(std::string("\"") + key + "\""), std::string::npos) << e.message;
+  }
+  ChatRequest r;
+  Json body;
+  ASSERT_FALSE(parse_json_body(with(R"(, "logit_bias": {"0": 1, "2147483647": -1})"), &body));
+  ASSERT_FALSE(parse_chat_request(body, &r));
+  ASSERT_EQ(r.common.gen.sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(r.common.gen.sampling.logit_bias[1].first, 2147483647);
+}
+
+TEST(ParseJsonBody, DeepNestingIsRefusedBeforeParsing) {
+  Json out;
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  MaybeError e = parse_json_body(R"({"model": "m", "messages": )" + deep + "}", &out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 400);
+  EXPECT_NE(e->message.find("deeper than 128"), std::string::npos) << e->message;
+  // Brackets inside strings do not count; 128 levels are fine.
+  EXPECT_FALSE(parse_json_body(R"({"a": ")" + std::string(1000, '[') + R"(\""})", &out));
+  EXPECT_FALSE(parse_json_body("{\"a\": " + std::string(127, '[') + std::string(127, ']') + "}", &out));
+}
+
 TEST(ParseChat, OptionsThatNeedAnotherOne) {
   EXPECT_EQ(chat_error(with(R"(, "top_logprobs": 2)").c_str()).param, "top_logprobs");
   EXPECT_EQ(chat_error(with(R"(, "stream_options": {"include_usage": true})").c_str()).param, "stream_options");
@@ -210,6 +236,13 @@ TEST(ParseCompletion, BadPromptsAreNamed) {
   EXPECT_EQ(e.param, "prompt");
   EXPECT_NE(e.message.find("prompt[1]"), std::string::npos) << e.message;
   EXPECT_EQ(completion_error(R"({"model": "m", "prompt": [1, "a"]})").param, "prompt");
+}
+
+TEST(ParseCompletion, ChoicesOfAllPromptsAreBoundedTogether) {
+  completion_ok(R"({"model": "m", "prompt": ["a", "b", "c", "d"], "n": 4})");
+  ApiError e = completion_error(R"({"model": "m", "prompt": ["a", "b", "c", "d", "e"], "n": 4})");
+  EXPECT_EQ(e.param, "n");
+  EXPECT_NE(e.message.find("4 x 5"), std::string::npos) << e.message;
 }
 
 TEST(ParseCompletion, LogprobsEchoAndSuffix) {
