@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,8 +26,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                            // 0: any free port (see Server::port())
   std::string api_key;                        // empty: no authentication
-  size_t max_body_bytes = 8u << 20;           // larger request bodies get a 413
-  int http_threads = 64;                      // connections served at once (streams hold one each)
+  size_t max_body_bytes = 8u << 20;           // larger request bodies get a 413, chunked or not
+  int http_threads = 64;                      // requests served at once (streams hold one each)
+  int max_connections = 1024;                 // open connections; past it the longest-idle closes
+  int64_t read_timeout_ms = 10000;            // a request must arrive within this (408), and waits
+                                              // this long at most for a free thread (503)
   Profiler* profiler = nullptr;               // serve --profile: request parsing, templates,
                                               // tokenization, response writing
 };
@@ -53,6 +57,9 @@ struct ServerContext {
   // Set when the server stops: running generations are cancelled so that shutdown does not
   // wait for long streams.
   std::atomic<bool> stopping{false};
+  // Whether the client of a request being served is still connected (set by the Server;
+  // thread-safe).
+  std::function<bool(const httplib::Request&)> client_connected = [](const httplib::Request&) { return true; };
 };
 
 // A request's hold on a loaded engine model: while it lives the model is not evicted.

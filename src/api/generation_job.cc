@@ -49,6 +49,16 @@ bool GenerationJob::next(ChoiceEvent* out) {
   return true;
 }
 
+GenerationJob::Wait GenerationJob::next_for(ChoiceEvent* out, std::chrono::milliseconds timeout) {
+  if (taken_done_ >= submitted_) return Wait::kFinished;
+  std::unique_lock lock(shared_->mu);
+  if (!shared_->cv.wait_for(lock, timeout, [&] { return !shared_->events.empty(); })) return Wait::kTimeout;
+  *out = std::move(shared_->events.front());
+  shared_->events.pop_front();
+  if (out->done) ++taken_done_;
+  return Wait::kEvent;
+}
+
 void GenerationJob::cancel() {
   {
     std::lock_guard lock(shared_->mu);

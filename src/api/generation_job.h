@@ -1,6 +1,7 @@
 // GenerationJob: one HTTP request's generations on a model's scheduler, handed to the HTTP thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -38,6 +39,9 @@ class GenerationJob {
   // Blocks for the next event and returns true; false once every submitted choice's done event
   // has been taken.
   bool next(ChoiceEvent* out);
+  // Like next(), but waits at most `timeout` (so the caller can check on its client meanwhile).
+  enum class Wait { kEvent, kTimeout, kFinished };
+  Wait next_for(ChoiceEvent* out, std::chrono::milliseconds timeout);
   // Stops every choice (the client went away); their done events still follow.
   void cancel();
 

@@ -2,6 +2,8 @@
 #include "api/generation_route.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 
 #include "api/generation_job.h"
 #include "api/response.h"
@@ -109,13 +111,34 @@ struct Run {
   }
 };
 
-void respond_collected(Run& run, httplib::Response& res) {
+// How often a non-streaming request checks that its client is still there; a stream finds
+// out when a write fails.
+constexpr std::chrono::milliseconds kClientCheck{100};
+
+void respond_collected(Run& run, const httplib::Request& req, httplib::Response& res) {
   ChoiceEvent ev;
   std::string text;
   std::vector<engine::TokenLogprob> lps;
-  while (run.job->next(&ev)) {
+  auto last_check = std::chrono::steady_clock::now();
+  for (;;) {
+    const GenerationJob::Wait w = run.job->next_for(&ev, kClientCheck);
+    if (w == GenerationJob::Wait::kFinished) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check >= kClientCheck && !run.client_gone) {
+      last_check = now;
+      if (!run.ctx->client_connected(req)) {
+        run.client_gone = true;
+        run.job->cancel();
+        log_debug("client of " + run.plan.response_id + " went away; generation cancelled");
+      }
+    }
+    if (w == GenerationJob::Wait::kTimeout) continue;
     if (run.ctx->stopping) run.job->cancel();
     run.apply(ev, &text, &lps);
+  }
+  if (run.client_gone) {
+    send_error(res, api_error(499, "the client closed the connection"));  // nobody reads it
+    return;
   }
   if (const ChoiceState* err = run.first_error()) {
     send_error(res, server_error("generation failed: " + err->error));
@@ -180,6 +203,12 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
     out["timings"] = timings_json({&c.timings, 1});
     if (!write(sse_event(out))) return false;
   }
+  // Every choice is done: let go of the model before the client can see the end of the
+  // stream, so that its next request finds the model idle (and evictable). Only the plan and
+  // the counts are needed from here on.
+  run.job.reset();
+  run.hold.lease.release();
+  run.hold.model = nullptr;
   if (run.plan.include_usage) {
     Json u = run.head(true);
     u["choices"] = Json::array();
@@ -218,6 +247,24 @@ MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const Co
   return validate_for_model(common, hold->model->n_vocab());
 }
 
+MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param) {
+  const int64_t n_ctx = model.n_ctx();
+  if (static_cast<int64_t>(text.size()) < n_ctx) return std::nullopt;  // at most one token per byte
+  int64_t solid = 0;  // bytes no tokenization drops
+  for (char c : text) solid += std::isspace(static_cast<unsigned char>(c)) ? 0 : 1;
+  const Tokenizer& tok = model.tokenizer();
+  int64_t longest = 1;
+  for (int32_t id = 0; id < tok.n_vocab(); ++id)
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(tok.token_text(id).size()));
+  const int64_t at_least = (solid + longest - 1) / longest;
+  if (at_least < n_ctx) return std::nullopt;
+  return bad_request(param,
+                     "the prompt (" + std::to_string(text.size()) + " bytes) needs at least " + std::to_string(at_least) +
+                         " tokens, which does not fit the context of " + std::to_string(n_ctx) +
+                         " tokens (start the server with a larger --ctx)",
+                     "context_length_exceeded");
+}
+
 MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model) {
   for (size_t i = 0; i < plan.prompts.size(); ++i) {
     const auto& p = plan.prompts[i];
@@ -235,8 +282,8 @@ MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineMod
   return std::nullopt;
 }
 
-void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan, std::unique_ptr<OutputFormat> format,
-                    httplib::Response& res) {
+void run_generation(ServerContext& ctx, const httplib::Request& req, ModelHold hold, GenerationPlan plan,
+                    std::unique_ptr<OutputFormat> format, httplib::Response& res) {
   auto run = std::make_shared<Run>();
   run->ctx = &ctx;
   run->hold = std::move(hold);
@@ -252,7 +299,7 @@ void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan, std
     run->job->submit(static_cast<int>(i), run->plan.prompts[i], run->plan.params);
 
   if (!run->plan.stream) {
-    respond_collected(*run, res);
+    respond_collected(*run, req, res);
     return;
   }
   res.set_header("Cache-Control", "no-cache");

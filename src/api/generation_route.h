@@ -76,11 +76,18 @@ MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const Co
 
 // Submits every choice to the model's scheduler and answers: one JSON response, or an SSE
 // stream of chunks ending with "data: [DONE]" (an error mid-stream is sent as a data event
-// holding OpenAI's error object). A client that disconnects cancels the generation. Records
-// the request in ctx.metrics. Takes over the model hold: the lease is released when the
-// response is done (for a stream, after its last byte).
-void run_generation(ServerContext& ctx, ModelHold hold, GenerationPlan plan,
+// holding OpenAI's error object). A client that disconnects cancels the generation, streamed
+// or not (`req` identifies the client). Records the request in ctx.metrics. Takes over the
+// model hold: the lease is released once every choice is done, before the response's last
+// byte, so a client that waits for its answer never finds the model still held.
+void run_generation(ServerContext& ctx, const httplib::Request& req, ModelHold hold, GenerationPlan plan,
                     std::unique_ptr<OutputFormat> format, httplib::Response& res);
+
+// A bound checked before tokenizing `text` (tokenizing megabytes takes seconds): every token
+// covers at most its own text's length of the input, and only ASCII whitespace can vanish
+// (beside special tokens that strip it), so a text whose other bytes need at least the
+// context's length in tokens cannot fit. A 400 (context_length_exceeded) naming `param`.
+MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param);
 
 // Checks the prompts against the loaded model: non-empty, token ids inside the vocabulary,
 // shorter than its context. A 400 naming the prompt.

@@ -66,6 +66,7 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
                                           cr.chat_template_kwargs, &prompt))
       return send_error(res, *e);
   }
+  if (MaybeError e = check_prompt_bytes(prompt, *hold.model, "messages")) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();
   std::vector<int32_t> tokens;
   {
@@ -77,7 +78,7 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   plan.add_prompt(tokens, cr.common.n, 0);
   if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
   auto format = std::make_unique<ChatFormat>(tok, cr.logprobs);
-  run_generation(ctx, std::move(hold), std::move(plan), std::move(format), res);
+  run_generation(ctx, req, std::move(hold), std::move(plan), std::move(format), res);
 }
 
 }  // namespace

@@ -67,6 +67,8 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   plan.take_common(cr.model, cr.common, "cmpl");
   for (size_t p = 0; p < cr.prompts.size(); ++p) {
     const PromptInput& in = cr.prompts[p];
+    if (!in.is_tokens)
+      if (MaybeError e = check_prompt_bytes(in.text, *hold.model, "prompt")) return send_error(res, *e);
     // Text is tokenized as llama.cpp's /completion does (BOS as the vocab asks, special tokens
     // parsed); token ids are taken as given.
     std::vector<int32_t> tokens;
@@ -80,7 +82,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   }
   if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
   auto format = std::make_unique<CompletionFormat>(tok, cr.logprobs >= 0);
-  run_generation(ctx, std::move(hold), std::move(plan), std::move(format), res);
+  run_generation(ctx, req, std::move(hold), std::move(plan), std::move(format), res);
 }
 
 }  // namespace

@@ -1,61 +1,94 @@
-// Server: httplib set-up, authentication, error objects for unrouted and oversized requests.
+// Server: the listener (limits, auth from the head), httplib's routing and error objects.
 #include "api/server.h"
 
 #include <httplib.h>
 
-#include <chrono>
-#include <thread>
-
+#include "api/http_listener.h"
 #include "api/routes.h"
 #include "base/log.h"
+#include "manager/sha256.h"
 
 namespace hangar::api {
+
+// httplib as a router and response writer only: HttpListener owns the sockets and hands each
+// complete request to process_request.
+class Router final : public httplib::Server {
+ public:
+  using httplib::Server::process_request;
+  // httplib ends chunked responses (streams) once its listening socket is invalid. The socket
+  // is the listener's, so this only raises and lowers that flag; httplib's own listen() and
+  // stop() are never called.
+  void set_serving(bool on) { svr_sock_ = on ? 0 : INVALID_SOCKET; }
+};
+
 namespace {
 
-// Compares without an early exit, so the key cannot be guessed byte by byte from timings.
+// Compares digests without an early exit, so neither the key nor its length can be found
+// byte by byte from response times.
 bool same_secret(const std::string& given, const std::string& key) {
-  if (given.size() != key.size()) return false;  // the length is not the secret
+  const std::string a = manager::sha256_bytes(given), b = manager::sha256_bytes(key);
   unsigned char diff = 0;
-  for (size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i]);
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
 }
 
-bool is_public_path(const std::string& path) { return path == "/health" || path == "/v1/health"; }
+bool is_public_path(std::string_view path) { return path == "/health" || path == "/v1/health"; }
+
+// The API key check, on the raw head: the value after "Bearer " must be the key, byte for byte.
+MaybeError check_api_key(const std::string& key, const HttpHead& head) {
+  if (key.empty() || is_public_path(head.path())) return std::nullopt;
+  const std::string* auth = head.find("Authorization");
+  if (auth == nullptr) return api_error(401, "missing API key: send the header 'Authorization: Bearer <key>'", "invalid_api_key");
+  const std::string prefix = "Bearer ";
+  if (head.count("Authorization") > 1 || auth->compare(0, prefix.size(), prefix) != 0 ||
+      !same_secret(auth->substr(prefix.size()), key))
+    return api_error(401, "invalid API key", "invalid_api_key");
+  return std::nullopt;
+}
 
 }  // namespace
 
 Server::Server(manager::Manager& manager, ServerOptions options)
-    : ctx_(std::make_unique<ServerContext>(manager, std::move(options))), http_(std::make_unique<httplib::Server>()) {
+    : ctx_(std::make_unique<ServerContext>(manager, std::move(options))), http_(std::make_unique<Router>()) {
+  const ServerOptions& o = ctx_->options;
+  HttpListenerOptions lo;
+  lo.host = o.host;
+  lo.port = o.port;
+  lo.threads = o.http_threads;
+  lo.max_connections = o.max_connections;
+  lo.limits.max_body_bytes = o.max_body_bytes;
+  lo.read_timeout_ms = o.read_timeout_ms;
+  ServerContext& ctx = *ctx_;
+  listener_ = std::make_unique<HttpListener>(
+      lo, [&ctx](const HttpHead& head) { return check_api_key(ctx.options.api_key, head); },
+      [this](httplib::Stream& stream, bool close_connection, bool* connection_closed) {
+        bool closed = false;
+        const bool ok = http_->process_request(stream, close_connection, closed, nullptr);
+        *connection_closed = closed;
+        return ok;
+      },
+      [&ctx](int status) { ctx.metrics.record_http(status); });
+  HttpListener* listener = listener_.get();
+  ctx.client_connected = [listener](const httplib::Request& req) {
+    return listener->peer_connected(req.remote_addr, req.remote_port);
+  };
   install_handlers();
 }
 
 Server::~Server() { stop(); }
 
+int Server::port() const { return listener_->port(); }
+
 void Server::install_handlers() {
   ServerContext& ctx = *ctx_;
-  const int threads = std::max(4, ctx.options.http_threads);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // The listener enforces the body limit whatever the framing; httplib's check stays as a guard.
   http_->set_payload_max_length(ctx.options.max_body_bytes);
-  // An idle keep-alive connection holds its thread until this runs out, also at shutdown, so
-  // it stays short (httplib's default; clients see it in the Keep-Alive header).
+  // Only the Keep-Alive header's figures: the listener closes idle connections itself.
   http_->set_keep_alive_timeout(5);
   http_->set_keep_alive_max_count(1000);
 
-  http_->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
-    if (ctx.options.api_key.empty() || is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.compare(0, prefix.size(), prefix) == 0 && same_secret(auth.substr(prefix.size()), ctx.options.api_key))
-      return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e = api_error(401, auth.empty() ? "missing API key: send the header 'Authorization: Bearer <key>'"
-                                             : "invalid API key",
-                           "invalid_api_key");
-    send_error(res, e);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-
-  // Responses that httplib produced itself (no route, body too large, bad request line) get
-  // OpenAI's error object too; handlers' own errors already have a body.
+  // Responses that httplib produced itself (no route, bad request line) get OpenAI's error
+  // object too; handlers' own errors already have a body.
   const size_t max_body = ctx.options.max_body_bytes;
   http_->set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) {
@@ -65,13 +98,7 @@ void Server::install_handlers() {
       case 404: msg = "no route for " + req.method + " " + req.path; break;
       case 413: msg = "the request body exceeds the limit of " + std::to_string(max_body) + " bytes"; break;
       case 414: msg = "the request URI is too long"; break;
-      case 400:
-        // httplib refuses a POST that gives neither a length nor chunks, before any route runs.
-        if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
-          msg = req.method + " without a Content-Length header: send a body (curl: -d '' or -d '{}')";
-        else
-          msg = "malformed HTTP request";
-        break;
+      case 400: msg = "malformed HTTP request"; break;
       default: msg = "HTTP " + std::to_string(res.status);
     }
     send_error(res, api_error(res.status, msg));
@@ -105,32 +132,17 @@ void Server::install_handlers() {
   add_metrics_routes(*http_, ctx);
 }
 
-Status Server::bind() {
-  const std::string& host = ctx_->options.host;
-  const int want = ctx_->options.port;
-  if (want == 0) {
-    port_ = http_->bind_to_any_port(host);
-  } else {
-    port_ = http_->bind_to_port(host, want) ? want : -1;
-  }
-  if (port_ < 0)
-    return Error("cannot listen on " + host + ":" + std::to_string(want) +
-                 " (address in use, not local, or not permitted; see --host and --port)");
-  return Status::Ok();
-}
+Status Server::bind() { return listener_->bind(); }
 
 void Server::run() {
-  run_entered_ = true;
-  if (port_ >= 0 && !stopping_) http_->listen_after_bind();
-  run_exited_ = true;
+  http_->set_serving(!ctx_->stopping);
+  listener_->run();
 }
 
 void Server::stop() {
-  stopping_ = true;
   ctx_->stopping = true;
-  while (run_entered_ && !run_exited_ && !http_->is_running())
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  http_->stop();
+  http_->set_serving(false);
+  listener_->stop();
 }
 
 }  // namespace hangar::api

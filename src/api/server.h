@@ -1,25 +1,24 @@
-// Server: the HTTP front of hangar serve (cpp-httplib), with auth, limits and every route.
+// Server: the HTTP front of hangar serve: our socket layer, httplib's routing, auth, every route.
 #pragma once
 
-#include <atomic>
 #include <memory>
 
 #include "api/context.h"
 #include "base/result.h"
 #include "manager/manager.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace hangar::api {
+
+class HttpListener;
+class Router;
 
 // Routes: OpenAI (/v1/models, /v1/models/{id}, /v1/chat/completions, /v1/completions),
 // management (/v1/models/stats, /v1/models/refresh, /v1/models/{id}/load|preload|pin|verify,
 // DELETE /v1/models/{id}), and /tokenize, /detokenize, /apply-template, /health, /metrics.
-// With an API key every route but /health needs "Authorization: Bearer KEY". Errors are
-// OpenAI error objects. Each connection is served on one of options.http_threads threads;
-// generation requests block theirs while they wait on their model's scheduler.
+// With an API key every route but /health needs "Authorization: Bearer KEY", checked from the
+// request head before any body is read. Errors are OpenAI error objects. Connections are read
+// by HttpListener under options' limits; each complete request is served on one of
+// options.http_threads threads (a generation holds its thread until its response ends).
 // The manager must be open (and started by the caller) and must outlive the server.
 class Server {
  public:
@@ -28,10 +27,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the listening socket; an error names the address when it cannot.
+  // Binds the listening socket; an error names the address and why (in use, ...).
   Status bind();
   // The bound port (the chosen one when options.port was 0); valid after bind().
-  int port() const { return port_; }
+  int port() const;
   // Serves until stop(); returns at once if not bound.
   void run();
   // Stops accepting and ends run(). Thread-safe; may be called before run() starts.
@@ -41,11 +40,8 @@ class Server {
   void install_handlers();
 
   std::unique_ptr<ServerContext> ctx_;
-  std::unique_ptr<httplib::Server> http_;
-  int port_ = -1;
-  // httplib's stop() only works once its loop runs; these close the gap between run() being
-  // called and the loop starting.
-  std::atomic<bool> stopping_{false}, run_entered_{false}, run_exited_{false};
+  std::unique_ptr<Router> http_;
+  std::unique_ptr<HttpListener> listener_;
 };
 
 }  // namespace hangar::api

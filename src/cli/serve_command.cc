@@ -2,8 +2,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <set>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -38,8 +44,11 @@ struct ServeOptions {
   int ctx = 4096;
   int threads = 0;
   std::string api_key;
+  std::string api_key_file;
   std::string max_body = "8Mi";
   int http_threads = 64;
+  int max_connections = 1024;
+  std::string read_timeout = "10s";
   bool profile = false;
   bool mmap = false;
   bool verbose = false;
@@ -76,6 +85,50 @@ manager::SettingsOptions settings_options(const ServeOptions& o) {
     return t.ok() ? Status::Ok() : Status(t.error());
   };
   return s;
+}
+
+// The API key from --api-key (or HANGAR_API_KEY) or --api-key-file; errors name the source.
+Result<std::string> api_key(const ServeOptions& o) {
+  const char* env = std::getenv("HANGAR_API_KEY");
+  if (o.api_key_file.empty()) {
+    if (!o.api_key.empty() && (env == nullptr || o.api_key != env))
+      log_info("note: --api-key is visible to other users in the process list; prefer HANGAR_API_KEY or "
+               "--api-key-file");
+    return o.api_key;
+  }
+  if (!o.api_key.empty()) return Error("--api-key-file: the key is also given by --api-key or HANGAR_API_KEY; give one");
+  std::ifstream in(o.api_key_file, std::ios::binary);
+  if (!in) return Error("--api-key-file: cannot read '" + o.api_key_file + "'");
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (key.size() > 4096) return Error("--api-key-file: '" + o.api_key_file + "' is larger than 4096 bytes");
+  if (!key.empty() && key.back() == '\n') key.pop_back();  // the file's line end is not part of the key
+  if (!key.empty() && key.back() == '\r') key.pop_back();
+  if (key.empty()) return Error("--api-key-file: '" + o.api_key_file + "' is empty");
+  for (char c : key)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return Error("--api-key-file: '" + o.api_key_file + "' holds control characters or several lines; expected one key");
+  struct stat st {};
+  if (::stat(o.api_key_file.c_str(), &st) == 0 && (st.st_mode & 0077))
+    log_info("note: --api-key-file '" + o.api_key_file + "' is readable by other users (chmod 600 it)");
+  return key;
+}
+
+// Each connection is a file descriptor: raise the soft limit to the hard one, and keep the
+// connection cap below it with room for models, the database and the listener.
+int fit_connections_to_fd_limit(int wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  constexpr rlim_t kReserve = 256;
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= static_cast<rlim_t>(wanted) + kReserve) return wanted;
+  const int fit = static_cast<int>(lim.rlim_cur > 2 * kReserve ? lim.rlim_cur - kReserve : lim.rlim_cur / 2);
+  log_info("note: --max-connections " + std::to_string(wanted) + " lowered to " + std::to_string(fit) +
+           " to fit the open-file limit of " + std::to_string(lim.rlim_cur) + " (ulimit -n)");
+  return fit;
 }
 
 // Turns the flags into the manager's configuration; errors name the flag.
@@ -123,6 +176,11 @@ int serve(const ServeOptions& o) {
   if (!config.ok()) return fail(config.error().message());
   Result<uint64_t> max_body = manager::parse_bytes(o.max_body, "--max-body-size");
   if (!max_body.ok()) return fail(max_body.error().message());
+  Result<int64_t> read_timeout = manager::parse_duration_ms(o.read_timeout, "--read-timeout");
+  if (!read_timeout.ok()) return fail(read_timeout.error().message());
+  if (*read_timeout <= 0) return fail("--read-timeout: expected a duration > 0, got '" + o.read_timeout + "'");
+  Result<std::string> key = api_key(o);
+  if (!key.ok()) return fail(key.error().message());
 
   Profiler profiler;
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::physical_cores());
@@ -142,9 +200,11 @@ int serve(const ServeOptions& o) {
   api::ServerOptions so;
   so.host = o.host;
   so.port = o.port;
-  so.api_key = o.api_key;
+  so.api_key = *key;
   so.max_body_bytes = *max_body;
   so.http_threads = o.http_threads;
+  so.max_connections = fit_connections_to_fd_limit(o.max_connections);
+  so.read_timeout_ms = *read_timeout;
   so.profiler = o.profile ? &profiler : nullptr;
   api::Server server(mgr, so);
   if (Status st = server.bind(); !st.ok()) return fail(st.error().message());
@@ -156,7 +216,7 @@ int serve(const ServeOptions& o) {
            (cache.budget_bytes ? manager::format_bytes(cache.budget_bytes) : std::string("none")) + ", eviction " +
            manager::eviction_policy_name(cache.policy) + ", ctx " + std::to_string(o.ctx) + " x " +
            std::to_string(o.parallel) + " sequences, " + std::to_string(pool.size()) + " threads" +
-           (o.api_key.empty() ? "" : ", API key required") + ")");
+           (key->empty() ? "" : ", API key required") + ")");
   if (mgr.registry().list().empty())
     log_info("to add a model: copy or link a .gguf file into '" + o.models_dir +
              "', then POST /v1/models/refresh (or restart)");
@@ -218,9 +278,23 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--presets", o->presets,
                   "per-model settings file (TOML; default: hangar.toml in the models dir, when present)");
-  cmd->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' on every route but /health");
-  cmd->add_option("--max-body-size", o->max_body, "largest request body accepted")->capture_default_str();
-  cmd->add_option("--http-threads", o->http_threads, "connections served at once")->check(CLI::Range(4, 4096))
+  cmd->add_option("--api-key", o->api_key,
+                  "require 'Authorization: Bearer KEY' on every route but /health (visible in the process list: "
+                  "prefer the HANGAR_API_KEY variable or --api-key-file)")
+      ->envname("HANGAR_API_KEY");
+  cmd->add_option("--api-key-file", o->api_key_file, "read the API key from this file (one line)");
+  cmd->add_option("--max-body-size", o->max_body, "largest request body accepted (413 beyond, chunked or not)")
+      ->capture_default_str();
+  cmd->add_option("--http-threads", o->http_threads,
+                  "requests served at once (a streamed generation holds one until it ends; idle and slow "
+                  "connections hold none)")
+      ->check(CLI::Range(4, 4096))->capture_default_str();
+  cmd->add_option("--max-connections", o->max_connections,
+                  "open connections; past it the longest-idle one is closed")
+      ->check(CLI::Range(8, 1 << 20))->capture_default_str();
+  cmd->add_option("--read-timeout", o->read_timeout,
+                  "a request's head and body must arrive within this (408), and a request waits this long at most "
+                  "for a free HTTP thread (503)")
       ->capture_default_str();
   cmd->add_flag("--mmap", o->mmap,
                 "use model weights in place through mmap (default: read into huge-page memory, faster to "

@@ -25,9 +25,10 @@ export function makeModelsDir(files) {
 }
 
 // Runs `hangar serve --port 0 ...` and resolves once it logs the port it listens on.
-export async function startServer(args, { timeoutMs = 30000 } = {}) {
+export async function startServer(args, { timeoutMs = 30000, env = undefined } = {}) {
   const child = spawn(hangarBin, ['serve', '--host', '127.0.0.1', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : process.env,
   });
   let log = '';
   // 'close', not 'exit': it comes after the child's stdout and stderr are drained into `log`.
@@ -50,6 +51,7 @@ export async function startServer(args, { timeoutMs = 30000 } = {}) {
     });
   });
   const server = {
+    pid: child.pid,
     port,
     url: `http://127.0.0.1:${port}`,
     log: () => log,
