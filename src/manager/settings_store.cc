@@ -275,8 +275,17 @@ SettingsChange SettingsStore::diff_locked(const std::map<std::string, EffectiveS
                                           const char* cause) {
   SettingsChange change;
   change.cause = cause;
-  for (const auto& [id, old] : before)
-    if (!(resolve_settings(id, inputs_locked(id)) == old)) change.ids.push_back(id);
+  for (const auto& [id, old] : before) {
+    const EffectiveSettings now = resolve_settings(id, inputs_locked(id));
+    if (now == old) continue;
+    change.ids.push_back(id);
+    for (int i = 0; i < kSettingCount; ++i) {
+      if (setting_needs_reload(static_cast<SettingKey>(i)) && now.items[i].value != old.items[i].value) {
+        change.reload_ids.push_back(id);
+        break;
+      }
+    }
+  }
   if (!change.ids.empty()) status_.version += 1;
   return change;
 }

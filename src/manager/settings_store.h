@@ -52,6 +52,7 @@ struct SettingsStatus {
 // Which models' effective settings changed, and why ("file" or "api").
 struct SettingsChange {
   std::vector<std::string> ids;
+  std::vector<std::string> reload_ids;  // those of `ids` whose engine sizes (ctx, parallel, ...) changed
   std::string cause;
 };
 

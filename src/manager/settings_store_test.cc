@@ -79,9 +79,15 @@ TEST_F(SettingsStoreTest, PollReloadsAChangedFileAndReportsWhichModelsChanged) {
   EXPECT_TRUE((*s)->model("llama").pin);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].ids, std::vector<std::string>{"llama"});
+  EXPECT_TRUE(changes[0].reload_ids.empty());  // no engine size changed
   EXPECT_EQ(changes[0].cause, "file");
-  EXPECT_EQ((*s)->status().reloads, 2);
-  EXPECT_EQ((*s)->status().version, 1);
+  write("[models.qwen]\nctx = 2048\n[models.\"ll*\"]\ntemperature = 0.1\npin = true\n");
+  EXPECT_TRUE((*s)->poll());
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[1].ids, std::vector<std::string>{"qwen"});
+  EXPECT_EQ(changes[1].reload_ids, std::vector<std::string>{"qwen"});
+  EXPECT_EQ((*s)->status().reloads, 3);
+  EXPECT_EQ((*s)->status().version, 2);
 }
 
 TEST_F(SettingsStoreTest, ABadFileKeepsTheLastGoodSettingsWhole) {
