@@ -3,6 +3,7 @@
 
 #include <fnmatch.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>

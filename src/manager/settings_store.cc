@@ -3,9 +3,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -69,7 +69,8 @@ Result<std::unique_ptr<SettingsStore>> SettingsStore::open(SettingsOptions optio
     s->api_[id] = std::move(layer).value();
   }
   SettingsFileError detail;
-  Result<Loaded> loaded = s->read(&detail);
+  std::optional<FileStamp> stamp;
+  Result<Loaded> loaded = s->read(&detail, &stamp);
   if (!loaded.ok()) return loaded.error();
   s->file_ = std::move(loaded->file);
   s->last_stamp_ = loaded->stamp;
@@ -86,10 +87,13 @@ std::string SettingsStore::base_dir() const {
   return options_.path.empty() ? std::string() : std::filesystem::path(options_.path).parent_path().string();
 }
 
-Result<SettingsStore::Loaded> SettingsStore::read(SettingsFileError* detail) const {
+Result<SettingsStore::Loaded> SettingsStore::read(SettingsFileError* detail, std::optional<FileStamp>* stamp) const {
   Loaded out;
   if (options_.path.empty()) return out;
+  // Taken before reading: a write during the read moves the stamp again, so the poll reads
+  // the file once more.
   out.stamp = options_.stat ? options_.stat(options_.path) : stat_file_stamp(options_.path);
+  *stamp = out.stamp;
   std::ifstream in(options_.path, std::ios::binary);
   if (!out.stamp || !in) {
     if (!options_.required && !out.stamp) return out;  // no file beside the models: no settings
@@ -114,13 +118,14 @@ Result<SettingsStore::Loaded> SettingsStore::read(SettingsFileError* detail) con
 Status SettingsStore::reload() {
   std::lock_guard serial(reload_mu_);
   SettingsFileError detail;
-  Result<Loaded> loaded = read(&detail);
+  std::optional<FileStamp> stamp;
+  Result<Loaded> loaded = read(&detail, &stamp);
   SettingsChange change;
   {
     std::lock_guard lock(mu_);
     if (!loaded.ok()) {
       // The attempt's stamp is kept so that the poll does not report the same file every tick.
-      last_stamp_ = options_.stat ? options_.stat(options_.path) : stat_file_stamp(options_.path);
+      last_stamp_ = stamp;
       status_.failed_reloads += 1;
       status_.last_error = detail;
       status_.last_error_message = loaded.error().message();

@@ -99,8 +99,9 @@ class SettingsStore {
     bool present = false;
     std::optional<FileStamp> stamp;
   };
-  // Reads and checks the file without applying it; `detail` gets a refusal.
-  Result<Loaded> read(SettingsFileError* detail) const;
+  // Reads and checks the file without applying it; `detail` gets a refusal, `stamp` the
+  // file's stamp as it was read (also on a refusal).
+  Result<Loaded> read(SettingsFileError* detail, std::optional<FileStamp>* stamp) const;
   SettingsInputs inputs_locked(const std::string& id) const;
   // Ids the settings may concern: the registry's and those named by sections or the API.
   std::set<std::string> known_ids_locked() const;
