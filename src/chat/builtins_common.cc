@@ -6,10 +6,16 @@
 
 #include "chat/builtins.h"
 #include "chat/interpreter.h"
+#include "chat/render_budget.h"
 #include "chat/render_error.h"
 #include "chat/text_util.h"
 
 namespace hangar::chat {
+namespace {
+
+constexpr size_t kMaxFormatWidth = 100'000;
+
+}  // namespace
 
 ArgBinder::ArgBinder(const std::string& fn, CallArgs& args, std::initializer_list<const char*> names)
     : fn_(fn) {
@@ -79,7 +85,11 @@ std::vector<Value> iterate_value(const Value& v, const std::string& what) {
   }
 }
 
-bool value_less(const Value& a, const Value& b) {
+namespace {
+
+bool value_less_depth(const Value& a, const Value& b, int depth) {
+  if (depth > Value::kMaxDepth) throw RenderError("values nested too deeply to order (cyclic list?)");
+  note_render_work(1);
   const bool an = a.is_int() || a.is_float() || a.is_bool();
   const bool bn = b.is_int() || b.is_float() || b.is_bool();
   if (an && bn) return a.as_double() < b.as_double();
@@ -88,14 +98,30 @@ bool value_less(const Value& a, const Value& b) {
     const auto& x = a.list_data().items;
     const auto& y = b.list_data().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (value_less(x[i], y[i])) return true;
-      if (value_less(y[i], x[i])) return false;
+      if (value_less_depth(x[i], y[i], depth + 1)) return true;
+      if (value_less_depth(y[i], x[i], depth + 1)) return false;
     }
     return x.size() < y.size();
   }
   if (a.is_none() && b.is_none()) return false;
   throw RenderError("cannot order " + a.type_name() + " and " + b.type_name());
 }
+
+// Parses the digits of a printf width or precision; huge ones are refused, since glibc
+// allocates for them and nothing in a chat template needs them.
+size_t spec_number(const std::string& spec, size_t& i) {
+  size_t v = 0;
+  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
+    v = v * 10 + static_cast<size_t>(spec[i] - '0');
+    if (v > kMaxFormatWidth) throw RenderError("format width or precision over " + std::to_string(kMaxFormatWidth));
+    ++i;
+  }
+  return v;
+}
+
+}  // namespace
+
+bool value_less(const Value& a, const Value& b) { return value_less_depth(a, b, 0); }
 
 std::string percent_format(Interpreter& in, const std::string& fmt, const Value& args) {
   std::vector<Value> positional;
@@ -129,11 +155,24 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       spec.push_back(fmt[i++]);
     if (i >= fmt.size()) throw RenderError("incomplete format string");
     const char conv = fmt[i];
+    // Width and precision bound what snprintf writes; the buffer is sized from them.
+    size_t width = 0;
+    size_t precision = 0;
+    for (size_t k = 1; k < spec.size();) {
+      if (spec[k] == '.') {
+        ++k;
+        precision = spec_number(spec, k);
+      } else if (spec[k] >= '1' && spec[k] <= '9') {
+        width = spec_number(spec, k);
+      } else {
+        ++k;
+      }
+    }
+    std::vector<char> buf(width + precision + 512);
     if (arg == nullptr) {
       if (next >= positional.size()) throw RenderError("not enough arguments for format string");
       arg = &positional[next++];
     }
-    char buf[512];
     switch (conv) {
       case 's':
       case 'r': {
@@ -141,8 +180,15 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
         if (spec == "%") {
           out += s;
         } else {
-          std::snprintf(buf, sizeof(buf), (spec + "s").c_str(), s.c_str());
-          out += buf;
+          // %s with a precision or width: pad or cut by hand (snprintf's buffer would cut
+          // long strings and stops at NUL bytes).
+          std::string body = s;
+          if (spec.find('.') != std::string::npos) body.resize(std::min(body.size(), precision));
+          if (body.size() < width) {
+            const std::string pad(width - body.size(), ' ');
+            body = spec.find('-') != std::string::npos ? body + pad : pad + body;
+          }
+          out += body;
         }
         break;
       }
@@ -154,8 +200,8 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
         if (!arg->is_number())
           throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
         const long long v = arg->is_float() ? static_cast<long long>(arg->as_double()) : arg->as_int();
-        std::snprintf(buf, sizeof(buf), (spec + "ll" + std::string(1, conv == 'i' ? 'd' : conv)).c_str(), v);
-        out += buf;
+        std::snprintf(buf.data(), buf.size(), (spec + "ll" + std::string(1, conv == 'i' ? 'd' : conv)).c_str(), v);
+        out += buf.data();
         break;
       }
       case 'f':
@@ -166,8 +212,10 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       case 'G': {
         if (!arg->is_number())
           throw RenderError("%" + std::string(1, conv) + " format needs a number, got " + arg->type_name());
-        std::snprintf(buf, sizeof(buf), (spec + std::string(1, conv)).c_str(), arg->as_double());
-        out += buf;
+        // %f of 1e300 writes 300 digits before the point.
+        buf.resize(buf.size() + 320);
+        std::snprintf(buf.data(), buf.size(), (spec + std::string(1, conv)).c_str(), arg->as_double());
+        out += buf.data();
         break;
       }
       default:
@@ -354,8 +402,8 @@ Value fn_range(Interpreter& in, CallArgs& args) {
   const double count =
       std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
   if (count > static_cast<double>(in.limits().max_range)) {
-    throw RenderError("range() of " + std::to_string(static_cast<int64_t>(count)) +
-                      " elements exceeds the limit of " + std::to_string(in.limits().max_range));
+    in.fail_limit("range() of " + (count < 9e18 ? std::to_string(static_cast<int64_t>(count)) : "too many") +
+                  " elements exceeds the limit of " + std::to_string(in.limits().max_range));
   }
   std::vector<Value> out;
   if (count > 0) {

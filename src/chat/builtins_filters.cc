@@ -24,8 +24,11 @@ Value get_path(Interpreter& in, const Value& v, const Value& attribute) {
     return Value::undefined();
   }
   if (!attribute.is_string()) throw RenderError("attribute must be a string, got " + attribute.type_name());
+  const std::string& path = attribute.as_string();
+  in.add_work(path.size());
+  in.check_size(py_split_count(path, std::string("."), -1) * sizeof(std::string));
   Value cur = v;
-  for (const std::string& part : py_split(attribute.as_string(), std::string("."), -1)) {
+  for (const std::string& part : py_split(path, std::string("."), -1)) {
     const bool numeric =
         !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric && cur.is_list()) {
@@ -72,13 +75,14 @@ Value f_string(Interpreter&, const Value& v, CallArgs&) { return v.is_string() ?
 Value f_safe(Interpreter&, const Value& v, CallArgs&) { return v; }
 Value f_pprint(Interpreter&, const Value& v, CallArgs&) { return Value(v.repr()); }
 
-Value f_center(Interpreter&, const Value& v, CallArgs& args) {
+Value f_center(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("center", args, {"width"});
   const std::string s = v.str();
   const int64_t width = a.get_int(0, 80);
   const int64_t len = static_cast<int64_t>(utf8_length(s));
   if (width <= len) return Value(s);
   const int64_t total = width - len;
+  in.check_size(s.size() + static_cast<size_t>(total));
   const int64_t left = total / 2 + (total & width & 1);
   return Value(std::string(static_cast<size_t>(left), ' ') + s +
                std::string(static_cast<size_t>(total - left), ' '));
@@ -124,9 +128,17 @@ Value f_dictsort(Interpreter&, const Value& v, CallArgs& args) {
   return Value::list(std::move(items));
 }
 
-Value f_escape(Interpreter&, const Value& v, CallArgs&) {
+Value f_escape(Interpreter& in, const Value& v, CallArgs&) {
+  const std::string s = v.str();
+  size_t size = s.size();
+  for (const char c : s) {
+    if (c == '&' || c == '<' || c == '>') size += 4;
+    if (c == '"' || c == '\'') size += 4;
+  }
+  in.check_size(size);
   std::string out;
-  for (const char c : v.str()) {
+  out.reserve(size);
+  for (const char c : s) {
     switch (c) {
       case '&':
         out += "&amp;";
@@ -153,6 +165,10 @@ Value f_escape(Interpreter&, const Value& v, CallArgs&) {
 Value f_first(Interpreter&, const Value& v, CallArgs&) {
   if (v.is_list())
     return v.list_data().items.empty() ? Value::undefined("first") : v.list_data().items.front();
+  if (v.is_string()) {
+    const std::string& s = v.as_string();
+    return s.empty() ? Value::undefined("first") : Value(s.substr(0, utf8_offset(s, 1)));
+  }
   const std::vector<Value> items = filter_items(v, "first");
   return items.empty() ? Value::undefined("first") : items.front();
 }
@@ -194,18 +210,28 @@ Value f_int(Interpreter&, const Value& v, CallArgs& args) {
   return fallback;
 }
 
-Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
+Value f_indent(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("indent", args, {"width", "first", "blank"});
+  const std::string text = v.str() + "\n";
+  // Every line may get the indentation: the whole result is checked before the indentation
+  // (whose width the template chooses) is built.
+  const size_t lines_count = py_splitlines_count(text);
+  const size_t width = a.get(0).is_string() ? a.get(0).as_string().size()
+                                            : static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4)));
+  size_t padding = 0;
+  if (__builtin_mul_overflow(width, lines_count + 1, &padding)) padding = SIZE_MAX;
+  in.check_size(padding > SIZE_MAX - text.size() ? SIZE_MAX : text.size() + padding);
+  in.check_size(text.size() + lines_count * sizeof(std::string));
   std::string indentation;
   if (a.get(0).is_string()) {
     indentation = a.get(0).as_string();
   } else {
-    indentation = std::string(static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4))), ' ');
+    indentation = std::string(width, ' ');
   }
   const bool first = a.get_bool(1, false);
   const bool blank = a.get_bool(2, false);
   // Jinja2 appends a newline before splitting so a trailing newline survives.
-  const std::vector<std::string> lines = py_splitlines(v.str() + "\n");
+  const std::vector<std::string> lines = py_splitlines(text);
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i > 0) {
@@ -240,7 +266,11 @@ Value f_join(Interpreter& in, const Value& v, CallArgs& args) {
   return Value(std::move(out));
 }
 
-Value f_list(Interpreter&, const Value& v, CallArgs&) { return Value::list(filter_items(v, "list")); }
+Value f_list(Interpreter& in, const Value& v, CallArgs&) {
+  std::vector<Value> items = filter_items(v, "list");
+  in.count_steps(static_cast<int64_t>(items.size()));
+  return Value::list(std::move(items));
+}
 
 Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
   std::vector<Value> out;
@@ -330,14 +360,19 @@ Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& a) {
 
 Value f_replace(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("replace", args, {"old", "new", "count"});
-  const std::string out = py_replace(v.str(), a.get(0).str(), a.get(1).str(), a.get_int(2, -1));
-  in.check_size(out.size());
-  return Value(out);
+  const std::string s = v.str();
+  const std::string from = a.get(0).str();
+  const std::string to = a.get(1).str();
+  const int64_t count = a.get_int(2, -1);
+  in.check_size(py_replace_size(s, from, to, count));
+  return Value(py_replace(s, from, to, count));
 }
 
-Value f_reverse(Interpreter&, const Value& v, CallArgs&) {
+Value f_reverse(Interpreter& in, const Value& v, CallArgs&) {
   if (v.is_string()) {
     const std::string& s = v.as_string();
+    if (is_ascii(s)) return Value(std::string(s.rbegin(), s.rend()));
+    in.check_size((s.size() + 1) * sizeof(size_t) + s.size());
     const std::vector<size_t> off = utf8_offsets(s);
     std::string out;
     for (size_t i = off.size() - 1; i > 0; --i) out += s.substr(off[i - 1], off[i] - off[i - 1]);
@@ -413,8 +448,10 @@ Value f_tojson(Interpreter& in, const Value& v, CallArgs& args) {
   return Value(std::move(out));
 }
 
-Value f_from_json(Interpreter&, const Value& v, CallArgs&) {
+Value f_from_json(Interpreter& in, const Value& v, CallArgs&) {
   if (!v.is_string()) throw RenderError("from_json: expected a string, got " + v.type_name());
+  // The parsed document can take several times the text; charge a generous estimate.
+  in.check_size(v.as_string().size() * 8);
   const auto j = nlohmann::ordered_json::parse(v.as_string(), nullptr, false);
   if (j.is_discarded()) throw RenderError("from_json: input is not valid JSON");
   return value_from_json(j);
@@ -425,18 +462,20 @@ Value f_trim(Interpreter&, const Value& v, CallArgs& args) {
   return Value(py_strip(v.str(), a.get_optional_string(0), true, true));
 }
 
-Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
+Value f_truncate(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("truncate", args, {"length", "killwords", "end", "leeway"});
   const std::string s = v.str();
   const int64_t length = a.get_int(0, 255);
   const bool killwords = a.get_bool(1, false);
   const std::string end = a.get_string(2, "...");
   const int64_t leeway = a.get_int(3, 5);
-  const std::vector<size_t> off = utf8_offsets(s);
-  const int64_t n = static_cast<int64_t>(off.size()) - 1;
-  if (n <= length + leeway) return Value(s);
-  const int64_t keep = std::max<int64_t>(0, length - static_cast<int64_t>(utf8_length(end)));
-  std::string head = s.substr(0, off[static_cast<size_t>(keep)]);
+  in.add_work(s.size());
+  const int64_t n = static_cast<int64_t>(utf8_length(s));
+  int64_t limit = 0;
+  if (__builtin_add_overflow(length, leeway, &limit)) limit = INT64_MAX;
+  if (n <= limit) return Value(s);
+  const int64_t keep = std::clamp<int64_t>(length - static_cast<int64_t>(utf8_length(end)), 0, n);
+  std::string head = s.substr(0, utf8_offset(s, static_cast<size_t>(keep)));
   if (!killwords) {
     const size_t sp = head.rfind(' ');
     if (sp != std::string::npos) head.resize(sp);
@@ -483,10 +522,12 @@ Value f_format(Interpreter& in, const Value& v, CallArgs& args) {
   return Value(percent_format(in, v.str(), Value::tuple(args.positional)));
 }
 
-Value f_batch(Interpreter&, const Value& v, CallArgs& args) {
+Value f_batch(Interpreter& in, const Value& v, CallArgs& args) {
   ArgBinder a("batch", args, {"linecount", "fill_with"});
   const int64_t n = a.get_int(0, 1);
   if (n <= 0) throw RenderError("batch: linecount must be positive");
+  // A fill pads the last row up to n items: counted before it is built.
+  if (a.has(1)) in.count_steps(n);
   std::vector<Value> out;
   std::vector<Value> row;
   for (const Value& item : filter_items(v, "batch")) {

@@ -10,6 +10,10 @@
 namespace hangar::chat {
 namespace {
 
+// What one part of split()/splitlines() costs before it is charged as a value: the
+// std::string holding it plus its Value and shared string block.
+constexpr size_t kPartBytes = 128;
+
 const std::unordered_set<std::string_view>& string_methods() {
   static const std::unordered_set<std::string_view> k = {
       "strip",      "lstrip",       "rstrip",      "split",   "rsplit",     "splitlines", "startswith",
@@ -40,7 +44,7 @@ int64_t find_cp(const std::string& s, const std::string& sub, bool reverse) {
   return static_cast<int64_t>(utf8_length(std::string_view(s).substr(0, pos)));
 }
 
-bool match_affix(const std::string& s, const Value& affix, bool prefix, const std::string& fn) {
+bool match_affix(std::string_view s, const Value& affix, bool prefix, const std::string& fn) {
   auto one = [&](const Value& a) {
     if (!a.is_string()) throw RenderError(fn + "() argument must be a string or tuple of strings");
     const std::string& x = a.as_string();
@@ -76,6 +80,17 @@ std::string python_format(Interpreter& in, const std::string& fmt, CallArgs& arg
     const size_t close = fmt.find('}', i);
     if (close == std::string::npos) throw RenderError("format(): unmatched '{'");
     std::string field = fmt.substr(i + 1, close - i - 1);
+    const auto number = [&](const std::string& digits) -> size_t {
+      // Widths and precisions are template-controlled: parse them without stoul's exceptions
+      // and check what they would allocate before anything is built.
+      size_t v = 0;
+      for (const char d : digits) {
+        if (d < '0' || d > '9') throw RenderError("format(): invalid format spec '" + field + "'");
+        if (__builtin_mul_overflow(v, size_t{10}, &v) || __builtin_add_overflow(v, size_t(d - '0'), &v))
+          v = SIZE_MAX;
+      }
+      return v;
+    };
     i = close;
     std::string spec;
     const size_t colon = field.find(':');
@@ -95,7 +110,7 @@ std::string python_format(Interpreter& in, const std::string& fmt, CallArgs& arg
         throw RenderError("format(): not enough positional arguments");
       arg = &args.positional[auto_index++];
     } else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; })) {
-      const size_t k = static_cast<size_t>(std::stoul(field));
+      const size_t k = number(field);
       if (k >= args.positional.size())
         throw RenderError("format(): positional index " + field + " out of range");
       arg = &args.positional[k];
@@ -136,16 +151,16 @@ std::string python_format(Interpreter& in, const std::string& fmt, CallArgs& arg
       body = conversion == 'r' ? arg->repr() : arg->str();
       const size_t dot = rest.find('.');
       if (dot != std::string::npos) {
-        const size_t prec = static_cast<size_t>(std::stoul("0" + rest.substr(dot + 1)));
-        const std::vector<size_t> off = utf8_offsets(body);
-        if (prec + 1 < off.size()) body.resize(off[prec]);
+        const size_t prec = number(rest.substr(dot + 1));
+        body.resize(utf8_offset(body, prec));
         rest.resize(dot);
       }
     }
-    const size_t width = rest.empty() ? 0 : static_cast<size_t>(std::stoul(rest));
+    const size_t width = number(rest);
     const size_t len = utf8_length(body);
     if (width > len) {
       const size_t pad = width - len;
+      in.check_size(out.size() + body.size() + pad);
       const char a = align ? align : ((arg->is_number() && !arg->is_bool()) ? '>' : '<');
       if (a == '<') {
         body += std::string(pad, fill);
@@ -171,30 +186,35 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     const auto sep = a.get_optional_string(0);
     if (sep && sep->empty()) throw RenderError(name + "(): empty separator");
     const int64_t maxsplit = a.get_int(1, -1);
+    // Counted first: a long run of separators would otherwise build millions of parts
+    // before the first one is charged.
+    const size_t parts = py_split_count(s, sep, maxsplit);
+    in.count_steps(static_cast<int64_t>(parts));
+    in.check_size(parts * kPartBytes);
     std::vector<Value> out;
     for (auto& part : name == "split" ? py_split(s, sep, maxsplit) : py_rsplit(s, sep, maxsplit)) {
       out.emplace_back(std::move(part));
     }
-    in.count_steps(static_cast<int64_t>(out.size()));
     return Value::list(std::move(out));
   }
   if (name == "splitlines") {
+    const size_t lines = py_splitlines_count(s);
+    in.count_steps(static_cast<int64_t>(lines));
+    in.check_size(lines * kPartBytes);
     std::vector<Value> out;
     for (auto& line : py_splitlines(s)) out.emplace_back(std::move(line));
     return Value::list(std::move(out));
   }
   if (name == "startswith" || name == "endswith") {
     ArgBinder a(name, args, {"affix", "start", "end"});
-    std::string sub = s;
+    std::string_view sub = s;
     if (a.has(1) || a.has(2)) {
-      const std::vector<size_t> off = utf8_offsets(s);
-      const int64_t n = static_cast<int64_t>(off.size()) - 1;
+      const int64_t n = static_cast<int64_t>(utf8_length(s));
       auto norm = [&](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + n : i, 0, n); };
       const int64_t b = norm(a.get_int(1, 0));
       const int64_t e = norm(a.get_int(2, n));
-      sub = b >= e ? std::string()
-                   : s.substr(off[static_cast<size_t>(b)],
-                              off[static_cast<size_t>(e)] - off[static_cast<size_t>(b)]);
+      const size_t bb = utf8_offset(s, static_cast<size_t>(b));
+      sub = b >= e ? std::string_view() : sub.substr(bb, utf8_offset(sub.substr(bb), static_cast<size_t>(e - b)));
     }
     return Value(match_affix(sub, a.get(0), name == "startswith", name));
   }
@@ -215,9 +235,11 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
   }
   if (name == "replace") {
     ArgBinder a(name, args, {"old", "new", "count"});
-    const std::string out = py_replace(s, a.get_string(0, ""), a.get_string(1, ""), a.get_int(2, -1));
-    in.check_size(out.size());
-    return Value(out);
+    const std::string from = a.get_string(0, "");
+    const std::string to = a.get_string(1, "");
+    const int64_t count = a.get_int(2, -1);
+    in.check_size(py_replace_size(s, from, to, count));
+    return Value(py_replace(s, from, to, count));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     ArgBinder a(name, args, {"sub"});
@@ -271,12 +293,16 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
     ArgBinder a(name, args, {"width", "fillchar"});
     const int64_t width = a.get_int(0, 0);
     const std::string fill = a.get_string(1, name == "zfill" ? "0" : " ");
+    if (utf8_length(fill) != 1) throw RenderError(name + "(): the fill character must be exactly one character long");
     const int64_t len = static_cast<int64_t>(utf8_length(s));
     if (width <= len) return Value(s);
     const int64_t pad = width - len;
-    in.check_size(static_cast<size_t>(width) * fill.size());
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(static_cast<size_t>(pad), fill.size(), &bytes)) bytes = SIZE_MAX;
+    in.check_size(s.size() + bytes);
     auto rep = [&](int64_t n) {
       std::string r;
+      r.reserve(static_cast<size_t>(n) * fill.size());
       for (int64_t i = 0; i < n; ++i) r += fill;
       return r;
     };
@@ -329,6 +355,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     in.count_steps();
     refuse_cycle(self, a.get(0), name);
     items.push_back(a.get(0));
+    self.list_data().sync_charge();
     return Value::none();
   }
   if (name == "extend") {
@@ -338,6 +365,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     in.count_steps(static_cast<int64_t>(more.size()));
     for (const auto& x : more) refuse_cycle(self, x, name);
     items.insert(items.end(), more.begin(), more.end());
+    self.list_data().sync_charge();
     return Value::none();
   }
   if (name == "pop") {
@@ -359,6 +387,7 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     i = std::min(i, n);
     refuse_cycle(self, a.get(1), name);
     items.insert(items.begin() + i, a.get(1));
+    self.list_data().sync_charge();
     return Value::none();
   }
   if (name == "remove") {
@@ -397,7 +426,10 @@ Value list_method(Interpreter& in, const Value& self, const std::string& name, C
     });
     return Value::none();
   }
-  if (name == "copy") return Value::list(items);
+  if (name == "copy") {
+    in.count_steps(static_cast<int64_t>(items.size()));
+    return Value::list(items);
+  }
   if (name == "clear") {
     mutating();
     items.clear();
@@ -448,6 +480,7 @@ Value dict_method(Interpreter& in, const Value& self, const std::string& name, C
   if (name == "update") {
     for (const auto& p : args.positional) {
       if (!p.is_dict()) throw RenderError("update(): expected a dict, got " + p.type_name());
+      in.count_steps(static_cast<int64_t>(p.dict_data().size()));
       for (const auto& [k, v] : p.dict_data().entries) {
         refuse_cycle(self, v, name);
         d.set(k, v);
@@ -460,12 +493,13 @@ Value dict_method(Interpreter& in, const Value& self, const std::string& name, C
     return Value::none();
   }
   if (name == "copy") {
+    in.count_steps(static_cast<int64_t>(d.size()));
     Value c = Value::dict();
     for (const auto& [k, v] : d.entries) c.dict_data().set(k, v);
     return c;
   }
   if (name == "clear") {
-    while (!d.entries.empty()) d.erase(d.entries.back().first);
+    d.clear();
     return Value::none();
   }
   throw RenderError("dict has no method '" + name + "'");
@@ -487,6 +521,21 @@ bool has_method(const Value& obj, std::string_view name) {
 }
 
 Value call_method(Interpreter& in, const Value& obj, const std::string& name, CallArgs& args) {
+  // Every method is at most linear in its receiver (sort: n log n compares, which charge
+  // themselves); charging the receiver's size paces the clock for long strings and lists.
+  switch (obj.type()) {
+    case Value::Type::kString:
+      in.add_work(obj.as_string().size());
+      break;
+    case Value::Type::kList:
+      in.add_work(obj.list_data().items.size());
+      break;
+    case Value::Type::kDict:
+      in.add_work(obj.dict_data().size());
+      break;
+    default:
+      break;
+  }
   switch (obj.type()) {
     case Value::Type::kString:
       return string_method(in, obj.as_string(), name, args);

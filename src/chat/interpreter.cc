@@ -36,33 +36,28 @@ void bind_targets(const std::vector<std::string>& targets, const Value& item, Se
 
 Interpreter::~Interpreter() {
   for (auto& scope : closures_) scope->vars.clear();
+  if (closure_charge_ > 0) budget_.meter()->release(closure_charge_);
 }
 
-void Interpreter::count_steps(int64_t n) {
-  steps_ += n;
-  if (steps_ > limits_.max_steps) {
-    throw RenderError("template exceeded its step budget of " + std::to_string(limits_.max_steps) +
-                      " (infinite or very large loop?)");
-  }
-  if (steps_ >= next_clock_check_) {
-    next_clock_check_ = steps_ + 4096;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    if (elapsed > limits_.max_seconds) {
-      throw RenderError("template rendering exceeded its time budget of " +
-                        std::to_string(limits_.max_seconds) + " s");
-    }
+void Interpreter::check_stack() {
+  // Deep expressions inside deeply nested macro calls can outgrow a thread's stack before
+  // the call-depth limit; measure the stack this render has used instead of guessing.
+  const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (stack_base_ > here && stack_base_ - here > kMaxStackBytes) {
+    fail_limit("template recursion too deep (more than " + std::to_string(kMaxStackBytes >> 10) +
+               " KB of stack)");
   }
 }
 
-void Interpreter::check_size(size_t bytes) const {
-  if (bytes > limits_.max_output_bytes) {
-    throw RenderError("template produced a string of " + std::to_string(bytes) +
-                      " bytes, over the limit of " + std::to_string(limits_.max_output_bytes));
-  }
+void Interpreter::keep_closure(const ScopePtr& scope) {
+  // Kept scopes live until the render ends, so a macro defined in a loop is charged each time.
+  budget_.meter()->charge(kClosureBytes);
+  closure_charge_ += kClosureBytes;
+  closures_.push_back(scope);
 }
 
 void Interpreter::append_output(std::string& out, std::string_view s) {
-  check_size(out.size() + s.size());
+  budget_.charge_output(s.size());
   out += s;
 }
 
@@ -72,6 +67,8 @@ void Interpreter::fail(const SourcePos& pos, const std::string& what) const {
 }
 
 std::string Interpreter::render(const Program& program, const Value& globals) {
+  RenderBudget::Scope installed(&budget_);
+  stack_base_ = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   auto root = std::make_shared<Scope>();
   if (globals.is_dict()) {
     for (const auto& [k, v] : globals.dict_data().entries) {
@@ -80,7 +77,7 @@ std::string Interpreter::render(const Program& program, const Value& globals) {
   } else if (!globals.is_undefined() && !globals.is_none()) {
     throw RenderError("template globals must be a dict, got " + globals.type_name());
   }
-  closures_.push_back(root);
+  keep_closure(root);
   std::string out;
   exec_body(program.body, root, out);
   return out;
@@ -96,6 +93,7 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, const ScopePtr& scope
 
 Interpreter::Flow Interpreter::exec(const Node& node, const ScopePtr& scope, std::string& out) {
   count_steps();
+  check_stack();
   try {
     switch (node.kind) {
       case NodeKind::kText:
@@ -260,16 +258,16 @@ void Interpreter::exec_set(const Node& node, const ScopePtr& scope) {
 void Interpreter::define_macro(const Node& node, const ScopePtr& scope) {
   const Node* macro = &node;
   ScopePtr closure = scope;
-  closures_.push_back(scope);
+  keep_closure(scope);
   scope->vars[node.text] = Value::function(node.text, [this, macro, closure](Interpreter&, CallArgs& args) {
     return call_macro(*macro, closure, args);
   });
 }
 
 Value Interpreter::call_macro(const Node& macro, const ScopePtr& closure, CallArgs& args) {
-  if (call_depth_ >= limits_.max_call_depth) {
-    throw RenderError("macro '" + macro.text + "' nested deeper than " +
-                      std::to_string(limits_.max_call_depth) + " calls (runaway recursion?)");
+  if (call_depth_ >= limits().max_call_depth) {
+    fail_limit("macro '" + macro.text + "' nested deeper than " +
+                      std::to_string(limits().max_call_depth) + " calls (runaway recursion?)");
   }
   count_steps();
   auto scope = std::make_shared<Scope>();
@@ -327,8 +325,13 @@ Value Interpreter::call_macro(const Node& macro, const ScopePtr& closure, CallAr
 void Interpreter::exec_call_block(const Node& node, const ScopePtr& scope, std::string& out) {
   const Node* block = &node;
   ScopePtr closure = scope;
-  closures_.push_back(scope);
+  keep_closure(scope);
   Value caller = Value::function("caller", [this, block, closure](Interpreter&, CallArgs& args) {
+    if (call_depth_ >= limits().max_call_depth) {
+      fail_limit("caller() nested deeper than " + std::to_string(limits().max_call_depth) +
+                        " calls (runaway recursion?)");
+    }
+    count_steps();
     auto s = std::make_shared<Scope>();
     s->parent = closure;
     for (size_t i = 0; i < block->params.size(); ++i) {
@@ -341,7 +344,14 @@ void Interpreter::exec_call_block(const Node& node, const ScopePtr& scope, std::
     }
     for (auto& [k, v] : args.keyword) s->vars[k] = v;
     std::string body;
-    exec_body(block->body, s, body);
+    ++call_depth_;
+    try {
+      exec_body(block->body, s, body);
+    } catch (...) {
+      --call_depth_;
+      throw;
+    }
+    --call_depth_;
     return Value(std::move(body));
   });
   const Expr& call = *node.expr;
@@ -368,6 +378,16 @@ Value Interpreter::call(const Value& callee, CallArgs& args, const std::string& 
 Value Interpreter::apply_filter(const std::string& name, const Value& input, CallArgs& args) {
   const FilterFn f = find_filter(name);
   if (f == nullptr) throw RenderError("unknown filter '" + name + "'");
+  // Filters are at most linear in their input (sorts charge their compares): charging its
+  // size paces the clock reads for long strings and lists.
+  if (input.is_string()) {
+    add_work(input.as_string().size());
+  } else if (input.is_list()) {
+    add_work(input.list_data().items.size());
+  } else if (input.is_dict()) {
+    add_work(input.dict_data().size());
+  }
+  count_steps();
   return f(*this, input, args);
 }
 

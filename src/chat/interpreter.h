@@ -2,7 +2,6 @@
 // bounded by RenderLimits so a hostile template cannot hang or exhaust the server.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,27 +9,16 @@
 #include <vector>
 
 #include "chat/ast.h"
+#include "chat/render_budget.h"
 #include "chat/value.h"
 
 namespace hangar::chat {
-
-// Budgets for one render; exceeding one is a RenderError, never a crash or a hang.
-struct RenderLimits {
-  int64_t max_steps = 10'000'000;              // statements, loop iterations, element visits
-  size_t max_output_bytes = size_t{64} << 20;  // any single string, the output included
-  int max_call_depth = 64;                     // nested macro calls
-  int64_t max_range = 1'000'000;               // elements range() may produce
-  // Wall-clock budget, checked every few thousand steps; it bounds work the step count
-  // does not see (membership tests on long lists, long string operations).
-  double max_seconds = 5.0;
-};
 
 // One render at a time: an Interpreter is single-use and not thread-safe. Builtins
 // (builtins.h) call back into it for filters, tests and callables.
 class Interpreter {
  public:
-  explicit Interpreter(const RenderLimits& limits)
-      : limits_(limits), start_(std::chrono::steady_clock::now()) {}
+  explicit Interpreter(const RenderLimits& limits) : budget_(limits) {}
   ~Interpreter();
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
@@ -48,10 +36,16 @@ class Interpreter {
   Value get_attr(const Value& obj, const std::string& name);
 
   // Accounts for `n` units of work; throws when the step budget is spent.
-  void count_steps(int64_t n = 1);
-  // Throws when a string of `bytes` would exceed the size budget.
-  void check_size(size_t bytes) const;
-  const RenderLimits& limits() const { return limits_; }
+  void count_steps(int64_t n = 1) { budget_.count_steps(n); }
+  // Accounts for touching `units` bytes or elements (paces the clock reads).
+  void add_work(size_t units) { budget_.add_work(units); }
+  // Throws unless a string or buffer of `bytes` fits in the memory budget; call it before
+  // building anything whose size the template controls.
+  void check_size(size_t bytes) const { budget_.reserve(bytes); }
+  const RenderLimits& limits() const { return budget_.limits(); }
+  RenderStats stats() const { return budget_.stats(); }
+  // Throws RenderError(`what`), recording that a limit ended the render.
+  [[noreturn]] void fail_limit(const std::string& what) { budget_.fail_limit(what); }
 
  private:
   struct Scope {
@@ -72,6 +66,7 @@ class Interpreter {
   Value eval(const Expr& e, const ScopePtr& scope);
   Value eval_call(const Expr& e, const ScopePtr& scope);
   Value eval_binary(const Expr& e, const ScopePtr& scope);
+  Value concat(const Value& a, const Value& b);
   Value eval_slice(const Expr& e, const ScopePtr& scope);
   Value get_item(const Value& obj, const Value& key);
   // Applies the filter chain `chain` (ending in a placeholder literal) to `input`.
@@ -79,12 +74,18 @@ class Interpreter {
   CallArgs eval_args(const Expr& e, size_t first, const ScopePtr& scope);
   Value lookup(const ScopePtr& scope, const std::string& name);
   void append_output(std::string& out, std::string_view s);
+  void check_stack();
+  void keep_closure(const ScopePtr& scope);
   [[noreturn]] void fail(const SourcePos& pos, const std::string& what) const;
 
-  RenderLimits limits_;
-  std::chrono::steady_clock::time_point start_;
-  int64_t steps_ = 0;
-  int64_t next_clock_check_ = 4096;
+  // Stack a render may use; worker threads have 8 MB, sanitizer builds use more per frame.
+  static constexpr uintptr_t kMaxStackBytes = uintptr_t{1} << 20;
+  // What one scope kept alive by a macro or call block is charged.
+  static constexpr size_t kClosureBytes = 256;
+
+  RenderBudget budget_;
+  uintptr_t stack_base_ = 0;
+  size_t closure_charge_ = 0;
   int call_depth_ = 0;
   // Scopes captured by macros; cleared after rendering to break reference cycles
   // (a scope holding a macro that holds the scope).

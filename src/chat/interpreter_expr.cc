@@ -4,6 +4,7 @@
 
 #include "chat/builtins.h"
 #include "chat/interpreter.h"
+#include "chat/render_budget.h"
 #include "chat/render_error.h"
 #include "chat/text_util.h"
 
@@ -120,10 +121,11 @@ bool contains(const Value& container, const Value& item) {
       if (!item.is_string()) {
         throw RenderError("'in <string>' requires a string on the left, got " + item.type_name());
       }
+      note_render_work(container.as_string().size());
       return container.as_string().find(item.as_string()) != std::string::npos;
     case Value::Type::kList:
       for (const auto& v : container.list_data().items) {
-        if (v.equals(item)) return true;
+        if (v.equals(item)) return true;  // equals() charges its work
       }
       return false;
     case Value::Type::kDict:
@@ -201,13 +203,15 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
       if (key.is_string()) return get_attr(obj, key.as_string());
       if (!key.is_int() && !key.is_bool()) return Value::undefined();
       const std::string& s = obj.as_string();
-      const std::vector<size_t> off = utf8_offsets(s);
-      const int64_t n = static_cast<int64_t>(off.size()) - 1;
+      add_work(s.size());
+      const bool ascii = is_ascii(s);
+      const int64_t n = static_cast<int64_t>(ascii ? s.size() : utf8_length(s));
       int64_t i = key.as_int();
       if (i < 0) i += n;
       if (i < 0 || i >= n) return Value::undefined("index " + key.str());
-      return Value(s.substr(off[static_cast<size_t>(i)],
-                            off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]));
+      if (ascii) return Value(s.substr(static_cast<size_t>(i), 1));
+      const size_t b = utf8_offset(s, static_cast<size_t>(i));
+      return Value(s.substr(b, utf8_offset(std::string_view(s).substr(b), 1)));
     }
     default:
       return Value::undefined();
@@ -223,16 +227,33 @@ Value Interpreter::eval_slice(const Expr& e, const ScopePtr& scope) {
   int64_t b = 0;
   int64_t en = 0;
   int64_t st = 1;
+  // Elements a slice [b:en:st] selects, counted before anything is built.
+  auto slice_length = [&]() -> int64_t {
+    if (st > 0) return en > b ? (en - b - 1) / st + 1 : 0;
+    return b > en ? (b - en - 1) / -st + 1 : 0;
+  };
   if (obj.is_list()) {
     const auto& items = obj.list_data().items;
     slice_indices(static_cast<int64_t>(items.size()), start, stop, step, b, en, st);
+    count_steps(slice_length());
     std::vector<Value> out;
+    out.reserve(static_cast<size_t>(slice_length()));
     for (int64_t i = b; st > 0 ? i < en : i > en; i += st) out.push_back(items[static_cast<size_t>(i)]);
-    count_steps(static_cast<int64_t>(out.size()));
     return obj.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
   }
   if (obj.is_string()) {
     const std::string& s = obj.as_string();
+    add_work(s.size());
+    if (is_ascii(s)) {
+      slice_indices(static_cast<int64_t>(s.size()), start, stop, step, b, en, st);
+      if (st == 1) return Value(s.substr(static_cast<size_t>(b), static_cast<size_t>(std::max(b, en) - b)));
+      std::string out;
+      out.reserve(static_cast<size_t>(slice_length()));
+      for (int64_t i = b; st > 0 ? i < en : i > en; i += st) out.push_back(s[static_cast<size_t>(i)]);
+      return Value(std::move(out));
+    }
+    // The offsets table costs 8 bytes per byte of text: charged as a transient.
+    check_size((s.size() + 1) * sizeof(size_t));
     const std::vector<size_t> off = utf8_offsets(s);
     slice_indices(static_cast<int64_t>(off.size()) - 1, start, stop, step, b, en, st);
     if (st == 1)
@@ -268,6 +289,19 @@ Value Interpreter::eval_call(const Expr& e, const ScopePtr& scope) {
   return call(f, args, callee.kind == ExprKind::kName ? callee.name : "expression");
 }
 
+Value Interpreter::concat(const Value& a, const Value& b) {
+  // Strings are used in place: long prompts are concatenated without extra copies.
+  std::string a_text, b_text;
+  const std::string& x = a.is_string() ? a.as_string() : (a_text = a.str());
+  const std::string& y = b.is_string() ? b.as_string() : (b_text = b.str());
+  check_size(x.size() + y.size());
+  std::string out;
+  out.reserve(x.size() + y.size());
+  out += x;
+  out += y;
+  return Value(std::move(out));
+}
+
 Value Interpreter::eval_binary(const Expr& e, const ScopePtr& scope) {
   const std::string& op = e.name;
   Value a = eval(*e.items[0], scope);
@@ -279,12 +313,7 @@ Value Interpreter::eval_binary(const Expr& e, const ScopePtr& scope) {
   if (b.is_list()) count_steps(static_cast<int64_t>(b.list_data().items.size() / 16) + 1);
   if (op == "in") return Value(contains(b, a));
   if (op == "not in") return Value(!contains(b, a));
-  if (op == "~") {
-    std::string s = a.str();
-    const std::string t = b.str();
-    check_size(s.size() + t.size());
-    return Value(s + t);
-  }
+  if (op == "~") return concat(a, b);
   if (op == "<") return Value(compare_values(a, b, op) < 0);
   if (op == ">") return Value(compare_values(a, b, op) > 0);
   if (op == "<=") return Value(compare_values(a, b, op) <= 0);
@@ -292,35 +321,48 @@ Value Interpreter::eval_binary(const Expr& e, const ScopePtr& scope) {
   if (is_numberish(a) && is_numberish(b)) return arithmetic(op, a, b);
   if (op == "+") {
     if (a.is_list() && b.is_list()) {
-      std::vector<Value> out = a.list_data().items;
-      out.insert(out.end(), b.list_data().items.begin(), b.list_data().items.end());
-      count_steps(static_cast<int64_t>(out.size()));
+      const auto& x = a.list_data().items;
+      const auto& y = b.list_data().items;
+      count_steps(static_cast<int64_t>(x.size() + y.size()));
+      std::vector<Value> out;
+      out.reserve(x.size() + y.size());
+      out.insert(out.end(), x.begin(), x.end());
+      out.insert(out.end(), y.begin(), y.end());
       return Value::list(std::move(out));
     }
     // llama.cpp concatenates when either side is a string, treating none/undefined as "".
     if (a.is_string() || b.is_string()) {
       if (a.is_undefined() || a.is_none()) a = Value("");
-      const std::string t = (b.is_undefined() || b.is_none()) ? std::string() : b.str();
-      std::string s = a.str();
-      check_size(s.size() + t.size());
-      return Value(s + t);
+      return concat(a, (b.is_undefined() || b.is_none()) ? Value("") : b);
     }
   }
   if (op == "*" && (a.is_int() || b.is_int())) {
     const Value& seq = a.is_int() ? b : a;
     const int64_t n = std::max<int64_t>(0, (a.is_int() ? a : b).as_int());
+    // The size is checked before anything is built; an empty sequence repeats to nothing
+    // at once, however large the count.
     if (seq.is_string()) {
-      check_size(seq.as_string().size() * static_cast<size_t>(std::min<int64_t>(n, 1 << 30)));
+      const std::string& unit = seq.as_string();
+      if (unit.empty() || n == 0) return Value("");
+      size_t total = 0;
+      if (__builtin_mul_overflow(unit.size(), static_cast<uint64_t>(n), &total)) total = SIZE_MAX;
+      check_size(total);
       std::string out;
-      for (int64_t i = 0; i < n; ++i) out += seq.as_string();
+      out.reserve(total);
+      for (int64_t i = 0; i < n; ++i) out += unit;
+      add_work(total);
       return Value(std::move(out));
     }
     if (seq.is_list()) {
-      count_steps(static_cast<int64_t>(seq.list_data().items.size()) * n);
+      const auto& items = seq.list_data().items;
+      if (items.empty() || n == 0) return Value::list();
+      int64_t total = 0;
+      if (__builtin_mul_overflow(static_cast<int64_t>(items.size()), n, &total)) total = INT64_MAX;
+      count_steps(total);
+      check_size(static_cast<size_t>(total) * sizeof(Value));
       std::vector<Value> out;
-      for (int64_t i = 0; i < n; ++i) {
-        out.insert(out.end(), seq.list_data().items.begin(), seq.list_data().items.end());
-      }
+      out.reserve(static_cast<size_t>(total));
+      for (int64_t i = 0; i < n; ++i) out.insert(out.end(), items.begin(), items.end());
       return Value::list(std::move(out));
     }
   }

@@ -24,17 +24,20 @@ Result<Template> Template::parse(std::string_view source) {
 
 Result<std::string> Template::render(const Value& globals) const { return render(globals, RenderLimits{}); }
 
-Result<std::string> Template::render(const Value& globals, const RenderLimits& limits) const {
+Result<std::string> Template::render(const Value& globals, const RenderLimits& limits, RenderStats* stats) const {
+  Interpreter interpreter(limits);
+  Result<std::string> out = Error("template rendering did not run");
   try {
-    Interpreter interpreter(limits);
-    return interpreter.render(*program_, globals);
+    out = interpreter.render(*program_, globals);
   } catch (const RenderError& e) {
-    return Error(e.what());
+    out = Error(e.what());
   } catch (const std::bad_alloc&) {
-    return Error("template rendering ran out of memory");
+    out = Error("template rendering ran out of memory");
   } catch (const std::exception& e) {
-    return Error(std::string("template rendering failed: ") + e.what());
+    out = Error(std::string("template rendering failed: ") + e.what());
   }
+  if (stats != nullptr) *stats = interpreter.stats();
+  return out;
 }
 
 }  // namespace hangar::chat

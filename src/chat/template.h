@@ -28,7 +28,9 @@ class Template {
   // template, an exceeded limit) return Error with the message and the line/column of the
   // failing statement.
   Result<std::string> render(const Value& globals) const;
-  Result<std::string> render(const Value& globals, const RenderLimits& limits) const;
+  // As above under `limits`; `stats`, when given, receives what the render spent and whether
+  // a limit (rather than the template's own error) ended it.
+  Result<std::string> render(const Value& globals, const RenderLimits& limits, RenderStats* stats = nullptr) const;
 
   const std::string& source() const { return *source_; }
 

@@ -1,6 +1,8 @@
 // Python str operations over UTF-8 (see text_util.h).
 #include "chat/text_util.h"
 
+#include <cstdint>
+
 namespace hangar::chat {
 namespace {
 
@@ -141,6 +143,23 @@ size_t utf8_length(std::string_view s) {
   return n;
 }
 
+size_t utf8_offset(std::string_view s, size_t index) {
+  size_t i = 0;
+  for (size_t n = 0; n < index && i < s.size(); ++n) {
+    size_t len = 1;
+    decode_at(s, i, len);
+    i += len;
+  }
+  return i;
+}
+
+bool is_ascii(std::string_view s) {
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
 std::string to_upper(std::string_view s) {
   return map_code_points(s, [](uint32_t cp, size_t) { return upper_cp(cp); });
 }
@@ -229,6 +248,28 @@ std::vector<std::string> py_split(std::string_view s, const std::optional<std::s
   return parts;
 }
 
+size_t py_split_count(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit) {
+  size_t parts = 0;
+  const auto limit_reached = [&] { return maxsplit >= 0 && static_cast<int64_t>(parts) == maxsplit; };
+  if (!sep) {
+    size_t i = 0;
+    while (i < s.size()) {
+      while (i < s.size() && is_py_space(s[i])) ++i;
+      if (i >= s.size()) break;
+      if (limit_reached()) return parts + 1;
+      while (i < s.size() && !is_py_space(s[i])) ++i;
+      ++parts;
+    }
+    return parts;
+  }
+  if (sep->empty()) return 1;
+  for (size_t pos = s.find(*sep); pos != std::string_view::npos && !limit_reached();
+       pos = s.find(*sep, pos + sep->size())) {
+    ++parts;
+  }
+  return parts + 1;
+}
+
 std::vector<std::string> py_rsplit(std::string_view s, const std::optional<std::string>& sep,
                                    int64_t maxsplit) {
   if (maxsplit < 0) return py_split(s, sep, maxsplit);
@@ -290,6 +331,36 @@ std::string py_replace(std::string_view s, std::string_view from, std::string_vi
   }
   out += s.substr(start);
   return out;
+}
+
+size_t py_replace_size(std::string_view s, std::string_view from, std::string_view to, int64_t count) {
+  size_t n = 0;
+  if (from.empty()) {
+    n = utf8_length(s) + 1;
+  } else {
+    for (size_t pos = s.find(from); pos != std::string_view::npos; pos = s.find(from, pos + from.size())) ++n;
+  }
+  if (count >= 0 && static_cast<size_t>(count) < n) n = static_cast<size_t>(count);
+  const size_t removed = n * from.size();
+  size_t added = 0;
+  if (__builtin_mul_overflow(n, to.size(), &added)) return SIZE_MAX;
+  size_t total = 0;
+  if (__builtin_add_overflow(s.size() - removed, added, &total)) return SIZE_MAX;
+  return total;
+}
+
+size_t py_splitlines_count(std::string_view s) {
+  size_t lines = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '\n' || c == '\r' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1e)) {
+      ++lines;
+      if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
+      start = i + 1;
+    }
+  }
+  return lines + (start < s.size() ? 1 : 0);
 }
 
 std::vector<std::string> py_splitlines(std::string_view s) {

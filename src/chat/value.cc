@@ -5,15 +5,109 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <unordered_set>
 
 #include "base/assert.h"
+#include "chat/render_budget.h"
 #include "chat/render_error.h"
 
 namespace hangar::chat {
+namespace {
+
+// Heap overhead charged per string, list and dict besides their payload (allocation headers,
+// the shared control block), so a flood of tiny values is charged too.
+constexpr size_t kValueOverhead = 64;
+// Per dict entry: the pair in `entries` plus its index node once the dict is indexed.
+constexpr size_t kDictEntryBytes = sizeof(std::pair<Value, Value>) + 64;
+
+}  // namespace
+
+void MeterCharge::sync(size_t target) {
+  if (target <= bytes) return;
+  RenderBudget* budget = RenderBudget::current();
+  if (budget == nullptr) return;  // built outside a render: inputs, not the template's doing
+  if (meter == nullptr) {
+    meter = budget->meter();
+  } else if (meter != budget->meter()) {
+    return;  // charged by an earlier render; its growth here is still bounded by steps
+  }
+  meter->charge(target - bytes);
+  bytes = target;
+}
+
+MeterCharge::~MeterCharge() {
+  if (meter != nullptr) meter->release(bytes);
+}
+
+Value::Value(std::string s) {
+  auto data = std::make_shared<StringData>();
+  // Charged before it is stored, so a string over budget is never kept.
+  data->charge.sync(s.capacity() + kValueOverhead);
+  data->text = std::move(s);
+  v_ = std::shared_ptr<const StringData>(std::move(data));
+}
+
+namespace {
+
+bool is_container(const Value& v) { return v.is_list() || v.is_dict(); }
+
+// Frees `pending` and everything only it holds without recursing per nesting level: a
+// template can build a list nested a million deep, whose recursive destruction would
+// overflow the stack.
+void free_iteratively(std::vector<Value>& pending) {
+  while (!pending.empty()) {
+    Value v = std::move(pending.back());
+    pending.pop_back();
+    v.take_children(pending);
+  }
+}
+
+}  // namespace
+
+void Value::take_children(std::vector<Value>& out) {
+  if (auto* l = std::get_if<std::shared_ptr<ListData>>(&v_)) {
+    if (l->use_count() != 1) return;
+    for (auto& x : (*l)->items) out.push_back(std::move(x));
+    (*l)->items.clear();
+  } else if (auto* d = std::get_if<std::shared_ptr<DictData>>(&v_)) {
+    if (d->use_count() != 1) return;
+    for (auto& [k, x] : (*d)->entries) {
+      out.push_back(std::move(k));
+      out.push_back(std::move(x));
+    }
+    (*d)->clear();
+  }
+}
+
+ListData::~ListData() {
+  if (std::none_of(items.begin(), items.end(), is_container)) return;
+  std::vector<Value> pending = std::move(items);
+  free_iteratively(pending);
+}
+
+DictData::~DictData() {
+  if (std::none_of(entries.begin(), entries.end(),
+                   [](const auto& e) { return is_container(e.first) || is_container(e.second); })) {
+    return;
+  }
+  std::vector<Value> pending;
+  for (auto& [k, x] : entries) {
+    pending.push_back(std::move(k));
+    pending.push_back(std::move(x));
+  }
+  entries.clear();
+  index_.clear();
+  free_iteratively(pending);
+}
+
+void ListData::sync_charge() { charge.sync(items.capacity() * sizeof(Value) + kValueOverhead); }
+
+void DictData::sync_charge() { charge.sync(entries.capacity() * kDictEntryBytes + kValueOverhead); }
 
 Value Value::list(std::vector<Value> items) {
   auto data = std::make_shared<ListData>();
   data->items = std::move(items);
+  data->sync_charge();
   return Value(Storage(std::move(data)));
 }
 
@@ -21,14 +115,20 @@ Value Value::tuple(std::vector<Value> items) {
   auto data = std::make_shared<ListData>();
   data->items = std::move(items);
   data->is_tuple = true;
+  data->sync_charge();
   return Value(Storage(std::move(data)));
 }
 
-Value Value::dict() { return Value(Storage(std::make_shared<DictData>())); }
+Value Value::dict() {
+  auto data = std::make_shared<DictData>();
+  data->sync_charge();
+  return Value(Storage(std::move(data)));
+}
 
 Value Value::namespace_object() {
   auto data = std::make_shared<DictData>();
   data->is_namespace = true;
+  data->sync_charge();
   return Value(Storage(std::move(data)));
 }
 
@@ -60,7 +160,7 @@ double Value::as_double() const {
 
 const std::string& Value::as_string() const {
   HANGAR_ASSERT(is_string());
-  return std::get<std::string>(v_);
+  return std::get<std::shared_ptr<const StringData>>(v_)->text;
 }
 
 ListData& Value::list_data() const {
@@ -163,6 +263,12 @@ void append_py_repr_string(std::string& out, const std::string& s) {
 
 void Value::append_str(std::string& out, bool as_repr, int depth) const {
   if (depth > kMaxDepth) throw RenderError("value nested too deeply to print (cyclic list or dict?)");
+  // A list holding the same list twice, nested, prints exponentially long: the text is
+  // checked against the render's memory as it grows.
+  if (RenderBudget* budget = RenderBudget::current()) {
+    budget->add_work(1);
+    budget->reserve(out.size());
+  }
   switch (type()) {
     case Type::kUndefined:
       return;
@@ -179,9 +285,12 @@ void Value::append_str(std::string& out, bool as_repr, int depth) const {
       out += format_python_float(as_double());
       return;
     case Type::kString:
+      note_render_work(as_string().size());
       if (as_repr) {
+        reserve_render_memory(out.size() + 4 * as_string().size());
         append_py_repr_string(out, as_string());
       } else {
+        reserve_render_memory(out.size() + as_string().size());
         out += as_string();
       }
       return;
@@ -231,6 +340,7 @@ bool Value::equals(const Value& other) const { return equals_depth(other, 0); }
 
 bool Value::equals_depth(const Value& other, int depth) const {
   if (depth > kMaxDepth) throw RenderError("values nested too deeply to compare (cyclic list or dict?)");
+  note_render_work(1);  // shared sublists make comparisons exponential; the clock bounds them
   if (is_number() && other.is_number()) {
     if (is_float() || other.is_float()) return as_double() == other.as_double();
     return as_int() == other.as_int();
@@ -241,6 +351,7 @@ bool Value::equals_depth(const Value& other, int depth) const {
     case Type::kNone:
       return true;
     case Type::kString:
+      note_render_work(as_string().size());
       return as_string() == other.as_string();
     case Type::kList: {
       const auto& a = list_data().items;
@@ -351,12 +462,19 @@ void DictData::set(const Value& key, Value value) {
   } else if (entries.size() > kIndexThreshold) {
     for (size_t k = 0; k < entries.size(); ++k) index_.emplace(hash_key(entries[k].first), k);
   }
+  sync_charge();
+}
+
+void DictData::clear() {
+  entries.clear();
+  index_.clear();
 }
 
 bool DictData::erase(const Value& key) {
   const size_t pos = find_pos(key);
   if (pos == kNpos) return false;
   entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(pos));
+  note_render_work(entries.size());  // the shift and the index rebuild
   if (!index_.empty()) {
     index_.clear();
     if (entries.size() > kIndexThreshold) {
@@ -374,13 +492,13 @@ const void* container_id(const Value& v) {
   return nullptr;
 }
 
-bool reaches(const Value& v, const void* target, std::vector<const void*>& seen, int depth) {
+bool reaches(const Value& v, const void* target, std::unordered_set<const void*>& seen, int depth) {
   const void* id = container_id(v);
   if (id == nullptr) return false;
   if (id == target) return true;
   if (depth > Value::kMaxDepth) throw RenderError("value nested too deeply");
-  if (std::find(seen.begin(), seen.end(), id) != seen.end()) return false;
-  seen.push_back(id);
+  if (!seen.insert(id).second) return false;
+  note_render_work(1);
   if (v.is_list()) {
     for (const auto& x : v.list_data().items) {
       if (reaches(x, target, seen, depth + 1)) return true;
@@ -398,7 +516,7 @@ bool reaches(const Value& v, const void* target, std::vector<const void*>& seen,
 bool would_create_cycle(const Value& container, const Value& inserted) {
   const void* target = container_id(container);
   if (target == nullptr || container_id(inserted) == nullptr) return false;
-  std::vector<const void*> seen;
+  std::unordered_set<const void*> seen;
   return reaches(inserted, target, seen, 0);
 }
 

@@ -16,6 +16,21 @@ namespace hangar::chat {
 
 class Value;
 class Interpreter;
+class MemoryMeter;
+
+// The bytes one string, list or dict holds, charged to the memory meter of the render that
+// made or grew it (render_budget.h) and given back when it is destroyed.
+struct MeterCharge {
+  std::shared_ptr<MemoryMeter> meter;
+  size_t bytes = 0;
+  // Charges the current render, if any, so the total becomes `target` bytes; throws
+  // RenderError past the render's memory budget.
+  void sync(size_t target);
+  MeterCharge() = default;
+  MeterCharge(const MeterCharge&) = delete;
+  MeterCharge& operator=(const MeterCharge&) = delete;
+  ~MeterCharge();
+};
 
 // Arguments of a call: positional first, then keyword arguments in source order.
 struct CallArgs {
@@ -35,8 +50,8 @@ struct ListData;
 struct DictData;
 
 // A template value with Python reference semantics: lists and dicts are shared, so
-// `ns.items.append(x)` is visible through every reference, as in Jinja2. Copying a Value
-// is cheap for containers (a reference count) and copies scalars and strings.
+// `ns.items.append(x)` is visible through every reference, as in Jinja2. Strings are
+// immutable and shared too, so copying any Value is cheap (at most a reference count).
 // Not thread-safe: a Value graph belongs to one render.
 class Value {
  public:
@@ -49,9 +64,10 @@ class Value {
   Value(int v) : v_(static_cast<int64_t>(v)) {}      // NOLINT
   Value(int64_t v) : v_(v) {}                        // NOLINT
   Value(double v) : v_(v) {}                         // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}         // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}       // NOLINT
+  // Strings made during a render are charged to its memory budget (and may throw RenderError).
+  Value(std::string s);                                // NOLINT
+  Value(std::string_view s) : Value(std::string(s)) {}  // NOLINT
+  Value(const char* s) : Value(std::string(s)) {}       // NOLINT
   static Value list(std::vector<Value> items = {});
   static Value tuple(std::vector<Value> items);
   static Value dict();
@@ -97,13 +113,22 @@ class Value {
 
   static constexpr int kMaxDepth = 128;
 
+  // When this is the last reference to a list or dict, moves its elements into `out`, so a
+  // deep chain of containers is freed by a loop instead of one destructor per level.
+  void take_children(std::vector<Value>& out);
+
  private:
+
   struct Undefined {
     std::string hint;  // names what was missing, for error messages
   };
   struct None {};
-  using Storage = std::variant<Undefined, None, bool, int64_t, double, std::string, std::shared_ptr<ListData>,
-                               std::shared_ptr<DictData>, std::shared_ptr<const Function>>;
+  struct StringData {
+    std::string text;
+    MeterCharge charge;
+  };
+  using Storage = std::variant<Undefined, None, bool, int64_t, double, std::shared_ptr<const StringData>,
+                               std::shared_ptr<ListData>, std::shared_ptr<DictData>, std::shared_ptr<const Function>>;
   explicit Value(Storage v) : v_(std::move(v)) {}
   void append_str(std::string& out, bool as_repr, int depth) const;
   bool equals_depth(const Value& other, int depth) const;
@@ -112,12 +137,23 @@ class Value {
 };
 
 struct ListData {
+  ListData() = default;
+  ListData(const ListData&) = delete;
+  ListData& operator=(const ListData&) = delete;
+  ~ListData();
   std::vector<Value> items;
   bool is_tuple = false;  // only changes how it prints: (a, b)
+  MeterCharge charge;
+  // Brings the charge up to date after `items` grew; throws past the memory budget.
+  void sync_charge();
 };
 
 // An insertion-ordered dict keyed by hashable values (strings, numbers, bools, none).
 struct DictData {
+  DictData() = default;
+  DictData(const DictData&) = delete;
+  DictData& operator=(const DictData&) = delete;
+  ~DictData();
   // Returns nullptr when the key is absent. Throws RenderError for unhashable keys.
   const Value* find(const Value& key) const;
   Value* find(const Value& key);
@@ -129,6 +165,11 @@ struct DictData {
 
   std::vector<std::pair<Value, Value>> entries;
   bool is_namespace = false;
+  MeterCharge charge;
+  // Brings the charge up to date after entries were added; set() calls it itself.
+  void sync_charge();
+  // Removes every entry.
+  void clear();
 
  private:
   static constexpr size_t kNpos = static_cast<size_t>(-1);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "chat/render_budget.h"
 #include "chat/render_error.h"
 #include "chat/value.h"
 
@@ -121,9 +122,17 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
 void append_json(std::string& out, const Value& v, int indent, bool ascii, const JsonSeparators& seps,
                  int depth) {
   if (depth > Value::kMaxDepth) throw RenderError("tojson: value nested too deeply (cyclic list or dict?)");
+  // Shared sublists and wide indents can make the text far larger than the value: it is
+  // checked against the render's memory before it grows.
+  if (RenderBudget* budget = RenderBudget::current()) {
+    budget->add_work(1);
+    budget->reserve(out.size());
+  }
   auto newline = [&](int level) {
+    const size_t pad = static_cast<size_t>(indent) * static_cast<size_t>(level);
+    reserve_render_memory(out.size() + pad + 1);
     out.push_back('\n');
-    out.append(static_cast<size_t>(indent) * static_cast<size_t>(level), ' ');
+    out.append(pad, ' ');
   };
   switch (v.type()) {
     case Value::Type::kNone:
@@ -147,6 +156,8 @@ void append_json(std::string& out, const Value& v, int indent, bool ascii, const
       return;
     }
     case Value::Type::kString:
+      note_render_work(v.as_string().size());
+      reserve_render_memory(out.size() + 6 * v.as_string().size() + 2);
       append_json_string(out, v.as_string(), ascii);
       return;
     case Value::Type::kList: {
