@@ -10,18 +10,23 @@ namespace hangar::api {
 Result<std::shared_ptr<const chat::ChatTemplate>> TemplateCache::get(const std::string& model_id,
                                                                      const std::string& source) {
   const std::string& src = source.empty() ? chat::chatml_fallback_template() : source;
+  using Entry = Result<std::shared_ptr<const chat::ChatTemplate>>;
+  auto named = [&](const Entry& e) -> Entry {
+    if (e.ok()) return e;
+    return e.error().context("model '" + model_id + "': its chat template cannot be used");
+  };
   {
     std::lock_guard lock(mu_);
     auto it = parsed_.find(src);
-    if (it != parsed_.end()) return it->second;
+    if (it != parsed_.end()) return named(it->second);
   }
   // Parsing (and probing the template's capabilities) happens outside the lock; two requests
   // racing on a new template both parse it and the first one stored wins.
   Result<chat::ChatTemplate> parsed = chat::ChatTemplate::parse(src);
-  if (!parsed.ok()) return parsed.error().context("model '" + model_id + "': its chat template cannot be parsed");
-  auto shared = std::make_shared<const chat::ChatTemplate>(std::move(parsed).value());
+  Entry entry = parsed.ok() ? Entry(std::make_shared<const chat::ChatTemplate>(std::move(parsed).value()))
+                            : Entry(parsed.error());
   std::lock_guard lock(mu_);
-  return parsed_.emplace(src, std::move(shared)).first->second;
+  return named(parsed_.emplace(src, std::move(entry)).first->second);
 }
 
 MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,

@@ -36,7 +36,8 @@ struct ServerOptions {
 };
 
 // Parsed chat templates, one per distinct template source, shared by all models that carry it
-// (ChatML for those without one). Thread-safe.
+// (ChatML for those without one). Failures are kept too, so a template refused for exceeding
+// its limits costs its probing budget once, not on every request. Thread-safe.
 class TemplateCache {
  public:
   // The template for `source` (empty: ChatML). Errors name the model whose template fails.
@@ -44,7 +45,7 @@ class TemplateCache {
 
  private:
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const chat::ChatTemplate>> parsed_;
+  std::map<std::string, Result<std::shared_ptr<const chat::ChatTemplate>>> parsed_;
 };
 
 // Shared by the handlers; lives as long as the Server. The manager must outlive it.

@@ -2,8 +2,11 @@
 // probes with the system-role polyfill, model-specific message shapes, and template globals.
 #include "chat/chat_template.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
+#include "chat/template_probe.h"
 #include "chat/render_error.h"
 
 namespace hangar::chat {
@@ -39,53 +42,14 @@ std::string patch_source(std::string_view source) {
   return s;
 }
 
-std::tm local_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  return tm;
-}
-
-std::string format_time(const std::tm& tm, const std::string& fmt) {
-  if (fmt.empty()) return "";
-  std::string buf(256, '\0');
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    const size_t n = std::strftime(buf.data(), buf.size(), fmt.c_str(), &tm);
-    if (n > 0) return buf.substr(0, n);
-    buf.resize(buf.size() * 4);
-  }
-  return "";
-}
-
-Value strftime_function(const std::tm& now) {
-  return Value::function("strftime_now", [now](Interpreter&, CallArgs& args) -> Value {
-    if (args.positional.size() != 1 || !args.positional[0].is_string()) {
-      throw RenderError("strftime_now() takes one format string");
-    }
-    return Value(format_time(now, args.positional[0].as_string()));
-  });
-}
-
-// Renders a probe conversation; returns nullopt when the template fails on it.
-std::optional<std::string> probe(const Template& tmpl, const Json& messages, const Json& tools = Json::array()) {
-  Value globals = Value::dict();
-  DictData& g = globals.dict_data();
-  g.set(Value("messages"), value_from_json(messages));
-  g.set(Value("tools"), value_from_json(tools));
-  g.set(Value("bos_token"), Value(""));
-  g.set(Value("eos_token"), Value(""));
-  g.set(Value("add_generation_prompt"), Value(true));
-  g.set(Value("strftime_now"), strftime_function(local_now()));
-  RenderLimits limits;
-  limits.max_steps = 1'000'000;
-  auto r = tmpl.render(globals, limits);
-  if (!r.ok()) return std::nullopt;
-  return std::move(r).value();
+Json as_typed_parts(Json messages) {
+  for (auto& m : messages) m["content"] = Json::array({{{"type", "text"}, {"text", m["content"]}}});
+  return messages;
 }
 
 // Tool-call arguments go to templates as objects unless the template only handles JSON text:
 // it fails on an object but not on a string, or pastes the object's Python repr.
-bool detect_object_arguments(const Template& tmpl, const ChatTemplateCaps& caps) {
+bool detect_object_arguments(TemplateProber& probe, const ChatTemplateCaps& caps) {
   auto conversation = [&](const Json& args) {
     Json user = {{"role", "user"}, {"content", "User message"}};
     Json assistant = {{"role", "assistant"},
@@ -95,47 +59,52 @@ bool detect_object_arguments(const Template& tmpl, const ChatTemplateCaps& caps)
                                                    {"id", "call00001"}}})}};
     Json tool = {{"role", "tool"}, {"content", "Tool response"}, {"tool_call_id", "call00001"}};
     Json messages = Json::array({user, assistant, tool, user});
-    if (!caps.supports_string_content) {
-      for (auto& m : messages) m["content"] = Json::array({{{"type", "text"}, {"text", m["content"]}}});
-    }
-    return messages;
+    return caps.supports_string_content ? messages : as_typed_parts(messages);
   };
   const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "probe_tool",
       "description": "Probe", "parameters": {"type": "object", "properties": {"probe_arg": {"type": "string"}}}}}])");
   // The call uses a key the tool schema does not, so a template printing the schema as a
   // Python repr is not mistaken for one stringifying the arguments.
-  const auto as_object = probe(tmpl, conversation({{"probe_call_arg", "probe_value"}}), tools);
+  const auto as_object = probe.render(conversation({{"probe_call_arg", "probe_value"}}), tools);
   if (!as_object) {
-    return !probe(tmpl, conversation("{\"probe_call_arg\": \"probe_value\"}"), tools).has_value();
+    return !probe.render(conversation("{\"probe_call_arg\": \"probe_value\"}"), tools).has_value();
   }
   return !contains(*as_object, "'probe_call_arg'");
 }
 
-ChatTemplateCaps detect_caps(const Template& tmpl) {
+ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
   ChatTemplateCaps caps;
-  // Content must be typed parts when a plain string does not reach the output (or fails)
-  // but the same text as a {type: "text"} part does, as with templates that loop over parts.
+  const std::string& src = tmpl.source();
   const std::string user_needle = "<<hangar user probe>>";
-  const auto as_string = probe(tmpl, Json::array({{{"role", "user"}, {"content", user_needle}}}));
-  if (!as_string || !contains(*as_string, user_needle)) {
-    const Json typed = Json::array(
-        {{{"role", "user"}, {"content", Json::array({{{"type", "text"}, {"text", user_needle}}})}}});
-    const auto as_typed = probe(tmpl, typed);
-    if (as_typed && contains(*as_typed, user_needle)) caps.supports_string_content = false;
-  }
-  // A template supports the system role when the system text reaches its output; templates
-  // that raise on it or drop it get the system prompt merged into the next message.
-  const std::string needle = "<<hangar system probe>>";
-  Json with_system = Json::array(
-      {{{"role", "system"}, {"content", needle}}, {{"role", "user"}, {"content", "User message"}}});
-  if (!caps.supports_string_content) {
-    for (auto& m : with_system) {
-      m["content"] = Json::array({{{"type", "text"}, {"text", m["content"].get<std::string>()}}});
+  const std::string system_needle = "<<hangar system probe>>";
+  // One render usually answers both questions: does a plain-string user message reach the
+  // output, and does a system message? Only templates that fail it get the separate probes.
+  const Json both = Json::array(
+      {{{"role", "system"}, {"content", system_needle}}, {{"role", "user"}, {"content", user_needle}}});
+  const auto combined = probe.render(both);
+  if (combined && contains(*combined, user_needle)) {
+    caps.supports_system_role = contains(*combined, system_needle);
+  } else {
+    // Content must be typed parts when a plain string does not reach the output (or fails)
+    // but the same text as a {type: "text"} part does, as with templates that loop over parts.
+    const Json user_only = Json::array({{{"role", "user"}, {"content", user_needle}}});
+    const auto as_string = probe.render(user_only);
+    if (!as_string || !contains(*as_string, user_needle)) {
+      const auto as_typed = probe.render(as_typed_parts(user_only));
+      if (as_typed && contains(*as_typed, user_needle)) caps.supports_string_content = false;
     }
+    // A template supports the system role when the system text reaches its output; templates
+    // that raise on it or drop it get the system prompt merged into the next message.
+    Json with_system = Json::array(
+        {{{"role", "system"}, {"content", system_needle}}, {{"role", "user"}, {"content", "User message"}}});
+    if (!caps.supports_string_content) with_system = as_typed_parts(with_system);
+    const auto out = probe.render(with_system);
+    caps.supports_system_role = out.has_value() && contains(*out, system_needle);
   }
-  const auto out = probe(tmpl, with_system);
-  caps.supports_system_role = out.has_value() && contains(*out, needle);
-  caps.supports_object_arguments = detect_object_arguments(tmpl, caps);
+  // Templates that never mention tools cannot treat arguments either way.
+  if (contains(src, "tool")) caps.supports_object_arguments = detect_object_arguments(probe, caps);
+  // Only a template that reads enable_thinking can render differently for it.
+  if (contains(src, "enable_thinking")) caps.supports_thinking = detect_thinking(probe, caps);
   return caps;
 }
 
@@ -255,8 +224,12 @@ void to_ministral_blocks(Json& messages) {
 
 Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
   HANGAR_ASSIGN(Template tmpl, Template::parse(patch_source(source)));
-  const ChatTemplateCaps caps = detect_caps(tmpl);
-  return ChatTemplate(std::move(tmpl), caps);
+  TemplateProber probe(tmpl);
+  const ChatTemplateCaps caps = detect_caps(tmpl, probe);
+  if (probe.limit_error()) {
+    return probe.limit_error()->context("chat template exceeded its limits on a two-message test conversation");
+  }
+  return ChatTemplate(std::move(tmpl), caps, probe.renders());
 }
 
 Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
@@ -307,7 +280,8 @@ Result<std::string> ChatTemplate::render_with(const nlohmann::ordered_json& mess
   g.set(Value("messages"), value_from_json(messages));
   g.set(Value("bos_token"), Value(in.bos_token));
   g.set(Value("eos_token"), Value(in.eos_token));
-  g.set(Value("enable_thinking"), Value(in.enable_thinking));
+  // As llama.cpp's server: thinking is on only for templates it recognises as reasoning ones.
+  g.set(Value("enable_thinking"), Value(in.enable_thinking && caps_.supports_thinking));
   if (!tools.empty()) g.set(Value("tools"), value_from_json(tools));
   if (in.preserve_reasoning) {
     // Template knobs that keep earlier reasoning; DeepSeek V4's drop_thinking, GLM's

@@ -21,6 +21,8 @@ struct ChatTemplateInputs {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   nlohmann::ordered_json tools;  // null, or an array of {type: "function", function: {...}}
   bool add_generation_prompt = true;
+  // Think when the template is a reasoning one (ChatTemplateCaps::supports_thinking), as
+  // llama.cpp's server does by default; chat_template_kwargs can still set it either way.
   bool enable_thinking = true;
   // Keep earlier turns' reasoning in the prompt (llama.cpp's --reasoning-preserve, on by
   // default): sets preserve_reasoning/preserve_thinking and clears clear_thinking,
@@ -45,13 +47,15 @@ struct ChatTemplateCaps {
   bool supports_system_role = true;
   bool supports_string_content = true;    // false: content must be a list of typed parts
   bool supports_object_arguments = true;  // false: tool-call arguments stay JSON text
+  bool supports_thinking = false;         // a reasoning template: it gets enable_thinking = true
 };
 
 // A parsed chat template with its capabilities; immutable and thread-safe to apply.
 class ChatTemplate {
  public:
   // Parses `source` (after llama.cpp's two compatibility patches for gpt-oss and Mistral
-  // templates) and probes its capabilities.
+  // templates) and probes its capabilities with a few small renders under one shared budget;
+  // a template that exceeds it is refused here, once, instead of on every request.
   static Result<ChatTemplate> parse(std::string_view source);
 
   // Renders `in`. Errors: malformed messages ("messages[2]: expected a 'role' string"), or the
@@ -60,9 +64,12 @@ class ChatTemplate {
 
   const ChatTemplateCaps& caps() const { return caps_; }
   const Template& tmpl() const { return tmpl_; }
+  // How many renders parse() spent probing.
+  int probe_renders() const { return probe_renders_; }
 
  private:
-  ChatTemplate(Template tmpl, ChatTemplateCaps caps) : tmpl_(std::move(tmpl)), caps_(caps) {}
+  ChatTemplate(Template tmpl, ChatTemplateCaps caps, int probe_renders)
+      : tmpl_(std::move(tmpl)), caps_(caps), probe_renders_(probe_renders) {}
   // Builds the template globals from normalised messages/tools and renders; may throw
   // RenderError.
   Result<std::string> render_with(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
@@ -70,6 +77,7 @@ class ChatTemplate {
 
   Template tmpl_;
   ChatTemplateCaps caps_;
+  int probe_renders_ = 0;
 };
 
 // Renders with an already-parsed Template, probing its capabilities on each call; prefer

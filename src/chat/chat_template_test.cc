@@ -42,8 +42,57 @@ TEST(ChatTemplate, GlobalsMatchLlamaCppServer) {
       "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ enable_thinking }}|{{ tools is defined "
       "}}|"
       "{{ date_string }}|{{ datetime }}|{{ strftime_now('%Y-%m-%d') }}|{{ messages|length }}";
+  // Not a reasoning template (printing the switch opens no thinking marker): thinking is off.
   EXPECT_EQ(apply_to(src, inputs(R"([{"role": "user", "content": "hi"}])")),
-            "<s>|</s>|True|True|False|26 Nov 2026|Nov 26 2026|2026-11-26|1");
+            "<s>|</s>|True|False|False|26 Nov 2026|Nov 26 2026|2026-11-26|1");
+}
+
+// llama.cpp's server passes enable_thinking = true only to templates it recognises as
+// reasoning ones: their reasoning text reaches the prompt inside markers, or the switch
+// opens or closes a thinking marker. A switch that only changes prose is not one.
+TEST(ChatTemplate, EnableThinkingFollowsLlamaCppDetection) {
+  const auto in = inputs(R"([{"role": "user", "content": "hi"}])");
+  // Apertus prints its switch as prose: llama.cpp renders "disabled" by default.
+  const std::string apertus =
+      "<|developer_start|>Deliberation: {% if enable_thinking is defined and enable_thinking %}{{ 'enabled\\n' }}"
+      "{% else %}{{ 'disabled\\n' }}{% endif %}Tool Capabilities: disabled<|developer_end|>"
+      "{% for m in messages %}<|user_start|>{{ m.content }}<|user_end|>{% endfor %}<|assistant_start|>";
+  EXPECT_EQ(apply_to(apertus, in),
+            "<|developer_start|>Deliberation: disabled\nTool Capabilities: disabled<|developer_end|>"
+            "<|user_start|>hi<|user_end|><|assistant_start|>");
+  auto on = in;
+  on.extra_context = Json::parse(R"({"enable_thinking": true})");
+  EXPECT_NE(apply_to(apertus, on).find("Deliberation: enabled"), std::string::npos);
+  // Qwen3: thinking off would append an empty think block.
+  const std::string qwen3 =
+      "<|im_start|>assistant\n{% if enable_thinking is defined and enable_thinking is false %}"
+      "<think>\n\n</think>\n\n{% endif %}";
+  EXPECT_EQ(apply_to(qwen3, in), "<|im_start|>assistant\n");
+  // DeepSeek V3.1: the switch picks the opening or the closing tag.
+  const std::string v31 = "<｜Assistant｜>{% if enable_thinking %}<think>{% else %}</think>{% endif %}";
+  EXPECT_EQ(apply_to(v31, in), "<｜Assistant｜><think>");
+  // A template whose reasoning text reaches the prompt before a closing marker.
+  const std::string reasons =
+      "{% for m in messages %}{% if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}"
+      "{{ m.content }}{% endfor %}{{ enable_thinking }}";
+  EXPECT_EQ(apply_to(reasons, in), "hiTrue");
+  EXPECT_FALSE(ChatTemplate::parse(apertus)->caps().supports_thinking);
+  EXPECT_TRUE(ChatTemplate::parse(reasons)->caps().supports_thinking);
+}
+
+TEST(ChatTemplate, ProbingTakesFewRendersAndRefusesTemplatesOverBudget) {
+  // One render answers the string-content and system-role questions for most templates;
+  // tool and thinking probes only run for templates that mention them.
+  auto plain = ChatTemplate::parse(kEcho);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->probe_renders(), 1);
+  // A template that cannot render a two-message conversation within the probe budget fails
+  // once, at parse, naming the budget.
+  auto hostile = ChatTemplate::parse("{% for a in range(1000000) %}{% for b in range(1000000) %}{% endfor %}{% endfor %}");
+  ASSERT_FALSE(hostile.ok());
+  EXPECT_NE(hostile.error().message().find("exceeded its limits on a two-message test conversation"),
+            std::string::npos)
+      << hostile.error().message();
 }
 
 TEST(ChatTemplate, AddGenerationPromptIsUndefinedWhenFalse) {
