@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -80,6 +81,81 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
+  int out_pipe[2];
+  if (pipe(out_pipe)) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, 0);
+    dup2(out_pipe[1], 1);
+    dup2(out_pipe[1], 2);
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  const int fd = out_pipe[0];
+  reader_ = std::thread([this, fd] {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      std::lock_guard lock(mu_);
+      if (n <= 0) {
+        output_closed_ = true;
+        break;
+      }
+      output_.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+  });
+}
+
+ChildProcess::~ChildProcess() {
+  stop();
+  if (reader_.joinable()) reader_.join();
+}
+
+std::string ChildProcess::output() const {
+  std::lock_guard lock(mu_);
+  return output_;
+}
+
+bool ChildProcess::wait_for_output(const std::string& needle, int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (output_.find(needle) != std::string::npos) return true;
+      if (output_closed_) return false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+int ChildProcess::stop(int timeout_s) {
+  if (pid_ <= 0 || exit_code_ != -2) return exit_code_;
+  kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return exit_code_;
 }
 
 }  // namespace hangar::testing
