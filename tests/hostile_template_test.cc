@@ -152,7 +152,9 @@ TEST_F(HostileTemplateServer, HostileRequestsFailCleanlyWhileOthersAreServed) {
   // 1.7 MB model); before the budgets, ten such requests took the server to 5.7 GB.
   const int64_t peak_kb = peak_rss_kb(server_->pid());
   EXPECT_GT(peak_kb, 0);
+#if !defined(__SANITIZE_ADDRESS__)  // AddressSanitizer keeps freed memory in quarantine
   EXPECT_LT(peak_kb, 1536 * 1024) << "peak RSS " << peak_kb << " KB";
+#endif
   std::printf("server peak RSS after the hostile requests: %lld MB\n", static_cast<long long>(peak_kb / 1024));
 }
 
