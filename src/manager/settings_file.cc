@@ -51,14 +51,15 @@ std::optional<SettingValue> to_value(const toml::node& n) {
   return std::nullopt;
 }
 
-// Reads the keys of one section into `layer`. `label` is the section as a source
-// ("defaults", "models.qwen") and prefixes keys in errors.
+// What every section of one file is read with.
 struct Context {
   const std::string& file;
   const std::string& base_dir;
   const TemplateCheck& check_template;
 };
 
+// Reads the keys of one section into `layer`. `label` is the section as a source
+// ("defaults", "models.qwen") and prefixes keys in errors.
 void read_section(const toml::table& t, const std::string& label, bool allow_alias, const Context& cx,
                   SettingsLayer* layer) {
   const std::string& file = cx.file;
@@ -71,9 +72,9 @@ void read_section(const toml::table& t, const std::string& label, bool allow_ali
       if (node.is_table() && label.rfind("models.", 0) == 0) {
         // [models.qwen2.5-0.5b] nests tables at each dot: follow them to rebuild the id.
         std::string id = label.substr(7) + "." + name;
-        for (const toml::table* t = node.as_table(); t->size() == 1 && t->begin()->second.is_table();
-             t = t->begin()->second.as_table())
-          id += "." + std::string(t->begin()->first.str());
+        for (const toml::table* sub = node.as_table(); sub->size() == 1 && sub->begin()->second.is_table();
+             sub = sub->begin()->second.as_table())
+          id += "." + std::string(sub->begin()->first.str());
         hint = " (a model id with dots must be quoted: [models.\"" + id + "\"])";
       }
       fail(file, k.source(), key, "unknown key; expected one of: " + setting_names() + hint);
