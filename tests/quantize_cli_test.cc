@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -121,16 +122,22 @@ TEST_F(QuantizeCli, Q4KMOfSharedModelMeetsGoldenAgreement) {
 }
 
 // Logits of a prompt, then of each following token decoded alone (the one-token kernels).
+// With `layout_cache`, mapped weights take their rearranged matrices from that directory, and
+// `built` (when given) says whether this load built the cache file.
 std::vector<float> prompt_then_decode(const std::string& model, bool in_memory, const std::vector<int32_t>& prompt,
-                                      const std::vector<int32_t>& next) {
+                                      const std::vector<int32_t>& next, const std::string& layout_cache = "",
+                                      bool* built = nullptr, int* rearranged = nullptr) {
   ThreadPool pool(2);
   engine::EngineOptions eo;
   eo.n_ctx = 256;
   eo.weights_in_memory = in_memory;
+  eo.layout_cache_dir = layout_cache;
   auto loaded = engine::Engine::load(model, eo, pool);
   EXPECT_TRUE(loaded.ok()) << loaded.error().message();
   if (!loaded.ok()) return {};
   engine::Engine& e = **loaded;
+  if (built) *built = e.model().layout_cache().built();
+  if (rearranged) *rearranged = e.model().layout_cache().matrices();
   const size_t nv = static_cast<size_t>(e.n_vocab());
   std::vector<float> logits((prompt.size() + next.size()) * nv);
   engine::Sequence seq;
@@ -164,6 +171,47 @@ TEST_F(QuantizeCli, Q5_0ModelGivesTheSameLogitsRearrangedAsMapped) {
   ASSERT_EQ(packed.size(), mapped.size());
   ASSERT_FALSE(packed.empty());
   EXPECT_EQ(std::memcmp(packed.data(), mapped.data(), packed.size() * sizeof(float)), 0);
+}
+
+// Mapped weights cannot be rewritten in place: the rearranged matrices come from a layout cache
+// file, built at the first load, reused after, and built again when the model file changes.
+TEST_F(QuantizeCli, MappedQ5_0ModelTakesItsLayoutFromACacheFileKeyedByTheModelFile) {
+  const std::string out = path("q5_0_cached.gguf");
+  auto r = run_process({hangar_binary(), "quantize", kF16, out, "Q5_0", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string cache = path("layouts");
+  const std::vector<int32_t> prompt = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203};
+  const std::vector<int32_t> next = {29889, 13, 1576, 338, 263, 1243};
+  const auto packed = prompt_then_decode(out, true, prompt, next);
+  const int expected = kernels::active_isa() >= kernels::Isa::kAvx512 ? 28 : 0;
+  bool built = false;
+  int rearranged = -1;
+  auto logits = prompt_then_decode(out, false, prompt, next, cache, &built, &rearranged);
+  EXPECT_TRUE(built);
+  EXPECT_EQ(rearranged, expected);
+  ASSERT_EQ(logits.size(), packed.size());
+  EXPECT_EQ(std::memcmp(logits.data(), packed.data(), packed.size() * sizeof(float)), 0);
+  const std::string file = model::LayoutCache::path_for(cache, out);
+  ASSERT_TRUE(std::filesystem::exists(file));
+
+  logits = prompt_then_decode(out, false, prompt, next, cache, &built, &rearranged);
+  EXPECT_FALSE(built);  // reused
+  EXPECT_EQ(rearranged, expected);
+  EXPECT_EQ(std::memcmp(logits.data(), packed.data(), packed.size() * sizeof(float)), 0);
+
+  // The model file is rewritten (same bytes, new mtime): the cache no longer matches it.
+  const auto mtime = std::filesystem::last_write_time(out);
+  std::filesystem::last_write_time(out, mtime + std::chrono::seconds(5));
+  logits = prompt_then_decode(out, false, prompt, next, cache, &built, &rearranged);
+  EXPECT_TRUE(built);
+  EXPECT_EQ(rearranged, expected);
+  EXPECT_EQ(std::memcmp(logits.data(), packed.data(), packed.size() * sizeof(float)), 0);
+
+  // A damaged cache file is not trusted: it is built again.
+  std::filesystem::resize_file(file, 10);
+  logits = prompt_then_decode(out, false, prompt, next, cache, &built, &rearranged);
+  EXPECT_TRUE(built);
+  EXPECT_EQ(std::memcmp(logits.data(), packed.data(), packed.size() * sizeof(float)), 0);
 }
 
 TEST_F(QuantizeCli, MissingInputFails) {

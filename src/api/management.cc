@@ -82,6 +82,25 @@ Json stats_json(ServerContext& ctx) {
   j["hashing"] = {{"running", h.running},         {"current_id", h.current_id}, {"current_done", h.current_done},
                   {"current_total", h.current_total}, {"hashed", h.hashed},     {"failed", h.failed},
                   {"pending", h.pending}};
+
+  // The background worker's periodic jobs: when each last ran and what it freed.
+  Json jobs = Json::object();
+  for (const manager::JobStats& js : m.worker().stats()) {
+    Json jj;
+    jj["interval_ms"] = js.interval_ms;
+    jj["runs"] = js.runs;
+    jj["failures"] = js.failures;
+    jj["last_run_ms"] = js.last_run_ms >= 0 ? Json(js.last_run_ms) : Json();
+    jj["last_duration_ms"] = js.last_duration_ms;
+    jj["last_freed_bytes"] = js.last.freed_bytes;
+    jj["last_freed_items"] = js.last.freed_items;
+    jj["last_result"] = js.last.detail;
+    jj["last_error"] = js.last_error.empty() ? Json() : Json(js.last_error);
+    jj["freed_bytes_total"] = js.freed_bytes_total;
+    jj["freed_items_total"] = js.freed_items_total;
+    jobs[js.name] = std::move(jj);
+  }
+  j["background"] = {{"models_dir_scanned", m.scanned()}, {"jobs", std::move(jobs)}};
   return j;
 }
 

@@ -13,8 +13,7 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   m["owned_by"] = "hangar";
   m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
   m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
-  Result<uint64_t> estimate = ctx.manager.cache().estimate_bytes(rec.id);
-  m["estimated_bytes"] = estimate.ok() ? Json(*estimate) : Json();
+  m["estimated_bytes"] = rec.present ? Json(ctx.manager.cache().estimate_bytes(rec)) : Json();
   m["pinned"] = st ? st->pinned : false;
   m["in_flight"] = st ? st->in_flight : 0;
   m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();

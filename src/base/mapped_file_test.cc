@@ -68,5 +68,43 @@ TEST(HugePageBuffer, AlignedWritableAndMovable) {
   EXPECT_EQ(c.data()[c.size() - 1], 7);
 }
 
+TEST(MappedFile, WeightsMappingIsHugePageAlignedAndSurvivesTruncation) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::vector<uint8_t> bytes(static_cast<size_t>(page) * 5 + 100, 7);
+  const std::string path = temp_file(bytes);
+  auto f = MappedFile::open(path, MappedFile::Backing::kWeights);
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(f->backing(), MappedFile::Backing::kWeights);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(f->data()) % (size_t{2} << 20), 0u);
+  EXPECT_EQ(f->data()[page * 3], 7);
+  EXPECT_FALSE(f->pulled_away());
+  // `cp other x.gguf` truncates x.gguf in place: its pages leave the mapping. Reading them
+  // must not kill the process (SIGBUS); they read as zeros and the mapping says so.
+  ASSERT_EQ(::truncate(path.c_str(), page), 0);
+  volatile const uint8_t* d = f->data();
+  EXPECT_EQ(d[page * 3], 0);
+  EXPECT_EQ(d[page * 5 + 50], 0);
+  EXPECT_TRUE(f->pulled_away());
+  EXPECT_EQ(d[0], 7);  // what the file still holds is unchanged
+  std::remove(path.c_str());
+}
+
+TEST(MappedFileDeathTest, TruncationUnderAnUnguardedMappingStillKills) {
+  // The guard only absorbs faults in its own ranges: a plain mapping dies as it always did.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::string path = temp_file(std::vector<uint8_t>(static_cast<size_t>(page) * 4, 1));
+  auto guarded = MappedFile::open(path, MappedFile::Backing::kWeights);  // installs the handler
+  ASSERT_TRUE(guarded.ok());
+  EXPECT_DEATH(
+      {
+        auto f = MappedFile::open(path, MappedFile::Backing::kMap);
+        if (::truncate(path.c_str(), 0) != 0) std::abort();
+        volatile const uint8_t* d = f->data();
+        if (d[page * 2] == 42) std::puts("");
+      },
+      "");
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace hangar

@@ -18,8 +18,11 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
   cmd.add_option("-t,--threads", threads, "compute threads (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_flag("--mmap", mmap,
-               "use the weights in place through mmap (default: read them into huge-page memory, faster "
-               "to stream)");
+               "use the weights in place (a map of the file in huge-page folios of the page cache; "
+               "default: read them into private huge-page memory)");
+  cmd.add_option("--layout-cache", layout_cache,
+                 "with --mmap: keep the matrices rearranged for this CPU's kernels in this directory (built "
+                 "once per model file; without it mapped Q5_0 matrices keep the file's layout)");
   if (with_ctx)
     cmd.add_option("-c,--ctx", ctx, "context size in tokens (capped by the model's)")
         ->check(CLI::PositiveNumber);

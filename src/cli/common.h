@@ -23,6 +23,7 @@ struct ModelOptions {
   int threads = 0;      // 0: physical cores
   int ctx = 4096;
   bool mmap = false;    // use the weights in place instead of reading them into huge pages
+  std::string layout_cache;  // --mmap: model::LayoutCache directory
   void add_to(CLI::App& cmd, bool with_ctx = true);
   int resolved_threads() const { return threads > 0 ? threads : ThreadPool::physical_cores(); }
 };

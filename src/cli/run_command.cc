@@ -25,6 +25,7 @@ int run(const RunOptions& o) {
   engine::EngineOptions eo;
   eo.n_ctx = o.model.ctx;
   eo.weights_in_memory = !o.model.mmap;
+  eo.layout_cache_dir = o.model.layout_cache;
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;

@@ -50,6 +50,7 @@ struct ServeOptions {
   int max_connections = 1024;
   std::string read_timeout = "10s";
   bool profile = false;
+  std::string weights = "map";
   bool mmap = false;
   bool verbose = false;
   std::string presets;              // --presets FILE; empty: <models-dir>/hangar.toml if present
@@ -189,7 +190,10 @@ int serve(const ServeOptions& o) {
   lo.parallel = o.parallel;
   lo.batch_tokens = o.batch_tokens;
   lo.profiler = o.profile ? &profiler : nullptr;
-  lo.weights_in_memory = !o.mmap;
+  if (o.weights != "map" && o.weights != "copy") return fail("--weights: expected map or copy, got '" + o.weights + "'");
+  lo.weights_in_memory = o.weights == "copy" && !o.mmap;
+  // Mapped weights' rearranged matrices live beside the registry, keyed by each file's identity.
+  lo.layout_cache_dir = o.state_dir + "/layouts";
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
   manager::WallClock wall_clock;
@@ -296,9 +300,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "a request's head and body must arrive within this (408), and a request waits this long at most "
                   "for a free HTTP thread (503)")
       ->capture_default_str();
-  cmd->add_flag("--mmap", o->mmap,
-                "use model weights in place through mmap (default: read into huge-page memory, faster to "
-                "stream and counted as resident)");
+  cmd->add_option("--weights", o->weights,
+                  "map: use each model file in place (huge-page folios of the page cache; a switch between "
+                  "cached models takes milliseconds); copy: read it into private huge-page memory (the "
+                  "file cannot change it, ~0.1-0.2 s a GB per load)")
+      ->capture_default_str();
+  cmd->add_flag("--mmap", o->mmap, "same as --weights map (the default)");
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
   cmd->callback([o, cmd, &exit_code] {

@@ -10,9 +10,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
                                              ThreadPool& pool) {
   std::unique_ptr<Engine> e(new Engine(pool));
   HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
-                                                                            : MappedFile::Backing::kMap));
-  // The file's bytes are ours (copied in), so the kernels may rearrange them.
-  e->model_->pack_for_decode(pool);
+                                                                            : MappedFile::Backing::kWeights));
+  // Copied weights are rearranged in place; mapped ones come from the layout cache file.
+  e->model_->pack_for_decode(pool, opts.layout_cache_dir);
   HANGAR_ASSIGN(Tokenizer tok, Tokenizer::from_gguf(e->model_->file()));
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
   const model::HParams& hp = e->model_->hparams();
@@ -34,6 +34,7 @@ Engine::~Engine() = default;
 void Engine::prefault_weights() {
   const MappedFile& m = model_->file().mapped();
   if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
+  if (m.populate()) return;
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
   constexpr int64_t kPage = 4096, kChunk = 1 << 22;

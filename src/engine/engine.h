@@ -21,9 +21,13 @@ struct EngineOptions {
   int32_t n_seq = 1;             // sequences the KV cache is sized for (--parallel)
   int32_t batch_tokens = 512;    // most tokens per forward pass (prefill chunk)
   int32_t extra_kv_blocks = 0;   // blocks beyond n_seq * n_ctx, kept for reusable prefixes
-  // Weights read into huge-page memory (decode ~7% faster than over the file's 4 KiB pages,
-  // and resident, so the measured memory is the real one); false: used in place via mmap.
+  // Weights copied into huge-page memory (private: the file cannot change them; the copy costs
+  // ~0.1-0.2 s a GB); false: the file mapped in place (MappedFile::Backing::kWeights: huge-page
+  // folios of the page cache, loads in milliseconds when the file is cached).
   bool weights_in_memory = true;
+  // Mapped weights: where the matrices rearranged for the decode kernels are kept
+  // (model::LayoutCache); empty: mapped weights keep the file's layout.
+  std::string layout_cache_dir;
 };
 
 // One sequence's part of an evaluation: append `tokens` to `seq` and, if `logits` is set, write
@@ -67,9 +71,12 @@ class Engine {
   // Bytes of the weight file resident in RAM now (mincore over the mapping; O(pages), so call
   // it after a load, not per request).
   uint64_t weights_resident_bytes() const { return model_->file().mapped().resident_bytes(); }
-  // Reads every page of the weights so that the first request does not pay for page faults and
-  // the resident size can be measured. Uses the pool's threads.
+  // Maps every page of the weights so that the first request does not pay for page faults and
+  // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
   void prefault_weights();
+  // True when the weights file was truncated under the mapping: the lost pages read as zeros
+  // and the model's output is garbage. The owner should stop using the engine.
+  bool weights_pulled_away() const { return model_->file().mapped().pulled_away(); }
 
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}

@@ -10,28 +10,28 @@ int32_t common_prefix(const std::vector<TokenId>& a, const std::vector<TokenId>&
 }
 }  // namespace
 
-void PrefixCache::put(Sequence&& seq) {
+void PrefixCache::put(Sequence&& seq, int64_t now_ms) {
   if (seq.n_past() == 0) return;
   // An entry that is a prefix of the new one can serve nothing the new one cannot.
   for (auto it = entries_.begin(); it != entries_.end();) {
-    if (common_prefix(it->tokens(), seq.tokens()) == it->n_past()) {
-      it->release(kv_);
+    if (common_prefix(it->seq.tokens(), seq.tokens()) == it->seq.n_past()) {
+      it->seq.release(kv_);
       it = entries_.erase(it);
     } else {
       ++it;
     }
   }
-  entries_.push_front(std::move(seq));
+  entries_.push_front(Entry{std::move(seq), now_ms});
 }
 
 int32_t PrefixCache::reuse(const std::vector<TokenId>& prompt, int32_t max_len,
-                           const std::vector<const Sequence*>& live, Sequence& out) {
+                           const std::vector<const Sequence*>& live, Sequence& out, int64_t now_ms) {
   int32_t best = 0;
   const Sequence* from = nullptr;
   auto best_entry = entries_.end();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    int32_t n = std::min(common_prefix(it->tokens(), prompt), max_len);
-    if (n > best) best = n, from = &*it, best_entry = it;
+    int32_t n = std::min(common_prefix(it->seq.tokens(), prompt), max_len);
+    if (n > best) best = n, from = &it->seq, best_entry = it;
   }
   for (const Sequence* s : live) {
     int32_t n = std::min(common_prefix(s->tokens(), prompt), max_len);
@@ -39,15 +39,32 @@ int32_t PrefixCache::reuse(const std::vector<TokenId>& prompt, int32_t max_len,
   }
   if (best == 0) return 0;
   out.share_prefix(kv_, *from, best);
-  if (best_entry != entries_.end()) entries_.splice(entries_.begin(), entries_, best_entry);
+  if (best_entry != entries_.end()) {
+    best_entry->last_used_ms = now_ms;
+    entries_.splice(entries_.begin(), entries_, best_entry);
+  }
   return best;
 }
 
 bool PrefixCache::evict_one() {
   if (entries_.empty()) return false;
-  entries_.back().release(kv_);
+  entries_.back().seq.release(kv_);
   entries_.pop_back();
   return true;
+}
+
+int PrefixCache::trim_unused_before(int64_t cutoff_ms) {
+  int n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->last_used_ms < cutoff_ms) {
+      it->seq.release(kv_);
+      it = entries_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
 }
 
 void PrefixCache::clear() {

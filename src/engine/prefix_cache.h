@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <list>
 #include <vector>
 
@@ -18,20 +19,27 @@ class PrefixCache {
   explicit PrefixCache(model::KvCache& kv) : kv_(kv) {}
   ~PrefixCache() { clear(); }
 
-  // Keeps `seq` (moved in) for reuse.
-  void put(Sequence&& seq);
+  // Keeps `seq` (moved in) for reuse; `now_ms` (any monotonic scale) starts its idle time.
+  void put(Sequence&& seq, int64_t now_ms = 0);
   // Length of the longest prefix of `prompt` held by a retired or given live sequence, and starts
-  // `out` (empty) from it, sharing blocks. At most max_len tokens are reused.
+  // `out` (empty) from it, sharing blocks. At most max_len tokens are reused. A retired entry
+  // that serves the prompt counts as used at now_ms.
   int32_t reuse(const std::vector<TokenId>& prompt, int32_t max_len, const std::vector<const Sequence*>& live,
-                Sequence& out);
+                Sequence& out, int64_t now_ms = 0);
   // Drops the least recently used entry; false when empty.
   bool evict_one();
+  // Drops the entries last used before `cutoff_ms`; returns how many.
+  int trim_unused_before(int64_t cutoff_ms);
   void clear();
   size_t size() const { return entries_.size(); }
 
  private:
+  struct Entry {
+    Sequence seq;
+    int64_t last_used_ms = 0;
+  };
   model::KvCache& kv_;
-  std::list<Sequence> entries_;  // front = most recently used
+  std::list<Entry> entries_;  // front = most recently used
 };
 
 }  // namespace hangar::engine

@@ -2,6 +2,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -24,8 +25,11 @@ struct Scheduler::Active {
   bool prefilling() const { return n_prompt_done < static_cast<int32_t>(request.prompt.size()); }
 };
 
-Scheduler::Scheduler(Engine& engine)
-    : engine_(engine), prefix_cache_(engine.kv_cache()), thread_([this] { loop(); }) {}
+Scheduler::Scheduler(Engine& engine, const Clock* clock)
+    : engine_(engine),
+      clock_(clock ? *clock : steady_clock_),
+      prefix_cache_(engine.kv_cache()),
+      thread_([this] { loop(); }) {}
 
 Scheduler::~Scheduler() {
   {
@@ -33,6 +37,7 @@ Scheduler::~Scheduler() {
     stop_ = true;
   }
   cv_.notify_all();
+  trim_cv_.notify_all();
   thread_.join();
 }
 
@@ -83,8 +88,9 @@ void Scheduler::loop() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       if (queue_.empty() && running_.empty()) idle_cv_.notify_all();
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !running_.empty(); });
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !running_.empty() || trim_unused_for_ms_ >= 0; });
       if (stop_) break;
+      if (trim_unused_for_ms_ >= 0) run_trim_locked(lock);
       admit_locked(admitted);
     }
     for (auto& a : admitted) {
@@ -101,7 +107,7 @@ void Scheduler::loop() {
       // Keep at least the last prompt token to evaluate: its logits start the generation. A
       // scored prompt is computed whole: cached tokens kept no logits.
       const int32_t max_reuse = a->scores_prompt() ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
-      a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq);
+      a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq, clock_.now_ms());
       a->timings.cached_tokens = a->n_prompt_done;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -126,6 +132,30 @@ void Scheduler::loop() {
   for (auto& a : running_) finish(*a, FinishReason::kCancelled);
   running_.clear();
   prefix_cache_.clear();
+}
+
+uint64_t Scheduler::trim_prefixes(int64_t unused_for_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stop_) return 0;
+  const int64_t ticket = trims_done_ + 1;
+  trim_unused_for_ms_ = std::max<int64_t>(unused_for_ms, 0);
+  cv_.notify_all();
+  trim_cv_.wait(lock, [&] { return stop_ || trims_done_ >= ticket; });
+  return trims_done_ >= ticket ? last_trim_bytes_ : 0;
+}
+
+void Scheduler::run_trim_locked(std::unique_lock<std::mutex>& lock) {
+  const int64_t cutoff = clock_.now_ms() - trim_unused_for_ms_;
+  trim_unused_for_ms_ = -1;
+  lock.unlock();  // the prefix cache and KV cache belong to this thread
+  const int n = prefix_cache_.trim_unused_before(cutoff);
+  const uint64_t bytes = engine_.kv_cache().discard_free_blocks();
+  lock.lock();
+  stats_.trimmed_prefixes += n;
+  stats_.trimmed_bytes += bytes;
+  last_trim_bytes_ = bytes;
+  ++trims_done_;
+  trim_cv_.notify_all();
 }
 
 void Scheduler::admit_locked(std::vector<std::unique_ptr<Active>>& admitted) {
@@ -165,7 +195,7 @@ void Scheduler::finish(Active& a, FinishReason reason, const std::string& error)
     ++stats_.completed;
   }
   // The sequence's cache stays available for later prompts that share its prefix.
-  if (a.seq.n_past() > 0) prefix_cache_.put(std::move(a.seq));
+  if (a.seq.n_past() > 0) prefix_cache_.put(std::move(a.seq), clock_.now_ms());
 }
 
 void Scheduler::score_prompt_chunk(Active& a, const float* logits, int32_t n) {
@@ -183,81 +213,70 @@ void Scheduler::score_prompt_chunk(Active& a, const float* logits, int32_t n) {
   }
 }
 
-void Scheduler::step() {
-  // Drop cancelled requests first so their slots and blocks are free for this pass.
+void Scheduler::retire_if(const std::function<std::optional<FinishReason>(const Active&)>& reason_of,
+                          const std::string& error) {
   for (auto it = running_.begin(); it != running_.end();) {
-    if ((*it)->handle->cancelled()) {
-      finish(**it, FinishReason::kCancelled);
+    if (std::optional<FinishReason> reason = reason_of(**it)) {
+      finish(**it, *reason, error);
       it = running_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+void Scheduler::plan_batch(Batch& b) {
   const int32_t budget = engine_.options().batch_tokens;
-  const int32_t bt = engine_.kv_cache().block_tokens();
-  std::vector<EvalItem> items;
-  std::vector<Active*> owners;
-  int32_t used = 0, blocks_needed = 0;
+  model::KvCache& kv = engine_.kv_cache();
+  int32_t used = 0;
+  auto add = [&](Active* a, std::span<const TokenId> tokens) {
+    b.items.push_back({&a->seq, tokens, nullptr});
+    b.owners.push_back(a);
+    used += static_cast<int32_t>(tokens.size());
+    b.blocks_needed += a->seq.blocks_to_append(kv, static_cast<int32_t>(tokens.size()));
+  };
   // Decode tokens first: running streams never wait behind a long prompt.
-  for (auto& a : running_) {
-    if (a->prefilling() || used >= budget) continue;
-    items.push_back({&a->seq, {&a->next_token, 1}, nullptr});
-    owners.push_back(a.get());
-    ++used;
-    blocks_needed += 1;
-  }
+  for (auto& a : running_)
+    if (!a->prefilling() && used < budget) add(a.get(), {&a->next_token, 1});
   for (auto& a : running_) {
     if (!a->prefilling() || used >= budget) continue;
     const int32_t remaining = static_cast<int32_t>(a->request.prompt.size()) - a->n_prompt_done;
     // A scored prompt goes in small chunks: each of its positions keeps n_vocab logits.
     const int32_t n = std::min({remaining, budget - used, a->scores_prompt() ? kScoredChunk : remaining});
-    items.push_back({&a->seq, {a->request.prompt.data() + a->n_prompt_done, static_cast<size_t>(n)}, nullptr});
-    owners.push_back(a.get());
-    used += n;
-    blocks_needed += n / bt + 2;
+    add(a.get(), {a->request.prompt.data() + a->n_prompt_done, static_cast<size_t>(n)});
   }
-  if (items.empty()) return;
+}
+
+void Scheduler::assign_logits(Batch& b) {
   const size_t n_vocab = static_cast<size_t>(engine_.n_vocab());
   size_t scored_rows = 0;
-  for (size_t i = 0; i < items.size(); ++i)
-    if (owners[i]->prefilling() && owners[i]->scores_prompt()) scored_rows += items[i].tokens.size();
+  for (size_t i = 0; i < b.items.size(); ++i)
+    if (b.owners[i]->prefilling() && b.owners[i]->scores_prompt()) scored_rows += b.items[i].tokens.size();
   if (prompt_logits_.size() < scored_rows * n_vocab) prompt_logits_.resize(scored_rows * n_vocab);
   scored_rows = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    Active* a = owners[i];
-    if (a->prefilling() && a->scores_prompt()) {
-      items[i].logits = &prompt_logits_[scored_rows * n_vocab];
-      items[i].all_logits = true;
-      scored_rows += items[i].tokens.size();
-      continue;
+  for (size_t i = 0; i < b.items.size(); ++i) {
+    Active* a = b.owners[i];
+    EvalItem& item = b.items[i];
+    if (a->prefilling() && a->scores_prompt()) {  // every position's logits, for the prompt's scores
+      item.logits = &prompt_logits_[scored_rows * n_vocab];
+      item.all_logits = true;
+      scored_rows += item.tokens.size();
+    } else if (!a->prefilling() ||
+               a->n_prompt_done + static_cast<int32_t>(item.tokens.size()) ==
+                   static_cast<int32_t>(a->request.prompt.size())) {
+      item.logits = &logits_[i * n_vocab];  // the last position samples the next token
     }
-    const bool completes_prompt = !a->prefilling() ||
-                                  a->n_prompt_done + static_cast<int32_t>(items[i].tokens.size()) ==
-                                      static_cast<int32_t>(a->request.prompt.size());
-    if (completes_prompt) items[i].logits = &logits_[i * n_vocab];
   }
-  ensure_free_blocks(blocks_needed);
-  Status st = engine_.eval(items);
-  if (!st.ok()) {
-    // A failure here is a whole-batch problem (cache exhausted): fail the requests in this pass.
-    log_warn("scheduler: evaluation failed: " + st.error().message());
-    for (Active* a : owners) a->handle->cancel();
-    for (auto it = running_.begin(); it != running_.end();) {
-      if ((*it)->handle->cancelled()) {
-        finish(**it, FinishReason::kError, st.error().message());
-        it = running_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return;
-  }
-  for (size_t i = 0; i < items.size(); ++i) {
-    Active* a = owners[i];
-    const float* logits = items[i].logits;
+}
+
+void Scheduler::deliver(const Batch& b) {
+  const size_t n_vocab = static_cast<size_t>(engine_.n_vocab());
+  for (size_t i = 0; i < b.items.size(); ++i) {
+    Active* a = b.owners[i];
+    const float* logits = b.items[i].logits;
     if (a->prefilling()) {
-      const int32_t n = static_cast<int32_t>(items[i].tokens.size());
-      if (items[i].all_logits) {
+      const int32_t n = static_cast<int32_t>(b.items[i].tokens.size());
+      if (b.items[i].all_logits) {
         score_prompt_chunk(*a, logits, n);
         logits += static_cast<size_t>(n - 1) * n_vocab;  // the chunk's last position
       }
@@ -273,24 +292,42 @@ void Scheduler::step() {
     if (a->scores_prompt() && a->first_token_ms < 0) out.prompt_logprobs = std::move(a->prompt_logprobs);
     if (a->first_token_ms < 0) a->first_token_ms = a->clock.elapsed_ms();
     a->next_token = out.token;
-    bool keep = a->request.on_token ? a->request.on_token(out) : true;
+    const bool keep = a->request.on_token ? a->request.on_token(out) : true;
     if (!keep) a->handle->cancel();
     else if (out.finished) a->timings.generated_tokens = a->gen->n_generated();
   }
-  for (auto it = running_.begin(); it != running_.end();) {
-    Active& a = **it;
-    if (a.gen->finished() || a.handle->cancelled()) {
-      finish(a, a.handle->cancelled() && !a.gen->finished() ? FinishReason::kCancelled : a.gen->reason());
-      it = running_.erase(it);
-    } else {
-      ++it;
-    }
+}
+
+void Scheduler::step() {
+  // Drop cancelled requests first so their slots and blocks are free for this pass.
+  retire_if([](const Active& a) {
+    return a.handle->cancelled() ? std::optional(FinishReason::kCancelled) : std::nullopt;
+  });
+  Batch batch;
+  plan_batch(batch);
+  if (batch.items.empty()) return;
+  assign_logits(batch);
+  ensure_free_blocks(batch.blocks_needed);
+  if (Status st = engine_.eval(batch.items); !st.ok()) {
+    // A whole-batch problem (the cache is exhausted): fail the requests of this pass.
+    log_warn("scheduler: evaluation failed: " + st.error().message());
+    retire_if(
+        [&](const Active& a) {
+          const bool in_pass = std::find(batch.owners.begin(), batch.owners.end(), &a) != batch.owners.end();
+          return in_pass || a.handle->cancelled() ? std::optional(FinishReason::kError) : std::nullopt;
+        },
+        st.error().message());
+  } else {
+    deliver(batch);
+    retire_if([](const Active& a) -> std::optional<FinishReason> {
+      if (a.gen->finished()) return a.gen->reason();
+      if (a.handle->cancelled()) return FinishReason::kCancelled;
+      return std::nullopt;
+    });
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.running = static_cast<int32_t>(running_.size());
-    if (running_.empty() && queue_.empty()) idle_cv_.notify_all();
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.running = static_cast<int32_t>(running_.size());
+  if (running_.empty() && queue_.empty()) idle_cv_.notify_all();
 }
 
 }  // namespace hangar::engine

@@ -8,9 +8,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "engine/engine.h"
 #include "engine/generation.h"
 #include "engine/prefix_cache.h"
@@ -58,6 +61,8 @@ class RequestHandle {
 struct SchedulerStats {
   int32_t running = 0, queued = 0;
   int64_t completed = 0, reused_prompt_tokens = 0, computed_prompt_tokens = 0;
+  int64_t trimmed_prefixes = 0;  // finished sequences dropped by trim_prefixes
+  uint64_t trimmed_bytes = 0;    // KV memory returned to the system by trim_prefixes
 };
 
 // One thread owns the engine. Each iteration it admits queued requests into free slots (FIFO, up
@@ -71,7 +76,8 @@ class Scheduler {
   // n_vocab logits.
   static constexpr int32_t kScoredChunk = 16;
 
-  explicit Scheduler(Engine& engine);
+  // `clock` (null: the steady clock) times how long finished sequences' prefixes sit unused.
+  explicit Scheduler(Engine& engine, const Clock* clock = nullptr);
   ~Scheduler();  // cancels everything still queued or running (on_done with kCancelled)
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -80,20 +86,44 @@ class Scheduler {
   // longer than the context.
   std::shared_ptr<RequestHandle> submit(Request request);
   SchedulerStats stats() const;
+  // Releases the KV blocks of finished sequences whose prefix no prompt used for
+  // `unused_for_ms`, and returns the memory of every free block to the system; returns those
+  // bytes. Runs on the scheduler thread between passes: waits for the current pass to end,
+  // never for queued requests. 0 once the scheduler is stopping.
+  uint64_t trim_prefixes(int64_t unused_for_ms);
   // Blocks until no request is queued or running (tests, shutdown).
   void wait_idle();
 
  private:
   struct Active;
   void loop();
+  void run_trim_locked(std::unique_lock<std::mutex>& lock);
   void admit_locked(std::vector<std::unique_ptr<Active>>& admitted);
+  // One forward pass: the decode token of every running request, then prefill chunks, up to
+  // batch_tokens; items[i] belongs to owners[i].
+  struct Batch {
+    std::vector<EvalItem> items;
+    std::vector<Active*> owners;
+    int32_t blocks_needed = 0;  // KV blocks the pass allocates (new and copied-on-write)
+  };
   void step();
+  void plan_batch(Batch& b);
+  // Points each item at the rows its logits go to: every position of a scored prompt chunk,
+  // else the last position of an item that samples a token.
+  void assign_logits(Batch& b);
+  // Scores prompt chunks, samples tokens and hands them to the requests' callbacks.
+  void deliver(const Batch& b);
+  // Finishes and removes the running requests for which reason_of returns a reason.
+  void retire_if(const std::function<std::optional<FinishReason>(const Active&)>& reason_of,
+                 const std::string& error = "");
   void finish(Active& a, FinishReason reason, const std::string& error = "");
   bool ensure_free_blocks(int32_t n);
   // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
   void score_prompt_chunk(Active& a, const float* logits, int32_t n);
 
   Engine& engine_;
+  SteadyClock steady_clock_;
+  const Clock& clock_;
   PrefixCache prefix_cache_;
   mutable std::mutex mutex_;
   std::condition_variable cv_, idle_cv_;
@@ -102,6 +132,11 @@ class Scheduler {
   std::vector<float> logits_;
   std::vector<float> prompt_logits_;  // every position of prompt chunks that are being scored
   bool stop_ = false;
+  // trim_prefixes' hand-off: a pending age (-1: none) and a count of trims done.
+  int64_t trim_unused_for_ms_ = -1;
+  int64_t trims_done_ = 0;
+  uint64_t last_trim_bytes_ = 0;
+  std::condition_variable trim_cv_;
   SchedulerStats stats_;
   std::thread thread_;
 };

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <atomic>
 #include <future>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "engine/scheduler.h"
 
 namespace hangar::engine {
@@ -101,6 +103,46 @@ TEST_F(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
   EXPECT_EQ(r2.timings.cached_tokens, static_cast<int32_t>(prompt.size()) - 1);
   EXPECT_EQ(second->tokens, c["completion_tokens"].get<std::vector<TokenId>>());
   EXPECT_GT(sched.stats().reused_prompt_tokens, 0);
+}
+
+class StepClock final : public Clock {
+ public:
+  int64_t now_ms() const override { return now.load(); }
+  std::atomic<int64_t> now{1000};
+};
+
+// Finished sequences keep their KV blocks for reuse until a trim finds them unused for long
+// enough; trimmed blocks go back to the system, and a later request is computed afresh (the
+// discarded blocks read as zero) with llama.cpp's tokens all the same.
+TEST_F(SchedulerTest, TrimFreesIdlePrefixesAndLaterRequestsStayCorrect) {
+  auto cases = decisive_cases(golden_);
+  const auto& c = cases.back();
+  const std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
+  StepClock clock;
+  Scheduler sched(*engine_, &clock);
+  model::KvCache& kv = engine_->kv_cache();
+  EXPECT_EQ(kv.committed_bytes(), 0u);  // nothing is committed before a block is written
+  auto first = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 24, first));
+  first->done.get_future().get();
+  sched.wait_idle();
+  const int32_t used = kv.n_used_blocks();
+  EXPECT_GT(used, 0);  // held by the finished sequence for prefix reuse
+  EXPECT_EQ(kv.committed_bytes(), kv.block_bytes() * used);
+  clock.now += 1000;
+  EXPECT_EQ(sched.trim_prefixes(5000), 0u);  // used 1 s ago: kept
+  EXPECT_EQ(kv.n_used_blocks(), used);
+  clock.now += 5000;
+  EXPECT_EQ(sched.trim_prefixes(5000), kv.block_bytes() * used);
+  EXPECT_EQ(kv.n_used_blocks(), 0);
+  EXPECT_EQ(kv.committed_bytes(), 0u);
+  EXPECT_EQ(sched.stats().trimmed_prefixes, 1);
+  EXPECT_EQ(sched.stats().trimmed_bytes, kv.block_bytes() * used);
+  auto second = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 24, second));
+  RequestResult r2 = second->done.get_future().get();
+  EXPECT_EQ(r2.timings.cached_tokens, 0);
+  EXPECT_EQ(second->tokens, c["completion_tokens"].get<std::vector<TokenId>>());
 }
 
 // Completions' echo with logprobs: a prompt of llama.cpp's prompt + completion tokens is scored

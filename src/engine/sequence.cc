@@ -1,6 +1,8 @@
 // Sequence: block-table bookkeeping over the shared KV cache.
 #include "engine/sequence.h"
 
+#include <algorithm>
+
 namespace hangar::engine {
 
 Status Sequence::reserve(model::KvCache& kv, int32_t n_tokens) {
@@ -26,6 +28,15 @@ Status Sequence::reserve(model::KvCache& kv, int32_t n_tokens) {
     blocks_.push_back(b);
   }
   return Status::Ok();
+}
+
+int32_t Sequence::blocks_to_append(const model::KvCache& kv, int32_t n) const {
+  if (n <= 0) return 0;
+  const int32_t bt = kv.block_tokens();
+  const int32_t need = (n_past() + n + bt - 1) / bt;
+  const int32_t fresh = std::max(need - static_cast<int32_t>(blocks_.size()), 0);
+  const bool copy = !blocks_.empty() && n_past() % bt != 0 && kv.ref_count(blocks_[n_past() / bt]) > 1;
+  return fresh + (copy ? 1 : 0);
 }
 
 void Sequence::truncate(model::KvCache& kv, int32_t n) {

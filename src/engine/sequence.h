@@ -29,6 +29,9 @@ class Sequence {
   // Makes the block table cover `n_tokens` positions, allocating blocks as needed. A shared
   // (ref_count > 1) last block about to be written is copied first. Error when the cache is full.
   Status reserve(model::KvCache& kv, int32_t n_tokens);
+  // Blocks that reserve(kv, n_past() + n) would allocate: new blocks past the table's end, plus
+  // one when the partly filled last block is shared and must be copied before it is written.
+  int32_t blocks_to_append(const model::KvCache& kv, int32_t n) const;
   // Records that `t` was written at position n_past().
   void push(TokenId t) { tokens_.push_back(t); }
   // Drops positions >= n and releases blocks not needed for the first n (also those reserved

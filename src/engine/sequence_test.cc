@@ -40,6 +40,32 @@ TEST(Sequence, ReservesWholeBlocksAndReleasesThem) {
   EXPECT_EQ(kv.n_free_blocks(), 8);
 }
 
+TEST(Sequence, BlocksToAppendCountsWhatReserveAllocates) {
+  model::KvCache kv(tiny_hparams(), 16, 4);
+  Sequence a;
+  EXPECT_EQ(a.blocks_to_append(kv, 0), 0);
+  EXPECT_EQ(a.blocks_to_append(kv, 9), 3);
+  fill(a, kv, {1, 2, 3, 4, 5, 6});  // two blocks, the second half full
+  EXPECT_EQ(a.blocks_to_append(kv, 2), 0);
+  EXPECT_EQ(a.blocks_to_append(kv, 3), 1);
+  // Shared partly filled last block: appending copies it first.
+  Sequence b;
+  b.share_prefix(kv, a, 6);
+  EXPECT_EQ(b.blocks_to_append(kv, 1), 1);
+  EXPECT_EQ(b.blocks_to_append(kv, 7), 3);
+  for (int32_t n : {1, 7}) {
+    const int32_t free_before = kv.n_free_blocks();
+    const int32_t predicted = b.blocks_to_append(kv, n);
+    Sequence c;
+    c.share_prefix(kv, a, 6);
+    ASSERT_TRUE(c.reserve(kv, 6 + n).ok());
+    EXPECT_EQ(free_before - kv.n_free_blocks(), predicted) << n;
+    c.release(kv);
+  }
+  b.release(kv);
+  a.release(kv);
+}
+
 TEST(Sequence, FullCacheIsAnErrorNotACrash) {
   model::KvCache kv(tiny_hparams(), 2, 4);
   Sequence s;

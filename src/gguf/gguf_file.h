@@ -36,13 +36,19 @@ class File {
   // Returns an error naming the file and what was malformed: truncation, counts past the end,
   // unknown value or tensor types, overflowing dims, misaligned or out-of-range tensor data.
   static Result<File> open(const std::string& path, MappedFile::Backing backing = MappedFile::Backing::kMap);
+  // Hyper-parameters and tensor infos only: the header is read with pread (no mapping: mapped()
+  // is empty and every TensorInfo::data is null), every check of open() is made, but arrays
+  // longer than kHeaderArrayItems (vocabularies, merges) are skipped over, not decoded
+  // (Array::n_unread). For scans and estimates; asking for such an array's contents is a bug.
+  static Result<File> open_header(const std::string& path);
+  static constexpr uint64_t kHeaderArrayItems = 64;
 
-  const std::string& path() const { return mapped_.path(); }
+  const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   const MappedFile& mapped() const { return mapped_; }
-  uint64_t file_size() const { return mapped_.size(); }
+  uint64_t file_size() const { return file_size_; }
 
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
   const Value* find(std::string_view key) const;
@@ -69,6 +75,8 @@ class File {
   Error key_error(std::string_view key, const char* expected) const;
 
   MappedFile mapped_;
+  std::string path_;
+  uint64_t file_size_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;

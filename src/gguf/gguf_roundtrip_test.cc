@@ -116,6 +116,41 @@ TEST(GgufRealFiles, EveryModelInSharedParses) {
   EXPECT_GE(n, 8);
 }
 
+TEST(GgufRealFiles, HeaderOnlyOpenAgreesWithFullOpen) {
+  for (const auto& e : std::filesystem::directory_iterator(HANGAR_SHARED_DIR "/models")) {
+    if (e.path().extension() != ".gguf") continue;
+    auto full = File::open(e.path().string());
+    auto head = File::open_header(e.path().string());
+    ASSERT_TRUE(full.ok() && head.ok()) << e.path();
+    EXPECT_EQ(head->data_offset(), full->data_offset());
+    ASSERT_EQ(head->metadata().size(), full->metadata().size());
+    int unread = 0;
+    for (size_t i = 0; i < full->metadata().size(); ++i) {
+      const auto& [key, v] = full->metadata()[i];
+      EXPECT_EQ(head->metadata()[i].first, key);
+      const Array* a = v.as_array();
+      if (a && a->size() > File::kHeaderArrayItems) {
+        const Array* h = head->metadata()[i].second.as_array();
+        ASSERT_NE(h, nullptr) << key;
+        EXPECT_TRUE(h->items.empty()) << key;
+        EXPECT_EQ(h->size(), a->size()) << key;
+        EXPECT_EQ(h->element_type, a->element_type) << key;
+        ++unread;
+      } else {
+        EXPECT_EQ(head->metadata()[i].second.to_display(1000), v.to_display(1000)) << key;
+      }
+    }
+    EXPECT_GT(unread, 0) << e.path() << ": the vocabulary should have been skipped";
+    ASSERT_EQ(head->tensors().size(), full->tensors().size());
+    for (size_t i = 0; i < full->tensors().size(); ++i) {
+      EXPECT_EQ(head->tensors()[i].name, full->tensors()[i].name);
+      EXPECT_EQ(head->tensors()[i].dims, full->tensors()[i].dims);
+      EXPECT_EQ(head->tensors()[i].offset, full->tensors()[i].offset);
+      EXPECT_EQ(head->tensors()[i].n_bytes, full->tensors()[i].n_bytes);
+    }
+  }
+}
+
 TEST(GgufRealFiles, ReportsArchitectureKeys) {
   auto f = File::open(HANGAR_SHARED_DIR "/models/qwen2-d256-q4_k_m.gguf");
   ASSERT_TRUE(f.ok()) << f.error().message();

@@ -34,6 +34,13 @@ Value Value::array(ValueType element_type, std::vector<Value> items) {
   return Value(ValueType::kArray, std::move(a));
 }
 
+Value Value::unread_array(ValueType element_type, uint64_t n) {
+  auto a = std::make_shared<Array>();
+  a->element_type = element_type;
+  a->n_unread = n;
+  return Value(ValueType::kArray, std::move(a));
+}
+
 Value Value::string_array(const std::vector<std::string>& items) {
   std::vector<Value> v;
   v.reserve(items.size());
@@ -110,7 +117,8 @@ std::string Value::to_display(size_t max_items) const {
     std::string out = "[";
     for (size_t i = 0; i < a->items.size() && i < max_items; ++i)
       out += (i ? ", " : "") + a->items[i].to_display(max_items);
-    if (a->items.size() > max_items) out += ", ... (" + std::to_string(a->items.size()) + " items)";
+    if (a->n_unread > 0) out += "... (" + std::to_string(a->size()) + " " + value_type_name(a->element_type) + " items, not read)";
+    else if (a->items.size() > max_items) out += ", ... (" + std::to_string(a->items.size()) + " items)";
     return out + "]";
   }
   if (auto u = std::get_if<uint64_t>(&v_)) return std::to_string(*u);

@@ -22,6 +22,10 @@ class Value;
 struct Array {
   ValueType element_type = ValueType::kUint8;
   std::vector<Value> items;
+  // Elements a header-only open (File::Parse::kHeader) checked but did not read; then `items`
+  // is empty. size() counts both.
+  uint64_t n_unread = 0;
+  uint64_t size() const { return items.size() + n_unread; }
 };
 
 // Immutable-ish value; integers keep their declared width in type() but are stored widened.
@@ -41,6 +45,7 @@ class Value {
   static Value boolean(bool v) { return Value(ValueType::kBool, v); }
   static Value string(std::string v) { return Value(ValueType::kString, std::move(v)); }
   static Value array(ValueType element_type, std::vector<Value> items);
+  static Value unread_array(ValueType element_type, uint64_t n);
   static Value string_array(const std::vector<std::string>& items);
   static Value f32_array(const std::vector<float>& items);
   static Value i32_array(const std::vector<int32_t>& items);

@@ -35,15 +35,15 @@ EngineModel::~EngineModel() {
 }
 
 Result<model::HParams> EngineLoader::header_hparams(const ModelRecord& rec) {
+  if (rec.hparams) return *rec.hparams;  // read at scan: no file access
   {
     std::lock_guard lock(mu_);
     auto it = headers_.find(rec.path);
     if (it != headers_.end() && it->second.size == rec.file_size && it->second.mtime_ns == rec.mtime_ns)
       return it->second.hp;
   }
-  // Outside the lock: parsing a header reads the vocabulary (milliseconds), and estimates for
-  // other models must not wait for it.
-  HANGAR_ASSIGN(gguf::File file, gguf::File::open(rec.path));
+  // Outside the lock: estimates for other models must not wait for a file read.
+  HANGAR_ASSIGN(gguf::File file, gguf::File::open_header(rec.path));
   HANGAR_ASSIGN(std::string arch, file.get_string("general.architecture"));
   const model::Architecture* a = model::find_architecture(arch);
   if (a == nullptr)
@@ -113,6 +113,7 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) 
   eo.batch_tokens = o.batch_tokens;
   eo.extra_kv_blocks = o.extra_kv_blocks;
   eo.weights_in_memory = o.weights_in_memory;
+  eo.layout_cache_dir = o.layout_cache_dir;
   HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool));
   if (o.prefault) eng->prefault_weights();
   eng->set_profiler(o.profiler);

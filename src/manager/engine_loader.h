@@ -21,7 +21,8 @@ struct EngineLoaderOptions {
   int32_t batch_tokens = 512;   // tokens per forward pass
   int32_t extra_kv_blocks = 0;  // KV blocks beyond parallel * ctx, kept for reusable prefixes
   bool prefault = true;         // read every weight page at load (measured, no first-request faults)
-  bool weights_in_memory = true;  // false (serve --mmap): weights used in place through mmap
+  bool weights_in_memory = true;  // false: the file mapped in place (see engine::EngineOptions)
+  std::string layout_cache_dir;   // mapped weights' rearranged matrices (serve: <state>/layouts)
   Profiler* profiler = nullptr; // shared by every model's engine (serve --profile); may be null
 };
 
@@ -46,6 +47,9 @@ class EngineModel final : public LoadedModel {
   // The measured total; fixed after load (the KV cache and scratch are allocated up front).
   uint64_t memory_bytes() const override { return memory_.total(); }
   const MemoryBreakdown& memory() const { return memory_; }
+  // Drops finished sequences' KV blocks unused that long and gives their memory back.
+  uint64_t trim_idle(int64_t unused_for_ms) override { return scheduler_->trim_prefixes(unused_for_ms); }
+  bool weights_lost() const override { return engine_->weights_pulled_away(); }
   const std::string& id() const { return id_; }
   engine::Scheduler& scheduler() { return *scheduler_; }
   const Tokenizer& tokenizer() const { return engine_->tokenizer(); }

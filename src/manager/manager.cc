@@ -15,15 +15,26 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   std::unique_ptr<Manager> m(new Manager());
   m->config_ = config;
   m->clock_ = &clock;
-  HANGAR_ASSIGN(m->registry_, Registry::open({config.state_dir, config.models_dir, &wall_clock}));
-  HANGAR_ASSIGN(ScanReport scan, m->registry_->scan());
-  const size_t n_models = m->registry_->list().size();
-  if (n_models == 0) {
+  Registry::Options ro{config.state_dir, config.models_dir, &wall_clock};
+  ro.inspect = config.inspect;
+  HANGAR_ASSIGN(m->registry_, Registry::open(ro));
+  // A restart serves the known records at once and rescans in the background; a first start
+  // (or a --preload id the registry has not seen) needs the scan before anything can be served.
+  bool must_scan = m->registry_->list(/*include_absent=*/true).empty();
+  for (const std::string& id : config.preload_ids)
+    if (!m->registry_->get(id)) must_scan = true;
+  if (must_scan) {
+    HANGAR_ASSIGN(ScanReport scan, m->registry_->scan());
+    m->scanned_ = true;
+    log_info("found " + std::to_string(m->registry_->list().size()) + " models in '" + config.models_dir +
+             "' (" + std::to_string(scan.added.size()) + " new)");
+  } else {
+    log_info(std::to_string(m->registry_->list().size()) + " models known in '" + config.models_dir +
+             "'; rescanning in the background");
+  }
+  if (m->registry_->list().empty()) {
     log_info("no models in '" + config.models_dir +
              "': copy or link .gguf files there and POST /v1/models/refresh");
-  } else {
-    log_info("found " + std::to_string(n_models) + " models in '" + config.models_dir + "' (" +
-             std::to_string(scan.added.size()) + " new)");
   }
   for (const std::string& id : config.preload_ids) {
     Status st = m->registry_->add_preload(id);
@@ -50,18 +61,99 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   std::vector<std::string> ids;
   for (const ModelRecord& r : m->registry_->list()) ids.push_back(r.id);
   m->apply_settings(ids);
+  m->worker_ = std::make_unique<BackgroundWorker>(clock);
+  m->add_jobs(wall_clock);
   return m;
+}
+
+void Manager::add_jobs(const Clock& wall_clock) {
+  const ManagerConfig& c = config_;
+  worker_->add_job("keep_alive", std::max<int64_t>(c.housekeeping_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    const uint64_t before = cache_->stats().bytes_used;
+    const int expired = cache_->tick();
+    std::vector<std::string> unloaded;
+    monitor_->check(&unloaded);
+    const uint64_t after = cache_->stats().bytes_used;
+    JobOutcome o;
+    o.freed_items = expired + static_cast<int64_t>(unloaded.size());
+    o.freed_bytes = before > after ? static_cast<int64_t>(before - after) : 0;
+    o.detail = std::to_string(expired) + " expired, " + std::to_string(unloaded.size()) + " unloaded for memory";
+    return o;
+  });
+  worker_->add_job("settings", std::max<int64_t>(c.housekeeping_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    JobOutcome o;
+    o.detail = settings_->poll() ? "the settings file changed: read again" : "unchanged";
+    return o;
+  });
+  worker_->add_job("kv_trim", std::max<int64_t>(c.kv_trim_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    JobOutcome o;
+    const auto models = cache_->loaded_models();
+    for (const auto& [id, model] : models) {
+      if (model->weights_lost()) {
+        // Its file was truncated under the mapping: it answers garbage until it goes.
+        Status st = cache_->unload(id);
+        log_warn("model '" + id + "': its file was truncated while loaded; " +
+                 (st.ok() ? std::string("unloaded") : "unload: " + st.error().message()));
+      }
+      const uint64_t freed = model->trim_idle(config_.kv_unused_ms);
+      o.freed_bytes += static_cast<int64_t>(freed);
+      o.freed_items += freed > 0;
+    }
+    o.detail = "KV memory of " + std::to_string(o.freed_items) + " of " + std::to_string(models.size()) +
+               " loaded models returned";
+    return o;
+  });
+  worker_->add_job("rescan", std::max<int64_t>(c.rescan_interval_ms, 10), [this] { return rescan_job(); });
+  worker_->add_job("prune", std::max<int64_t>(c.prune_interval_ms, 10), [this, &wall_clock]() -> Result<JobOutcome> {
+    HANGAR_ASSIGN(std::vector<std::string> ids, registry_->prune_absent(wall_clock.now_ms() - config_.prune_grace_ms));
+    JobOutcome o;
+    o.freed_items = static_cast<int64_t>(ids.size());
+    o.detail = ids.empty() ? "nothing to prune" : "forgot " + std::to_string(ids.size()) + " models gone since before the grace period";
+    for (const std::string& id : ids) log_info("registry: forgot model '" + id + "' (file gone for longer than the grace period)");
+    return o;
+  });
+  worker_->add_job("sqlite", std::max<int64_t>(c.maintenance_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    HANGAR_ASSIGN(Registry::Maintenance m, registry_->maintain());
+    JobOutcome o;
+    o.freed_items = m.pages_freed;
+    o.freed_bytes = m.pages_freed * m.page_size + std::max<int64_t>(m.wal_bytes_before - m.wal_bytes_after, 0);
+    o.detail = std::to_string(m.pages_freed) + " pages vacuumed, WAL " + std::to_string(m.wal_bytes_before) +
+               " -> " + std::to_string(m.wal_bytes_after) + " bytes";
+    return o;
+  });
+}
+
+Result<JobOutcome> Manager::rescan_job() {
+  HANGAR_ASSIGN(ScanReport r, registry_->scan());
+  {
+    std::lock_guard lock(mu_);
+    scanned_ = true;
+  }
+  if (config_.hash_in_background && (!r.added.empty() || !r.updated.empty())) hasher_->wake();
+  if (!r.added.empty()) apply_settings(r.added);  // a new file may match a glob that pins or preloads it
+  JobOutcome o;
+  o.freed_items = static_cast<int64_t>(r.removed.size());
+  o.detail = std::to_string(r.added.size()) + " added, " + std::to_string(r.updated.size()) + " changed, " +
+             std::to_string(r.removed.size()) + " gone, " + std::to_string(r.unchanged) + " unchanged";
+  if (!r.added.empty() || !r.updated.empty() || !r.removed.empty()) log_info("models dir: " + o.detail);
+  return o;
+}
+
+bool Manager::scanned() const {
+  std::lock_guard lock(mu_);
+  return scanned_;
 }
 
 Manager::~Manager() { stop(); }
 
 void Manager::start() {
   std::lock_guard lock(mu_);
-  if (housekeeping_.joinable()) return;
+  if (started_) return;
+  started_ = true;
   stopping_ = false;
   if (config_.hash_in_background) hasher_->start();
   preloader_->enqueue_saved_list();
-  housekeeping_ = std::thread([this] { housekeeping_loop(); });
+  worker_->start();
   preloading_ = std::thread([this] { preload_loop(); });
 }
 
@@ -69,15 +161,20 @@ void Manager::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    started_ = false;
     cv_.notify_all();
   }
-  if (housekeeping_.joinable()) housekeeping_.join();
+  if (worker_) worker_->stop();
   if (preloading_.joinable()) preloading_.join();
   if (hasher_) hasher_->stop();
 }
 
 Result<ScanReport> Manager::refresh() {
   HANGAR_ASSIGN(ScanReport report, registry_->scan());
+  {
+    std::lock_guard lock(mu_);
+    scanned_ = true;
+  }
   if (config_.hash_in_background) hasher_->wake();
   apply_settings(report.added);  // a new file may match a glob that pins or preloads it
   return report;
@@ -119,17 +216,6 @@ void Manager::on_settings_changed(const SettingsChange& change) {
   std::string ids;
   for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
   log_info("settings changed (" + change.cause + ") for: " + ids);
-}
-
-void Manager::housekeeping_loop() {
-  const auto interval = std::chrono::milliseconds(std::max<int64_t>(config_.housekeeping_interval_ms, 10));
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    housekeep();
-    lock.lock();
-    cv_.wait_for(lock, interval, [&] { return stopping_; });
-  }
 }
 
 void Manager::preload_loop() {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -11,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "manager/background_worker.h"
 #include "manager/hash_worker.h"
 #include "manager/integrity.h"
 #include "manager/memory_monitor.h"
@@ -31,16 +33,28 @@ struct ManagerConfig {
   std::vector<std::string> preload_ids;  // --preload: appended to the persisted list
   // Per-model settings; an empty path means <models_dir>/hangar.toml (absent: no settings).
   SettingsOptions settings;
-  int64_t housekeeping_interval_ms = 1000;  // keep-alive ticks, memory and settings-file checks
+  int64_t housekeeping_interval_ms = 1000;  // keep-alive expiry, memory and settings-file checks (real time)
   bool hash_in_background = true;
+  // The background worker's other jobs (milliseconds; see Manager::start).
+  int64_t kv_trim_interval_ms = 10'000;
+  int64_t kv_unused_ms = 300'000;            // finished sequences' KV kept this long for reuse
+  int64_t rescan_interval_ms = 30'000;       // the models dir re-checked for changed files
+  int64_t prune_interval_ms = 3'600'000;
+  int64_t prune_grace_ms = 7 * 86'400'000LL;  // rows of files gone this long are forgotten
+  int64_t maintenance_interval_ms = 3'600'000;  // SQLite optimize, vacuum, WAL checkpoint
+  // The registry's header reader (Registry::Options::inspect); tests pass one that waits.
+  std::function<Status(const std::string& path, ModelRecord* rec)> inspect;
 };
 
-// The object `hangar serve` holds. open() does the work that can fail (state file, scan,
-// settings file, --preload ids) and applies the settings' pins, so that errors surface before
-// the server listens; start() launches the
-// background threads (hashing, keep-alive/memory housekeeping, preloading) and queues the
-// persisted preload list; stop() (or the destructor) joins them. Tests use the parts directly
-// and drive them with a fake clock instead of start(). The loader, reader and clocks must
+// The object `hangar serve` holds. open() does the work that can fail (state file, settings
+// file, --preload ids) and applies the settings' pins, so that errors surface before the server
+// listens. It scans the models dir only when the registry knows no model yet or a --preload id
+// is unknown; otherwise the known records serve at once and the first rescan runs in the
+// background. start() launches the background threads (hashing, preloading, and one worker for
+// the periodic jobs: "keep_alive" (expiry and memory checks), "settings" (the settings file's
+// mtime), "kv_trim", "rescan", "prune" and "sqlite") and queues the persisted preload list;
+// stop() (or the destructor) joins them. Tests use the parts directly and drive the worker
+// with a fake clock (worker().run_due()) instead of start(). The loader, reader and clocks must
 // outlive the manager. Thread-safe.
 class Manager {
  public:
@@ -64,6 +78,8 @@ class Manager {
   // Reads the settings file again (POST /v1/models/refresh); on error the previous settings
   // stay in force and the error is in settings().status().
   Status reload_settings() { return settings_->reload(); }
+  // True once the models dir was scanned in this process (open() or the background rescan).
+  bool scanned() const;
 
   Registry& registry() { return *registry_; }
   ModelCache& cache() { return *cache_; }
@@ -71,11 +87,13 @@ class Manager {
   MemoryMonitor& monitor() { return *monitor_; }
   HashWorker& hasher() { return *hasher_; }
   SettingsStore& settings() { return *settings_; }
+  BackgroundWorker& worker() { return *worker_; }
   const ManagerConfig& config() const { return config_; }
 
  private:
   Manager() = default;
-  void housekeeping_loop();
+  void add_jobs(const Clock& wall_clock);
+  Result<JobOutcome> rescan_job();
   void preload_loop();
   // Makes the cache and preloader follow the pin and preload settings of `ids`.
   void apply_settings(const std::vector<std::string>& ids);
@@ -89,10 +107,11 @@ class Manager {
   std::unique_ptr<Preloader> preloader_;
   std::unique_ptr<MemoryMonitor> monitor_;
   std::unique_ptr<HashWorker> hasher_;
-  std::mutex mu_;
+  std::unique_ptr<BackgroundWorker> worker_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread housekeeping_, preloading_;
+  bool stopping_ = false, started_ = false, scanned_ = false;
+  std::thread preloading_;
   std::mutex settings_mu_;
   std::set<std::string> pinned_by_settings_, preloaded_by_settings_;
 };

@@ -3,8 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
+#include "manager/model_inspect.h"
 #include "manager/test_support.h"
 
 namespace hangar::manager {
@@ -56,6 +61,119 @@ TEST(Manager, StartAndStopJoinTheThreads) {
   (*m)->stop();
   (*m)->stop();
   EXPECT_FALSE((*m)->hasher().progress().running);
+}
+
+TEST(Manager, RestartServesKnownModelsWhileTheRescanReadsHeaders) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path("models"));
+  write_model(dir.path("models/a.gguf"));
+  write_model(dir.path("models/b.gguf"));
+  FakeClock clock, wall(1'700'000'000'000);
+  FakeLoader loader(&clock);
+  FakeMemoryReader memory;
+  ManagerConfig config;
+  config.models_dir = dir.path("models");
+  config.state_dir = dir.path("state");
+  {
+    auto first = Manager::open(config, loader, memory, clock, wall);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_TRUE((*first)->scanned());
+  }
+  write_model(dir.path("models/c.gguf"));
+  std::mutex mu;
+  std::condition_variable cv;
+  int reads = 0;
+  bool release = false;
+  config.inspect = [&](const std::string& path, ModelRecord* rec) {
+    std::unique_lock lock(mu);
+    ++reads;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    lock.unlock();
+    return inspect_model_file(path, rec);
+  };
+  auto m = Manager::open(config, loader, memory, clock, wall);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_FALSE((*m)->scanned());
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(reads, 0);  // open() read no header
+  }
+  std::thread worker([&] { (*m)->worker().run_now("rescan"); });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return reads > 0; });
+  }
+  // The rescan is held inside the new file's header read; what requests use answers from the
+  // known records. (Were it to wait for the scan, this test would hang, not pass.)
+  EXPECT_EQ((*m)->registry().list().size(), 2u);
+  EXPECT_TRUE((*m)->cache().estimate_bytes("a").ok());
+  EXPECT_TRUE((*m)->cache().acquire("a", {}).ok());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  worker.join();
+  EXPECT_TRUE((*m)->scanned());
+  EXPECT_EQ((*m)->registry().list().size(), 3u);
+  const auto jobs = (*m)->worker().stats();
+  auto rescan = std::find_if(jobs.begin(), jobs.end(), [](const JobStats& j) { return j.name == "rescan"; });
+  ASSERT_NE(rescan, jobs.end());
+  EXPECT_EQ(rescan->runs, 1);
+  EXPECT_EQ(rescan->last.detail, "1 added, 0 changed, 0 gone, 2 unchanged");
+}
+
+TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path("models"));
+  write_model(dir.path("models/a.gguf"));
+  write_model(dir.path("models/b.gguf"));
+  FakeClock clock, wall(1'700'000'000'000);
+  FakeLoader loader(&clock);
+  loader.set("a", {.estimate = 100, .actual = 100});
+  FakeMemoryReader memory;
+  ManagerConfig config;
+  config.models_dir = dir.path("models");
+  config.state_dir = dir.path("state");
+  config.cache.keep_alive_ms = 5000;
+  config.prune_grace_ms = 60'000;
+  auto m = Manager::open(config, loader, memory, clock, wall);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  BackgroundWorker& w = (*m)->worker();
+  EXPECT_EQ(w.run_due(), 6);  // every job runs once at start
+  { auto lease = (*m)->cache().acquire("a", {}); ASSERT_TRUE(lease.ok()); }
+  EXPECT_TRUE((*m)->cache().is_loaded("a"));
+  std::filesystem::remove(dir.path("models/b.gguf"));
+  clock.advance(config.housekeeping_interval_ms);
+  w.run_due();
+  EXPECT_TRUE((*m)->cache().is_loaded("a"));  // keep-alive not over yet
+  clock.advance(5000);
+  wall.advance(5000);
+  w.run_due();
+  EXPECT_FALSE((*m)->cache().is_loaded("a"));
+  auto find = [&](const std::string& name) {
+    for (const JobStats& j : w.stats())
+      if (j.name == name) return j;
+    return JobStats{};
+  };
+  EXPECT_EQ(find("keep_alive").last.freed_items, 1);
+  EXPECT_EQ(find("keep_alive").last.freed_bytes, 100);
+  EXPECT_EQ(find("keep_alive").freed_items_total, 1);
+  // b went missing at the rescan 30 s after start; it is forgotten a grace period later.
+  clock.advance(config.rescan_interval_ms);
+  wall.advance(config.rescan_interval_ms);
+  w.run_due();
+  ASSERT_TRUE((*m)->registry().get("b").has_value());
+  EXPECT_FALSE((*m)->registry().get("b")->present);
+  wall.advance(config.prune_grace_ms + 1);
+  clock.advance(config.prune_interval_ms);
+  w.run_due();
+  EXPECT_FALSE((*m)->registry().get("b").has_value());
+  EXPECT_EQ(find("prune").last.freed_items, 1);
+  EXPECT_EQ(find("sqlite").runs, 2);
+  EXPECT_TRUE(find("sqlite").last_error.empty());
+  EXPECT_EQ(find("kv_trim").last.freed_bytes, 0);  // fake models hold no KV cache
 }
 
 }  // namespace

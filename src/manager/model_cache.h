@@ -140,10 +140,15 @@ class ModelCache {
 
   // The loader's estimate for `id` with the cache's ctx; error for an unknown model.
   Result<uint64_t> estimate_bytes(const std::string& id);
+  // The same for a record already in hand (listing many models: no registry lookup each).
+  uint64_t estimate_bytes(const ModelRecord& rec) { return loader_.estimate_bytes(rec, options_.ctx); }
   // Whether `bytes` more, in `models` more models, fit the budget and count caps without
   // evicting anything.
   bool fits_without_eviction(uint64_t bytes, int models = 1) const;
   bool is_loaded(const std::string& id) const;
+  // The models loaded now with their ids, for background clean-up (holding one keeps it alive,
+  // not leased).
+  std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> loaded_models() const;
 
   CacheStats stats() const;
   std::optional<ModelStatus> status(const std::string& id) const;

@@ -99,6 +99,14 @@ bool ModelCache::is_loaded(const std::string& id) const {
   return it != entries_.end() && it->second->state == ModelState::kLoaded;
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> ModelCache::loaded_models() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> out;
+  for (const auto& [id, e] : entries_)
+    if (e->state == ModelState::kLoaded && e->model) out.emplace_back(id, e->model);
+  return out;
+}
+
 ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int64_t now) const {
   ModelStatus s;
   s.id = id;

@@ -4,7 +4,12 @@
 #include <algorithm>
 #include <map>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include "gguf/gguf_file.h"
+#include "model/architecture.h"
 
 namespace hangar::manager {
 namespace {
@@ -24,7 +29,7 @@ int64_t int_or_max(const gguf::Value* v, int64_t def) {
 }  // namespace
 
 Status inspect_model_file(const std::string& path, ModelRecord* rec) {
-  HANGAR_ASSIGN(gguf::File file, gguf::File::open(path));
+  HANGAR_ASSIGN(gguf::File file, gguf::File::open_header(path));
   HANGAR_ASSIGN(std::string arch, file.get_string("general.architecture"));
   rec->architecture = arch;
   HANGAR_ASSIGN(rec->context_length, file.get_int_or(arch + ".context_length", 0));
@@ -49,7 +54,57 @@ Status inspect_model_file(const std::string& path, ModelRecord* rec) {
   HANGAR_ASSIGN(int64_t value_len, file.get_int_or(arch + ".attention.value_length", head_dim));
   rec->n_layer = n_layer;
   rec->kv_elems_per_token = n_layer * n_head_kv * (key_len + value_len);
+  rec->hparams.reset();
+  rec->hparams_read = true;
+  if (const model::Architecture* a = model::find_architecture(arch)) {
+    Result<model::HParams> hp = model::read_common_hparams(file, arch);
+    if (hp.ok() && a->load_hparams(file, *hp).ok()) rec->hparams = *hp;
+  }
   return Status::Ok();
+}
+
+namespace {
+// Field order of the text form; a version tag first so a different layout is refused.
+constexpr const char* kHparamsTag = "v1";
+}  // namespace
+
+std::string encode_hparams(const model::HParams& hp) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s;%s;%d;%d;%d;%d;%d;%d;%d;%d;%d;%.9g;%.9g;%.9g;%d;%d;%d", kHparamsTag,
+                hp.arch.c_str(), hp.n_vocab, hp.n_ctx_train, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv,
+                hp.head_dim, hp.n_ff, hp.n_rot, hp.rms_eps, hp.rope_base, hp.rope_freq_scale,
+                hp.rope_style == model::RopeStyle::kNeox ? 1 : 0, hp.qkv_bias ? 1 : 0, hp.qk_norm ? 1 : 0);
+  return buf;
+}
+
+std::optional<model::HParams> decode_hparams(const std::string& text) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); ++i)
+    if (i == text.size() || text[i] == ';') f.push_back(text.substr(start, i - start)), start = i + 1;
+  if (f.size() != 17 || f[0] != kHparamsTag || f[1].empty()) return std::nullopt;
+  model::HParams hp;
+  hp.arch = f[1];
+  int32_t* ints[] = {&hp.n_vocab, &hp.n_ctx_train, &hp.n_embd, &hp.n_layer, &hp.n_head,
+                     &hp.n_head_kv, &hp.head_dim, &hp.n_ff, &hp.n_rot};
+  for (size_t i = 0; i < std::size(ints); ++i) {
+    char* end = nullptr;
+    const long v = std::strtol(f[2 + i].c_str(), &end, 10);
+    if (end == f[2 + i].c_str() || *end != 0 || v <= 0 || v > (1 << 30)) return std::nullopt;
+    *ints[i] = static_cast<int32_t>(v);
+  }
+  float* floats[] = {&hp.rms_eps, &hp.rope_base, &hp.rope_freq_scale};
+  for (size_t i = 0; i < std::size(floats); ++i) {
+    char* end = nullptr;
+    *floats[i] = std::strtof(f[11 + i].c_str(), &end);
+    if (end == f[11 + i].c_str() || *end != 0) return std::nullopt;
+  }
+  for (size_t i = 14; i < 17; ++i)
+    if (f[i] != "0" && f[i] != "1") return std::nullopt;
+  hp.rope_style = f[14] == "1" ? model::RopeStyle::kNeox : model::RopeStyle::kNormal;
+  hp.qkv_bias = f[15] == "1";
+  hp.qk_norm = f[16] == "1";
+  return hp;
 }
 
 uint64_t estimate_load_bytes(const ModelRecord& rec, int64_t ctx, int kv_elem_bytes,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -10,10 +11,16 @@
 namespace hangar::manager {
 
 // Fills the GGUF-derived fields of `rec` (architecture, n_params, tensor_types, tensor_bytes,
-// context_length, has_chat_template, n_layer, kv_elems_per_token) from the file at `path`.
-// Only the header is read (the data stays unmapped until touched). Returns an error naming the
-// file when it is not a valid GGUF or lacks general.architecture.
+// context_length, has_chat_template, n_layer, kv_elems_per_token, hparams) from the file at
+// `path`. Only the header is read, and long arrays (the vocabulary) are skipped, not decoded:
+// well under a millisecond for a model in the page cache. Returns an error naming the file
+// when it is not a valid GGUF or lacks general.architecture.
 Status inspect_model_file(const std::string& path, ModelRecord* rec);
+
+// The registry's text form of HParams ("key=value;..."), and back; nullopt for text that is
+// not one (another version's, or damaged): the scan then reads the header again.
+std::string encode_hparams(const model::HParams& hp);
+std::optional<model::HParams> decode_hparams(const std::string& text);
 
 // An admission estimate from the inspected numbers: the weights plus a KV cache of `ctx`
 // tokens (0 = the model's context length) with `kv_elem_bytes` per element (2 for f16), plus

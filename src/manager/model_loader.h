@@ -19,6 +19,13 @@ class LoadedModel {
   // Bytes this model holds now: resident weights, KV cache and buffers, as measured after
   // load (not an estimate). Called under the cache's lock; must be cheap and thread-safe.
   virtual uint64_t memory_bytes() const = 0;
+  // Returns to the system the memory of cached state that nothing used for `unused_for_ms`
+  // (the KV blocks of finished sequences kept for prefix reuse); returns the bytes. Called by
+  // the background worker, never under the cache's lock; may wait for one forward pass.
+  virtual uint64_t trim_idle(int64_t unused_for_ms) { return 0; }
+  // True when the weights were pulled away under the model (its mapped file was truncated):
+  // its answers are garbage from then on and it should be unloaded.
+  virtual bool weights_lost() const { return false; }
 };
 
 // One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.

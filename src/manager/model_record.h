@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/hparams.h"
+
 namespace hangar::manager {
 
 // What the registry knows about one model file; a plain value, copied freely.
@@ -26,6 +28,10 @@ struct ModelRecord {
   bool has_chat_template = false;
   int64_t n_layer = 0;
   int64_t kv_elems_per_token = 0;  // K and V elements one token adds to the cache, all layers
+  // The engine's hyper-parameters, read at scan so that memory estimates never open the file;
+  // empty when the architecture is unknown or its keys are invalid (the load will say why).
+  std::optional<model::HParams> hparams;
+  bool hparams_read = false;  // the header was read for them (false: a record from before)
 
   uint64_t file_size = 0;
   int64_t mtime_ns = 0;
@@ -41,6 +47,7 @@ struct ModelRecord {
   int64_t load_count = 0;
   int64_t last_load_ms = 0;  // duration of the most recent load
   int64_t added_ms = 0;
+  int64_t absent_since_ms = 0;  // when a scan first missed the file (0 while present)
 };
 
 enum class ModelState { kUnloaded, kLoading, kLoaded };

@@ -2,9 +2,12 @@
 #include "manager/registry.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include <fcntl.h>
@@ -22,7 +25,6 @@ namespace {
 
 // PRAGMA application_id marks the file as ours ("HNGR"); user_version is the schema version.
 constexpr int64_t kApplicationId = 0x484E4752;
-constexpr int64_t kSchemaVersion = 1;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE models(
@@ -41,12 +43,22 @@ CREATE TABLE preload(position INTEGER NOT NULL, id TEXT PRIMARY KEY);
 // they are (an older hangar ignores the table).
 constexpr const char* kSettingsTable =
     "CREATE TABLE IF NOT EXISTS api_settings(id TEXT PRIMARY KEY, toml TEXT NOT NULL)";
+// Columns added after schema version 1 shipped, each added when missing: an older hangar names
+// its columns in every statement, so it reads and writes such a file as before (the defaults
+// fill what it does not write). absent_since_ms: when a scan first missed the file (rows of
+// files gone for long are pruned); hparams: the engine's hyper-parameters (estimates without
+// opening the file; empty: the next scan reads the header again).
+constexpr std::pair<const char*, const char*> kAddedColumns[] = {
+    {"absent_since_ms", "INTEGER NOT NULL DEFAULT 0"},
+    {"hparams", "TEXT NOT NULL DEFAULT ''"},
+};
+constexpr int64_t kSchemaVersion = 1;
 
 constexpr const char* kColumns =
     "id, path, present, scan_error, architecture, n_params, tensor_types, tensor_bytes, "
     "context_length, has_chat_template, n_layer, kv_elems_per_token, file_size, mtime_ns, "
     "sha256, sha256_size, sha256_mtime_ns, access_count, last_access_ms, load_count, "
-    "last_load_ms, added_ms";
+    "last_load_ms, added_ms, absent_since_ms, hparams";
 
 std::string encode_types(const std::vector<std::pair<std::string, int64_t>>& types) {
   std::string out;
@@ -100,6 +112,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
   std::unique_ptr<Registry> reg(new Registry());
   reg->models_dir_ = options.models_dir;
   reg->wall_ = options.wall_clock;
+  reg->inspect_ = options.inspect ? options.inspect : inspect_model_file;
   reg->db_path_ = (fs::path(options.state_dir) / kDbFileName).string();
 
   std::string lock_path = (fs::path(options.state_dir) / "hangar.lock").string();
@@ -143,7 +156,9 @@ Status Registry::init_schema() {
   HANGAR_ASSIGN(int64_t n_tables,
                 pragma_int(*db_, "schema_version"));  // 0 for a file with no schema at all
   if (*app_id == 0 && n_tables == 0) {
-    // A new (or empty) file: make it ours.
+    // A new (or empty) file: make it ours. Incremental vacuum lets maintenance hand freed
+    // pages back to the file system without rewriting the file; it must precede the tables.
+    HANGAR_TRY(db_->exec("PRAGMA auto_vacuum = INCREMENTAL"));
     Transaction tx(*db_);
     HANGAR_TRY(tx.begin());
     HANGAR_TRY(db_->exec(kSchema));
@@ -160,6 +175,19 @@ Status Registry::init_schema() {
       return Error("state file '" + db_path_ + "' has schema version " + std::to_string(version) +
                    ", this hangar reads version " + std::to_string(kSchemaVersion) + fix);
     }
+  }
+  {
+    std::set<std::string> have;
+    {
+      HANGAR_ASSIGN(Stmt info, db_->prepare("PRAGMA table_info(models)"));
+      for (;;) {
+        HANGAR_ASSIGN(bool row, info.step());
+        if (!row) break;
+        have.insert(info.column_text(1));
+      }
+    }
+    for (const auto& [name, type] : kAddedColumns)
+      if (!have.count(name)) HANGAR_TRY(db_->exec(std::string("ALTER TABLE models ADD COLUMN ") + name + " " + type));
   }
   HANGAR_TRY(db_->exec("PRAGMA journal_mode = WAL"));
   HANGAR_TRY(db_->exec("PRAGMA synchronous = NORMAL"));
@@ -197,6 +225,12 @@ Status Registry::load_all() {
     r.load_count = s.column_int(c++);
     r.last_load_ms = s.column_int(c++);
     r.added_ms = s.column_int(c++);
+    r.absent_since_ms = s.column_int(c++);
+    const std::string hp = s.column_text(c++);
+    r.hparams = decode_hparams(hp);
+    r.hparams_read = !hp.empty();  // "-": read, and the file has none the engine can use
+    // A row missing before its absence was timed starts its grace period now.
+    if (!r.present && r.absent_since_ms == 0) r.absent_since_ms = wall_->now_ms();
     records_[r.id] = std::move(r);
   }
   HANGAR_ASSIGN(Stmt p, db_->prepare("SELECT id FROM preload ORDER BY position"));
@@ -216,12 +250,13 @@ Status Registry::load_all() {
 
 Status Registry::write_record(const ModelRecord& r) {
   HANGAR_ASSIGN(Stmt s, db_->prepare(std::string("INSERT OR REPLACE INTO models (") + kColumns +
-                                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   const int64_t values[] = {r.present, r.n_params, static_cast<int64_t>(r.tensor_bytes),
                             r.context_length, r.has_chat_template, r.n_layer,
                             r.kv_elems_per_token, static_cast<int64_t>(r.file_size), r.mtime_ns};
   const int64_t usage[] = {static_cast<int64_t>(r.sha256_size), r.sha256_mtime_ns, r.access_count,
-                           r.last_access_ms, r.load_count, r.last_load_ms, r.added_ms};
+                           r.last_access_ms, r.load_count, r.last_load_ms, r.added_ms,
+                           r.absent_since_ms};
   // Column order as in kColumns.
   s.bind(1, r.id);
   s.bind(2, r.path);
@@ -232,7 +267,8 @@ Status Registry::write_record(const ModelRecord& r) {
   s.bind(7, encode_types(r.tensor_types));
   for (int i = 2; i < 9; ++i) s.bind(6 + i, values[i]);  // columns 8..14
   s.bind(15, r.sha256);
-  for (int i = 0; i < 7; ++i) s.bind(16 + i, usage[i]);  // columns 16..22
+  for (int i = 0; i < 8; ++i) s.bind(16 + i, usage[i]);  // columns 16..23
+  s.bind(24, r.hparams ? encode_hparams(*r.hparams) : r.hparams_read ? std::string("-") : std::string());
   return s.run();
 }
 
@@ -262,10 +298,13 @@ Result<ScanReport> Registry::scan() {
 
   ScanReport report;
   std::vector<ModelRecord> to_write;
+  std::vector<bool> known;  // per to_write entry: the id had a record
   for (const auto& [id, file] : found) {
     std::optional<ModelRecord> old = get(id);
+    // A record from before hyper-parameters were stored is read once more to fill them in.
+    const bool complete = old && (old->hparams_read || !old->scan_error.empty());
     if (old && old->present && old->path == file.first && old->file_size == file.second.size &&
-        old->mtime_ns == file.second.mtime_ns) {
+        old->mtime_ns == file.second.mtime_ns && complete) {
       ++report.unchanged;
       continue;
     }
@@ -273,15 +312,34 @@ Result<ScanReport> Registry::scan() {
     rec.id = id;
     rec.path = file.first;
     rec.present = true;
+    rec.absent_since_ms = 0;
     rec.file_size = file.second.size;
     rec.mtime_ns = file.second.mtime_ns;
     if (!old) rec.added_ms = wall_->now_ms();
-    // Header reads happen without mu_, so lookups from request threads are not blocked.
-    Status st = inspect_model_file(rec.path, &rec);
-    rec.scan_error = st.ok() ? "" : st.error().message();
-    if (!st.ok()) report.failed.emplace_back(id, rec.scan_error);
-    (old ? report.updated : report.added).push_back(id);
+    known.push_back(old.has_value());
     to_write.push_back(std::move(rec));
+  }
+  // Headers are read in parallel and without mu_, so lookups from request threads are not
+  // blocked; each read is a header-only open (a fraction of a millisecond from the page cache).
+  std::vector<std::string> errors(to_write.size());
+  const size_t n_threads =
+      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()) * 2, (to_write.size() + 15) / 16);
+  std::atomic<size_t> next{0};
+  auto read_headers = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < to_write.size();) {
+      Status st = inspect_(to_write[i].path, &to_write[i]);
+      if (!st.ok()) errors[i] = st.error().message();
+    }
+  };
+  std::vector<std::thread> readers;
+  for (size_t t = 1; t < n_threads; ++t) readers.emplace_back(read_headers);
+  read_headers();
+  for (std::thread& t : readers) t.join();
+  for (size_t i = 0; i < to_write.size(); ++i) {
+    ModelRecord& rec = to_write[i];
+    rec.scan_error = errors[i];
+    if (!errors[i].empty()) report.failed.emplace_back(rec.id, rec.scan_error);
+    (known[i] ? report.updated : report.added).push_back(rec.id);
   }
 
   std::lock_guard lock(mu_);
@@ -289,6 +347,7 @@ Result<ScanReport> Registry::scan() {
     if (rec.present && !found.count(id)) {
       ModelRecord gone = rec;
       gone.present = false;
+      gone.absent_since_ms = wall_->now_ms();
       report.removed.push_back(id);
       to_write.push_back(std::move(gone));
     }
@@ -363,6 +422,64 @@ Status Registry::set_digest(const std::string& id, const std::string& sha256, ui
 }
 
 Status Registry::clear_digest(const std::string& id) { return set_digest(id, "", 0, 0); }
+
+Result<std::vector<std::string>> Registry::prune_absent(int64_t absent_before_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, rec] : records_)
+    if (!rec.present && rec.absent_since_ms > 0 && rec.absent_since_ms < absent_before_ms) ids.push_back(id);
+  if (ids.empty()) return ids;
+  const size_t preload_before = preload_.size();
+  std::erase_if(preload_, [&](const std::string& p) { return std::binary_search(ids.begin(), ids.end(), p); });
+  Transaction tx(*db_);
+  HANGAR_TRY(tx.begin());
+  for (const std::string& id : ids) {
+    HANGAR_ASSIGN(Stmt s, db_->prepare("DELETE FROM models WHERE id = ?"));
+    HANGAR_TRY(s.bind(1, id).run());
+  }
+  if (preload_.size() != preload_before) {
+    HANGAR_TRY(db_->exec("DELETE FROM preload"));
+    for (size_t i = 0; i < preload_.size(); ++i) {
+      HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT INTO preload (position, id) VALUES (?, ?)"));
+      HANGAR_TRY(s.bind(1, static_cast<int64_t>(i)).bind(2, preload_[i]).run());
+    }
+  }
+  HANGAR_TRY(tx.commit());
+  for (const std::string& id : ids) records_.erase(id);
+  return ids;
+}
+
+Result<Registry::Maintenance> Registry::maintain() {
+  std::lock_guard lock(mu_);
+  Maintenance m;
+  const std::string wal = db_path_ + "-wal";
+  std::error_code ec;
+  auto wal_size = [&] {
+    const auto n = fs::file_size(wal, ec);
+    return ec ? int64_t{0} : static_cast<int64_t>(n);
+  };
+  m.wal_bytes_before = wal_size();
+  HANGAR_TRY(db_->exec("PRAGMA optimize"));
+  HANGAR_ASSIGN(m.page_size, pragma_int(*db_, "page_size"));
+  HANGAR_ASSIGN(int64_t free_before, pragma_int(*db_, "freelist_count"));
+  {
+    // Each step of the statement frees one page; it must run to completion.
+    HANGAR_ASSIGN(Stmt vacuum, db_->prepare("PRAGMA incremental_vacuum"));
+    for (;;) {
+      HANGAR_ASSIGN(bool row, vacuum.step());
+      if (!row) break;
+    }
+  }
+  HANGAR_ASSIGN(int64_t free_after, pragma_int(*db_, "freelist_count"));
+  m.pages_freed = std::max<int64_t>(free_before - free_after, 0);
+  {
+    HANGAR_ASSIGN(Stmt checkpoint, db_->prepare("PRAGMA wal_checkpoint(TRUNCATE)"));
+    HANGAR_ASSIGN(bool row, checkpoint.step());
+    (void)row;
+  }
+  m.wal_bytes_after = wal_size();
+  return m;
+}
 
 std::vector<std::string> Registry::preload_list() const {
   std::lock_guard lock(mu_);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,9 @@ class Registry {
     std::string state_dir;   // created if missing; holds hangar.db and hangar.lock
     std::string models_dir;  // created if missing; scanned for *.gguf (not recursive)
     const Clock* wall_clock = nullptr;  // ms since the epoch; must outlive the registry
+    // Reads a file's header into a record (default: inspect_model_file). Called by scan() from
+    // several threads at once, without the registry's locks; tests pass one that waits.
+    std::function<Status(const std::string& path, ModelRecord* rec)> inspect;
   };
   static constexpr const char* kDbFileName = "hangar.db";
 
@@ -47,9 +51,10 @@ class Registry {
   Registry& operator=(const Registry&) = delete;
 
   // Reconciles the records with the models dir. Files whose size and mtime are unchanged are
-  // not read again. A changed file keeps its stored sha256 (the expected digest), so a load
-  // can detect that the contents changed. Scans are serialised; lookups are not blocked while
-  // headers are read.
+  // not read again; new and changed ones have their headers read in parallel, and all changes
+  // are written in one transaction. A changed file keeps its stored sha256 (the expected
+  // digest), so a load can detect that the contents changed. Scans are serialised; lookups
+  // and every other method are not blocked while headers are read.
   Result<ScanReport> scan();
 
   // Records of present models (or all known ones), ordered by id.
@@ -65,6 +70,19 @@ class Registry {
                     int64_t mtime_ns);
   // Forgets the expected digest (the user accepts a replaced file); it is hashed again.
   Status clear_digest(const std::string& id);
+
+  // Forgets the records of files absent since before `absent_before_ms` (wall clock): their
+  // rows, usage counters and digests, and their place on the preload list. Returns the ids.
+  Result<std::vector<std::string>> prune_absent(int64_t absent_before_ms);
+
+  struct Maintenance {
+    int64_t pages_freed = 0;   // free pages handed back by incremental vacuum
+    int64_t page_size = 0;
+    int64_t wal_bytes_before = 0, wal_bytes_after = 0;  // the write-ahead log, checkpointed
+  };
+  // SQLite upkeep: PRAGMA optimize, incremental vacuum, a truncating WAL checkpoint. Takes the
+  // registry's lock for its length (milliseconds for a registry of thousands of models).
+  Result<Maintenance> maintain();
 
   // The preload list, in order; it survives restarts. add/set require known, present ids.
   std::vector<std::string> preload_list() const;
@@ -91,6 +109,7 @@ class Registry {
 
   std::string models_dir_, db_path_;
   const Clock* wall_ = nullptr;
+  std::function<Status(const std::string&, ModelRecord*)> inspect_;
   int lock_fd_ = -1;
   std::unique_ptr<Db> db_;
   mutable std::mutex mu_;

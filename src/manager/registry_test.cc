@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "manager/integrity.h"
 #include "manager/model_inspect.h"
@@ -231,6 +234,175 @@ TEST_F(RegistryTest, EmptyModelsDirIsFine) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE((*reg)->list().empty());
   EXPECT_TRUE(fs::is_directory(dir_.path("models")));
+}
+
+TEST_F(RegistryTest, ScanStoresHyperParametersForEstimates) {
+  copy_shared("qwen2-d256-q4_k_m.gguf");
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  auto rec = (*reg)->get("qwen2-d256-q4_k_m");
+  ASSERT_TRUE(rec && rec->hparams);
+  // The shape of the qwen2-d256 shared model (synth_gguf.py: 256 wide, 4 layers, 4/2 heads).
+  EXPECT_EQ(rec->hparams->arch, "qwen2");
+  EXPECT_EQ(rec->hparams->n_embd, 256);
+  EXPECT_EQ(rec->hparams->n_layer, 4);
+  EXPECT_EQ(rec->hparams->n_head, 4);
+  EXPECT_EQ(rec->hparams->n_head_kv, 2);
+  EXPECT_EQ(rec->hparams->n_ff, 768);
+  EXPECT_TRUE(rec->hparams->qkv_bias);
+  EXPECT_EQ(rec->hparams->rope_style, model::RopeStyle::kNeox);
+  EXPECT_EQ(rec->hparams->rope_base, 1000000.0f);
+  reg->reset();
+  // They survive a restart, and a record of a file of an unknown architecture has none.
+  write_model(model_path("odd"), "mamba");
+  reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  auto again = (*reg)->get("qwen2-d256-q4_k_m");
+  ASSERT_TRUE(again && again->hparams);
+  EXPECT_EQ(encode_hparams(*again->hparams), encode_hparams(*rec->hparams));
+  EXPECT_FALSE((*reg)->get("odd")->hparams.has_value());
+}
+
+TEST_F(RegistryTest, HparamsTextRoundTripsAndDamagedTextIsRefused) {
+  model::HParams hp;
+  hp.arch = "llama";
+  hp.n_vocab = 128256, hp.n_ctx_train = 8192, hp.n_embd = 2048, hp.n_layer = 16, hp.n_head = 32;
+  hp.n_head_kv = 8, hp.head_dim = 64, hp.n_ff = 8192, hp.n_rot = 64;
+  hp.rms_eps = 1e-5f, hp.rope_base = 500000.0f, hp.rope_freq_scale = 0.25f;
+  auto back = decode_hparams(encode_hparams(hp));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(encode_hparams(*back), encode_hparams(hp));
+  EXPECT_EQ(back->rms_eps, hp.rms_eps);
+  EXPECT_EQ(back->kv_dim(), 512);
+  EXPECT_FALSE(decode_hparams("").has_value());
+  EXPECT_FALSE(decode_hparams("v0;llama;1;2;3;4;5;6;7;8;9;1;1;1;0;0;0").has_value());
+  EXPECT_FALSE(decode_hparams("v1;llama;1;2;3;-4;5;6;7;8;9;1;1;1;0;0;0").has_value());
+  EXPECT_FALSE(decode_hparams("v1;llama;1;2;3;4;5;6;7;8;9;1;1;1;0;0").has_value());
+}
+
+TEST_F(RegistryTest, StateWithoutTheNewColumnsGetsThemAndItsRecordsGetHyperParameters) {
+  copy_shared("llama-spm-d256-q4_k_m.gguf");
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    ASSERT_TRUE((*reg)->scan().ok());
+  }
+  // Turn the file back into what hangar wrote before these columns existed.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.path("state/hangar.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE models DROP COLUMN hparams; ALTER TABLE models DROP COLUMN absent_since_ms;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  auto before = (*reg)->get("llama-spm-d256-q4_k_m");
+  ASSERT_TRUE(before.has_value());
+  EXPECT_FALSE(before->hparams.has_value());
+  auto report = (*reg)->scan();
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(report->updated, (std::vector<std::string>{"llama-spm-d256-q4_k_m"}));
+  ASSERT_TRUE((*reg)->get("llama-spm-d256-q4_k_m")->hparams.has_value());
+  EXPECT_EQ((*reg)->get("llama-spm-d256-q4_k_m")->hparams->n_embd, 256);
+}
+
+TEST_F(RegistryTest, PruneForgetsOnlyFilesGoneLongerThanTheGracePeriod) {
+  fs::create_directories(dir_.path("models"));
+  for (const char* id : {"a", "b", "c"}) write_model(model_path(id));
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_TRUE((*reg)->set_preload_list({"a", "c"}).ok());
+  fs::remove(model_path("a"));
+  ASSERT_TRUE((*reg)->scan().ok());
+  const int64_t a_gone = wall_.now_ms();
+  wall_.advance(1000);
+  fs::remove(model_path("b"));
+  ASSERT_TRUE((*reg)->scan().ok());
+  EXPECT_EQ((*reg)->get("a")->absent_since_ms, a_gone);
+  auto pruned = (*reg)->prune_absent(a_gone);  // nothing gone before that instant
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_TRUE(pruned->empty());
+  pruned = (*reg)->prune_absent(a_gone + 1);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().message();
+  EXPECT_EQ(*pruned, (std::vector<std::string>{"a"}));
+  EXPECT_FALSE((*reg)->get("a").has_value());
+  EXPECT_TRUE((*reg)->get("b").has_value());
+  EXPECT_EQ((*reg)->preload_list(), (std::vector<std::string>{"c"}));
+  reg->reset();
+  reg = open();  // persisted
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  EXPECT_FALSE((*reg)->get("a").has_value());
+  EXPECT_TRUE((*reg)->get("b").has_value());
+  EXPECT_EQ((*reg)->preload_list(), (std::vector<std::string>{"c"}));
+  // A file that comes back is present again and no longer counted as gone.
+  write_model(model_path("b"));
+  ASSERT_TRUE((*reg)->scan().ok());
+  EXPECT_EQ((*reg)->get("b")->absent_since_ms, 0);
+  EXPECT_TRUE((*reg)->prune_absent(wall_.now_ms() + 1).value().empty());
+}
+
+TEST_F(RegistryTest, MaintenanceVacuumsFreedPagesAndTruncatesTheLog) {
+  fs::create_directories(dir_.path("models"));
+  for (int i = 0; i < 200; ++i) write_model(model_path("m" + std::to_string(i)));
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  for (int i = 0; i < 200; ++i) fs::remove(model_path("m" + std::to_string(i)));
+  ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_EQ((*reg)->prune_absent(wall_.now_ms() + 1).value().size(), 200u);
+  auto m = (*reg)->maintain();
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_GT(m->pages_freed, 0);
+  EXPECT_GT(m->page_size, 0);
+  EXPECT_GT(m->wal_bytes_before, 0);
+  EXPECT_EQ(m->wal_bytes_after, 0);
+  auto again = (*reg)->maintain();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->pages_freed, 0);
+}
+
+TEST_F(RegistryTest, LookupsAndWritesAreNotBlockedWhileAScanReadsHeaders) {
+  fs::create_directories(dir_.path("models"));
+  write_model(model_path("known"));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  Registry::Options opts{dir_.path("state"), dir_.path("models"), &wall_};
+  opts.inspect = [&](const std::string& path, ModelRecord* rec) {
+    if (path.find("slow") != std::string::npos) {
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });  // held until the lookups below are done
+    }
+    return inspect_model_file(path, rec);
+  };
+  auto reg = Registry::open(opts);
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  write_model(model_path("slow"));
+  std::thread scanner([&] { ASSERT_TRUE((*reg)->scan().ok()); });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return entered; });
+  }
+  // The scan is inside a header read now. Were any of these to wait for it, the test would
+  // never release it (and would hang rather than pass).
+  EXPECT_EQ((*reg)->list().size(), 1u);
+  EXPECT_TRUE((*reg)->get("known").has_value());
+  EXPECT_TRUE((*reg)->record_access("known").ok());
+  EXPECT_TRUE((*reg)->prune_absent(0).ok());
+  EXPECT_TRUE((*reg)->maintain().ok());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  scanner.join();
+  EXPECT_EQ((*reg)->list().size(), 2u);
 }
 
 }  // namespace

@@ -40,16 +40,22 @@ class KvCache {
   void release(int32_t block);
   int32_t ref_count(int32_t block) const { return refs_[block]; }
 
-  uint16_t* k(int32_t layer, int32_t block, int32_t slot) { return row(k_.get(), layer, block, slot); }
-  uint16_t* v(int32_t layer, int32_t block, int32_t slot) { return row(v_.get(), layer, block, slot); }
+  uint16_t* k(int32_t layer, int32_t block, int32_t slot) { return row(k_, layer, block, slot); }
+  uint16_t* v(int32_t layer, int32_t block, int32_t slot) { return row(v_, layer, block, slot); }
   const uint16_t* k(int32_t layer, int32_t block, int32_t slot) const {
-    return row(k_.get(), layer, block, slot);
+    return row(k_, layer, block, slot);
   }
   const uint16_t* v(int32_t layer, int32_t block, int32_t slot) const {
-    return row(v_.get(), layer, block, slot);
+    return row(v_, layer, block, slot);
   }
   // Copies all layers of block `from` into block `to` (copy-on-write of a partially shared block).
   void copy_block(int32_t from, int32_t to, int32_t n_slots);
+  // Returns the memory of free blocks written since they were last discarded to the system
+  // (their contents are lost; a block reads zero until written again); returns the bytes.
+  // O(free blocks); for periodic clean-up, not the request path.
+  uint64_t discard_free_blocks();
+  // Bytes of blocks that hold memory now: written since their last discard, used or free.
+  uint64_t committed_bytes() const;
 
  private:
   uint16_t* row(uint16_t* base, int32_t layer, int32_t block, int32_t slot) const {
@@ -57,11 +63,23 @@ class KvCache {
     return base + idx;
   }
 
+  // Anonymous memory that reads as zero, so the cache is neither cleared nor committed at load:
+  // a page takes memory when a block on it is first written.
+  struct Storage {
+    void* base = nullptr;
+    size_t bytes = 0;
+    Storage() = default;
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    ~Storage();
+  };
   int32_t n_layer_, kv_dim_, n_blocks_, block_tokens_;
-  // Uninitialised on purpose: pages are committed only when a block is first written.
-  std::unique_ptr<uint16_t[]> k_, v_;
+  Storage k_mem_, v_mem_;
+  uint16_t* k_ = nullptr;
+  uint16_t* v_ = nullptr;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
+  std::vector<uint8_t> dirty_;  // per block: allocated since its memory was last discarded
 };
 
 }  // namespace hangar::model

@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include "base/log.h"
+
 namespace hangar::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, MappedFile::Backing backing) {
@@ -25,7 +27,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, MappedFile::
                    ", which hangar cannot compute with");
     m->weight_bytes_ += t.n_bytes;
   }
-  m->file_.mapped().advise_willneed(m->file_.data_offset(), m->file_.file_size());
+  // Not for kWeights: readahead by madvise fills the page cache with 4 KiB folios, where page
+  // faults on a huge-page mapping read 2 MiB ones (MappedFile::populate, at prefault).
+  if (backing == MappedFile::Backing::kMap)
+    m->file_.mapped().advise_willneed(m->file_.data_offset(), m->file_.file_size());
   return m;
 }
 
@@ -36,15 +41,26 @@ uint64_t Model::bytes_per_token() const {
   return tied ? weight_bytes_ : weight_bytes_ - embd + w_.token_embd.row_bytes;
 }
 
-int Model::pack_for_decode(ThreadPool& pool) {
-  if (file_.mapped().backing() != MappedFile::Backing::kMemory) return 0;  // read-only mapping
-  int n = 0;
-  std::set<const void*> seen;  // a file could name one tensor's data twice: rearrange it once
+int Model::pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir) {
+  std::vector<Matrix*> matrices;
   for (LayerWeights& l : w_.layers)
     for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      if (m->data != nullptr && seen.insert(m->data).second &&
-          kernels::pack_row_pairs(*m, const_cast<void*>(m->data), pool))
-        ++n;
+      if (m->data != nullptr) matrices.push_back(m);
+  if (file_.mapped().backing() != MappedFile::Backing::kMemory) {  // read-only mapping
+    if (layout_cache_dir.empty()) return 0;
+    Result<LayoutCache> c =
+        LayoutCache::open_or_build(layout_cache_dir, file_.path(), file_.mapped().data(), matrices, pool);
+    if (!c.ok()) {
+      log_warn("layout cache: " + c.error().message() + "; decoding from the file's layout");
+      return 0;
+    }
+    layouts_ = std::move(*c);
+    return layouts_.matrices();
+  }
+  int n = 0;
+  std::set<const void*> seen;  // a file could name one tensor's data twice: rearrange it once
+  for (Matrix* m : matrices)
+    if (seen.insert(m->data).second && kernels::pack_row_pairs(*m, const_cast<void*>(m->data), pool)) ++n;
   return n;
 }
 

@@ -15,6 +15,7 @@
 #include "model/architecture.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
+#include "model/layout_cache.h"
 #include "model/weights.h"
 
 namespace hangar::model {
@@ -75,10 +76,15 @@ class Model {
   // batch larger than the context was sized for.
   Status forward(std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const;
 
-  // With weights in memory (not mapped), rewrites the layers' matrices into the layouts this
-  // CPU's decode kernels read fastest (kernels::pack_row_pairs); returns how many. Call once,
-  // before any forward pass. The embedding table and output matrix keep ggml layout.
-  int pack_for_decode(ThreadPool& pool);
+  // Puts the layers' matrices into the layouts this CPU's decode kernels read fastest
+  // (kernels::pack_row_pairs); returns how many. With weights in memory they are rewritten in
+  // place; with mapped weights (read-only) they come from a LayoutCache file in
+  // `layout_cache_dir` (built on first use), or stay in the file's layout when that is empty or
+  // cannot be written. Call once, before any forward pass. The embedding table and output
+  // matrix keep ggml layout.
+  int pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir = "");
+  // The layout cache of a mapped model (empty path: none in use).
+  const LayoutCache& layout_cache() const { return layouts_; }
 
  private:
   Model() = default;
@@ -92,6 +98,7 @@ class Model {
   const Architecture* arch_ = nullptr;
   HParams hp_;
   Weights w_;
+  LayoutCache layouts_;  // owns the mapping that rearranged matrices point into
   uint64_t weight_bytes_ = 0;
 };
 
