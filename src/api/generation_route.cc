@@ -119,7 +119,7 @@ void respond_collected(Run& run, const httplib::Request& req, httplib::Response&
   ChoiceEvent ev;
   std::string text;
   std::vector<engine::TokenLogprob> lps;
-  auto last_check = std::chrono::steady_clock::now();
+  auto last_check = std::chrono::steady_clock::now() - kClientCheck;  // check at the first wake-up
   for (;;) {
     const GenerationJob::Wait w = run.job->next_for(&ev, kClientCheck);
     if (w == GenerationJob::Wait::kFinished) break;
@@ -250,13 +250,12 @@ MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const Co
 MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param) {
   const int64_t n_ctx = model.n_ctx();
   if (static_cast<int64_t>(text.size()) < n_ctx) return std::nullopt;  // at most one token per byte
-  int64_t solid = 0;  // bytes no tokenization drops
-  for (char c : text) solid += std::isspace(static_cast<unsigned char>(c)) ? 0 : 1;
   const Tokenizer& tok = model.tokenizer();
-  int64_t longest = 1;
-  for (int32_t id = 0; id < tok.n_vocab(); ++id)
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(tok.token_text(id).size()));
-  const int64_t at_least = (solid + longest - 1) / longest;
+  int64_t kept = static_cast<int64_t>(text.size());  // bytes no tokenization drops
+  if (tok.strips_whitespace())
+    kept = std::count_if(text.begin(), text.end(), [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
+  const auto longest = static_cast<int64_t>(tok.longest_token_bytes());
+  const int64_t at_least = (kept + longest - 1) / longest;
   if (at_least < n_ctx) return std::nullopt;
   return bad_request(param,
                      "the prompt (" + std::to_string(text.size()) + " bytes) needs at least " + std::to_string(at_least) +
@@ -309,14 +308,14 @@ void run_generation(ServerContext& ctx, const httplib::Request& req, ModelHold h
       [run](size_t, httplib::DataSink& sink) {
         if (write_stream(*run, sink)) return true;
         run->client_gone = true;
-        run->job->cancel();
+        if (run->job) run->job->cancel();  // null once every choice is done
         log_debug("client of " + run->plan.response_id + " went away; generation cancelled");
         return false;
       },
       [run](bool success) {
         if (!success) {
           run->client_gone = true;
-          run->job->cancel();
+          if (run->job) run->job->cancel();  // null once every choice is done
         }
       });
 }

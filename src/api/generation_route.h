@@ -84,8 +84,8 @@ void run_generation(ServerContext& ctx, const httplib::Request& req, ModelHold h
                     std::unique_ptr<OutputFormat> format, httplib::Response& res);
 
 // A bound checked before tokenizing `text` (tokenizing megabytes takes seconds): every token
-// covers at most its own text's length of the input, and only ASCII whitespace can vanish
-// (beside special tokens that strip it), so a text whose other bytes need at least the
+// covers at most its own text's length of the input, and input vanishes only where special
+// tokens strip the whitespace beside them, so a text whose (other) bytes need at least the
 // context's length in tokens cannot fit. A 400 (context_length_exceeded) naming `param`.
 MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param);
 

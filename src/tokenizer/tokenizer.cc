@@ -211,6 +211,17 @@ bool Tokenizer::is_byte(TokenId id) const { return vocab_->has_attr(id, tok::kAt
 const std::string& Tokenizer::model() const { return vocab_->model; }
 const std::string& Tokenizer::pre() const { return vocab_->pre_name; }
 
+size_t Tokenizer::longest_token_bytes() const {
+  size_t longest = 1;
+  for (const std::string& t : vocab_->texts) longest = std::max(longest, t.size());
+  return longest;
+}
+
+bool Tokenizer::strips_whitespace() const {
+  return std::any_of(vocab_->attrs.begin(), vocab_->attrs.end(),
+                     [](uint32_t a) { return (a & (tok::kAttrLstrip | tok::kAttrRstrip)) != 0; });
+}
+
 const std::string& Tokenizer::token_text(TokenId id) const {
   HANGAR_ASSERT(vocab_->valid(id));
   return vocab_->texts[id];

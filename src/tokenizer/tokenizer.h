@@ -64,6 +64,13 @@ class Tokenizer {
   const std::string& model() const;
   const std::string& pre() const;
 
+  // Bounds for checking a text's size before encoding it. The most input bytes one token can
+  // stand for: its text's length (SPM's "▁" and byte-level stand-ins are longer than the bytes
+  // they cover). And whether encoding can drop input: special tokens that strip the ASCII
+  // whitespace beside them (Phi-3's and a few others). Both O(n_vocab).
+  size_t longest_token_bytes() const;
+  bool strips_whitespace() const;
+
   // Raw vocabulary string; `id` must be in [0, n_vocab) (asserted).
   const std::string& token_text(TokenId id) const;
   std::optional<TokenId> find_token(std::string_view text) const;

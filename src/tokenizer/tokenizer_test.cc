@@ -61,6 +61,21 @@ TEST(TokenizerSpecial, Phi3SpecialTokensSwallowFollowingWhitespace) {
   EXPECT_EQ(shared_tokenizer("llama-spm").encode("<s>\nHi", false, true).size(), 4u);
 }
 
+TEST(TokenizerBounds, NoTokenCoversMoreInputThanItsText) {
+  for (const char* name : {"llama-spm", "qwen2", "phi-3", "gpt-2"}) {
+    const Tokenizer& tok = shared_tokenizer(name);
+    const size_t longest = tok.longest_token_bytes();
+    const std::string text = "Hello,   world!\n\t<|user|> <s> 12345 \xe4\xbd\xa0\xe5\xa5\xbd  \xff end";
+    const auto ids = tok.encode(text, false, true);
+    // The bound the server checks before encoding: ceil(bytes / longest) tokens at least.
+    EXPECT_GE(ids.size() * longest, tok.strips_whitespace() ? text.size() - 12 : text.size()) << name;
+    for (int32_t id = 0; id < tok.n_vocab(); ++id) ASSERT_LE(tok.token_text(id).size(), longest) << name;
+  }
+  EXPECT_TRUE(shared_tokenizer("phi-3").strips_whitespace());
+  EXPECT_FALSE(shared_tokenizer("llama-spm").strips_whitespace());
+  EXPECT_FALSE(shared_tokenizer("qwen2").strips_whitespace());
+}
+
 TEST(TokenizerSpecial, EndOfGenerationSets) {
   const Tokenizer& llama3 = shared_tokenizer("llama-bpe");
   EXPECT_EQ(llama3.eos(), 128001);
