@@ -224,8 +224,7 @@ describe('generation under abuse', () => {
   before(async () => {
     dirs = makeModelsDir([LLAMA + '.gguf', QWEN + '.gguf']);
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--max-loaded', '1',
-      '--http-threads', '4', '--read-timeout', '1s', '--ctx', '4096', '--parallel', '1', '--threads', '2',
-      '--keep-alive', '-1']);
+      '--http-threads', '4', '--ctx', '4096', '--parallel', '1', '--threads', '2', '--keep-alive', '-1']);
   });
   after(async () => {
     if (server) assert.equal((await server.stop()).code, 0);
@@ -266,9 +265,24 @@ describe('generation under abuse', () => {
       assert.match(r.text, /data: \[DONE\]/);
     }
   });
+});
+
+describe('every HTTP thread busy', () => {
+  let server;
+  before(async () => {
+    const dirs = makeModelsDir([LLAMA + '.gguf']);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--http-threads', '4',
+      '--read-timeout', '1s', '--ctx', '4096', '--parallel', '1', '--threads', '2']);
+  });
+  after(async () => {
+    if (server) assert.equal((await server.stop()).code, 0);
+  });
 
   test('more streams than --http-threads: the extra requests get 503 after --read-timeout, not a hang', async () => {
-    const long = JSON.stringify({ model: LLAMA, prompt: 'Once upon a time', max_tokens: 100000, ignore_eos: true, stream: true });
+    // 16 choices of up to 2,000 tokens each, one at a time (--parallel 1): each request holds
+    // its thread far longer than --read-timeout.
+    const long = JSON.stringify({ model: LLAMA, prompt: 'Once upon a time', n: 16, max_tokens: 2000, ignore_eos: true,
+      stream: true });
     const streams = [];
     for (let i = 0; i < 4; ++i) {
       const c = await openConn(server.port,
