@@ -79,10 +79,15 @@ ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
   const std::string system_needle = "<<hangar system probe>>";
   // One render usually answers both questions: does a plain-string user message reach the
   // output, and does a system message? Only templates that fail it get the separate probes.
+  // For a template that reads enable_thinking, the same render is the "thinking off" half of
+  // the reasoning probe.
+  const bool reads_thinking = contains(src, "enable_thinking");
+  const Json thinking_off = reads_thinking ? Json{{"enable_thinking", false}} : Json::object();
   const Json both = Json::array(
       {{{"role", "system"}, {"content", system_needle}}, {{"role", "user"}, {"content", user_needle}}});
-  const auto combined = probe.render(both);
-  if (combined && contains(*combined, user_needle)) {
+  const auto combined = probe.render(both, Json::array(), thinking_off);
+  const bool combined_answers = combined && contains(*combined, user_needle);
+  if (combined_answers) {
     caps.supports_system_role = contains(*combined, system_needle);
   } else {
     // Content must be typed parts when a plain string does not reach the output (or fails)
@@ -104,7 +109,12 @@ ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
   // Templates that never mention tools cannot treat arguments either way.
   if (contains(src, "tool")) caps.supports_object_arguments = detect_object_arguments(probe, caps);
   // Only a template that reads enable_thinking can render differently for it.
-  if (contains(src, "enable_thinking")) caps.supports_thinking = detect_thinking(probe, caps);
+  if (reads_thinking) {
+    const Json user_only = Json::array({{{"role", "user"}, {"content", user_needle}}});
+    caps.supports_thinking = combined_answers
+                                 ? detect_thinking(probe, caps, both, combined)
+                                 : detect_thinking(probe, caps, user_only, std::nullopt);
+  }
   return caps;
 }
 

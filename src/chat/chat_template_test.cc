@@ -86,6 +86,14 @@ TEST(ChatTemplate, ProbingTakesFewRendersAndRefusesTemplatesOverBudget) {
   auto plain = ChatTemplate::parse(kEcho);
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->probe_renders(), 1);
+  // A reasoning template with tools: the system/content render doubles as "thinking off",
+  // then "thinking on" and the tool-argument probe.
+  auto reasoning = ChatTemplate::parse(
+      "{% for m in messages %}{{ m.content }}{% for t in m.tool_calls or [] %}{{ t.function.arguments }}{% endfor %}"
+      "{% endfor %}{% if enable_thinking %}<think>{% endif %}");
+  ASSERT_TRUE(reasoning.ok());
+  EXPECT_TRUE(reasoning->caps().supports_thinking);
+  EXPECT_EQ(reasoning->probe_renders(), 3);
   // A template that cannot render a two-message conversation within the probe budget fails
   // once, at parse, naming the budget.
   auto hostile = ChatTemplate::parse("{% for a in range(1000000) %}{% for b in range(1000000) %}{% endfor %}{% endfor %}");

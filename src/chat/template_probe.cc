@@ -72,11 +72,11 @@ bool reasoning_reaches_output(TemplateProber& probe, const ChatTemplateCaps& cap
 
 // Switching enable_thinking adds, drops, swaps or moves a marker in the prompt (an opening
 // <think>, an empty <think></think> block, Gemma's <|think|>), not just prose.
-bool switch_toggles_a_marker(TemplateProber& probe, const ChatTemplateCaps& caps) {
-  Json user = Json::array({{{"role", "user"}, {"content", "U_USER_MSG Hello END_U"}}});
-  if (!caps.supports_string_content) user = as_typed_parts(user);
-  const auto off = probe.render(user, Json::array(), {{"enable_thinking", false}});
-  const auto on = probe.render(user, Json::array(), {{"enable_thinking", true}});
+bool switch_toggles_a_marker(TemplateProber& probe, const ChatTemplateCaps& caps, Json messages,
+                             std::optional<std::string> off) {
+  if (!caps.supports_string_content) messages = as_typed_parts(messages);
+  if (!off) off = probe.render(messages, Json::array(), {{"enable_thinking", false}});
+  const auto on = probe.render(messages, Json::array(), {{"enable_thinking", true}});
   if (!off || !on || *off == *on) return false;
   auto markers = [](const std::string& text) {
     std::vector<std::string_view> out;
@@ -143,13 +143,14 @@ std::optional<std::string> TemplateProber::render(const Json& messages, const Js
   return std::nullopt;
 }
 
-bool detect_thinking(TemplateProber& probe, const ChatTemplateCaps& caps) {
+bool detect_thinking(TemplateProber& probe, const ChatTemplateCaps& caps, const Json& messages,
+                     const std::optional<std::string>& rendered_off) {
   const std::string& src = probe.source();
   // llama.cpp's own exceptions: old Qwen/DeepSeek templates strip <think> blocks without
   // printing reasoning, Granite 3.3 asks for it in its system prompt.
   if (contains(src, "content.split('</think>')") && !contains(src, "reasoning_content")) return true;
   if (contains(src, "Write your thoughts between <think></think>")) return true;
-  return switch_toggles_a_marker(probe, caps) || reasoning_reaches_output(probe, caps);
+  return switch_toggles_a_marker(probe, caps, messages, rendered_off) || reasoning_reaches_output(probe, caps);
 }
 
 }  // namespace hangar::chat

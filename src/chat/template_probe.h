@@ -59,6 +59,9 @@ class TemplateProber {
 // switching enable_thinking adds, drops or swaps a marker (<think>, <|think|>, </think>). A
 // switch that only changes prose, like Apertus's "Deliberation: enabled/disabled" line, is
 // not one: llama.cpp renders Apertus with thinking disabled by default.
-bool detect_thinking(TemplateProber& probe, const ChatTemplateCaps& caps);
+// `messages` is the probe conversation (plain strings); `rendered_off`, when given, is its
+// render with enable_thinking = false, so that it is not rendered again.
+bool detect_thinking(TemplateProber& probe, const ChatTemplateCaps& caps, const nlohmann::ordered_json& messages,
+                     const std::optional<std::string>& rendered_off);
 
 }  // namespace hangar::chat
