@@ -39,7 +39,11 @@ int inspect(const InspectOptions& o) {
     e.second += t.n_bytes;
   }
   const int32_t ctx = o.ctx > 0 ? std::min(o.ctx, hp.n_ctx_train) : std::min(4096, hp.n_ctx_train);
-  engine::MemoryEstimate mem = engine::estimate_memory(hp, (*m)->weight_bytes(), ctx, o.parallel, 512);
+  engine::EngineOptions eo;
+  eo.n_ctx = ctx;
+  eo.n_seq = o.parallel;
+  eo.batch_tokens = 512;
+  engine::MemoryEstimate mem = engine::estimate_memory(hp, (*m)->weight_bytes(), eo);
   std::string name = f.get_string_or("general.name", "").value();
   bool has_template = f.has("tokenizer.chat_template");
 

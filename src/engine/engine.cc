@@ -22,9 +22,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   if (opts.batch_tokens <= 0)
     return Error("batch size must be positive, got " + std::to_string(opts.batch_tokens));
   e->opts_.n_ctx = std::min(opts.n_ctx, hp.n_ctx_train);
-  const int32_t bt = model::KvCache::kDefaultBlockTokens;
-  const int32_t blocks_per_seq = (e->opts_.n_ctx + bt - 1) / bt;
-  e->kv_ = std::make_unique<model::KvCache>(hp, blocks_per_seq * opts.n_seq + opts.extra_kv_blocks, bt);
+  e->kv_ = std::make_unique<model::KvCache>(hp, kv_blocks_for(opts, hp.n_ctx_train), model::KvCache::kDefaultBlockTokens);
   e->ctx_ = std::make_unique<model::ForwardContext>(hp, pool, opts.batch_tokens, e->opts_.n_ctx);
   return e;
 }
@@ -91,14 +89,25 @@ Status Engine::eval(std::span<const EvalItem> items) {
   return Status::Ok();
 }
 
-MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, int32_t n_ctx,
-                               int32_t n_seq, int32_t batch_tokens) {
+int32_t kv_blocks_for(const EngineOptions& opts, int32_t n_ctx_train) {
+  const int32_t bt = model::KvCache::kDefaultBlockTokens;
+  const int32_t n_ctx = std::min(opts.n_ctx, n_ctx_train);
+  return (n_ctx + bt - 1) / bt * opts.n_seq + opts.extra_kv_blocks;
+}
+
+MemoryEstimate Engine::memory() const {
+  MemoryEstimate m;
+  m.weights = weights_resident_bytes();
+  m.kv_cache = kv_bytes_capacity();
+  m.scratch = scratch_bytes();
+  return m;
+}
+
+MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, const EngineOptions& opts) {
   MemoryEstimate m;
   m.weights = weight_bytes;
-  const int32_t bt = model::KvCache::kDefaultBlockTokens;
-  const uint64_t positions = static_cast<uint64_t>((n_ctx + bt - 1) / bt) * bt * n_seq;
-  m.kv_cache = positions * hp.n_layer * hp.kv_dim() * 2 /*K and V*/ * 2 /*bytes per f16*/;
-  const uint64_t b = static_cast<uint64_t>(batch_tokens);
+  m.kv_cache = model::KvCache::bytes_for(hp, kv_blocks_for(opts, hp.n_ctx_train));
+  const uint64_t b = static_cast<uint64_t>(opts.batch_tokens);
   const uint64_t floats = b * (2ull * hp.n_embd + 2ull * hp.q_dim() + 2ull * hp.kv_dim() + 2ull * hp.n_ff) +
                           std::min<uint64_t>(b, 16) * (hp.n_embd + hp.n_vocab);
   // Activations quantized to 8 bits for the integer matmuls: about one byte per float input.

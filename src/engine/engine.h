@@ -30,6 +30,12 @@ struct EngineOptions {
   std::string layout_cache_dir;
 };
 
+// Memory of a loaded model by kind: weights, KV cache (F16 keys and values, all layers) and
+// forward scratch. Engine::memory() measures it; estimate_memory() predicts it.
+struct MemoryEstimate {
+  uint64_t weights = 0, kv_cache = 0, scratch = 0;
+  uint64_t total() const { return weights + kv_cache + scratch; }
+};
 // One sequence's part of an evaluation: append `tokens` to `seq` and, if `logits` is set, write
 // the logits after the last token (n_vocab floats), or after every token when `all_logits`.
 struct EvalItem {
@@ -71,6 +77,9 @@ class Engine {
   // Bytes of the weight file resident in RAM now (mincore over the mapping; O(pages), so call
   // it after a load, not per request).
   uint64_t weights_resident_bytes() const { return model_->file().mapped().resident_bytes(); }
+  // What this engine holds now: resident weight pages (mincore: call it after a load, not per
+  // request), the KV cache's capacity and the scratch buffers.
+  MemoryEstimate memory() const;
   // Maps every page of the weights so that the first request does not pay for page faults and
   // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
   void prefault_weights();
@@ -88,13 +97,10 @@ class Engine {
   std::unique_ptr<model::ForwardContext> ctx_;
 };
 
-// Memory a model needs at a context, for admission and `inspect`: weights (file tensor bytes),
-// KV cache (F16 keys and values, all layers) and forward scratch.
-struct MemoryEstimate {
-  uint64_t weights = 0, kv_cache = 0, scratch = 0;
-  uint64_t total() const { return weights + kv_cache + scratch; }
-};
-MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, int32_t n_ctx,
-                               int32_t n_seq, int32_t batch_tokens);
+// The KV blocks Engine::load allocates with `opts` for a model trained on n_ctx_train tokens.
+int32_t kv_blocks_for(const EngineOptions& opts, int32_t n_ctx_train);
+// Before a load, for admission and `inspect`: weights as `weight_bytes` (the file's tensors),
+// the KV cache Engine::load would allocate, and the forward scratch at opts.batch_tokens.
+MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, const EngineOptions& opts);
 
 }  // namespace hangar::engine

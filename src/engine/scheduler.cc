@@ -6,6 +6,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/prompt_check.h"
 #include "sampling/logprobs.h"
 
 namespace hangar::engine {
@@ -47,10 +48,7 @@ std::shared_ptr<RequestHandle> Scheduler::submit(Request request) {
   auto handle = a->handle;
   a->timings.prompt_tokens = static_cast<int32_t>(request.prompt.size());
   std::string error;
-  if (request.prompt.empty()) error = "the prompt is empty";
-  else if (static_cast<int32_t>(request.prompt.size()) >= engine_.n_ctx())
-    error = "the prompt has " + std::to_string(request.prompt.size()) +
-            " tokens, which does not fit the context of " + std::to_string(engine_.n_ctx()) + " tokens";
+  if (auto bad = check_prompt(request.prompt, engine_.n_vocab(), engine_.n_ctx())) error = bad->message;
   else if (auto st = validate_sampling_params(request.params.sampling, engine_.n_vocab()); !st.ok())
     error = st.error().message();
   a->request = std::move(request);

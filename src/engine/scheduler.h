@@ -78,6 +78,10 @@ class Scheduler {
 
   // `clock` (null: the steady clock) times how long finished sequences' prefixes sit unused.
   explicit Scheduler(Engine& engine, const Clock* clock = nullptr);
+  // Bytes of the logits rows a scheduler keeps for sampling (one per sequence), for estimates.
+  static uint64_t logits_bytes(int32_t n_vocab, int32_t n_seq) {
+    return static_cast<uint64_t>(n_vocab) * static_cast<uint64_t>(n_seq) * sizeof(float);
+  }
   ~Scheduler();  // cancels everything still queued or running (on_done with kCancelled)
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;

@@ -31,9 +31,16 @@ KvCache::Storage::~Storage() {
   if (base) ::munmap(base, bytes);
 }
 
-size_t KvCache::block_bytes() const {
-  return static_cast<size_t>(n_layer_) * block_tokens_ * kv_dim_ * sizeof(uint16_t) * 2;
+uint64_t KvCache::bytes_of(int32_t n_layer, int32_t kv_dim, int64_t n_blocks, int32_t block_tokens) {
+  // K and V, F16, every layer.
+  return static_cast<uint64_t>(n_blocks) * block_tokens * n_layer * kv_dim * sizeof(uint16_t) * 2;
 }
+
+uint64_t KvCache::bytes_for(const HParams& hp, int64_t n_blocks, int32_t block_tokens) {
+  return bytes_of(hp.n_layer, hp.kv_dim(), n_blocks, block_tokens);
+}
+
+size_t KvCache::block_bytes() const { return bytes_of(n_layer_, kv_dim_, 1, block_tokens_); }
 
 int32_t KvCache::allocate() {
   if (free_.empty()) return -1;

@@ -28,6 +28,9 @@ class KvCache {
   int32_t n_used_blocks() const { return n_blocks_ - n_free_blocks(); }
   int32_t kv_dim() const { return kv_dim_; }
 
+  // Bytes a cache of `n_blocks` blocks takes for `hp`: the one home of the KV size formula
+  // (estimates before a load use it too).
+  static uint64_t bytes_for(const HParams& hp, int64_t n_blocks, int32_t block_tokens = kDefaultBlockTokens);
   // Bytes of one block across all layers, K and V.
   size_t block_bytes() const;
   // Bytes reserved for the whole cache, and bytes of the blocks in use.
@@ -58,6 +61,7 @@ class KvCache {
   uint64_t committed_bytes() const;
 
  private:
+  static uint64_t bytes_of(int32_t n_layer, int32_t kv_dim, int64_t n_blocks, int32_t block_tokens);
   uint16_t* row(uint16_t* base, int32_t layer, int32_t block, int32_t slot) const {
     size_t idx = ((static_cast<size_t>(layer) * n_blocks_ + block) * block_tokens_ + slot) * kv_dim_;
     return base + idx;
