@@ -17,6 +17,7 @@ struct ApiError {
   std::string message;  // names the thing at fault and what was expected
   std::string param;    // the request field at fault, "" when none
   std::string code;     // machine-readable detail ("model_not_found", ...), "" when none
+  int retry_after_s = 0;  // > 0: sent as the Retry-After header (429, 503)
 
   nlohmann::json to_json() const;
 };

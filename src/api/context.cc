@@ -3,6 +3,7 @@
 
 #include "api/model_settings.h"
 #include "api/sse.h"
+#include "base/assert.h"
 #include "manager/units.h"
 
 namespace hangar::api {
@@ -29,6 +30,25 @@ Result<std::shared_ptr<const chat::ChatTemplate>> TemplateCache::get(const std::
   return named(parsed_.emplace(src, std::move(entry)).first->second);
 }
 
+ApiError acquire_error(const std::string& message, const manager::AcquireFailure& failure) {
+  switch (failure.kind) {
+    case manager::FailureKind::kUnknownModel: return not_found(message, "model_not_found");
+    case manager::FailureKind::kInsufficientMemory: return api_error(507, message, "insufficient_memory");
+    case manager::FailureKind::kQueueFull: {
+      ApiError e = api_error(429, message, "queue_full");
+      e.retry_after_s = static_cast<int>(failure.retry_after_s);
+      return e;
+    }
+    case manager::FailureKind::kQueueTimeout: {
+      ApiError e = api_error(503, message, "queue_timeout");
+      e.retry_after_s = static_cast<int>(failure.retry_after_s);
+      return e;
+    }
+    case manager::FailureKind::kIntegrity: return api_error(409, message, "integrity_mismatch");
+    default: return api_error(500, message, "model_load_failed");
+  }
+}
+
 MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,
                          ModelHold* out) {
   const std::string id = resolve_model_name(ctx, name);
@@ -36,17 +56,9 @@ MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optio
   opts.keep_alive_ms = keep_alive_ms;
   manager::AcquireFailure failure;
   Result<manager::Lease> lease = ctx.manager.cache().acquire(id, opts, &failure);
-  if (!lease.ok()) {
-    const std::string& msg = lease.error().message();
-    switch (failure.kind) {
-      case manager::FailureKind::kUnknownModel: return not_found(msg, "model_not_found");
-      case manager::FailureKind::kInsufficientMemory: return api_error(507, msg, "insufficient_memory");
-      case manager::FailureKind::kIntegrity: return api_error(409, msg, "integrity_mismatch");
-      default: return api_error(500, msg, "model_load_failed");
-    }
-  }
-  auto* model = dynamic_cast<manager::EngineModel*>(&lease->model());
-  if (model == nullptr) return server_error("model '" + id + "' is not an engine model");
+  if (!lease.ok()) return acquire_error(lease.error().message(), failure);
+  manager::EngineModel* model = lease->model().engine_model();
+  HANGAR_ASSERT_MSG(model != nullptr, "the server's loader makes engine models");
   out->lease = std::move(lease).value();
   out->model = model;
   return std::nullopt;
@@ -57,7 +69,10 @@ void send_json(httplib::Response& res, int status, const Json& body) {
   res.set_content(dump_json(body), "application/json; charset=utf-8");
 }
 
-void send_error(httplib::Response& res, const ApiError& error) { send_json(res, error.status, error.to_json()); }
+void send_error(httplib::Response& res, const ApiError& error) {
+  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
+  send_json(res, error.status, error.to_json());
+}
 
 bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* out) {
   if (MaybeError e = parse_json_body(req.body, out)) {

@@ -69,9 +69,13 @@ struct ModelHold {
   manager::EngineModel* model = nullptr;  // owned by the lease
 };
 
+// The response for a failed acquire: unknown model 404, never fits 507 (with the numbers), queue
+// full 429 and queue timeout 503 (both with Retry-After), integrity mismatch 409, load failure
+// 500.
+ApiError acquire_error(const std::string& message, const manager::AcquireFailure& failure);
 // Acquires the model `name` stands for (its id or an alias; see model_settings.h), loading it
-// if needed and possibly evicting idle models, mapping failures to statuses: unknown model
-// 404, not enough memory 507 (with the numbers), integrity mismatch 409, load failure 500.
+// if needed, possibly waiting for memory or evicting idle models, mapping failures with
+// acquire_error().
 MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,
                          ModelHold* out);
 

@@ -14,7 +14,7 @@ std::shared_ptr<manager::LoadedModel> load_tiny(ThreadPool& pool, int parallel) 
   manager::ModelRecord rec;
   rec.id = "tiny";
   rec.path = std::string(HANGAR_SHARED_DIR) + "/models/llama-2-tiny-random.gguf";
-  auto loaded = loader.load(rec);
+  auto loaded = loader.load(rec, {});
   EXPECT_TRUE(loaded.ok()) << loaded.error().message();
   return *loaded;
 }

@@ -6,9 +6,11 @@
 #include <chrono>
 
 #include "api/generation_job.h"
+#include "api/model_settings.h"
 #include "api/response.h"
 #include "api/sse.h"
 #include "base/log.h"
+#include "engine/prompt_check.h"
 
 namespace hangar::api {
 namespace {
@@ -243,8 +245,13 @@ void GenerationPlan::take_common(const std::string& model, const CommonParams& c
 
 MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
                           ModelHold* hold) {
-  if (MaybeError e = acquire_model(ctx, model, common.keep_alive_ms, hold)) return e;
-  return validate_for_model(common, hold->model->n_vocab());
+  // Everything the model's header can answer is checked before the model is acquired, so a bad
+  // request never loads a model (nor evicts another) just to be refused.
+  Result<manager::AdmissionFigure> figure = ctx.manager.cache().admission(resolve_model_name(ctx, model));
+  if (!figure.ok()) return not_found("The model '" + model + "' does not exist", "model_not_found");
+  if (figure->plan.n_vocab > 0)
+    if (MaybeError e = validate_for_model(common, figure->plan.n_vocab)) return e;
+  return acquire_model(ctx, model, common.keep_alive_ms, hold);
 }
 
 MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param) {
@@ -265,18 +272,12 @@ MaybeError check_prompt_bytes(const std::string& text, const manager::EngineMode
 }
 
 MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model) {
-  for (size_t i = 0; i < plan.prompts.size(); ++i) {
-    const auto& p = plan.prompts[i];
-    if (p.empty()) return bad_request("prompt", "the prompt is empty (no tokens) and the model adds no BOS token");
-    for (int32_t t : p)
-      if (t < 0 || t >= model.n_vocab())
-        return bad_request("prompt", "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
-                                         std::to_string(model.n_vocab()));
-    if (static_cast<int32_t>(p.size()) >= model.n_ctx())
-      return bad_request("prompt",
-                         "the prompt has " + std::to_string(p.size()) + " tokens, which does not fit the context of " +
-                             std::to_string(model.n_ctx()) + " tokens (start the server with a larger --ctx)",
-                         "context_length_exceeded");
+  for (const std::vector<int32_t>& p : plan.prompts) {
+    std::optional<engine::PromptError> bad = engine::check_prompt(p, model.n_vocab(), model.n_ctx());
+    if (!bad) continue;
+    if (bad->kind == engine::PromptError::Kind::kTooLong)
+      return bad_request("prompt", bad->message + " (start the server with a larger --ctx)", "context_length_exceeded");
+    return bad_request("prompt", bad->message);
   }
   return std::nullopt;
 }

@@ -69,8 +69,9 @@ struct GenerationPlan {
   void take_common(const std::string& model, const CommonParams& common, const char* id_prefix);
 };
 
-// The start both generation routes share: acquires `model` (loading it if needed) and checks
-// the request's sampling parameters against it. Errors are the responses to send.
+// The start both generation routes share: checks the request's sampling parameters against the
+// model's header (vocabulary) first, then acquires `model` (loading it or waiting for memory if
+// needed). Errors are the responses to send.
 MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
                           ModelHold* hold);
 
@@ -89,8 +90,9 @@ void run_generation(ServerContext& ctx, const httplib::Request& req, ModelHold h
 // context's length in tokens cannot fit. A 400 (context_length_exceeded) naming `param`.
 MaybeError check_prompt_bytes(const std::string& text, const manager::EngineModel& model, const std::string& param);
 
-// Checks the prompts against the loaded model: non-empty, token ids inside the vocabulary,
-// shorter than its context. A 400 naming the prompt.
+// Checks the prompts against the loaded model with engine::check_prompt (the scheduler's own
+// check): non-empty, token ids inside the vocabulary, shorter than its context. A 400 naming
+// the prompt.
 MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model);
 
 }  // namespace hangar::api

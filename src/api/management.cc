@@ -14,25 +14,43 @@ Json status_json(const manager::ModelStatus& s) {
   j["bytes"] = s.bytes;
   j["pinned"] = s.pinned;
   j["in_flight"] = s.in_flight;
+  j["waiting"] = s.waiting;
+  j["draining"] = s.draining;
+  j["priority"] = s.priority;
   j["loaded_at_ms"] = s.loaded_at_ms;
   j["last_used_ms"] = s.last_used_ms;
   j["expires_in_ms"] = s.expires_in_ms >= 0 ? Json(s.expires_in_ms) : Json();
   j["last_load_ms"] = s.last_load_ms;
   j["last_error"] = s.last_error.empty() ? Json() : Json(s.last_error);
+  j["last_eviction"] = s.last_eviction.empty() ? Json() : Json(s.last_eviction);
   return j;
 }
 
 Json stats_json(ServerContext& ctx) {
   manager::Manager& m = ctx.manager;
   const manager::CacheStats c = m.cache().stats();
+  const manager::CacheOptions& o = m.cache().options();
+  using manager::EvictionReason;
   Json j;
   j["hits"] = c.hits;
   j["misses"] = c.misses;
   j["hit_rate"] = c.hit_rate();
-  j["evictions"] = c.evictions;
-  j["expirations"] = c.expirations;
-  j["pressure_unloads"] = c.pressure_unloads;
-  j["manual_unloads"] = c.manual_unloads;
+  j["evictions"] = c.unloads_for(EvictionReason::kPolicy);
+  j["expirations"] = c.unloads_for(EvictionReason::kKeepAlive);
+  j["pressure_unloads"] = c.unloads_for(EvictionReason::kPressure);
+  j["manual_unloads"] = c.unloads_for(EvictionReason::kManual);
+  Json by_reason = Json::object();
+  for (int r = 0; r < manager::kEvictionReasonCount; ++r) {
+    const auto reason = static_cast<EvictionReason>(r);
+    by_reason[manager::eviction_reason_name(reason)] = c.unloads_for(reason);
+  }
+  j["unloads"] = std::move(by_reason);
+  Json recent = Json::array();
+  for (const manager::EvictionRecord& e : c.recent_evictions) {
+    recent.push_back({{"id", e.id}, {"reason", manager::eviction_reason_name(e.reason)}, {"bytes", e.bytes},
+                      {"at_ms", e.at_ms}, {"detail", e.detail}});
+  }
+  j["recent_evictions"] = std::move(recent);
   j["loads"] = c.loads;
   j["load_failures"] = c.load_failures;
   j["avg_load_ms"] = c.avg_load_ms();
@@ -40,10 +58,17 @@ Json stats_json(ServerContext& ctx) {
   j["total_load_ms"] = c.total_load_ms;
   j["bytes_used"] = c.bytes_used;
   j["bytes_budget"] = c.bytes_budget;
+  j["budget"] = {{"effective_bytes", c.bytes_budget},
+                 {"configured", m.monitor().options().auto_budget ? Json("auto") : Json(o.budget_bytes)},
+                 {"reason", c.budget_reason}};
   j["loaded"] = c.loaded;
   j["max_loaded"] = c.max_loaded;
-  j["policy"] = manager::eviction_policy_name(m.cache().options().policy);
-  j["keep_alive_ms"] = m.cache().options().keep_alive_ms;
+  j["policy"] = manager::eviction_policy_name(o.policy);
+  j["keep_alive_ms"] = o.keep_alive_ms;
+  j["queue"] = {{"waiting", c.waiting},          {"queued", c.queued},
+                {"wait_ms", c.queue_wait_ms},     {"full", c.queue_full},
+                {"timeouts", c.queue_timeouts},   {"max_per_model", o.max_queue},
+                {"timeout_ms", o.queue_timeout_ms}, {"swap_window_ms", o.swap_window_ms}};
   j["models"] = Json::array();
   for (const auto& s : c.models) j["models"].push_back(status_json(s));
 
@@ -75,6 +100,8 @@ Json stats_json(ServerContext& ctx) {
   mj["models_unloaded"] = ms.models_unloaded;
   mj["bytes_freed"] = ms.bytes_freed;
   mj["last_reason"] = ms.last_reason;
+  mj["effective_budget"] = ms.effective_budget;
+  mj["budget_reason"] = ms.budget_reason;
   j["memory"] = std::move(mj);
 
   const manager::HashProgress h = m.hasher().progress();
@@ -129,15 +156,7 @@ void handle_load(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   if (!require_model(ctx, id, res)) return;
   manager::AcquireFailure failure;
   Status st = ctx.manager.cache().load(id, opts, &failure);
-  if (!st.ok()) {
-    const std::string& msg = st.error().message();
-    switch (failure.kind) {
-      case manager::FailureKind::kUnknownModel: return send_error(res, not_found(msg, "model_not_found"));
-      case manager::FailureKind::kInsufficientMemory: return send_error(res, api_error(507, msg, "insufficient_memory"));
-      case manager::FailureKind::kIntegrity: return send_error(res, api_error(409, msg, "integrity_mismatch"));
-      default: return send_error(res, api_error(500, msg, "model_load_failed"));
-    }
-  }
+  if (!st.ok()) return send_error(res, acquire_error(st.error().message(), failure));
   send_model(ctx, id, res);
 }
 
@@ -154,6 +173,7 @@ void change(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
 }  // namespace
 
 void add_management_routes(httplib::Server& http, ServerContext& ctx) {
+  add_event_routes(http, ctx);  // /v1/models/events: before the /v1/models/{id} patterns
   http.Get("/v1/models/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, stats_json(ctx));
   });
@@ -169,6 +189,23 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
                          {"failed", failed}, {"unchanged", r->unchanged},
                          {"settings", {{"ok", settings.ok()},
                                        {"error", settings.ok() ? Json() : Json(settings.error().message())}}}});
+  });
+  http.Get(R"(/v1/models/([^/]+)/fit)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (!require_model(ctx, id, res)) return;
+    Result<manager::FitReport> r = ctx.manager.cache().fit(id);
+    if (!r.ok()) return send_error(res, server_error(r.error().message()));
+    Json j;
+    j["fits"] = r->fits;
+    j["evict"] = r->evict;
+    j["needed_bytes"] = r->needed_bytes;
+    j["free_bytes"] = r->free_bytes;
+    j["budget_bytes"] = r->budget_bytes;
+    j["loaded"] = r->loaded;
+    j["wait_for"] = r->drain;
+    j["measured"] = r->measured;
+    j["reason"] = r->reason.empty() ? Json() : Json(r->reason);
+    send_json(res, 200, j);
   });
   http.Post(R"(/v1/models/([^/]+)/load)", [&ctx](const httplib::Request& req, httplib::Response& res) {
     handle_load(ctx, req, res);

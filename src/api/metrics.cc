@@ -114,13 +114,26 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   sample(out, "hangar_model_load_failures_total", "", double(c.load_failures));
   header(out, "hangar_model_load_seconds_total", "counter", "Time spent loading models.");
   sample(out, "hangar_model_load_seconds_total", "", double(c.total_load_ms) / 1e3);
-  header(out, "hangar_model_unloads_total", "counter", "Models unloaded, by reason.");
-  sample(out, "hangar_model_unloads_total", "reason=\"eviction\"", double(c.evictions));
-  sample(out, "hangar_model_unloads_total", "reason=\"keep_alive\"", double(c.expirations));
-  sample(out, "hangar_model_unloads_total", "reason=\"memory_pressure\"", double(c.pressure_unloads));
-  sample(out, "hangar_model_unloads_total", "reason=\"manual\"", double(c.manual_unloads));
+  header(out, "hangar_model_unloads_total", "counter",
+         "Models unloaded, by reason: policy (room for another model), keep_alive, memory_pressure, manual, "
+         "settings_change.");
+  for (int r = 0; r < manager::kEvictionReasonCount; ++r) {
+    const auto reason = static_cast<manager::EvictionReason>(r);
+    sample(out, "hangar_model_unloads_total", std::string("reason=\"") + manager::eviction_reason_name(reason) + "\"",
+           double(c.unloads_for(reason)));
+  }
   header(out, "hangar_model_evictions_total", "counter", "Models evicted to make room (budget or count cap).");
-  sample(out, "hangar_model_evictions_total", "", double(c.evictions));
+  sample(out, "hangar_model_evictions_total", "", double(c.unloads_for(manager::EvictionReason::kPolicy)));
+  header(out, "hangar_requests_waiting", "gauge", "Requests waiting for memory now, per model.");
+  for (const auto& s : c.models) sample(out, "hangar_requests_waiting", model_label(s.id), double(s.waiting));
+  header(out, "hangar_requests_queued_total", "counter", "Requests that had to wait for memory.");
+  sample(out, "hangar_requests_queued_total", "", double(c.queued));
+  header(out, "hangar_queue_wait_seconds_total", "counter", "Time requests spent waiting for memory.");
+  sample(out, "hangar_queue_wait_seconds_total", "", double(c.queue_wait_ms) / 1e3);
+  header(out, "hangar_requests_rejected_total", "counter",
+         "Requests refused while waiting for memory: queue full (429) or timed out (503).");
+  sample(out, "hangar_requests_rejected_total", "reason=\"queue_full\"", double(c.queue_full));
+  sample(out, "hangar_requests_rejected_total", "reason=\"queue_timeout\"", double(c.queue_timeouts));
   header(out, "hangar_cache_hits_total", "counter", "Requests that found their model loaded.");
   sample(out, "hangar_cache_hits_total", "", double(c.hits));
   header(out, "hangar_cache_misses_total", "counter", "Requests that had to load their model.");
@@ -138,7 +151,8 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   for (const auto& s : c.models) sample(out, "hangar_model_in_flight", model_label(s.id), double(s.in_flight));
   header(out, "hangar_memory_used_bytes", "gauge", "Bytes of all resident models.");
   sample(out, "hangar_memory_used_bytes", "", double(c.bytes_used));
-  header(out, "hangar_memory_budget_bytes", "gauge", "The memory budget (0: none).");
+  header(out, "hangar_memory_budget_bytes", "gauge",
+         "The effective memory budget (0: none); it follows the machine's free memory.");
   sample(out, "hangar_memory_budget_bytes", "", double(c.bytes_budget));
   header(out, "hangar_models_resident", "gauge", "Models loaded now.");
   sample(out, "hangar_models_resident", "", double(resident));

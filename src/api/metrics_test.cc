@@ -30,7 +30,9 @@ TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
   ManagerSnapshot snap;
   snap.cache.hits = 3;
   snap.cache.misses = 1;
-  snap.cache.evictions = 2;
+  snap.cache.unloads[static_cast<int>(manager::EvictionReason::kPolicy)] = 2;
+  snap.cache.unloads[static_cast<int>(manager::EvictionReason::kPressure)] = 1;
+  snap.cache.queue_full = 4;
   snap.cache.loads = 4;
   snap.cache.bytes_used = 1000;
   snap.cache.bytes_budget = 5000;
@@ -52,6 +54,11 @@ TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
   EXPECT_TRUE(has_line(text, "hangar_decode_tokens_per_second_bucket{model=\"qwen\",le=\"100\"} 0"));
   EXPECT_TRUE(has_line(text, "hangar_http_responses_total{code=\"404\"} 1"));
   EXPECT_TRUE(has_line(text, "hangar_model_evictions_total 2"));
+  EXPECT_TRUE(has_line(text, "hangar_model_unloads_total{reason=\"policy\"} 2"));
+  EXPECT_TRUE(has_line(text, "hangar_model_unloads_total{reason=\"memory_pressure\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_model_unloads_total{reason=\"settings_change\"} 0"));
+  EXPECT_TRUE(has_line(text, "hangar_requests_rejected_total{reason=\"queue_full\"} 4"));
+  EXPECT_TRUE(has_line(text, "hangar_requests_waiting{model=\"qwen\"} 0"));
   EXPECT_TRUE(has_line(text, "hangar_cache_hit_ratio 0.75"));
   EXPECT_TRUE(has_line(text, "hangar_model_memory_bytes{model=\"qwen\"} 1000"));
   EXPECT_TRUE(has_line(text, "hangar_memory_budget_bytes 5000"));

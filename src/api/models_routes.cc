@@ -13,9 +13,32 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   m["owned_by"] = "hangar";
   m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
   m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
-  m["estimated_bytes"] = rec.present ? Json(ctx.manager.cache().estimate_bytes(rec)) : Json();
+  Result<manager::AdmissionFigure> fig = rec.present ? ctx.manager.cache().admission(rec)
+                                                           : Result<manager::AdmissionFigure>(Error("absent"));
+  m["estimated_bytes"] = fig.ok() ? Json(fig->plan.estimate_bytes) : Json();
+  if (fig.ok()) {
+    // What admission counts, and how far the estimate was from the last measurement.
+    Json f;
+    f["admission_bytes"] = fig->bytes;
+    f["source"] = fig->measured ? "measured" : "estimate";
+    f["estimated_bytes"] = fig->plan.estimate_bytes;
+    f["settings"] = fig->plan.settings;
+    if (fig->measured) {
+      const double measured = static_cast<double>(fig->measured->measured_bytes);
+      f["measured_bytes"] = fig->measured->measured_bytes;
+      f["measured_at_ms"] = fig->measured->measured_at_ms;
+      f["estimate_error"] = measured > 0 ? (static_cast<double>(fig->measured->estimated_bytes) - measured) / measured : 0.0;
+    } else {
+      f["measured_bytes"] = nullptr;
+      f["estimate_error"] = nullptr;
+    }
+    m["footprint"] = std::move(f);
+  }
   m["pinned"] = st ? st->pinned : false;
   m["in_flight"] = st ? st->in_flight : 0;
+  m["waiting"] = st ? st->waiting : 0;
+  m["draining"] = st ? st->draining : false;
+  m["last_eviction"] = st && !st->last_eviction.empty() ? Json(st->last_eviction) : Json();
   m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();
   if (st && !st->last_error.empty()) m["last_error"] = st->last_error;
   Json meta;

@@ -14,6 +14,7 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx);   // mana
 void add_utility_routes(httplib::Server& http, ServerContext& ctx);      // utility_routes.cc
 void add_metrics_routes(httplib::Server& http, ServerContext& ctx);      // metrics_route.cc
 void add_settings_routes(httplib::Server& http, ServerContext& ctx);     // settings_routes.cc
+void add_event_routes(httplib::Server& http, ServerContext& ctx);        // events_route.cc
 
 }  // namespace hangar::api
 

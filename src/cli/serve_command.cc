@@ -33,6 +33,9 @@ struct ServeOptions {
   std::string state_dir = "./state";
   std::string memory_budget = "auto";
   int max_loaded = 0;
+  int queue_size = 64;
+  std::string queue_timeout = "60s";
+  std::string swap_window = "0";
   std::string eviction = "lru";
   std::string keep_alive = "5m";
   std::string preload;
@@ -138,7 +141,8 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   c.models_dir = o.models_dir;
   c.state_dir = o.state_dir;
   if (o.memory_budget == "auto") {
-    c.cache.budget_bytes = manager::auto_memory_budget(memory.read());
+    c.pressure.auto_budget = true;
+    c.cache.budget_bytes = manager::auto_memory_budget(memory.read(), c.pressure.auto_fraction);
   } else {
     HANGAR_ASSIGN(c.cache.budget_bytes, manager::parse_bytes(o.memory_budget, "--memory-budget"));
   }
@@ -147,7 +151,12 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   if (!policy) return Error("--eviction: expected lru, lfu, fifo or cost, got '" + o.eviction + "'");
   c.cache.policy = *policy;
   HANGAR_ASSIGN(c.cache.keep_alive_ms, manager::parse_duration_ms(o.keep_alive, "--keep-alive"));
-  c.cache.ctx = o.ctx;
+  c.cache.max_queue = o.queue_size;
+  HANGAR_ASSIGN(c.cache.queue_timeout_ms, manager::parse_duration_ms(o.queue_timeout, "--queue-timeout"));
+  if (c.cache.queue_timeout_ms < 0)
+    return Error("--queue-timeout: expected a duration >= 0, got '" + o.queue_timeout + "'");
+  HANGAR_ASSIGN(c.cache.swap_window_ms, manager::parse_duration_ms(o.swap_window, "--swap-window"));
+  if (c.cache.swap_window_ms < 0) return Error("--swap-window: expected a duration >= 0, got '" + o.swap_window + "'");
   std::optional<manager::PreloadStrategy> strategy = manager::parse_preload_strategy(o.preload_strategy);
   if (!strategy)
     return Error("--preload-strategy: expected sequential, frequency, recency or size, got '" + o.preload_strategy + "'");
@@ -217,7 +226,8 @@ int serve(const ServeOptions& o) {
   const auto& cache = config->cache;
   log_info("hangar serve: listening on http://" + o.host + ":" + std::to_string(server.port()) + " (" +
            std::to_string(mgr.registry().list().size()) + " models in '" + o.models_dir + "', budget " +
-           (cache.budget_bytes ? manager::format_bytes(cache.budget_bytes) : std::string("none")) + ", eviction " +
+           (cache.budget_bytes ? manager::format_bytes(mgr.cache().budget_bytes()) : std::string("none")) +
+           (config->pressure.auto_budget ? " (auto)" : "") + ", eviction " +
            manager::eviction_policy_name(cache.policy) + ", ctx " + std::to_string(o.ctx) + " x " +
            std::to_string(o.parallel) + " sequences, " + std::to_string(pool.size()) + " threads" +
            (key->empty() ? "" : ", API key required") + ")");
@@ -255,12 +265,21 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--state-dir", o->state_dir, "directory of the model registry (SQLite)")->capture_default_str();
   cmd->add_option("--memory-budget", o->memory_budget,
-                  "bytes all loaded models may take: auto (80% of what the machine or cgroup gives) or a size "
-                  "such as 8G, 512Mi")
+                  "bytes all loaded models may take: auto (80% of what the machine or cgroup gives, followed "
+                  "while it runs) or a size such as 8G, 512Mi; either shrinks when the machine runs short")
       ->capture_default_str();
   cmd->add_option("--max-loaded", o->max_loaded, "most models loaded at once (0: no count cap)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--eviction", o->eviction, "eviction policy: lru, lfu, fifo or cost")->capture_default_str();
+  cmd->add_option("--queue-size", o->queue_size,
+                  "requests per model that may wait for memory; more get 429 with Retry-After")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("--queue-timeout", o->queue_timeout,
+                  "longest wait for memory before a 503 with Retry-After (e.g. 30s, 2m)")->capture_default_str();
+  cmd->add_option("--swap-window", o->swap_window,
+                  "how long busy models keep taking requests while another model waits for their memory "
+                  "(0: swap at once; e.g. 500ms: serve alternating models in larger batches)")
+      ->capture_default_str();
   cmd->add_option("--keep-alive", o->keep_alive,
                   "unload a model idle this long (e.g. 30s, 5m, 1h; 0: after each request; -1: never)")
       ->capture_default_str();

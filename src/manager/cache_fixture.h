@@ -32,8 +32,9 @@ class CacheFixture : public ::testing::Test {
   }
 
   std::string model_path(const std::string& id) { return dir_.path("models/" + id + ".gguf"); }
-  ModelCache& make_cache(CacheOptions options) {
-    cache_ = std::make_unique<ModelCache>(*registry_, loader_, clock_, options);
+  ModelCache& make_cache(CacheOptions options, EventBus* events = nullptr) {
+    cache_.reset();
+    cache_ = std::make_unique<ModelCache>(*registry_, loader_, clock_, options, events);
     return *cache_;
   }
   // Acquires and releases at once (one request).

@@ -11,24 +11,19 @@
 #include "model/architecture.h"
 
 namespace hangar::manager {
-namespace {
 
-// The scheduler keeps one row of logits per sequence for sampling.
-uint64_t scheduler_bytes(int32_t n_vocab, int32_t parallel) {
-  return static_cast<uint64_t>(n_vocab) * static_cast<uint64_t>(parallel) * sizeof(float);
-}
-
-}  // namespace
-
-EngineModel::EngineModel(std::string id, std::unique_ptr<engine::Engine> engine,
-                         std::string chat_template, MemoryBreakdown memory,
+EngineModel::EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
                          std::unique_ptr<ThreadPool> own_pool)
     : id_(std::move(id)),
       own_pool_(std::move(own_pool)),
       engine_(std::move(engine)),
       scheduler_(std::make_unique<engine::Scheduler>(*engine_)),
-      chat_template_(std::move(chat_template)),
-      memory_(memory) {}
+      chat_template_(std::move(chat_template)) {
+  const engine::MemoryEstimate m = engine_->memory();
+  memory_.weights_resident = m.weights;
+  memory_.kv_capacity = m.kv_cache;
+  memory_.scratch = m.scratch + engine::Scheduler::logits_bytes(engine_->n_vocab(), engine_->options().n_seq);
+}
 
 EngineModel::~EngineModel() {
   scheduler_.reset();  // joins the scheduler thread before the engine it drives goes away
@@ -75,38 +70,7 @@ EngineLoaderOptions EngineLoader::options_for(const std::string& id, ModelLoadSe
   return o;
 }
 
-uint64_t EngineLoader::estimate_bytes(const ModelRecord& rec, int ctx) {
-  ModelLoadSettings settings;
-  const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
-  const int32_t want_ctx = settings.ctx > 0 ? settings.ctx : ctx > 0 ? ctx : o.ctx;
-  Result<model::HParams> hp = header_hparams(rec);
-  if (!hp.ok()) {
-    const int64_t n_ctx = std::min<int64_t>(want_ctx, rec.context_length > 0 ? rec.context_length : want_ctx);
-    return estimate_load_bytes(rec, n_ctx * o.parallel);
-  }
-  const int32_t n_ctx = std::min(want_ctx, hp->n_ctx_train);
-  engine::MemoryEstimate m =
-      engine::estimate_memory(*hp, rec.tensor_bytes, n_ctx, o.parallel, o.batch_tokens);
-  // estimate_memory counts whole sequences; the extra prefix blocks come on top.
-  const uint64_t block_kv = static_cast<uint64_t>(model::KvCache::kDefaultBlockTokens) * hp->n_layer *
-                            hp->kv_dim() * 2 /*K and V*/ * 2 /*f16*/;
-  return m.total() + block_kv * static_cast<uint64_t>(o.extra_kv_blocks) +
-         scheduler_bytes(hp->n_vocab, o.parallel);
-}
-
-Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) {
-  Stopwatch watch;
-  ModelLoadSettings settings;
-  const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
-  if (settings.memory_limit > 0) {
-    const uint64_t estimate = estimate_bytes(rec, o.ctx);
-    if (estimate > settings.memory_limit)
-      return Error("model '" + rec.id + "' needs an estimated " + format_bytes(estimate) +
-                   ", more than its memory_limit setting of " + format_bytes(settings.memory_limit));
-  }
-  std::unique_ptr<ThreadPool> own_pool;
-  if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
-  ThreadPool& pool = own_pool ? *own_pool : pool_;
+engine::EngineOptions EngineLoader::engine_options(const EngineLoaderOptions& o) {
   engine::EngineOptions eo;
   eo.n_ctx = o.ctx;
   eo.n_seq = o.parallel;
@@ -114,26 +78,69 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec) 
   eo.extra_kv_blocks = o.extra_kv_blocks;
   eo.weights_in_memory = o.weights_in_memory;
   eo.layout_cache_dir = o.layout_cache_dir;
-  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool));
-  if (o.prefault) eng->prefault_weights();
+  return eo;
+}
+
+LoadPlan EngineLoader::plan(const ModelRecord& rec) {
+  ModelLoadSettings settings;
+  const engine::EngineOptions eo = engine_options(options_for(rec.id, &settings));  // this model's
+  const int threads = settings.threads > 0 ? settings.threads : pool_.size();
+  LoadPlan p;
+  p.settings = "ctx=" + std::to_string(eo.n_ctx) + " parallel=" + std::to_string(eo.n_seq) +
+               " batch_tokens=" + std::to_string(eo.batch_tokens) + " extra_kv_blocks=" +
+               std::to_string(eo.extra_kv_blocks) + " threads=" + std::to_string(threads) +
+               " weights=" + (eo.weights_in_memory ? "memory" : "mmap");
+  Result<model::HParams> hp = header_hparams(rec);
+  if (!hp.ok()) {
+    p.estimate_bytes = rec.file_size;
+    return p;
+  }
+  p.estimate_bytes = engine::estimate_memory(*hp, rec.tensor_bytes, eo).total() +
+                     engine::Scheduler::logits_bytes(hp->n_vocab, eo.n_seq);
+  p.n_vocab = hp->n_vocab;
+  p.n_ctx = std::min(eo.n_ctx, hp->n_ctx_train);
+  return p;
+}
+
+Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, const LoadProgress& progress) {
+  Stopwatch watch;
+  auto report = [&](double fraction, std::string_view stage) {
+    if (progress) progress(fraction, stage);
+  };
+  ModelLoadSettings settings;
+  const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
+  if (settings.memory_limit > 0) {
+    const uint64_t estimate = plan(rec).estimate_bytes;
+    if (estimate > settings.memory_limit)
+      return Error("model '" + rec.id + "' needs an estimated " + format_bytes(estimate) +
+                   ", more than its memory_limit setting of " + format_bytes(settings.memory_limit));
+  }
+  std::unique_ptr<ThreadPool> own_pool;
+  if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
+  ThreadPool& pool = own_pool ? *own_pool : pool_;
+  report(0.0, "reading weights");
+  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, engine_options(o), pool));
+  if (o.prefault) {
+    report(0.8, "prefaulting weights");
+    eng->prefault_weights();
+  }
   eng->set_profiler(o.profiler);
-  MemoryBreakdown mem;
-  mem.weights_resident = eng->weights_resident_bytes();
-  mem.kv_capacity = eng->kv_bytes_capacity();
-  mem.scratch = eng->scratch_bytes() + scheduler_bytes(eng->n_vocab(), eng->options().n_seq);
+  report(0.95, "starting scheduler");
   // A template of the wrong type is treated as absent (ChatML is used), as llama.cpp does.
   Result<std::string> tmpl_r = eng->model().file().get_string_or("tokenizer.chat_template", "");
   std::string tmpl = tmpl_r.ok() ? *tmpl_r : std::string();
+  const int32_t n_ctx = eng->n_ctx(), n_seq = eng->options().n_seq;
+  auto model = std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), std::move(own_pool));
+  const MemoryBreakdown& mem = model->memory();
   log_debug("model '" + rec.id + "': weights resident " + format_bytes(mem.weights_resident) + ", KV " +
             format_bytes(mem.kv_capacity) + ", scratch " + format_bytes(mem.scratch) + ", ctx " +
-            std::to_string(eng->n_ctx()) + " x " + std::to_string(eng->options().n_seq) + " sequences, " +
-            std::to_string(pool.size()) + " threads, " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) +
-            " ms");
+            std::to_string(n_ctx) + " x " + std::to_string(n_seq) + " sequences, " + std::to_string(pool.size()) +
+            " threads, " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) + " ms");
   if (settings.memory_limit > 0 && mem.total() > settings.memory_limit)
     return Error("model '" + rec.id + "' took " + format_bytes(mem.total()) + " once loaded, more than its " +
                  "memory_limit setting of " + format_bytes(settings.memory_limit));
-  return std::shared_ptr<LoadedModel>(
-      std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), mem, std::move(own_pool)));
+  report(1.0, "done");
+  return std::shared_ptr<LoadedModel>(std::move(model));
 }
 
 }  // namespace hangar::manager

@@ -38,14 +38,16 @@ struct MemoryBreakdown {
 // thread-safe to read.
 class EngineModel final : public LoadedModel {
  public:
-  // `own_pool` (may be null) is the pool of a model whose settings give it its own thread
-  // count; it outlives the engine that computes on it.
+  // Measures the engine (and the scheduler it starts) once, here. `own_pool` (may be null) is
+  // the pool of a model whose settings give it its own thread count; it outlives the engine
+  // that computes on it.
   EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
-              MemoryBreakdown memory, std::unique_ptr<ThreadPool> own_pool = nullptr);
+              std::unique_ptr<ThreadPool> own_pool = nullptr);
   ~EngineModel() override;
 
   // The measured total; fixed after load (the KV cache and scratch are allocated up front).
   uint64_t memory_bytes() const override { return memory_.total(); }
+  EngineModel* engine_model() override { return this; }
   const MemoryBreakdown& memory() const { return memory_; }
   // Drops finished sequences' KV blocks unused that long and gives their memory back.
   uint64_t trim_idle(int64_t unused_for_ms) override { return scheduler_->trim_prefixes(unused_for_ms); }
@@ -70,18 +72,19 @@ class EngineModel final : public LoadedModel {
 
 // Loads models with one shared ThreadPool, so that models computing at the same time take
 // turns on the cores instead of oversubscribing them (the pool runs one job at a time).
-// Thread-safe: the cache calls load() and estimate_bytes() from several threads at once.
+// Thread-safe: the cache calls load() and plan() from several threads at once.
 // The pool and profiler must outlive the loader and every model it loaded.
 class EngineLoader final : public ModelLoader {
  public:
   EngineLoader(ThreadPool& pool, EngineLoaderOptions options) : pool_(pool), options_(options) {}
 
   // engine::estimate_memory for the model's hyper-parameters (read once per file version from
-  // its header, then cached) plus the scheduler's logits buffer. Falls back to the registry's
-  // estimate_load_bytes when the header cannot be read (the load will then report why).
-  uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override;
+  // its header, then cached) plus the scheduler's logits; the settings string names ctx,
+  // parallel, batch tokens, extra KV blocks and the weights' backing. When the header cannot be
+  // read the estimate is the file size (the load will then report why).
+  LoadPlan plan(const ModelRecord& rec) override;
   // Loads rec.path, prefaults the weights, measures the memory and starts the scheduler.
-  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override;
+  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec, const LoadProgress& progress) override;
   // Per-model ctx, parallel, batch_tokens, threads and memory_limit (the model's settings):
   // a threads count other than the shared pool's gives that model a pool of its own.
   void set_load_settings(LoadSettingsFn fn) override;
@@ -97,6 +100,7 @@ class EngineLoader final : public ModelLoader {
   Result<model::HParams> header_hparams(const ModelRecord& rec);
   // The options for one model: its settings over the loader's own.
   EngineLoaderOptions options_for(const std::string& id, ModelLoadSettings* settings);
+  static engine::EngineOptions engine_options(const EngineLoaderOptions& o);
 
   ThreadPool& pool_;
   const EngineLoaderOptions options_;

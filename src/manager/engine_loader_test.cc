@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -79,8 +80,9 @@ TEST(EngineLoader, MeasuresMemoryCloseToItsEstimate) {
   ThreadPool pool(2);
   EngineLoader loader(pool, {.ctx = 256, .parallel = 2});
   ModelRecord rec = record_for("llama-spm-d256-q8_0.gguf");
-  const uint64_t estimate = loader.estimate_bytes(rec, 0);
-  auto loaded = loader.load(rec);
+  const uint64_t estimate = loader.plan(rec).estimate_bytes;
+  std::vector<double> progress;
+  auto loaded = loader.load(rec, [&](double f, std::string_view) { progress.push_back(f); });
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   auto& m = dynamic_cast<EngineModel&>(**loaded);
   // Prefaulted, so the whole tensor data is resident (plus header pages of the mapping).
@@ -91,28 +93,39 @@ TEST(EngineLoader, MeasuresMemoryCloseToItsEstimate) {
   EXPECT_EQ(m.memory_bytes(), m.memory().total());
   EXPECT_EQ(m.n_ctx(), 256);
   EXPECT_EQ(m.parallel(), 2);
+  EXPECT_EQ(m.engine_model(), &m);
+  ASSERT_GE(progress.size(), 2u);
+  EXPECT_EQ(progress.front(), 0.0);
+  EXPECT_EQ(progress.back(), 1.0);
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
   // The admission estimate is within 10% of the measurement.
   const double ratio = double(estimate) / double(m.memory_bytes());
   EXPECT_GT(ratio, 0.9) << estimate << " vs " << m.memory_bytes();
   EXPECT_LT(ratio, 1.1) << estimate << " vs " << m.memory_bytes();
 }
 
-TEST(EngineLoader, EstimateGrowsWithContextAndIsCheapToRepeat) {
+TEST(EngineLoader, PlanGrowsWithContextNamesItsSettingsAndIsCheapToRepeat) {
   ThreadPool pool(1);
-  EngineLoader loader(pool, {.ctx = 256, .parallel = 1});
+  EngineLoader small_ctx(pool, {.ctx = 128, .parallel = 1});
+  EngineLoader large_ctx(pool, {.ctx = 1024, .parallel = 1});
   ModelRecord rec = record_for("qwen2-d256-q4_k_m.gguf");
-  const uint64_t small = loader.estimate_bytes(rec, 128);
-  const uint64_t large = loader.estimate_bytes(rec, 1024);
-  EXPECT_GT(large, small);
-  EXPECT_GT(small, rec.tensor_bytes);
-  EXPECT_EQ(loader.estimate_bytes(rec, 128), small);
+  const LoadPlan small = small_ctx.plan(rec);
+  const LoadPlan large = large_ctx.plan(rec);
+  EXPECT_GT(large.estimate_bytes, small.estimate_bytes);
+  EXPECT_GT(small.estimate_bytes, rec.tensor_bytes);
+  EXPECT_EQ(small_ctx.plan(rec).estimate_bytes, small.estimate_bytes);
+  // Footprints are stored per settings: different contexts must not share one.
+  EXPECT_NE(small.settings, large.settings);
+  EXPECT_NE(small.settings.find("ctx=128"), std::string::npos) << small.settings;
+  EXPECT_EQ(small.n_ctx, 128);
+  EXPECT_GT(small.n_vocab, 0);
 }
 
 TEST(EngineLoader, GeneratesLlamaCppGreedyTokensThroughTheScheduler) {
   ThreadPool pool(2);
   EngineLoader loader(pool, {.ctx = 512, .parallel = 2});
   const std::string file = "llama-spm-d256-f16.gguf";
-  auto loaded = loader.load(record_for(file));
+  auto loaded = loader.load(record_for(file), {});
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   auto& m = dynamic_cast<EngineModel&>(**loaded);
   auto cases = decisive_cases(file, 0.02);
@@ -124,8 +137,8 @@ TEST(EngineLoader, TwoModelsShareOnePoolConcurrently) {
   ThreadPool pool(2);
   EngineLoader loader(pool, {.ctx = 512, .parallel = 1});
   const std::string a = "llama-spm-d256-f16.gguf", b = "llama-spm-d256-q8_0.gguf";
-  auto la = loader.load(record_for(a));
-  auto lb = loader.load(record_for(b));
+  auto la = loader.load(record_for(a), {});
+  auto lb = loader.load(record_for(b), {});
   ASSERT_TRUE(la.ok() && lb.ok());
   auto ca = decisive_cases(a, 0.02), cb = decisive_cases(b, 0.05);
   ASSERT_FALSE(ca.empty());
@@ -144,7 +157,7 @@ TEST(EngineLoader, ReadsTheChatTemplateWhenPresent) {
   EngineLoader loader(pool, {.ctx = 128, .parallel = 1});
   for (const char* file : {"qwen2-d256-q4_k_m.gguf", "llama-2-tiny-random.gguf"}) {
     ModelRecord rec = record_for(file);
-    auto loaded = loader.load(rec);
+    auto loaded = loader.load(rec, {});
     ASSERT_TRUE(loaded.ok()) << loaded.error().message();
     EXPECT_EQ(!dynamic_cast<EngineModel&>(**loaded).chat_template().empty(), rec.has_chat_template) << file;
   }
@@ -165,7 +178,7 @@ TEST(EngineLoader, TruncatedFileIsAnErrorNamingIt) {
   ModelRecord rec;
   rec.id = "cut";
   rec.path = path;
-  auto loaded = loader.load(rec);
+  auto loaded = loader.load(rec, {});
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.error().message().find(path), std::string::npos) << loaded.error().message();
   std::filesystem::remove_all(dir);

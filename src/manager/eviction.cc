@@ -7,6 +7,17 @@
 
 namespace hangar::manager {
 
+const char* eviction_reason_name(EvictionReason r) {
+  switch (r) {
+    case EvictionReason::kPolicy: return "policy";
+    case EvictionReason::kKeepAlive: return "keep_alive";
+    case EvictionReason::kPressure: return "memory_pressure";
+    case EvictionReason::kManual: return "manual";
+    case EvictionReason::kSettings: return "settings_change";
+  }
+  return "?";
+}
+
 double eviction_cost(const EvictionCandidate& c) {
   return static_cast<double>(c.load_ms) * c.requests_per_min;
 }

@@ -1,4 +1,5 @@
-// Eviction policies: which idle model goes first (LRU, LFU, FIFO, or lowest reload cost).
+// Eviction policies (which idle model goes first: LRU, LFU, FIFO, or lowest reload cost) and
+// the reasons a model is unloaded.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,18 @@
 #include "manager/model_record.h"
 
 namespace hangar::manager {
+
+// Why a model left memory. Every unload records one (stats, /metrics, the event stream).
+enum class EvictionReason {
+  kPolicy,     // made room for another model (the eviction policy chose it)
+  kKeepAlive,  // idle for longer than its keep-alive
+  kPressure,   // the machine ran short: the effective budget fell below what was resident
+  kManual,     // DELETE /v1/models/{id}
+  kSettings,   // its settings changed in a way that needs a reload
+};
+constexpr int kEvictionReasonCount = 5;
+// "policy", "keep_alive", "memory_pressure", "manual", "settings_change".
+const char* eviction_reason_name(EvictionReason r);
 
 // What a policy may look at for one idle, unpinned, loaded model.
 struct EvictionCandidate {

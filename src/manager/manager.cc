@@ -50,7 +50,9 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   });
   CacheOptions cache_options = config.cache;
   cache_options.keep_alive_for = [s](const std::string& id) { return s->model(id).keep_alive_ms; };
-  m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, cache_options);
+  cache_options.priority_of = [s](const std::string& id) { return s->model(id).priority; };
+  m->events_ = std::make_unique<EventBus>(wall_clock);
+  m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, cache_options, m->events_.get());
   m->preloader_ =
       std::make_unique<Preloader>(*m->registry_, *m->cache_, memory, clock, config.preload);
   m->monitor_ = std::make_unique<MemoryMonitor>(*m->cache_, memory, config.pressure);
@@ -63,6 +65,7 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   m->apply_settings(ids);
   m->worker_ = std::make_unique<BackgroundWorker>(clock);
   m->add_jobs(wall_clock);
+  m->monitor_->check();  // the effective budget follows the machine from the first request on
   return m;
 }
 
@@ -167,6 +170,7 @@ void Manager::stop() {
   if (worker_) worker_->stop();
   if (preloading_.joinable()) preloading_.join();
   if (hasher_) hasher_->stop();
+  if (events_) events_->close_all();
 }
 
 Result<ScanReport> Manager::refresh() {
@@ -211,8 +215,8 @@ void Manager::apply_settings(const std::vector<std::string>& ids) {
 
 void Manager::on_settings_changed(const SettingsChange& change) {
   apply_settings(change.ids);
-  // Hook for the model event stream (GET /v1/models/events): each id here is one "settings"
-  // event once the cache's event bus exists.
+  for (const std::string& id : change.ids)
+    events_->publish(ModelEvent(ModelEvent::kSettings, id).with("cause", change.cause));
   std::string ids;
   for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
   log_info("settings changed (" + change.cause + ") for: " + ids);

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "manager/background_worker.h"
+#include "manager/event_bus.h"
 #include "manager/hash_worker.h"
 #include "manager/integrity.h"
 #include "manager/memory_monitor.h"
@@ -27,9 +28,9 @@ namespace hangar::manager {
 struct ManagerConfig {
   std::string models_dir = "./models";
   std::string state_dir = "./state";
-  CacheOptions cache;        // budget: the caller resolves "auto" with auto_memory_budget()
+  CacheOptions cache;        // budget: the cap, or for auto the starting figure (auto_memory_budget)
   PreloadOptions preload;
-  PressureOptions pressure;
+  PressureOptions pressure;  // pressure.auto_budget: --memory-budget auto
   std::vector<std::string> preload_ids;  // --preload: appended to the persisted list
   // Per-model settings; an empty path means <models_dir>/hangar.toml (absent: no settings).
   SettingsOptions settings;
@@ -81,6 +82,9 @@ class Manager {
   // True once the models dir was scanned in this process (open() or the background rescan).
   bool scanned() const;
 
+  // Model state changes for GET /v1/models/events. Publish a `settings` event here when a
+  // model's settings change.
+  EventBus& events() { return *events_; }
   Registry& registry() { return *registry_; }
   ModelCache& cache() { return *cache_; }
   Preloader& preloader() { return *preloader_; }
@@ -101,6 +105,7 @@ class Manager {
 
   ManagerConfig config_;
   const Clock* clock_ = nullptr;
+  std::unique_ptr<EventBus> events_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<SettingsStore> settings_;  // before the cache, whose keep-alive reads it
   std::unique_ptr<ModelCache> cache_;

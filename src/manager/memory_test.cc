@@ -4,6 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "manager/cache_fixture.h"
 #include "manager/memory_monitor.h"
 #include "manager/memory_reader.h"
@@ -125,7 +129,91 @@ TEST_F(MonitorTest, UnloadsIdleModelsByPolicyUnderPressureOnly) {
   EXPECT_EQ(s.checks, 3);
   EXPECT_EQ(s.pressure_events, 2);
   EXPECT_EQ(s.models_unloaded, 2);
-  EXPECT_EQ(cache_->stats().pressure_unloads, 2);
+  EXPECT_EQ(cache_->stats().unloads_for(EvictionReason::kPressure), 2);
+}
+
+TEST(MemoryBudget, TheOneRuleCapsByTheMachineAndTheAutoFraction) {
+  MemorySnapshot s;
+  s.system_total = 16 * kGiB;
+  s.system_available = 9 * kGiB;
+  s.process_rss = 1 * kGiB;
+  PressureOptions o;  // reserve: 5% of 16 GiB
+  const uint64_t reserve = 16 * kGiB / 20;
+  // Fixed budget under what the machine gives: the budget.
+  BudgetDecision b = decide_budget(s, 4 * kGiB, 500 * kMiB, o);
+  EXPECT_EQ(b.effective, 4 * kGiB);
+  EXPECT_NE(b.reason.find("fixed"), std::string::npos) << b.reason;
+  // Auto: 80% of RSS + available.
+  o.auto_budget = true;
+  b = decide_budget(s, 0, 500 * kMiB, o);
+  EXPECT_EQ(b.effective, static_cast<uint64_t>(double(10 * kGiB) * 0.8));
+  EXPECT_NE(b.reason.find("auto: 80%"), std::string::npos) << b.reason;
+  // Others took memory: what the machine gives (resident + available - reserve) binds.
+  s.system_available = 2 * kGiB;
+  b = decide_budget(s, 0, 500 * kMiB, o);
+  EXPECT_EQ(b.effective, 500 * kMiB + 2 * kGiB - reserve);
+  EXPECT_NE(b.reason.find("what the machine can give"), std::string::npos) << b.reason;
+  // Under the reserve: below what is resident by exactly the shortfall.
+  s.system_available = reserve - 100 * kMiB;
+  b = decide_budget(s, 4 * kGiB, 500 * kMiB, o);
+  EXPECT_EQ(b.effective, 400 * kMiB);
+  EXPECT_NE(b.reason.find("memory pressure"), std::string::npos) << b.reason;
+  // Nothing known (no /proc): the configured cap alone.
+  o.auto_budget = false;
+  EXPECT_EQ(decide_budget(MemorySnapshot{}, 4 * kGiB, 0, o).effective, 4 * kGiB);
+}
+
+// A real process takes memory: the budget must shrink below what the cache holds and grow back
+// once it exits. Runs only where the machine has room for the balloon.
+class BalloonTest : public testing::CacheFixture {};
+
+TEST_F(BalloonTest, ARealBalloonShrinksTheBudgetAndItGrowsBackWhenItExits) {
+  ProcMemoryReader reader;
+  const MemorySnapshot start = reader.read();
+  const uint64_t balloon = 1 * kGiB;
+  if (start.system_total == 0 || start.system_available < 8 * balloon)
+    GTEST_SKIP() << "needs " << 8 * balloon / kGiB << " GiB available for a " << balloon / kGiB << " GiB balloon";
+  // The reserve sits a quarter balloon below what is available now: the balloon crosses it by
+  // three quarters, more than other processes move the figure in the seconds this takes.
+  PressureOptions p;
+  p.min_available_bytes = start.system_available - balloon / 4;
+  make_cache({.keep_alive_ms = -1});
+  use("a");
+  MemoryMonitor monitor(*cache_, reader, p);
+  if (monitor.check().under_pressure) GTEST_SKIP() << "available memory fell before the balloon was filled";
+  const uint64_t before = cache_->budget_bytes();
+
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Only async-signal-safe calls after fork: map (huge pages: few faults), touch, report, wait.
+    void* m = mmap(nullptr, balloon, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) _exit(1);
+    madvise(m, balloon, MADV_HUGEPAGE);
+    for (uint64_t off = 0; off < balloon; off += 4096) static_cast<volatile char*>(m)[off] = 1;
+    char c = 1;
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    if (read(release[0], &c, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  std::vector<std::string> unloaded;
+  const PressureDecision during = monitor.check(&unloaded);
+  const uint64_t shrunk = cache_->budget_bytes();
+  ASSERT_EQ(write(release[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) close(fd);
+  EXPECT_TRUE(during.under_pressure) << during.reason;
+  EXPECT_EQ(unloaded, std::vector<std::string>{"a"});
+  EXPECT_EQ(cache_->status("a")->last_eviction, "memory_pressure");
+  EXPECT_LT(shrunk, before);
+  monitor.check();
+  EXPECT_GT(cache_->budget_bytes(), shrunk);  // grew back once the balloon was gone
 }
 
 }  // namespace

@@ -1,16 +1,14 @@
-// ModelCache: admission, eviction, leases and keep-alive.
+// ModelCache: requests, single-flight loads, leases and measured footprints.
 #include "manager/model_cache.h"
 
 #include <algorithm>
-#include <map>
 
 #include "base/log.h"
-#include "manager/eviction.h"
 #include "manager/integrity.h"
+#include "manager/model_cache_entry.h"
 #include "manager/units.h"
 
 namespace hangar::manager {
-
 
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -34,25 +32,43 @@ void Lease::release() {
   cache->release(id_, keep_alive_ms_, unload_if_zero_);
 }
 
-ModelCache::ModelCache(Registry& registry, ModelLoader& loader, const Clock& clock,
-                       CacheOptions options)
-    : registry_(registry), loader_(loader), clock_(clock), options_(options) {}
+ModelCache::ModelCache(Registry& registry, ModelLoader& loader, const Clock& clock, CacheOptions options,
+                       EventBus* events)
+    : registry_(registry),
+      loader_(loader),
+      clock_(clock),
+      options_(std::move(options)),
+      events_(events),
+      budget_(options_.budget_bytes),
+      budget_reason_(options_.budget_bytes ? "fixed budget" : "no budget") {}
 
 ModelCache::~ModelCache() {
   std::lock_guard lock(mu_);
   HANGAR_ASSERT_MSG(leases_out_ == 0, "a Lease outlived its ModelCache");
 }
 
-Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& options,
-                                  AcquireFailure* failure) {
+Result<AdmissionFigure> ModelCache::admission(const std::string& id) {
+  std::optional<ModelRecord> rec = registry_.get(id);
+  if (!rec || !rec->present) return Error("unknown model '" + id + "'");
+  return admission(*rec);
+}
+
+AdmissionFigure ModelCache::admission(const ModelRecord& rec) {
+  AdmissionFigure fig;
+  fig.plan = loader_.plan(rec);
+  fig.measured = registry_.footprint(rec.id, fig.plan.settings);
+  fig.bytes = fig.measured ? fig.measured->measured_bytes : fig.plan.estimate_bytes;
+  return fig;
+}
+
+Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& options, AcquireFailure* failure) {
   AcquireFailure local;
   AcquireFailure* f = failure != nullptr ? failure : &local;
   *f = AcquireFailure{};
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) {
     f->kind = FailureKind::kUnknownModel;
-    return Error(rec ? "model '" + id + "' is no longer in the models dir"
-                     : "unknown model '" + id + "'");
+    return Error(rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'");
   }
   if (!rec->scan_error.empty()) {
     f->kind = FailureKind::kLoadFailed;
@@ -62,55 +78,132 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
     Status st = registry_.record_access(id);
     if (!st.ok()) log_warn("cannot record access to '" + id + "': " + st.error().message());
   }
-  const uint64_t estimate = loader_.estimate_bytes(*rec, options_.ctx);
+  // Outside the lock: the plan may read the file's header, the priority asks the settings.
+  HANGAR_ASSIGN(AdmissionFigure figure, admission(id));
+  const int priority = options.priority ? *options.priority : options_.priority_of ? options_.priority_of(id) : 0;
 
-  std::unique_lock lock(mu_);
+  CacheLock guard(mu_, dropped_);
+  std::unique_lock<std::mutex>& lock = guard.get();
   Entry& e = entry_locked(id, *rec);  // rec was read before this access was recorded
   const int64_t now = clock_.now_ms();
   if (options.count_access) {
     e.access_count += 1;
     e.recent.push_back(now);
   }
-  bool counted = !options.count_access;
+  e.priority = priority;
+  // A preload only wants the model resident, so a draining one will do.
+  if (e.state == ModelState::kLoaded && (!e.draining || !options.allow_evict)) {
+    if (options.count_access) counters_.hits += 1;
+    return lease_for(id, e, options);
+  }
+  if (options.count_access) counters_.misses += 1;
+  if (e.state == ModelState::kUnloaded && !e.load_pending) e.figure = std::move(figure);
+
+  Waiter w;
+  w.seq = ++next_waiter_seq_;
+  w.arrived_ms = now;
+  w.deadline_ms = now + std::max<int64_t>(options_.queue_timeout_ms, 0);
+  if (!options.allow_evict) {
+    // A preload takes free memory only, never waits for it, and never jumps a queue.
+    if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(admit_now_locked(id, e, false, f));
+    w.deadline_ms = INT64_MAX;  // it waits only for its model's load
+  } else {
+    if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e, f));
+    if (static_cast<int>(e.queue.size()) >= options_.max_queue) {
+      counters_.queue_full += 1;
+      f->kind = FailureKind::kQueueFull;
+      f->retry_after_s = std::max<int64_t>(1, (options_.swap_window_ms + e.last_load_ms + 999) / 1000);
+      return Error("model '" + id + "' has " + std::to_string(e.queue.size()) +
+                   " requests waiting for memory, the most its queue holds (--queue-size); try again later");
+    }
+  }
+  e.queue.push_back(&w);
+  schedule_locked();
+  Result<Lease> r = wait_for_model(id, e, w, lock, options, f);
+  guard.drop_now();
+  return r;
+}
+
+Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter& w,
+                                         std::unique_lock<std::mutex>& lock, const AcquireOptions& options,
+                                         AcquireFailure* f) {
+  auto leave_queue = [&] {
+    auto it = std::find(e.queue.begin(), e.queue.end(), &w);
+    if (it != e.queue.end()) e.queue.erase(it);
+  };
   for (;;) {
-    if (e.state == ModelState::kLoaded) {
-      if (!counted) counters_.hits += 1;
-      return make_lease_locked(id, e, options);
+    const int64_t now = clock_.now_ms();
+    if (w.granted) {
+      if (w.announced) counters_.queue_wait_ms += now - w.arrived_ms;
+      Lease lease;
+      lease.cache_ = this;
+      lease.id_ = id;
+      lease.model_ = e.model;
+      lease.keep_alive_ms_ = options.keep_alive_ms;
+      return lease;
     }
-    if (!counted) counters_.misses += 1;
-    counted = true;
-    if (e.state == ModelState::kLoading) {
-      // Someone else is loading it: wait for that load rather than loading twice.
-      const uint64_t gen = e.generation;
-      load_done_.wait(lock, [&] { return e.generation != gen; });
-      if (!e.last_load_ok) {
-        f->kind = e.last_failure;
-        return Error(e.last_error);
-      }
-      continue;  // loaded (or, rarely, already evicted again: then load it ourselves)
+    if (w.failed) {
+      f->kind = w.failure;
+      return Error(w.error);
     }
-    return load_and_lease(id, *rec, estimate, lock, options, f);
+    if (e.load_pending) {
+      // Admitted: this thread runs the load (single flight); the others wait for it.
+      e.load_pending = false;
+      run_load(id, e, lock);
+      continue;
+    }
+    if (e.state != ModelState::kLoading && now >= w.deadline_ms) {
+      leave_queue();
+      counters_.queue_timeouts += 1;
+      schedule_locked();
+      f->kind = FailureKind::kQueueTimeout;
+      f->retry_after_s = std::max<int64_t>(1, (options_.swap_window_ms + e.last_load_ms + 999) / 1000);
+      return Error("model '" + id + "' waited " + std::to_string(now - w.arrived_ms) +
+                   " ms for memory without getting it (--queue-timeout): the models that hold the budget stayed busy");
+    }
+    if (!w.announced && e.state != ModelState::kLoading) {
+      w.announced = true;
+      counters_.queued += 1;
+      publish(ModelEvent(ModelEvent::kQueued, id)
+                  .with("reason", std::string(e.draining ? "draining" : "memory"))
+                  .with("waiting", static_cast<int64_t>(e.queue.size())));
+    }
+    if (!dropped_.empty()) {
+      std::vector<std::shared_ptr<LoadedModel>> doomed;
+      doomed.swap(dropped_);
+      lock.unlock();
+      doomed.clear();
+      lock.lock();
+      continue;
+    }
+    // A fake clock does not move while we wait: tick() wakes us. A real one does.
+    const int64_t wait_ms = w.deadline_ms == INT64_MAX ? 1000 : std::max<int64_t>(w.deadline_ms - now, 1);
+    changed_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(wait_ms, 1000)));
   }
 }
 
-Result<Lease> ModelCache::load_and_lease(const std::string& id, const ModelRecord& rec,
-                                         uint64_t estimate, std::unique_lock<std::mutex>& lock,
-                                         const AcquireOptions& options, AcquireFailure* f) {
-  Entry& e = *entries_.at(id);
-  std::vector<std::shared_ptr<LoadedModel>> dropped;
-  HANGAR_TRY(admit_locked(id, estimate, options.allow_evict, &dropped, f));
-  e.state = ModelState::kLoading;
-  e.reserved = estimate;
+void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock) {
+  HANGAR_ASSERT(e.state == ModelState::kLoading);
+  const AdmissionFigure figure = e.figure;
+  std::vector<std::shared_ptr<LoadedModel>> doomed;
+  doomed.swap(dropped_);
   lock.unlock();
-  dropped.clear();  // evicted models are destroyed outside the lock
+  doomed.clear();  // the models evicted for this one leave memory before it comes in
 
+  publish(ModelEvent(ModelEvent::kLoading, id).with("progress", 0.0).with("stage", std::string("start"))
+              .with("bytes", static_cast<int64_t>(figure.bytes)));
   const int64_t t0 = clock_.now_ms();
   FailureKind kind = FailureKind::kIntegrity;
   Result<std::shared_ptr<LoadedModel>> loaded = Error("not loaded");
-  Status integrity = check_before_load(registry_, rec);
+  std::optional<ModelRecord> rec = registry_.get(id);
+  if (!rec) kind = FailureKind::kUnknownModel;
+  Status integrity = rec ? check_before_load(registry_, *rec) : Status(Error("model '" + id + "' is gone"));
   if (integrity.ok()) {
     kind = FailureKind::kLoadFailed;
-    loaded = loader_.load(rec);
+    LoadProgress progress = [this, &id](double fraction, std::string_view stage) {
+      publish(ModelEvent(ModelEvent::kLoading, id).with("progress", fraction).with("stage", std::string(stage)));
+    };
+    loaded = loader_.load(*rec, progress);
     if (loaded.ok() && *loaded == nullptr) loaded = Error("model '" + id + "': loader returned no model");
   } else {
     loaded = integrity.error();
@@ -120,17 +213,22 @@ Result<Lease> ModelCache::load_and_lease(const std::string& id, const ModelRecor
 
   lock.lock();
   e.reserved = 0;
-  e.generation += 1;
   if (!loaded.ok()) {
     e.state = ModelState::kUnloaded;
-    e.last_load_ok = false;
+    e.draining = false;
     e.last_error = loaded.error().message();
-    e.last_failure = kind;
     counters_.load_failures += 1;
-    f->kind = kind;
-    load_done_.notify_all();
+    // Every request waiting for this model shares the failure (they would load the same file).
+    for (Waiter* w : e.queue) {
+      w->failed = true;
+      w->error = e.last_error;
+      w->failure = kind;
+    }
+    e.queue.clear();
+    publish(ModelEvent(ModelEvent::kFailed, id).with("error", e.last_error));
     log_warn("loading model '" + id + "' failed: " + e.last_error);
-    return loaded.error();
+    schedule_locked();
+    return;
   }
   e.state = ModelState::kLoaded;
   e.model = std::move(loaded).value();
@@ -138,36 +236,46 @@ Result<Lease> ModelCache::load_and_lease(const std::string& id, const ModelRecor
   e.loaded_at_ms = now;
   e.last_used_ms = now;
   e.last_load_ms = load_ms;
-  e.last_load_ok = true;
   e.last_error.clear();
+  e.draining = false;
   counters_.loads += 1;
   counters_.total_load_ms += load_ms;
   counters_.last_load_ms = load_ms;
-  // The lease is taken before the correction below, so the new model cannot be its victim.
-  Lease lease = make_lease_locked(id, e, options);
-  const uint64_t used = used_bytes_locked();
-  if (options_.budget_bytes != 0 && used > options_.budget_bytes) {
-    // The measurement exceeded the estimate: make room after the fact.
-    uint64_t over = used - options_.budget_bytes;
-    uint64_t freed = evict_idle_locked(over, id, &counters_.evictions, &dropped, nullptr);
-    if (freed < over) {
-      log_warn("model '" + id + "' measured " + format_bytes(e.bytes) + " (estimate " +
-               format_bytes(estimate) + "); the cache is " + format_bytes(over - freed) +
+  // Its waiters are served first, so a model that another waiter needs still serves the batch
+  // it was loaded for; and with their leases counted it cannot be the victim below.
+  grant_waiters_locked(e);
+  const uint64_t measured = e.bytes;
+  if (budget_ != 0 && used_bytes_locked() > budget_) {
+    const std::string detail = "'" + id + "' measured " + format_bytes(measured) + " (admitted on " +
+                               format_bytes(figure.bytes) + ")";
+    shrink_to_budget_locked(EvictionReason::kPolicy, id, detail, nullptr);
+    if (used_bytes_locked() > budget_)
+      log_warn("model " + detail + "; the cache is " + format_bytes(used_bytes_locked() - budget_) +
                " over its budget and nothing idle is left to evict");
-    }
   }
-  load_done_.notify_all();
+  publish(ModelEvent(ModelEvent::kLoaded, id)
+              .with("bytes", static_cast<int64_t>(measured))
+              .with("load_ms", load_ms)
+              .with("estimated_bytes", static_cast<int64_t>(figure.plan.estimate_bytes)));
+  schedule_locked();
   lock.unlock();
-  dropped.clear();
-  log_info("loaded model '" + id + "' in " + std::to_string(load_ms) + " ms, " +
-           format_bytes(e.bytes));
+
+  log_info("loaded model '" + id + "' in " + std::to_string(load_ms) + " ms, " + format_bytes(measured) +
+           (figure.measured ? "" : " (estimate " + format_bytes(figure.plan.estimate_bytes) + ")"));
   Status st = registry_.record_load(id, load_ms);
   if (!st.ok()) log_warn("cannot record load of '" + id + "': " + st.error().message());
-  return lease;
+  Footprint fp;
+  fp.settings = figure.plan.settings;
+  fp.file_size = rec->file_size;
+  fp.mtime_ns = rec->mtime_ns;
+  fp.measured_bytes = measured;
+  fp.estimated_bytes = figure.plan.estimate_bytes;
+  st = registry_.record_footprint(id, fp);
+  if (!st.ok()) log_warn("cannot record the footprint of '" + id + "': " + st.error().message());
+  lock.lock();
 }
 
-Status ModelCache::load(const std::string& id, const AcquireOptions& options,
-                        AcquireFailure* failure) {
+Status ModelCache::load(const std::string& id, const AcquireOptions& options, AcquireFailure* failure) {
   HANGAR_ASSIGN(Lease lease, acquire(id, options, failure));
   lease.unload_if_zero_ = false;
   lease.release();
@@ -185,8 +293,7 @@ ModelCache::Entry& ModelCache::entry_locked(const std::string& id, const ModelRe
   return *it->second;
 }
 
-Lease ModelCache::make_lease_locked(const std::string& id, Entry& e,
-                                    const AcquireOptions& options) {
+Lease ModelCache::lease_for(const std::string& id, Entry& e, const AcquireOptions& options) {
   e.in_flight += 1;
   e.expires_at_ms = -1;
   leases_out_ += 1;
@@ -198,140 +305,26 @@ Lease ModelCache::make_lease_locked(const std::string& id, Entry& e,
   return lease;
 }
 
-void ModelCache::release(const std::string& id, std::optional<int64_t> keep_alive_ms,
-                         bool unload_if_zero) {
-  std::vector<std::shared_ptr<LoadedModel>> dropped;
-  {
-    std::lock_guard lock(mu_);
-    Entry& e = *entries_.at(id);
-    HANGAR_ASSERT(e.in_flight > 0 && leases_out_ > 0);
-    e.in_flight -= 1;
-    leases_out_ -= 1;
-    const int64_t now = clock_.now_ms();
-    e.last_used_ms = now;
-    const int64_t keep = keep_alive_ms ? *keep_alive_ms : default_keep_alive(id);
-    if (e.in_flight == 0 && !e.pinned) {
-      if (keep < 0) {
-        e.expires_at_ms = -1;
-      } else if (keep == 0 && unload_if_zero) {
-        unload_entry_locked(e, &dropped);
-        counters_.expirations += 1;
-        log_info("unloaded model '" + id + "' (keep-alive 0)");
-      } else {
-        e.expires_at_ms = now + keep;
-      }
-    }
-  }
-}
-
-Status ModelCache::admit_locked(const std::string& id, uint64_t bytes, bool allow_evict,
-                                std::vector<std::shared_ptr<LoadedModel>>* dropped,
-                                AcquireFailure* f) {
-  const uint64_t budget = options_.budget_bytes;
-  const int max_loaded = options_.max_loaded;
-  auto fits = [&](uint64_t used, int count) {
-    return (budget == 0 || used + bytes <= budget) && (max_loaded == 0 || count + 1 <= max_loaded);
-  };
-  const uint64_t used = used_bytes_locked();
-  const int count = resident_count_locked();
-  if (fits(used, count)) return Status::Ok();
-
+void ModelCache::release(const std::string& id, std::optional<int64_t> keep_alive_ms, bool unload_if_zero) {
+  CacheLock guard(mu_, dropped_);
+  Entry& e = *entries_.at(id);
+  HANGAR_ASSERT(e.in_flight > 0 && leases_out_ > 0);
+  e.in_flight -= 1;
+  leases_out_ -= 1;
   const int64_t now = clock_.now_ms();
-  std::vector<EvictionCandidate> candidates;
-  std::vector<Entry*> entries;
-  std::string blocked;  // models that cannot be evicted, for the error
-  uint64_t unevictable = 0;
-  std::map<std::string, Entry*> sorted;
-  for (auto& [eid, ep] : entries_) sorted[eid] = ep.get();
-  for (auto& [eid, ep] : sorted) {
-    Entry& x = *ep;
-    if (x.state == ModelState::kUnloaded) continue;
-    const char* why = x.state == ModelState::kLoading ? "loading"
-                      : x.in_flight > 0               ? "in flight"
-                      : x.pinned                      ? "pinned"
-                                                      : nullptr;
-    if (why != nullptr) {
-      uint64_t b = x.state == ModelState::kLoading ? x.reserved : x.bytes;
-      unevictable += b;
-      blocked += (blocked.empty() ? "" : ", ") + eid + " (" + why + ", " + std::to_string(b) +
-                 " bytes)";
-      continue;
-    }
-    candidates.push_back({eid, x.bytes, x.last_used_ms, x.loaded_at_ms, x.access_count,
-                          x.last_load_ms, requests_per_min_locked(x, now)});
-    entries.push_back(&x);
-  }
-  std::vector<size_t> victims;
-  uint64_t u = used;
-  int c = count;
-  if (allow_evict) {
-    for (size_t idx : eviction_order(options_.policy, candidates)) {
-      if (fits(u, c)) break;
-      victims.push_back(idx);
-      u -= candidates[idx].bytes;
-      c -= 1;
-    }
-  }
-  if (!fits(u, c)) {
-    *f = AcquireFailure{FailureKind::kInsufficientMemory, bytes, budget, used, unevictable};
-    std::string msg = "cannot load model '" + id + "': ";
-    if (budget != 0 && bytes > budget) {
-      msg += "it needs an estimated " + std::to_string(bytes) +
-             " bytes, more than the whole memory budget of " + std::to_string(budget) + " bytes";
-    } else if (budget != 0 && u + bytes > budget) {
-      msg += "it needs an estimated " + std::to_string(bytes) + " bytes; the budget is " +
-             std::to_string(budget) + " bytes and " + std::to_string(used) + " are in use, " +
-             (allow_evict ? std::to_string(unevictable) + " of them by models that cannot be evicted"
-                          : std::string("and a preload does not evict"));
+  e.last_used_ms = now;
+  const int64_t keep = keep_alive_ms ? *keep_alive_ms : default_keep_alive(id);
+  if (e.in_flight == 0 && !e.pinned) {
+    if (keep < 0) {
+      e.expires_at_ms = -1;
+    } else if (keep == 0 && unload_if_zero) {
+      unload_entry_locked(id, e, EvictionReason::kKeepAlive, "keep-alive 0");
     } else {
-      msg += "max-loaded is " + std::to_string(max_loaded) + " and " + std::to_string(count) +
-             " models are resident" +
-             (allow_evict ? std::string(", none of them evictable") : ", and a preload does not evict");
+      e.expires_at_ms = now + keep;
     }
-    if (!blocked.empty()) msg += " (" + blocked + ")";
-    return Error(msg);
   }
-  for (size_t idx : victims) {
-    log_info("evicting model '" + candidates[idx].id + "' (" +
-             eviction_policy_name(options_.policy) + ") to make room for '" + id + "'");
-    unload_entry_locked(*entries[idx], dropped);
-    counters_.evictions += 1;
-  }
-  return Status::Ok();
-}
-
-uint64_t ModelCache::evict_idle_locked(uint64_t bytes, const std::string& except,
-                                       int64_t* counter,
-                                       std::vector<std::shared_ptr<LoadedModel>>* dropped,
-                                       std::vector<std::string>* ids) {
-  const int64_t now = clock_.now_ms();
-  std::vector<EvictionCandidate> candidates;
-  std::vector<Entry*> entries;
-  for (auto& [eid, ep] : entries_) {
-    Entry& x = *ep;
-    if (eid == except || x.state != ModelState::kLoaded || x.in_flight > 0 || x.pinned) continue;
-    candidates.push_back({eid, x.bytes, x.last_used_ms, x.loaded_at_ms, x.access_count,
-                          x.last_load_ms, requests_per_min_locked(x, now)});
-    entries.push_back(&x);
-  }
-  uint64_t freed = 0;
-  for (size_t idx : eviction_order(options_.policy, candidates)) {
-    if (freed >= bytes) break;
-    freed += candidates[idx].bytes;
-    unload_entry_locked(*entries[idx], dropped);
-    *counter += 1;
-    if (ids != nullptr) ids->push_back(candidates[idx].id);
-  }
-  return freed;
-}
-
-void ModelCache::unload_entry_locked(Entry& e, std::vector<std::shared_ptr<LoadedModel>>* dropped) {
-  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.in_flight == 0);
-  dropped->push_back(std::move(e.model));
-  e.model.reset();
-  e.state = ModelState::kUnloaded;
-  e.bytes = 0;
-  e.expires_at_ms = -1;
+  // An idle model may be what a waiting request needs.
+  if (e.in_flight == 0) schedule_locked();
 }
 
 int64_t ModelCache::default_keep_alive(const std::string& id) const {
@@ -339,24 +332,54 @@ int64_t ModelCache::default_keep_alive(const std::string& id) const {
   return own.value_or(options_.keep_alive_ms);
 }
 
-uint64_t ModelCache::used_bytes_locked() const {
-  uint64_t used = 0;
-  for (const auto& [id, e] : entries_) used += e->bytes + e->reserved;
-  return used;
-}
-
-int ModelCache::resident_count_locked() const {
-  int n = 0;
-  for (const auto& [id, e] : entries_) n += e->state != ModelState::kUnloaded ? 1 : 0;
-  return n;
-}
-
-double ModelCache::requests_per_min_locked(Entry& e, int64_t now) {
-  while (!e.recent.empty() && e.recent.front() <= now - options_.rate_window_ms) {
-    e.recent.pop_front();
+Status ModelCache::admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f) {
+  std::vector<std::string> ids;
+  const FitRequest req = fit_request_locked(e.figure.bytes, 1);
+  FitPlan plan;
+  plan.fits = fits_after(req, 0, 0);
+  if (!plan.fits && allow_evict) plan = plan_fit(req, options_.policy, candidates_locked(false, 0, id, &ids));
+  bool queue_waiting = false;
+  for (const auto& [other, x] : entries_) queue_waiting |= other != id && !x->queue.empty();
+  if (plan.fits_now() && !queue_waiting) {
+    std::vector<std::string> victims;
+    for (size_t i : plan.evict) victims.push_back(ids[i]);
+    start_load_locked(id, e, victims, "a preload");
+    return Status::Ok();
   }
-  return static_cast<double>(e.recent.size()) * 60000.0 /
-         static_cast<double>(std::max<int64_t>(options_.rate_window_ms, 1));
+  *f = AcquireFailure{FailureKind::kInsufficientMemory, e.figure.bytes, budget_, req.used_bytes, req.used_bytes};
+  return Error("cannot preload model '" + id + "': it needs " + std::to_string(e.figure.bytes) + " bytes; the budget is " +
+               std::to_string(budget_) + " bytes and " + std::to_string(req.used_bytes) + " are in use" +
+               (queue_waiting ? ", and requests are waiting for memory" : "") + " (a preload does not evict)");
+}
+
+Status ModelCache::never_fits_locked(const std::string& id, const Entry& e, AcquireFailure* f) const {
+  uint64_t pinned_bytes = 0;
+  int pinned = 0;
+  std::string names;
+  for (const auto& [other, x] : entries_) {
+    if (other == id || !x->pinned || x->state == ModelState::kUnloaded) continue;
+    pinned_bytes += x->state == ModelState::kLoading ? x->reserved : x->bytes;
+    pinned += 1;
+    names += (names.empty() ? "" : ", ") + other;
+  }
+  const uint64_t need = e.figure.bytes;
+  const bool bytes_never = budget_ != 0 && need + pinned_bytes > budget_;
+  const bool count_never = options_.max_loaded != 0 && pinned + 1 > options_.max_loaded;
+  if (!bytes_never && !count_never) return Status::Ok();
+  *f = AcquireFailure{FailureKind::kInsufficientMemory, need, budget_, used_bytes_locked(), pinned_bytes};
+  const std::string what = e.figure.measured ? "a measured " : "an estimated ";
+  std::string msg = "cannot load model '" + id + "': ";
+  if (count_never) {
+    msg += "max-loaded is " + std::to_string(options_.max_loaded) + " and " + std::to_string(pinned) +
+           " models are pinned (" + names + ")";
+  } else if (need > budget_) {
+    msg += "it needs " + what + std::to_string(need) + " bytes, more than the whole memory budget of " +
+           std::to_string(budget_) + " bytes (" + budget_reason_ + ")";
+  } else {
+    msg += "it needs " + what + std::to_string(need) + " bytes; the budget is " + std::to_string(budget_) +
+           " bytes and pinned models hold " + std::to_string(pinned_bytes) + " of them (" + names + ")";
+  }
+  return Error(msg);
 }
 
 }  // namespace hangar::manager

@@ -1,6 +1,8 @@
-// ModelCache: which models are resident, under a byte budget, with leases, pins and keep-alive.
+// ModelCache: which models are resident under a byte budget, who waits for memory, and why
+// each model left.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -14,6 +16,9 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "manager/admission.h"
+#include "manager/event_bus.h"
+#include "manager/eviction.h"
 #include "manager/model_loader.h"
 #include "manager/model_record.h"
 #include "manager/registry.h"
@@ -21,30 +26,44 @@
 namespace hangar::manager {
 
 struct CacheOptions {
-  uint64_t budget_bytes = 0;  // 0 = no byte cap
+  uint64_t budget_bytes = 0;  // 0 = no byte cap; the starting effective budget (see set_budget)
   int max_loaded = 0;         // 0 = no count cap
   EvictionPolicy policy = EvictionPolicy::kLru;
   int64_t keep_alive_ms = 5 * 60 * 1000;  // 0 = unload when idle; -1 = never
-  int ctx = 0;                            // passed to ModelLoader::estimate_bytes
   int64_t rate_window_ms = 10 * 60 * 1000;  // "recent" for the cost policy's request rate
+  // Requests that wait for memory: at most this many per model (more get kQueueFull), each for
+  // at most queue_timeout_ms (then kQueueTimeout).
+  int max_queue = 64;
+  int64_t queue_timeout_ms = 60 * 1000;
+  // How long a waiting model lets the busy models it needs keep taking new requests before
+  // they drain (finish what they run, take no more, and go). 0: drain at once. A longer window
+  // serves alternating models in larger batches with fewer swaps.
+  int64_t swap_window_ms = 0;
+  // The priority of a model (higher waits less); called outside the cache's lock, at each
+  // request. Empty: every model has priority 0.
+  std::function<int(const std::string& id)> priority_of;
   // A model's own keep-alive (its settings); nullopt or unset: keep_alive_ms. A request's
-  // keep_alive still wins.
+  // keep_alive still wins. Called under the cache's lock: it must not call into the cache.
   std::function<std::optional<int64_t>(const std::string& id)> keep_alive_for;
 };
 
 struct AcquireOptions {
   std::optional<int64_t> keep_alive_ms;  // this request's keep-alive (Ollama's keep_alive)
+  std::optional<int> priority;           // overrides CacheOptions::priority_of
   bool count_access = true;  // false for preloads: not a use of the model
-  bool allow_evict = true;   // false for preloads: load only into free budget
+  bool allow_evict = true;   // false for preloads: load only into free budget, never wait
 };
 
-// Why an acquire failed, so the API can pick a status code (404, 507, 409, 500).
-enum class FailureKind { kNone, kUnknownModel, kInsufficientMemory, kIntegrity, kLoadFailed };
+// Why an acquire failed, so the API can pick a status code (404, 507, 429, 503, 409, 500).
+enum class FailureKind {
+  kNone, kUnknownModel, kInsufficientMemory, kQueueFull, kQueueTimeout, kIntegrity, kLoadFailed
+};
 struct AcquireFailure {
   FailureKind kind = FailureKind::kNone;
-  // For kInsufficientMemory: the estimate, the budget, bytes in use, and how many of those
-  // could not be evicted (in flight, pinned or loading).
+  // For kInsufficientMemory: the footprint, the budget, bytes in use, and how many of those
+  // could not be evicted (pinned, or for a preload in flight and loading).
   uint64_t needed_bytes = 0, budget_bytes = 0, used_bytes = 0, unevictable_bytes = 0;
+  int64_t retry_after_s = 0;  // kQueueFull, kQueueTimeout: when trying again is sensible
 };
 
 class ModelCache;
@@ -79,69 +98,120 @@ class Lease {
 struct ModelStatus {
   std::string id;
   ModelState state = ModelState::kUnloaded;
-  uint64_t bytes = 0;           // measured after load (reserved estimate while loading)
+  uint64_t bytes = 0;           // measured after load (reserved footprint while loading)
   bool pinned = false;
   int in_flight = 0;
+  int waiting = 0;              // requests queued for it
+  bool draining = false;        // takes no new requests: a waiting model needs its memory
+  int priority = 0;
   int64_t loaded_at_ms = 0, last_used_ms = 0;  // cache clock
   int64_t expires_in_ms = -1;                  // -1: no expiry pending
   int64_t last_load_ms = 0;                    // duration of the last load
   std::string last_error;                      // of the last failed load
+  std::string last_eviction;                   // eviction_reason_name of the last unload, or ""
+};
+
+// One unload, for the record in stats.
+struct EvictionRecord {
+  std::string id;
+  EvictionReason reason = EvictionReason::kPolicy;
+  uint64_t bytes = 0;
+  int64_t at_ms = 0;     // cache clock
+  std::string detail;    // e.g. "to make room for 'b'"
 };
 
 struct CacheStats {
   int64_t hits = 0, misses = 0;
-  int64_t evictions = 0;          // to make room (budget or count)
-  int64_t expirations = 0;        // keep-alive ran out
-  int64_t pressure_unloads = 0;   // memory monitor
-  int64_t manual_unloads = 0;     // unload()
+  std::array<int64_t, kEvictionReasonCount> unloads{};  // by EvictionReason
   int64_t loads = 0, load_failures = 0;
   int64_t total_load_ms = 0, last_load_ms = 0;
+  // Queueing: requests that had to wait, their total wait, those refused (queue full) and
+  // those that gave up (timeout).
+  int64_t queued = 0, queue_wait_ms = 0, queue_full = 0, queue_timeouts = 0;
+  int waiting = 0;  // waiting now
+  int64_t unloads_for(EvictionReason r) const { return unloads[static_cast<int>(r)]; }
   double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
   double avg_load_ms() const { return loads ? double(total_load_ms) / double(loads) : 0.0; }
-  uint64_t bytes_used = 0, bytes_budget = 0;
+  uint64_t bytes_used = 0, bytes_budget = 0;  // bytes_budget: the effective budget
+  std::string budget_reason;                  // why the effective budget is what it is
   int loaded = 0, max_loaded = 0;  // loaded counts loading ones too
   std::vector<ModelStatus> models;  // every model the cache has seen, by id
+  std::vector<EvictionRecord> recent_evictions;  // the latest, oldest first
 };
 
-// Thread-safe: HTTP threads call acquire() concurrently; concurrent acquires of one unloaded
-// model load it once (the others wait for that load). Loads of different models run in
-// parallel, outside the lock. Admission is decided from the loader's estimate before a load:
-// idle, unpinned models are evicted by the policy until the new one fits; if it cannot fit
-// even then, acquire fails at once and nothing is evicted. Memory used is re-measured after
-// each load. Time comes only from the injected clock; tick() applies keep-alive expiry.
-// The registry, loader and clock must outlive the cache; leases must not.
+// What admission would count for a model, and whether that is a measurement.
+struct AdmissionFigure {
+  LoadPlan plan;                      // the loader's plan (estimate, settings, vocab, context)
+  uint64_t bytes = 0;                 // measured footprint when known, else the estimate
+  std::optional<Footprint> measured;  // under the plan's settings, for this file version
+};
+
+// GET /v1/models/{id}/fit: could it be loaded now, and what would go.
+struct FitReport {
+  bool fits = false;               // now, after evicting `evict`
+  bool loaded = false;             // already resident (fits, nothing to evict)
+  std::vector<std::string> evict;  // idle models, in the order they would go
+  std::vector<std::string> drain;  // busy models that would have to finish first (fits false)
+  uint64_t needed_bytes = 0, free_bytes = 0, budget_bytes = 0;
+  bool measured = false;           // needed_bytes is a measured footprint
+  std::string reason;              // why not, when it does not fit
+};
+
+// Thread-safe: HTTP threads call acquire() concurrently.
+//  - Single flight: concurrent acquires of one unloaded model load it once.
+//  - A request finds its model loaded and takes a lease at once, whatever other models do;
+//    loads of different models run in parallel, outside the lock.
+//  - A model that does not fit waits in its model's queue (arrival order, bounded, with a
+//    timeout). Memory goes to waiting models by priority, then arrival; a model that fits
+//    without taking memory an earlier waiter needs is loaded at once (no head-of-line
+//    blocking). Busy models a waiter needs drain after the swap window; idle ones are evicted
+//    by the policy. Models with requests in flight and pinned models are never evicted.
+//  - Admission counts a model's measured footprint (registry) when one exists for its
+//    settings, else the loader's estimate; each load's measurement is stored.
+//  - Only a model larger than the budget (less pinned models) fails at once
+//    (kInsufficientMemory).
+// Time comes only from the injected clock; tick() applies keep-alive expiry and queue
+// timeouts. Waiting threads also wake on their own after their remaining time (real time),
+// so a steady clock needs no ticks for timeouts. The registry, loader, clock and event bus
+// must outlive the cache; leases must not.
 class ModelCache {
  public:
-  ModelCache(Registry& registry, ModelLoader& loader, const Clock& clock, CacheOptions options);
+  ModelCache(Registry& registry, ModelLoader& loader, const Clock& clock, CacheOptions options,
+             EventBus* events = nullptr);
   ~ModelCache();
   ModelCache(const ModelCache&) = delete;
   ModelCache& operator=(const ModelCache&) = delete;
 
-  // Returns a lease on the loaded model, loading it first if needed (blocking this thread).
-  // Errors: unknown model, insufficient memory (with the numbers), integrity mismatch, load
-  // failure; `failure` (optional) gets the kind and numbers.
+  // Returns a lease on the loaded model, loading it first or waiting for memory if needed
+  // (blocking this thread). Errors: unknown model, never fits, queue full, queue timeout,
+  // integrity mismatch, load failure; `failure` (optional) gets the kind and numbers.
   Result<Lease> acquire(const std::string& id, const AcquireOptions& options = {},
                         AcquireFailure* failure = nullptr);
   // Loads without holding it (POST /load, preloads). A keep-alive of 0 lets it go at the next
   // tick() rather than at once.
   Status load(const std::string& id, const AcquireOptions& options, AcquireFailure* failure = nullptr);
-  // Unloads now. Errors for a model in flight, loading or pinned; unloading an unloaded
-  // model is not an error.
-  Status unload(const std::string& id);
+  // Unloads now, recording `reason`. Errors for a model in flight, loading or pinned;
+  // unloading an unloaded model is not an error.
+  Status unload(const std::string& id, EvictionReason reason = EvictionReason::kManual);
   // A pinned model is never evicted nor expired (it may be unloaded or pinned while unloaded).
   Status pin(const std::string& id);
   Status unpin(const std::string& id);
 
-  // Unloads idle models whose keep-alive ran out. Returns how many.
+  // Unloads idle models whose keep-alive ran out and ends the waits that timed out. Returns
+  // how many models it unloaded.
   int tick();
-  // Unloads idle, unpinned models by policy until at least `bytes` are freed (or none left).
-  // Returns the bytes freed; appends the ids to `unloaded` when given.
-  uint64_t unload_for_pressure(uint64_t bytes, std::vector<std::string>* unloaded = nullptr);
+  // Sets the effective budget (memory that follows the machine) and why; when it falls below
+  // what is resident, idle unpinned models go by policy (reason kPressure) until it fits or
+  // none is left. Returns the bytes freed; appends the ids to `unloaded` when given.
+  uint64_t set_budget(uint64_t bytes, const std::string& reason,
+                      std::vector<std::string>* unloaded = nullptr);
 
-  // The loader's estimate for `id` with the cache's ctx; error for an unknown model.
-  Result<uint64_t> estimate_bytes(const std::string& id);
+  // What admission counts for `id`; error for an unknown model.
+  Result<AdmissionFigure> admission(const std::string& id);
   // The same for a record already in hand (listing many models: no registry lookup each).
-  uint64_t estimate_bytes(const ModelRecord& rec) { return loader_.estimate_bytes(rec, options_.ctx); }
+  AdmissionFigure admission(const ModelRecord& rec);
+  // The dry run of an acquire now; changes nothing. Error for an unknown model.
+  Result<FitReport> fit(const std::string& id);
   // Whether `bytes` more, in `models` more models, fit the budget and count caps without
   // evicting anything.
   bool fits_without_eviction(uint64_t bytes, int models = 1) const;
@@ -153,54 +223,61 @@ class ModelCache {
   CacheStats stats() const;
   std::optional<ModelStatus> status(const std::string& id) const;
   const CacheOptions& options() const { return options_; }
+  uint64_t budget_bytes() const;  // effective
+  uint64_t used_bytes() const;    // resident and loading
+  EventBus* events() const { return events_; }
 
  private:
-  struct Entry {
-    ModelState state = ModelState::kUnloaded;
-    std::shared_ptr<LoadedModel> model;
-    uint64_t bytes = 0;     // measured, while loaded
-    uint64_t reserved = 0;  // the estimate, while loading
-    int in_flight = 0;
-    bool pinned = false;
-    int64_t loaded_at_ms = 0, last_used_ms = 0;
-    int64_t expires_at_ms = -1;  // -1: no expiry pending
-    int64_t last_load_ms = 0;
-    int64_t access_count = 0;
-    std::deque<int64_t> recent;  // request times within the rate window
-    uint64_t generation = 0;     // bumped whenever a load finishes, to wake waiters
-    bool last_load_ok = false;
-    std::string last_error;
-    FailureKind last_failure = FailureKind::kNone;
-  };
+  struct Waiter;
+  struct Entry;
   friend class Lease;
   void release(const std::string& id, std::optional<int64_t> keep_alive_ms, bool unload_if_zero);
-  // Caller holds mu_. Evicts by policy so that `bytes` more fit; nothing changes on failure.
-  Status admit_locked(const std::string& id, uint64_t bytes, bool allow_evict,
-                      std::vector<std::shared_ptr<LoadedModel>>* dropped,
-                      AcquireFailure* failure);
-  uint64_t evict_idle_locked(uint64_t bytes, const std::string& except, int64_t* counter,
-                             std::vector<std::shared_ptr<LoadedModel>>* dropped,
-                             std::vector<std::string>* ids);
-  void unload_entry_locked(Entry& e, std::vector<std::shared_ptr<LoadedModel>>* dropped);
-  uint64_t used_bytes_locked() const;
   int64_t default_keep_alive(const std::string& id) const;
+
+  // model_cache.cc: requests, loads and leases.
+  Result<Lease> wait_for_model(const std::string& id, Entry& e, Waiter& w, std::unique_lock<std::mutex>& lock,
+                               const AcquireOptions& options, AcquireFailure* f);
+  void run_load(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock);
+  Lease lease_for(const std::string& id, Entry& e, const AcquireOptions& options);
+  Entry& entry_locked(const std::string& id, const ModelRecord& rec);
+  Status admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f);
+  Status never_fits_locked(const std::string& id, const Entry& e, AcquireFailure* f) const;
+
+  // model_cache_queue.cc: who gets memory.
+  void schedule_locked();
+  void grant_waiters_locked(Entry& e);
+  void start_load_locked(const std::string& id, Entry& e, const std::vector<std::string>& victims,
+                         const std::string& for_whom);
+  std::vector<FitCandidate> candidates_locked(bool with_busy, int max_priority, const std::string& except,
+                                              std::vector<std::string>* ids);
+  FitRequest fit_request_locked(uint64_t needed, int models) const;
+  uint64_t shrink_to_budget_locked(EvictionReason reason, const std::string& except, const std::string& detail,
+                                   std::vector<std::string>* ids);
+
+  // model_cache_control.cc: unloads and reports.
+  void unload_entry_locked(const std::string& id, Entry& e, EvictionReason reason, const std::string& detail);
+  uint64_t used_bytes_locked() const;
   int resident_count_locked() const;
   double requests_per_min_locked(Entry& e, int64_t now);
   ModelStatus status_locked(const std::string& id, const Entry& e, int64_t now) const;
-  Result<Lease> load_and_lease(const std::string& id, const ModelRecord& rec, uint64_t estimate,
-                               std::unique_lock<std::mutex>& lock,
-                               const AcquireOptions& options, AcquireFailure* failure);
-  Entry& entry_locked(const std::string& id, const ModelRecord& rec);
-  Lease make_lease_locked(const std::string& id, Entry& e, const AcquireOptions& options);
+  void publish(ModelEvent ev);
 
   Registry& registry_;
   ModelLoader& loader_;
   const Clock& clock_;
   const CacheOptions options_;
+  EventBus* const events_;
   mutable std::mutex mu_;
-  std::condition_variable load_done_;
+  std::condition_variable changed_;  // any state change that a waiting request may care about
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  uint64_t budget_ = 0;  // effective
+  std::string budget_reason_;
+  uint64_t next_waiter_seq_ = 0;
   CacheStats counters_;  // only the counters are kept here; the rest is computed in stats()
+  std::deque<EvictionRecord> recent_evictions_;
+  // Models evicted under the lock are destroyed after it is released (their scheduler
+  // threads join): every public method clears this on the way out.
+  std::vector<std::shared_ptr<LoadedModel>> dropped_;
   int leases_out_ = 0;
 };
 

@@ -1,15 +1,19 @@
-// ModelCache: explicit unload, pins, keep-alive ticks, pressure unloads and stats.
+// ModelCache: explicit unload, pins, keep-alive ticks, the record of unloads, and stats.
 #include <algorithm>
 #include <map>
 
 #include "base/log.h"
-#include "manager/model_cache.h"
+#include "manager/model_cache_entry.h"
 
 namespace hangar::manager {
+namespace {
 
-Status ModelCache::unload(const std::string& id) {
-  std::vector<std::shared_ptr<LoadedModel>> dropped;
-  std::lock_guard lock(mu_);
+constexpr size_t kRecentEvictions = 32;
+
+}  // namespace
+
+Status ModelCache::unload(const std::string& id, EvictionReason reason) {
+  CacheLock guard(mu_, dropped_);
   auto it = entries_.find(id);
   if (it == entries_.end()) {
     if (!registry_.get(id)) return Error("unknown model '" + id + "'");
@@ -23,24 +27,25 @@ Status ModelCache::unload(const std::string& id) {
                  " requests in flight; it is unloaded only when idle");
   }
   if (e.pinned) return Error("model '" + id + "' is pinned; unpin it first");
-  unload_entry_locked(e, &dropped);
-  counters_.manual_unloads += 1;
-  log_info("unloaded model '" + id + "' on request");
+  unload_entry_locked(id, e, reason, reason == EvictionReason::kManual ? "on request" : "");
+  log_info("unloaded model '" + id + "' (" + eviction_reason_name(reason) + ")");
+  schedule_locked();
   return Status::Ok();
 }
 
 Status ModelCache::pin(const std::string& id) {
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
-  std::lock_guard lock(mu_);
+  CacheLock guard(mu_, dropped_);
   Entry& e = entry_locked(id, *rec);
   e.pinned = true;
   e.expires_at_ms = -1;
+  schedule_locked();  // a pinned model no longer drains
   return Status::Ok();
 }
 
 Status ModelCache::unpin(const std::string& id) {
-  std::lock_guard lock(mu_);
+  CacheLock guard(mu_, dropped_);
   auto it = entries_.find(id);
   if (it == entries_.end() || !it->second->pinned) {
     if (!registry_.get(id)) return Error("unknown model '" + id + "'");
@@ -53,12 +58,12 @@ Status ModelCache::unpin(const std::string& id) {
     const int64_t keep = default_keep_alive(id);
     e.expires_at_ms = keep < 0 ? -1 : clock_.now_ms() + keep;
   }
+  schedule_locked();  // its memory may be what a waiting model needs
   return Status::Ok();
 }
 
 int ModelCache::tick() {
-  std::vector<std::shared_ptr<LoadedModel>> dropped;
-  std::lock_guard lock(mu_);
+  CacheLock guard(mu_, dropped_);
   const int64_t now = clock_.now_ms();
   int n = 0;
   for (auto& [id, ep] : entries_) {
@@ -66,31 +71,54 @@ int ModelCache::tick() {
     (void)requests_per_min_locked(e, now);  // prunes old request times
     if (e.state != ModelState::kLoaded || e.in_flight > 0 || e.pinned) continue;
     if (e.expires_at_ms < 0 || e.expires_at_ms > now) continue;
-    unload_entry_locked(e, &dropped);
-    counters_.expirations += 1;
+    unload_entry_locked(id, e, EvictionReason::kKeepAlive, "keep-alive expired");
     ++n;
     log_info("unloaded model '" + id + "' (keep-alive expired)");
   }
+  schedule_locked();  // also wakes waiters, so those past their deadline give up
   return n;
 }
 
-uint64_t ModelCache::unload_for_pressure(uint64_t bytes, std::vector<std::string>* unloaded) {
-  std::vector<std::shared_ptr<LoadedModel>> dropped;
-  std::lock_guard lock(mu_);
-  return evict_idle_locked(bytes, "", &counters_.pressure_unloads, &dropped, unloaded);
+void ModelCache::unload_entry_locked(const std::string& id, Entry& e, EvictionReason reason,
+                                     const std::string& detail) {
+  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.in_flight == 0);
+  const uint64_t bytes = e.bytes;
+  dropped_.push_back(std::move(e.model));
+  e.model.reset();
+  e.state = ModelState::kUnloaded;
+  e.bytes = 0;
+  e.expires_at_ms = -1;
+  e.draining = false;
+  e.last_eviction = eviction_reason_name(reason);
+  counters_.unloads[static_cast<int>(reason)] += 1;
+  recent_evictions_.push_back({id, reason, bytes, clock_.now_ms(), detail});
+  if (recent_evictions_.size() > kRecentEvictions) recent_evictions_.pop_front();
+  ModelEvent ev(ModelEvent::kEvicted, id);
+  ev.with("reason", std::string(eviction_reason_name(reason))).with("bytes", static_cast<int64_t>(bytes));
+  if (!detail.empty()) ev.with("detail", detail);
+  publish(std::move(ev));
 }
 
-Result<uint64_t> ModelCache::estimate_bytes(const std::string& id) {
-  std::optional<ModelRecord> rec = registry_.get(id);
-  if (!rec || !rec->present) return Error("unknown model '" + id + "'");
-  return loader_.estimate_bytes(*rec, options_.ctx);
+void ModelCache::publish(ModelEvent ev) {
+  if (events_ != nullptr) events_->publish(std::move(ev));
 }
 
-bool ModelCache::fits_without_eviction(uint64_t bytes, int models) const {
-  std::lock_guard lock(mu_);
-  const uint64_t budget = options_.budget_bytes;
-  return (budget == 0 || used_bytes_locked() + bytes <= budget) &&
-         (options_.max_loaded == 0 || resident_count_locked() + models <= options_.max_loaded);
+uint64_t ModelCache::used_bytes_locked() const {
+  uint64_t used = 0;
+  for (const auto& [id, e] : entries_) used += e->bytes + e->reserved;
+  return used;
+}
+
+int ModelCache::resident_count_locked() const {
+  int n = 0;
+  for (const auto& [id, e] : entries_) n += e->state != ModelState::kUnloaded ? 1 : 0;
+  return n;
+}
+
+double ModelCache::requests_per_min_locked(Entry& e, int64_t now) {
+  while (!e.recent.empty() && e.recent.front() <= now - options_.rate_window_ms) e.recent.pop_front();
+  return static_cast<double>(e.recent.size()) * 60000.0 /
+         static_cast<double>(std::max<int64_t>(options_.rate_window_ms, 1));
 }
 
 bool ModelCache::is_loaded(const std::string& id) const {
@@ -114,11 +142,15 @@ ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int
   s.bytes = e.state == ModelState::kLoading ? e.reserved : e.bytes;
   s.pinned = e.pinned;
   s.in_flight = e.in_flight;
+  s.waiting = static_cast<int>(e.queue.size());
+  s.draining = e.draining;
+  s.priority = e.priority;
   s.loaded_at_ms = e.loaded_at_ms;
   s.last_used_ms = e.last_used_ms;
   s.expires_in_ms = e.expires_at_ms < 0 ? -1 : std::max<int64_t>(e.expires_at_ms - now, 0);
   s.last_load_ms = e.last_load_ms;
-  s.last_error = e.last_load_ok ? "" : e.last_error;
+  s.last_error = e.last_error;
+  s.last_eviction = e.last_eviction;
   return s;
 }
 
@@ -133,13 +165,18 @@ CacheStats ModelCache::stats() const {
   std::lock_guard lock(mu_);
   CacheStats s = counters_;
   s.bytes_used = used_bytes_locked();
-  s.bytes_budget = options_.budget_bytes;
+  s.bytes_budget = budget_;
+  s.budget_reason = budget_reason_;
   s.loaded = resident_count_locked();
   s.max_loaded = options_.max_loaded;
   const int64_t now = clock_.now_ms();
   std::map<std::string, const Entry*> sorted;
   for (const auto& [id, e] : entries_) sorted[id] = e.get();
-  for (const auto& [id, e] : sorted) s.models.push_back(status_locked(id, *e, now));
+  for (const auto& [id, e] : sorted) {
+    s.models.push_back(status_locked(id, *e, now));
+    s.waiting += static_cast<int>(e->queue.size());
+  }
+  s.recent_evictions.assign(recent_evictions_.begin(), recent_evictions_.end());
   return s;
 }
 

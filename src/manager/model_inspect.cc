@@ -107,13 +107,4 @@ std::optional<model::HParams> decode_hparams(const std::string& text) {
   return hp;
 }
 
-uint64_t estimate_load_bytes(const ModelRecord& rec, int64_t ctx, int kv_elem_bytes,
-                             uint64_t overhead_bytes) {
-  int64_t n_ctx = ctx > 0 ? ctx : rec.context_length;
-  uint64_t kv = static_cast<uint64_t>(std::max<int64_t>(n_ctx, 0)) *
-                static_cast<uint64_t>(std::max<int64_t>(rec.kv_elems_per_token, 0)) *
-                static_cast<uint64_t>(kv_elem_bytes);
-  return rec.tensor_bytes + kv + overhead_bytes;
-}
-
 }  // namespace hangar::manager

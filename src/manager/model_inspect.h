@@ -22,10 +22,4 @@ Status inspect_model_file(const std::string& path, ModelRecord* rec);
 std::string encode_hparams(const model::HParams& hp);
 std::optional<model::HParams> decode_hparams(const std::string& text);
 
-// An admission estimate from the inspected numbers: the weights plus a KV cache of `ctx`
-// tokens (0 = the model's context length) with `kv_elem_bytes` per element (2 for f16), plus
-// `overhead_bytes` for compute buffers. The engine's loader may use this or refine it.
-uint64_t estimate_load_bytes(const ModelRecord& rec, int64_t ctx, int kv_elem_bytes = 2,
-                             uint64_t overhead_bytes = 0);
-
 }  // namespace hangar::manager

@@ -5,11 +5,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "manager/model_record.h"
 
 namespace hangar::manager {
+
+class EngineModel;
 
 // A model resident in memory. The engine's model object implements this; the cache owns it
 // through shared_ptr and destroys it when it is evicted and the last lease is gone.
@@ -26,6 +29,8 @@ class LoadedModel {
   // True when the weights were pulled away under the model (its mapped file was truncated):
   // its answers are garbage from then on and it should be unloaded.
   virtual bool weights_lost() const { return false; }
+  // The engine behind it; null for test fakes (the server's loader always makes one).
+  virtual EngineModel* engine_model() { return nullptr; }
 };
 
 // One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.
@@ -35,18 +40,30 @@ struct ModelLoadSettings {
 };
 using LoadSettingsFn = std::function<ModelLoadSettings(const std::string& id)>;
 
+// What a loader will do for one model, decided from its header before any load.
+struct LoadPlan {
+  uint64_t estimate_bytes = 0;  // expected footprint: weights + KV cache + scratch
+  // The load settings the footprint depends on, in one canonical string ("ctx=4096
+  // parallel=4 ..."). A footprint measured under other settings does not apply.
+  std::string settings;
+  int32_t n_vocab = 0;  // 0: unknown (the header could not be read)
+  int32_t n_ctx = 0;    // tokens per sequence the model will get; 0: unknown
+};
+
+// Reports how far a load is (0..1) and what it is doing; called on the loading thread.
+using LoadProgress = std::function<void(double fraction, std::string_view stage)>;
+
 // Loads model files. Implementations must be thread-safe: the cache calls load() for
 // different models from several threads at once (never twice at once for one model).
 class ModelLoader {
  public:
   virtual ~ModelLoader() = default;
-  // Bytes the model is expected to take once loaded with a context of `ctx` tokens (0 = the
-  // model's own context length); decides admission before the load. See estimate_load_bytes().
-  virtual uint64_t estimate_bytes(const ModelRecord& rec, int ctx) = 0;
-  // Loads rec.path. An Error names the file and what was wrong with it.
-  virtual Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) = 0;
+  // The plan for `rec` under the current settings; cheap after the first call per file version.
+  virtual LoadPlan plan(const ModelRecord& rec) = 0;
+  // Loads rec.path. An Error names the file and what was wrong with it. `progress` may be empty.
+  virtual Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec, const LoadProgress& progress) = 0;
   // Where per-model sizes come from (the manager installs its settings before any load);
-  // estimates and loads then use them. Loaders without per-model sizes ignore it.
+  // plans and loads then use them. Loaders without per-model sizes ignore it.
   virtual void set_load_settings(LoadSettingsFn fn) {}
 };
 

@@ -121,7 +121,7 @@ int Preloader::step() {
     std::lock_guard lock(mu_);
     if (queue_.empty() || clock_.now_ms() < next_due_ms_) return 0;
     const MemorySnapshot mem = memory_.read();
-    const uint64_t budget = cache_.options().budget_bytes;
+    const uint64_t budget = cache_.budget_bytes();
     uint64_t reserved = 0;
     int64_t waiting = 0;
     for (const Item& item : ordered_locked()) {
@@ -131,10 +131,11 @@ int Preloader::step() {
         remove_locked(item.id);
         continue;
       }
-      Result<uint64_t> est = cache_.estimate_bytes(item.id);
+      Result<AdmissionFigure> fig = cache_.admission(item.id);
+      Result<uint64_t> est = fig.ok() ? Result<uint64_t>(fig->bytes) : Result<uint64_t>(fig.error());
       if (!est.ok() || (budget != 0 && *est > budget)) {
         log_warn("preload of '" + item.id + "' failed: " +
-                 (est.ok() ? "its estimate of " + format_bytes(*est) +
+                 (est.ok() ? "its footprint of " + format_bytes(*est) +
                                  " exceeds the whole memory budget"
                            : est.error().message()));
         counters_.failed += 1;

@@ -128,6 +128,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
   HANGAR_ASSIGN(reg->db_, Db::open(reg->db_path_));
   HANGAR_TRY(reg->init_schema());
   HANGAR_TRY(reg->load_all());
+  HANGAR_TRY(reg->init_footprints());
   return reg;
 }
 

@@ -19,6 +19,17 @@ namespace hangar::manager {
 
 class Db;
 
+// A model's footprint as measured after a load, with what it was measured under. From the
+// second load on, admission counts this figure instead of the estimate.
+struct Footprint {
+  std::string settings;   // the LoadPlan::settings of that load
+  uint64_t file_size = 0;  // the file version it was measured on
+  int64_t mtime_ns = 0;
+  uint64_t measured_bytes = 0;
+  uint64_t estimated_bytes = 0;  // the estimate for the same load, to report its error
+  int64_t measured_at_ms = 0;    // wall clock
+};
+
 struct ScanReport {
   std::vector<std::string> added;    // new files
   std::vector<std::string> updated;  // size or mtime changed: header read again
@@ -83,6 +94,14 @@ class Registry {
   // SQLite upkeep: PRAGMA optimize, incremental vacuum, a truncating WAL checkpoint. Takes the
   // registry's lock for its length (milliseconds for a registry of thousands of models).
   Result<Maintenance> maintain();
+  // Stores (replaces) the footprint of `id` under f.settings, stamped with the wall clock now.
+  // Error for an unknown id or a failed write.
+  Status record_footprint(const std::string& id, const Footprint& f);
+  // The footprint of `id` under `settings` for the file as it is now (same size and mtime);
+  // nullopt when none was measured.
+  std::optional<Footprint> footprint(const std::string& id, const std::string& settings) const;
+  // Every stored footprint of `id` for the file as it is now, newest first.
+  std::vector<Footprint> footprints(const std::string& id) const;
 
   // The preload list, in order; it survives restarts. add/set require known, present ids.
   std::vector<std::string> preload_list() const;
@@ -105,6 +124,7 @@ class Registry {
   Status load_all();
   Status write_record(const ModelRecord& rec);  // caller holds mu_
   Status write_preload();                       // caller holds mu_
+  Status init_footprints();                     // registry_footprints.cc; at open
   Result<ModelRecord*> find_locked(const std::string& id);
 
   std::string models_dir_, db_path_;
@@ -117,6 +137,7 @@ class Registry {
   std::map<std::string, ModelRecord> records_;
   std::vector<std::string> preload_;
   std::map<std::string, std::string> api_settings_;
+  std::map<std::string, std::vector<Footprint>> footprints_;  // by model id
 };
 
 }  // namespace hangar::manager

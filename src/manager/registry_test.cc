@@ -71,12 +71,39 @@ TEST_F(RegistryTest, ScanReadsRealModelHeaders) {
   EXPECT_EQ(qwen3->kv_elems_per_token, 4 * 2 * (64 + 64));
 }
 
-TEST_F(RegistryTest, EstimateIsWeightsPlusKvCache) {
-  ModelRecord rec;
-  ASSERT_TRUE(inspect_model_file(std::string(HANGAR_SHARED_DIR) +
-                                     "/models/llama-spm-d256-q4_k_m.gguf", &rec).ok());
-  EXPECT_EQ(estimate_load_bytes(rec, 512), rec.tensor_bytes + 512u * 1024 * 2);
-  EXPECT_EQ(estimate_load_bytes(rec, 0, 4, 1000), rec.tensor_bytes + 2048u * 1024 * 4 + 1000);
+TEST_F(RegistryTest, FootprintsPersistPerSettingsAndApplyOnlyToTheSameFile) {
+  fs::create_directories(dir_.path("models"));
+  write_model(model_path("a"));
+  Footprint f;
+  f.settings = "ctx=512";
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    ASSERT_TRUE((*reg)->scan().ok());
+    const ModelRecord rec = *(*reg)->get("a");
+    f.file_size = rec.file_size;
+    f.mtime_ns = rec.mtime_ns;
+    f.measured_bytes = 1234;
+    f.estimated_bytes = 1000;
+    ASSERT_TRUE((*reg)->record_footprint("a", f).ok());
+    f.measured_bytes = 1300;  // a later load under the same settings replaces the figure
+    ASSERT_TRUE((*reg)->record_footprint("a", f).ok());
+    EXPECT_FALSE((*reg)->record_footprint("zzz", f).ok());
+  }
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  auto got = (*reg)->footprint("a", "ctx=512");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->measured_bytes, 1300u);
+  EXPECT_EQ(got->estimated_bytes, 1000u);
+  EXPECT_EQ(got->measured_at_ms, 1'700'000'000'000);
+  EXPECT_FALSE((*reg)->footprint("a", "ctx=1024").has_value());  // other settings
+  EXPECT_EQ((*reg)->footprints("a").size(), 1u);
+  // A rewritten file is a new version: its old footprint no longer applies.
+  write_model(model_path("a"), "llama", 8, 7);
+  ASSERT_TRUE((*reg)->scan().ok());
+  EXPECT_FALSE((*reg)->footprint("a", "ctx=512").has_value());
+  EXPECT_TRUE((*reg)->footprints("a").empty());
 }
 
 TEST_F(RegistryTest, ScanTracksAddedChangedRemovedAndBrokenFiles) {

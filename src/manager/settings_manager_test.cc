@@ -17,10 +17,10 @@ using namespace testing;
 class SizedLoader final : public ModelLoader {
  public:
   explicit SizedLoader(FakeClock* clock) : inner_(clock) {}
-  uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override { return inner_.estimate_bytes(rec, ctx); }
-  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override {
+  LoadPlan plan(const ModelRecord& rec) override { return inner_.plan(rec); }
+  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec, const LoadProgress& progress) override {
     loaded_with[rec.id] = fn_ ? fn_(rec.id) : ModelLoadSettings{};
-    return inner_.load(rec);
+    return inner_.load(rec, progress);
   }
   void set_load_settings(LoadSettingsFn fn) override { fn_ = std::move(fn); }
   std::map<std::string, ModelLoadSettings> loaded_with;

@@ -62,11 +62,17 @@ class FakeLoader final : public ModelLoader {
     std::lock_guard lock(mu_);
     specs_[id] = spec;
   }
-  uint64_t estimate_bytes(const ModelRecord& rec, int ctx) override {
+  LoadPlan plan(const ModelRecord& rec) override {
     std::lock_guard lock(mu_);
-    return specs_[rec.id].estimate;
+    LoadPlan p;
+    p.estimate_bytes = specs_[rec.id].estimate;
+    p.settings = settings_;
+    p.n_vocab = 1000;
+    p.n_ctx = 2048;
+    return p;
   }
-  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec) override {
+  Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec, const LoadProgress& progress) override {
+    if (progress) progress(0.5, "halfway");
     Spec spec;
     {
       std::unique_lock lock(mu_);
@@ -81,6 +87,11 @@ class FakeLoader final : public ModelLoader {
     return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_));
   }
 
+  // The settings string plans carry (footprints are stored per settings).
+  void set_settings(const std::string& settings) {
+    std::lock_guard lock(mu_);
+    settings_ = settings;
+  }
   // Loads block until open_gate().
   void close_gate() {
     std::lock_guard lock(mu_);
@@ -113,6 +124,7 @@ class FakeLoader final : public ModelLoader {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Spec> specs_;
+  std::string settings_ = "fake";
   std::vector<std::string> calls_;
   int entered_ = 0;
   bool gated_ = false;

@@ -1,0 +1,76 @@
+// ModelCache internals shared by its three source files: one model's entry, one waiting request,
+// and the lock that frees evicted models only after it is released.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "manager/model_cache.h"
+
+namespace hangar::manager {
+
+// A request waiting in its model's queue; lives on the waiting thread's stack.
+struct ModelCache::Waiter {
+  uint64_t seq = 0;
+  int64_t arrived_ms = 0, deadline_ms = 0;
+  bool granted = false;   // a lease was counted for it (in_flight); it only has to take it
+  bool failed = false;    // its model's load failed: `error`, `failure`
+  bool announced = false;  // a "queued" event was published for it
+  std::string error;
+  FailureKind failure = FailureKind::kNone;
+};
+
+struct ModelCache::Entry {
+  ModelState state = ModelState::kUnloaded;
+  std::shared_ptr<LoadedModel> model;
+  uint64_t bytes = 0;     // measured, while loaded
+  uint64_t reserved = 0;  // the admission figure, while loading
+  AdmissionFigure figure;  // refreshed at each request: what admission counts
+  int in_flight = 0;
+  bool pinned = false;
+  int priority = 0;          // as of its latest request
+  bool draining = false;     // a waiting model needs its memory: new requests queue
+  bool load_pending = false;  // admitted; the next of its waiters to wake runs the load
+  std::string admitted_for;  // why it was admitted (for the log)
+  int64_t loaded_at_ms = 0, last_used_ms = 0;
+  int64_t expires_at_ms = -1;  // -1: no expiry pending
+  int64_t last_load_ms = 0;
+  int64_t access_count = 0;
+  std::deque<int64_t> recent;  // request times within the rate window
+  std::string last_error;      // of the last failed load
+  std::string last_eviction;   // eviction_reason_name of the last unload
+  std::deque<Waiter*> queue;   // waiting requests, in arrival order (granted ones leave it)
+};
+
+// Holds the cache's lock; on destruction releases it and only then destroys the models that
+// were evicted while it was held (their destructors join scheduler threads).
+class CacheLock {
+ public:
+  CacheLock(std::mutex& mu, std::vector<std::shared_ptr<LoadedModel>>& dropped) : lock_(mu), dropped_(dropped) {}
+  ~CacheLock() {
+    std::vector<std::shared_ptr<LoadedModel>> doomed;
+    if (lock_.owns_lock()) doomed.swap(dropped_);
+    if (lock_.owns_lock()) lock_.unlock();
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+  std::unique_lock<std::mutex>& get() { return lock_; }
+  // Frees the evicted models now, unlocking around their destruction.
+  void drop_now() {
+    if (dropped_.empty()) return;
+    std::vector<std::shared_ptr<LoadedModel>> doomed;
+    doomed.swap(dropped_);
+    lock_.unlock();
+    doomed.clear();
+    lock_.lock();
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  std::vector<std::shared_ptr<LoadedModel>>& dropped_;
+};
+
+}  // namespace hangar::manager

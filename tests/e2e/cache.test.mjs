@@ -1,0 +1,237 @@
+// hangar serve's model cache through the real server on loopback and its real SQLite state: learned
+// footprints (kept across a restart), the dry-run fit, requests that wait for memory instead of a
+// 507, a full queue's 429 with Retry-After, eviction reasons in stats and /metrics, and the
+// /v1/models/events stream.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { makeModelsDir, startServer, waitFor } from './server.mjs';
+
+const QWEN = 'qwen2-d256-q4_k_m';
+const LLAMA = 'llama-spm-d256-q4_0';
+const LLAMA_K = 'llama-spm-d256-q4_k_m';
+const MODELS = [QWEN, LLAMA, LLAMA_K];
+const common = ['--ctx', '512', '--threads', '2', '--keep-alive', '-1'];
+
+const dirs = makeModelsDir(MODELS.map((m) => m + '.gguf'));
+const measured = {};  // id -> measured footprint from the first server
+
+// Reads `data:` events of /v1/models/events into `events` until stop() is called.
+function subscribe(server) {
+  const controller = new AbortController();
+  const events = [];
+  const done = (async () => {
+    const res = await fetch(server.url + '/v1/models/events', { signal: controller.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /text\/event-stream/);
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk, { stream: true });
+        let cut;
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          for (const line of block.split('\n'))
+            if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)));
+        }
+      }
+    } catch (e) {
+      if (e.name !== 'AbortError') throw e;
+    }
+  })();
+  return { events, stop: async () => { controller.abort(); await done.catch(() => {}); } };
+}
+
+const model = async (server, id) => (await server.request('GET', '/v1/models/' + id)).body;
+const stats = async (server) => (await server.request('GET', '/v1/models/stats')).body;
+
+describe('learned footprints', () => {
+  let server;
+  before(async () => {
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget', '2G',
+      '--parallel', '2', ...common]);
+  });
+  after(async () => {
+    if (server) await server.stop();
+  });
+
+  test('the first load is admitted on the estimate and measured; the second is admitted on the measurement', async () => {
+    for (const id of MODELS) {
+      const before = await model(server, id);
+      assert.equal(before.footprint.source, 'estimate');
+      assert.equal(before.footprint.measured_bytes, null);
+      assert.equal(before.footprint.admission_bytes, before.estimated_bytes);
+      const loaded = await server.request('POST', `/v1/models/${id}/load`);
+      assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+      const after = await model(server, id);
+      assert.equal(after.footprint.source, 'measured');
+      assert.equal(after.footprint.measured_bytes, after.memory_bytes);
+      assert.equal(after.footprint.admission_bytes, after.memory_bytes);
+      const error = (after.footprint.estimated_bytes - after.memory_bytes) / after.memory_bytes;
+      assert.ok(Math.abs(after.footprint.estimate_error - error) < 1e-9, JSON.stringify(after.footprint));
+      assert.match(after.footprint.settings, /ctx=512 parallel=2/);
+      measured[id] = after.memory_bytes;
+    }
+    // Unloaded and loaded again: the dry run and the load count the measured figure, which the
+    // new measurement matches within 5%.
+    assert.equal((await server.request('DELETE', '/v1/models/' + LLAMA)).status, 200);
+    const fit = (await server.request('GET', `/v1/models/${LLAMA}/fit`)).body;
+    assert.equal(fit.needed_bytes, measured[LLAMA]);
+    assert.equal(fit.measured, true);
+    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
+    const again = await model(server, LLAMA);
+    assert.ok(Math.abs(again.memory_bytes - measured[LLAMA]) <= 0.05 * measured[LLAMA],
+      `${again.memory_bytes} vs ${measured[LLAMA]}`);
+    const s = await stats(server);
+    assert.equal(s.unloads.manual, 1);
+    assert.equal(s.recent_evictions.at(-1).id, LLAMA);
+    assert.equal(s.recent_evictions.at(-1).reason, 'manual');
+  });
+
+  test('a restart admits on the footprints stored in the state file', async () => {
+    assert.equal((await server.stop()).code, 0);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget', '2G',
+      '--parallel', '2', ...common]);
+    for (const id of MODELS) {
+      const m = await model(server, id);
+      assert.equal(m.state, 'unloaded');
+      assert.equal(m.footprint.source, 'measured');
+      assert.equal(m.footprint.admission_bytes, measured[id]);
+    }
+    // Other settings (parallel) make another footprint: the estimate is used again.
+    assert.equal((await server.stop()).code, 0);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget', '2G',
+      '--parallel', '1', ...common]);
+    assert.equal((await model(server, QWEN)).footprint.source, 'estimate');
+  });
+});
+
+describe('a budget that holds one model', () => {
+  let server, events;
+  before(async () => {
+    // Between the largest model and the two smallest together: any one fits, never two.
+    const sizes = Object.values(measured).sort((a, b) => a - b);
+    assert.equal(sizes.length, 3);
+    assert.ok(sizes[2] < sizes[0] + sizes[1], JSON.stringify(measured));
+    const budget = Math.floor((sizes[2] + sizes[0] + sizes[1]) / 2);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget',
+      String(budget), '--parallel', '2', '--queue-size', '1', ...common]);
+    events = subscribe(server);
+    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+  });
+  after(async () => {
+    if (events) await events.stop();
+    if (server) await server.stop();
+  });
+
+  test('fit is a dry run naming what would be evicted', async () => {
+    assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
+    const fit = (await server.request('GET', `/v1/models/${LLAMA}/fit`)).body;
+    assert.equal(fit.fits, true);
+    assert.deepEqual(fit.evict, [QWEN]);
+    assert.ok(fit.needed_bytes > fit.free_bytes, JSON.stringify(fit));
+    assert.equal((await model(server, QWEN)).state, 'loaded');  // nothing changed
+    const self = (await server.request('GET', `/v1/models/${QWEN}/fit`)).body;
+    assert.equal(self.fits, true);
+    assert.deepEqual(self.evict, []);
+    assert.equal((await server.request('GET', '/v1/models/no-such-model/fit')).status, 404);
+  });
+
+  test('a request waits for a busy model instead of a 507; a full queue answers 429 with Retry-After', async () => {
+    // Keep QWEN busy: long streams, two at a time (--parallel 2), aborted once the checks are done.
+    const controller = new AbortController();
+    const long = (i) => fetch(server.url + '/v1/completions', {
+      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 480, ignore_eos: true,
+        temperature: 0, stream: true }),
+    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
+    const busy = Array.from({ length: 16 }, (_, i) => long(i));
+    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight > 0, { intervalMs: 5 });
+
+    const waiting = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
+    await waitFor('the request for LLAMA to queue', async () => (await stats(server)).queue.waiting === 1,
+      { intervalMs: 5 });
+    const s = await stats(server);
+    assert.equal((await model(server, QWEN)).state, 'loaded');  // in flight: never evicted
+    assert.equal(s.models.find((m) => m.id === QWEN).draining, true);
+
+    const refused = await server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 'queue_full');
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+
+    controller.abort();  // QWEN goes idle; the waiting request gets its memory
+    await Promise.all(busy);
+    const served = await waiting;
+    assert.equal(served.status, 200, JSON.stringify(served.body));
+    assert.equal(served.body.usage.completion_tokens, 2);
+    const after = await stats(server);
+    assert.equal(after.queue.full, 1);
+    assert.ok(after.queue.queued >= 1);
+    assert.equal(after.unloads.policy, 1);
+    assert.deepEqual(after.recent_evictions.map((e) => [e.id, e.reason, e.detail]),
+      [[QWEN, 'policy', `to make room for '${LLAMA}'`]]);
+    const metrics = (await server.request('GET', '/metrics')).body;
+    assert.match(metrics, /^hangar_model_unloads_total\{reason="policy"\} 1$/m);
+    assert.match(metrics, /^hangar_requests_rejected_total\{reason="queue_full"\} 1$/m);
+  });
+
+  test('keep_alive 0 and DELETE record their own reasons', async () => {
+    const r = await server.request('POST', '/v1/completions', { model: LLAMA_K, prompt: 'Hi', max_tokens: 1,
+      keep_alive: 0 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((await model(server, LLAMA_K)).last_eviction, 'keep_alive');
+    assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
+    assert.equal((await server.request('DELETE', '/v1/models/' + QWEN)).status, 200);
+    const s = await stats(server);
+    assert.equal(s.unloads.keep_alive, 1);
+    assert.equal(s.unloads.manual, 1);
+    const metrics = (await server.request('GET', '/metrics')).body;
+    assert.match(metrics, /^hangar_model_unloads_total\{reason="keep_alive"\} 1$/m);
+    assert.match(metrics, /^hangar_model_unloads_total\{reason="manual"\} 1$/m);
+  });
+
+  test('a model whose file no longer matches its digest fails with an event', async () => {
+    await waitFor('background hashing', async () => {
+      const s = await stats(server);
+      return s.hashing.pending === 0 && s.hashing.current_id === '';
+    });
+    const file = path.join(dirs.models, QWEN + '.gguf');
+    const fd = fs.openSync(file, 'r+');
+    const size = fs.fstatSync(fd).size;
+    fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, size - 8192);
+    fs.closeSync(fd);
+    const r = await server.request('POST', `/v1/models/${QWEN}/load`);
+    assert.equal(r.status, 409);
+  });
+
+  test('the event stream told it all, in order', async () => {
+    await waitFor('the failure event', async () => events.events.some((e) => e.type === 'failed'));
+    const seen = events.events.map((e) => [e.type, e.model, e.reason ?? null]);
+    const expected = [
+      ['loading', QWEN, null], ['loaded', QWEN, null],              // fit test
+      ['queued', LLAMA, null],                                       // the waiting request
+      ['evicted', QWEN, 'policy'], ['loading', LLAMA, null], ['loaded', LLAMA, null],
+      ['evicted', LLAMA, 'policy'], ['loading', LLAMA_K, null], ['loaded', LLAMA_K, null],
+      ['evicted', LLAMA_K, 'keep_alive'],
+      ['loading', QWEN, null], ['loaded', QWEN, null], ['evicted', QWEN, 'manual'],
+      ['loading', QWEN, null], ['failed', QWEN, null],
+    ];
+    // Loading events repeat with progress; compare with runs of them collapsed.
+    const collapsed = seen.filter((e, i) => !(e[0] === 'loading' && i > 0 && seen[i - 1][0] === 'loading'))
+      .map(([type, id, reason]) => [type, id, type === 'evicted' ? reason : null]);
+    assert.deepEqual(collapsed, expected);
+    const loading = events.events.filter((e) => e.type === 'loading' && e.model === LLAMA);
+    assert.equal(loading[0].progress, 0);
+    assert.equal(loading.at(-1).progress, 1);
+    const loaded = events.events.find((e) => e.type === 'loaded');
+    assert.ok(loaded.bytes > 0 && loaded.load_ms >= 0 && loaded.estimated_bytes > 0, JSON.stringify(loaded));
+    const failed = events.events.find((e) => e.type === 'failed');
+    assert.match(failed.error, /sha256 mismatch/);
+    for (let i = 1; i < events.events.length; i++) assert.ok(events.events[i].seq > events.events[i - 1].seq);
+  });
+});
