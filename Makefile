@@ -7,7 +7,7 @@ GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Uni
 SANITIZE_DIR ?= build-sanitize
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build run test bench fuzz fuzz-sanitize sanitize-build test-sanitize clean
+.PHONY: all deps build run test bench bench-swap fuzz fuzz-sanitize sanitize-build test-sanitize clean
 
 all: build
 
@@ -27,6 +27,9 @@ test: build
 
 bench: build
 	@./scripts/bench.sh $(BUILD_DIR)/hangar
+
+bench-swap: build
+	@./scripts/bench-swap.sh $(BUILD_DIR)/hangar
 
 # Long fuzzing of the untrusted-input parsers (ctest runs a short one): FUZZ_SECONDS per target.
 fuzz: build

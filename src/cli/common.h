@@ -37,5 +37,6 @@ void add_bench_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_perplexity_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
+void add_swap_bench_command(CLI::App& app, int& exit_code);
 
 }  // namespace hangar::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   hangar::cli::add_quantize_command(app, exit_code);
   hangar::cli::add_perplexity_command(app, exit_code);
   hangar::cli::add_serve_command(app, exit_code);
+  hangar::cli::add_swap_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
