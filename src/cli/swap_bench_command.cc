@@ -41,6 +41,7 @@ struct SwapBenchOptions {
   std::vector<std::string> windows = {"0", "500ms"};
   std::vector<std::string> policies = {"lru", "lfu", "fifo", "cost"};
   int ctx = 512, parallel = 2, threads = 2;
+  std::string weights = "map";      // as serve: map (in place) or copy
 };
 
 struct TraceItem {
@@ -127,6 +128,16 @@ struct Row {
   std::string load_before, load_after;
 };
 
+// As `hangar serve` sets the loader up; the layout cache is shared by every run.
+manager::EngineLoaderOptions loader_options(const SwapBenchOptions& o, const fs::path& root) {
+  manager::EngineLoaderOptions lo;
+  lo.ctx = o.ctx;
+  lo.parallel = o.parallel;
+  lo.weights_in_memory = o.weights == "copy";
+  lo.layout_cache_dir = (root / "layouts").string();
+  return lo;
+}
+
 Result<manager::ManagerConfig> base_config(const fs::path& root, const std::string& state) {
   manager::ManagerConfig c;
   c.models_dir = (root / "models").string();
@@ -155,7 +166,7 @@ Result<Row> run_one(const SwapBenchOptions& o, const fs::path& root, const std::
   if (!p) return Error("--policies: unknown policy '" + policy + "'");
   config.cache.policy = *p;
   HANGAR_ASSIGN(config.cache.swap_window_ms, manager::parse_duration_ms(window, "--windows"));
-  manager::EngineLoader loader(pool, {.ctx = o.ctx, .parallel = o.parallel});
+  manager::EngineLoader loader(pool, loader_options(o, root));
   manager::ProcMemoryReader memory;
   SteadyClock clock;
   manager::WallClock wall;
@@ -229,7 +240,7 @@ int bench_swap(const SwapBenchOptions& o) {
   std::vector<uint64_t> sizes;
   {
     Result<manager::ManagerConfig> config = base_config(root, "warm");
-    manager::EngineLoader loader(pool, {.ctx = o.ctx, .parallel = o.parallel});
+    manager::EngineLoader loader(pool, loader_options(o, root));
     manager::ProcMemoryReader memory;
     SteadyClock clock;
     manager::WallClock wall;
@@ -259,9 +270,10 @@ int bench_swap(const SwapBenchOptions& o) {
   for (size_t i = 0; i < ids.size(); ++i)
     std::printf(" %s (%s, %d)", ids[i].c_str(), manager::format_bytes(sizes[i]).c_str(), per_model[i]);
   std::printf("\nbudget %s (holds %d); %d requests over %.1f s, seed %llu, zipf %.2f, bursts of %.1f, "
-              "%d tokens each, ctx %d x %d\n\n",
+              "%d tokens each, ctx %d x %d, weights %s\n\n",
               manager::format_bytes(budget).c_str(), o.hold, o.requests, trace.back().at_ms / 1000.0,
-              static_cast<unsigned long long>(o.seed), o.zipf, o.burst, o.max_tokens, o.ctx, o.parallel);
+              static_cast<unsigned long long>(o.seed), o.zipf, o.burst, o.max_tokens, o.ctx, o.parallel,
+              o.weights.c_str());
   std::printf("| swap window | policy | served | 429 | 503 | TTFT p50 ms | TTFT p95 ms | loads | evictions | hit rate | wall s | load avg before → after |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
   for (const std::string& window : o.windows) {
@@ -313,6 +325,8 @@ void add_swap_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--ctx", o->ctx, "context per sequence")->capture_default_str();
   cmd->add_option("--parallel", o->parallel, "sequences per model")->capture_default_str();
   cmd->add_option("--threads", o->threads, "compute threads")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--weights", o->weights, "map (in place, as serve's default) or copy")
+      ->check(CLI::IsMember({"map", "copy"}))->capture_default_str();
   cmd->callback([o, models, windows, policies, &exit_code] {
     o->models = split(*models);
     o->windows = split(*windows);

@@ -107,7 +107,7 @@ TEST(Manager, RestartServesKnownModelsWhileTheRescanReadsHeaders) {
   // The rescan is held inside the new file's header read; what requests use answers from the
   // known records. (Were it to wait for the scan, this test would hang, not pass.)
   EXPECT_EQ((*m)->registry().list().size(), 2u);
-  EXPECT_TRUE((*m)->cache().estimate_bytes("a").ok());
+  EXPECT_TRUE((*m)->cache().admission("a").ok());
   EXPECT_TRUE((*m)->cache().acquire("a", {}).ok());
   {
     std::lock_guard lock(mu);
