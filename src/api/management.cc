@@ -16,6 +16,7 @@ Json status_json(const manager::ModelStatus& s) {
   j["in_flight"] = s.in_flight;
   j["waiting"] = s.waiting;
   j["draining"] = s.draining;
+  j["reload_pending"] = s.reload_pending;
   j["priority"] = s.priority;
   j["loaded_at_ms"] = s.loaded_at_ms;
   j["last_used_ms"] = s.last_used_ms;

@@ -38,6 +38,7 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   m["in_flight"] = st ? st->in_flight : 0;
   m["waiting"] = st ? st->waiting : 0;
   m["draining"] = st ? st->draining : false;
+  m["reload_pending"] = st ? st->reload_pending : false;
   m["last_eviction"] = st && !st->last_eviction.empty() ? Json(st->last_eviction) : Json();
   m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();
   if (st && !st->last_error.empty()) m["last_error"] = st->last_error;

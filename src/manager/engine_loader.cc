@@ -90,6 +90,7 @@ LoadPlan EngineLoader::plan(const ModelRecord& rec) {
                " batch_tokens=" + std::to_string(eo.batch_tokens) + " extra_kv_blocks=" +
                std::to_string(eo.extra_kv_blocks) + " threads=" + std::to_string(threads) +
                " weights=" + (eo.weights_in_memory ? "memory" : "mmap");
+  p.memory_limit = settings.memory_limit;
   Result<model::HParams> hp = header_hparams(rec);
   if (!hp.ok()) {
     p.estimate_bytes = rec.file_size;
@@ -107,14 +108,10 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   auto report = [&](double fraction, std::string_view stage) {
     if (progress) progress(fraction, stage);
   };
+  // memory_limit is the cache's to enforce (before the load on the admission figure, after
+  // it on the measurement), so that a refusal is a 507 and the measurement is learned.
   ModelLoadSettings settings;
   const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
-  if (settings.memory_limit > 0) {
-    const uint64_t estimate = plan(rec).estimate_bytes;
-    if (estimate > settings.memory_limit)
-      return Error("model '" + rec.id + "' needs an estimated " + format_bytes(estimate) +
-                   ", more than its memory_limit setting of " + format_bytes(settings.memory_limit));
-  }
   std::unique_ptr<ThreadPool> own_pool;
   if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
   ThreadPool& pool = own_pool ? *own_pool : pool_;
@@ -136,9 +133,6 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
             format_bytes(mem.kv_capacity) + ", scratch " + format_bytes(mem.scratch) + ", ctx " +
             std::to_string(n_ctx) + " x " + std::to_string(n_seq) + " sequences, " + std::to_string(pool.size()) +
             " threads, " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) + " ms");
-  if (settings.memory_limit > 0 && mem.total() > settings.memory_limit)
-    return Error("model '" + rec.id + "' took " + format_bytes(mem.total()) + " once loaded, more than its " +
-                 "memory_limit setting of " + format_bytes(settings.memory_limit));
   report(1.0, "done");
   return std::shared_ptr<LoadedModel>(std::move(model));
 }

@@ -28,6 +28,8 @@ struct ModelEvent {
   static constexpr const char* kLoaded = "loaded";    // bytes, load_ms, estimated_bytes
   static constexpr const char* kEvicted = "evicted";  // reason (eviction_reason_name), bytes
   static constexpr const char* kFailed = "failed";    // error
+  // cause ("file" or "api"), reload (its engine sizes changed: a resident model is unloaded
+  // when idle and the next request loads it under the new sizes)
   static constexpr const char* kSettings = "settings";
 
   std::string type;

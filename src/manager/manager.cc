@@ -50,7 +50,7 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   });
   CacheOptions cache_options = config.cache;
   cache_options.keep_alive_for = [s](const std::string& id) { return s->model(id).keep_alive_ms; };
-  cache_options.priority_of = [s](const std::string& id) { return s->model(id).priority; };
+  cache_options.priority_of = [s](const std::string& id) { return s->priority(id); };
   m->events_ = std::make_unique<EventBus>(wall_clock);
   m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, cache_options, m->events_.get());
   m->preloader_ =
@@ -215,11 +215,23 @@ void Manager::apply_settings(const std::vector<std::string>& ids) {
 
 void Manager::on_settings_changed(const SettingsChange& change) {
   apply_settings(change.ids);
-  for (const std::string& id : change.ids)
-    events_->publish(ModelEvent(ModelEvent::kSettings, id).with("cause", change.cause));
+  const std::set<std::string> reload(change.reload_ids.begin(), change.reload_ids.end());
+  for (const std::string& id : change.ids) {
+    events_->publish(ModelEvent(ModelEvent::kSettings, id)
+                         .with("cause", change.cause)
+                         .with("reload", reload.count(id) > 0));
+  }
   std::string ids;
   for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
   log_info("settings changed (" + change.cause + ") for: " + ids);
+  // Engine sizes apply at a load: resident models go (idle ones now, busy ones when their
+  // requests end) so that the next request loads them as the settings now say. Those the
+  // settings preload come back at once.
+  for (const std::string& id : cache_->unload_for_settings(change.reload_ids)) {
+    if (!settings_->model(id).preload) continue;
+    Result<bool> queued = preloader_->enqueue(id);
+    if (!queued.ok()) log_warn("settings: cannot preload '" + id + "' again: " + queued.error().message());
+  }
 }
 
 void Manager::preload_loop() {

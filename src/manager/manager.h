@@ -82,8 +82,8 @@ class Manager {
   // True once the models dir was scanned in this process (open() or the background rescan).
   bool scanned() const;
 
-  // Model state changes for GET /v1/models/events. Publish a `settings` event here when a
-  // model's settings change.
+  // Model state changes for GET /v1/models/events, `settings` events included (published
+  // when a model's effective settings change).
   EventBus& events() { return *events_; }
   Registry& registry() { return *registry_; }
   ModelCache& cache() { return *cache_; }

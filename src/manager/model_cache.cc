@@ -91,24 +91,25 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
     e.recent.push_back(now);
   }
   e.priority = priority;
-  // A preload only wants the model resident, so a draining one will do.
-  if (e.state == ModelState::kLoaded && (!e.draining || !options.allow_evict)) {
+  // A preload only wants the model resident, so a draining one will do; not one loaded under
+  // settings that changed.
+  if (e.state == ModelState::kLoaded && !e.stale && (!e.draining || !options.allow_evict)) {
     if (options.count_access) counters_.hits += 1;
     return lease_for(id, e, options);
   }
   if (options.count_access) counters_.misses += 1;
-  if (e.state == ModelState::kUnloaded && !e.load_pending) e.figure = std::move(figure);
+  if ((e.state == ModelState::kUnloaded && !e.load_pending) || e.stale) e.figure = std::move(figure);
 
   Waiter w;
   w.seq = ++next_waiter_seq_;
   w.arrived_ms = now;
   w.deadline_ms = now + std::max<int64_t>(options_.queue_timeout_ms, 0);
+  if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e, f));
   if (!options.allow_evict) {
     // A preload takes free memory only, never waits for it, and never jumps a queue.
     if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(admit_now_locked(id, e, false, f));
     w.deadline_ms = INT64_MAX;  // it waits only for its model's load
   } else {
-    if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e, f));
     if (static_cast<int>(e.queue.size()) >= options_.max_queue) {
       counters_.queue_full += 1;
       f->kind = FailureKind::kQueueFull;
@@ -165,7 +166,7 @@ Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter
       w.announced = true;
       counters_.queued += 1;
       publish(ModelEvent(ModelEvent::kQueued, id)
-                  .with("reason", std::string(e.draining ? "draining" : "memory"))
+                  .with("reason", std::string(e.stale ? "reload" : e.draining ? "draining" : "memory"))
                   .with("waiting", static_cast<int64_t>(e.queue.size())));
     }
     if (!dropped_.empty()) {
@@ -205,6 +206,15 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
     };
     loaded = loader_.load(*rec, progress);
     if (loaded.ok() && *loaded == nullptr) loaded = Error("model '" + id + "': loader returned no model");
+    const uint64_t limit = figure.plan.memory_limit;
+    if (loaded.ok() && limit != 0 && (*loaded)->memory_bytes() > limit) {
+      // Learned, so that the next request is refused at admission without a load.
+      const uint64_t took = (*loaded)->memory_bytes();
+      record_footprint(*rec, figure, took);
+      kind = FailureKind::kInsufficientMemory;
+      loaded = Error("model '" + id + "' took " + format_bytes(took) + " once loaded, more than its " +
+                     "memory_limit setting of " + format_bytes(limit));
+    }
   } else {
     loaded = integrity.error();
   }
@@ -216,6 +226,7 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
   if (!loaded.ok()) {
     e.state = ModelState::kUnloaded;
     e.draining = false;
+    e.stale = false;
     e.last_error = loaded.error().message();
     counters_.load_failures += 1;
     // Every request waiting for this model shares the failure (they would load the same file).
@@ -264,15 +275,19 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
            (figure.measured ? "" : " (estimate " + format_bytes(figure.plan.estimate_bytes) + ")"));
   Status st = registry_.record_load(id, load_ms);
   if (!st.ok()) log_warn("cannot record load of '" + id + "': " + st.error().message());
+  record_footprint(*rec, figure, measured);
+  lock.lock();
+}
+
+void ModelCache::record_footprint(const ModelRecord& rec, const AdmissionFigure& figure, uint64_t measured) {
   Footprint fp;
   fp.settings = figure.plan.settings;
-  fp.file_size = rec->file_size;
-  fp.mtime_ns = rec->mtime_ns;
+  fp.file_size = rec.file_size;
+  fp.mtime_ns = rec.mtime_ns;
   fp.measured_bytes = measured;
   fp.estimated_bytes = figure.plan.estimate_bytes;
-  st = registry_.record_footprint(id, fp);
-  if (!st.ok()) log_warn("cannot record the footprint of '" + id + "': " + st.error().message());
-  lock.lock();
+  Status st = registry_.record_footprint(rec.id, fp);
+  if (!st.ok()) log_warn("cannot record the footprint of '" + rec.id + "': " + st.error().message());
 }
 
 Status ModelCache::load(const std::string& id, const AcquireOptions& options, AcquireFailure* failure) {
@@ -314,7 +329,10 @@ void ModelCache::release(const std::string& id, std::optional<int64_t> keep_aliv
   const int64_t now = clock_.now_ms();
   e.last_used_ms = now;
   const int64_t keep = keep_alive_ms ? *keep_alive_ms : default_keep_alive(id);
-  if (e.in_flight == 0 && !e.pinned) {
+  if (e.in_flight == 0 && e.stale) {
+    unload_entry_locked(id, e, EvictionReason::kSettings, "its engine settings changed");
+    log_info("unloaded model '" + id + "' (its engine settings changed; its last request ended)");
+  } else if (e.in_flight == 0 && !e.pinned) {
     if (keep < 0) {
       e.expires_at_ms = -1;
     } else if (keep == 0 && unload_if_zero) {
@@ -363,11 +381,18 @@ Status ModelCache::never_fits_locked(const std::string& id, const Entry& e, Acqu
     names += (names.empty() ? "" : ", ") + other;
   }
   const uint64_t need = e.figure.bytes;
+  const std::string what = e.figure.measured ? "a measured " : "an estimated ";
+  const uint64_t limit = e.figure.plan.memory_limit;
+  if (limit != 0 && need > limit) {
+    *f = AcquireFailure{FailureKind::kInsufficientMemory, need, budget_, used_bytes_locked(), 0};
+    return Error("cannot load model '" + id + "': it needs " + what + format_bytes(need) +
+                 ", more than its memory_limit setting of " + format_bytes(limit) + "; raise memory_limit in the settings file or with "
+                 "PATCH /v1/models/" + id + "/settings");
+  }
   const bool bytes_never = budget_ != 0 && need + pinned_bytes > budget_;
   const bool count_never = options_.max_loaded != 0 && pinned + 1 > options_.max_loaded;
   if (!bytes_never && !count_never) return Status::Ok();
   *f = AcquireFailure{FailureKind::kInsufficientMemory, need, budget_, used_bytes_locked(), pinned_bytes};
-  const std::string what = e.figure.measured ? "a measured " : "an estimated ";
   std::string msg = "cannot load model '" + id + "': ";
   if (count_never) {
     msg += "max-loaded is " + std::to_string(options_.max_loaded) + " and " + std::to_string(pinned) +

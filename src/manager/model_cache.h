@@ -103,6 +103,7 @@ struct ModelStatus {
   int in_flight = 0;
   int waiting = 0;              // requests queued for it
   bool draining = false;        // takes no new requests: a waiting model needs its memory
+  bool reload_pending = false;  // its settings changed: it goes when its requests end
   int priority = 0;
   int64_t loaded_at_ms = 0, last_used_ms = 0;  // cache clock
   int64_t expires_in_ms = -1;                  // -1: no expiry pending
@@ -193,6 +194,11 @@ class ModelCache {
   // Unloads now, recording `reason`. Errors for a model in flight, loading or pinned;
   // unloading an unloaded model is not an error.
   Status unload(const std::string& id, EvictionReason reason = EvictionReason::kManual);
+  // The engine sizes of `ids` changed (settings: ctx, parallel, batch_tokens, threads, ...). An
+  // idle one is unloaded now (reason kSettings); a busy or loading one takes no new requests
+  // (they queue) and is unloaded when its last request ends. The next request loads it with
+  // the new sizes. Pinned models too: they stay pinned. Returns the ids unloaded now.
+  std::vector<std::string> unload_for_settings(const std::vector<std::string>& ids);
   // A pinned model is never evicted nor expired (it may be unloaded or pinned while unloaded).
   Status pin(const std::string& id);
   Status unpin(const std::string& id);
@@ -238,6 +244,7 @@ class ModelCache {
   Result<Lease> wait_for_model(const std::string& id, Entry& e, Waiter& w, std::unique_lock<std::mutex>& lock,
                                const AcquireOptions& options, AcquireFailure* f);
   void run_load(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock);
+  void record_footprint(const ModelRecord& rec, const AdmissionFigure& figure, uint64_t measured);
   Lease lease_for(const std::string& id, Entry& e, const AcquireOptions& options);
   Entry& entry_locked(const std::string& id, const ModelRecord& rec);
   Status admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f);

@@ -33,6 +33,40 @@ Status ModelCache::unload(const std::string& id, EvictionReason reason) {
   return Status::Ok();
 }
 
+std::vector<std::string> ModelCache::unload_for_settings(const std::vector<std::string>& ids) {
+  // Outside the lock (the plan may read a header): what the next load will count.
+  std::vector<std::optional<AdmissionFigure>> figures;
+  for (const std::string& id : ids) {
+    Result<AdmissionFigure> fig = admission(id);
+    figures.push_back(fig.ok() ? std::optional<AdmissionFigure>(std::move(fig).value()) : std::nullopt);
+  }
+  CacheLock guard(mu_, dropped_);
+  std::vector<std::string> unloaded;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = entries_.find(ids[i]);
+    if (it == entries_.end()) continue;
+    Entry& e = *it->second;
+    if (e.state == ModelState::kUnloaded) {
+      if (figures[i] && !e.load_pending) e.figure = *figures[i];
+      continue;
+    }
+    if (e.state == ModelState::kLoaded && e.in_flight == 0) {
+      unload_entry_locked(ids[i], e, EvictionReason::kSettings, "its engine settings changed");
+      if (figures[i]) e.figure = *figures[i];
+      log_info("unloaded model '" + ids[i] + "' (its engine settings changed)");
+      unloaded.push_back(ids[i]);
+    } else {
+      // Busy or loading: it goes when its last request ends (release()).
+      e.stale = true;
+      if (figures[i]) e.figure = *figures[i];
+      log_info("model '" + ids[i] + "' reloads when its " + std::to_string(e.in_flight) +
+               " requests end: its engine settings changed");
+    }
+  }
+  schedule_locked();
+  return unloaded;
+}
+
 Status ModelCache::pin(const std::string& id) {
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
@@ -89,6 +123,7 @@ void ModelCache::unload_entry_locked(const std::string& id, Entry& e, EvictionRe
   e.bytes = 0;
   e.expires_at_ms = -1;
   e.draining = false;
+  e.stale = false;
   e.last_eviction = eviction_reason_name(reason);
   counters_.unloads[static_cast<int>(reason)] += 1;
   recent_evictions_.push_back({id, reason, bytes, clock_.now_ms(), detail});
@@ -144,6 +179,7 @@ ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int
   s.in_flight = e.in_flight;
   s.waiting = static_cast<int>(e.queue.size());
   s.draining = e.draining;
+  s.reload_pending = e.stale;
   s.priority = e.priority;
   s.loaded_at_ms = e.loaded_at_ms;
   s.last_used_ms = e.last_used_ms;

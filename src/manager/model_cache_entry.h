@@ -33,6 +33,9 @@ struct ModelCache::Entry {
   bool pinned = false;
   int priority = 0;          // as of its latest request
   bool draining = false;     // a waiting model needs its memory: new requests queue
+  // Its engine sizes changed (settings): new requests queue, and it is unloaded (kSettings)
+  // once its last request ends, so that the next load takes the new sizes.
+  bool stale = false;
   bool load_pending = false;  // admitted; the next of its waiters to wake runs the load
   std::string admitted_for;  // why it was admitted (for the log)
   int64_t loaded_at_ms = 0, last_used_ms = 0;

@@ -140,7 +140,7 @@ void ModelCache::schedule_locked() {
     const bool d = x.state == ModelState::kLoaded && drain.count(id) > 0;
     if (d && !x.draining) log_debug("model '" + id + "' drains: a waiting model needs its memory");
     x.draining = d;
-    if (x.state == ModelState::kLoaded && !x.draining && !x.queue.empty()) grant_waiters_locked(x);
+    if (x.state == ModelState::kLoaded && !x.draining && !x.stale && !x.queue.empty()) grant_waiters_locked(x);
   }
   changed_.notify_all();
 }

@@ -36,7 +36,7 @@ class LoadedModel {
 // One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.
 struct ModelLoadSettings {
   int32_t ctx = 0, parallel = 0, batch_tokens = 0, threads = 0;
-  uint64_t memory_limit = 0;  // a load whose estimate or measured bytes exceed it is refused
+  uint64_t memory_limit = 0;  // the cache refuses a model whose footprint exceeds it (507)
 };
 using LoadSettingsFn = std::function<ModelLoadSettings(const std::string& id)>;
 
@@ -48,6 +48,9 @@ struct LoadPlan {
   std::string settings;
   int32_t n_vocab = 0;  // 0: unknown (the header could not be read)
   int32_t n_ctx = 0;    // tokens per sequence the model will get; 0: unknown
+  // The model's memory_limit setting (0: none). The cache refuses a model whose admission
+  // figure, or whose footprint once loaded, exceeds it: it can never fit.
+  uint64_t memory_limit = 0;
 };
 
 // Reports how far a load is (0..1) and what it is doing; called on the loading thread.

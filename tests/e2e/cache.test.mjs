@@ -1,7 +1,7 @@
 // hangar serve's model cache through the real server on loopback and its real SQLite state: learned
 // footprints (kept across a restart), the dry-run fit, requests that wait for memory instead of a
 // 507, a full queue's 429 with Retry-After, eviction reasons in stats and /metrics, and the
-// /v1/models/events stream.
+// /v1/models/events stream; settings changes that reload a model, and memory_limit's 507.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -233,5 +233,66 @@ describe('a budget that holds one model', () => {
     const failed = events.events.find((e) => e.type === 'failed');
     assert.match(failed.error, /sha256 mismatch/);
     for (let i = 1; i < events.events.length; i++) assert.ok(events.events[i].seq > events.events[i - 1].seq);
+  });
+});
+
+describe('settings changes and the cache', () => {
+  const own = makeModelsDir([QWEN + '.gguf']);
+  let server, events;
+  const complete = () => server.request('POST', '/v1/completions', { model: QWEN, prompt: 'Hi', max_tokens: 2 });
+  before(async () => {
+    fs.writeFileSync(path.join(own.models, 'hangar.toml'), `[models.${QWEN}]\nctx = 256\n`);
+    server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--parallel', '1', ...common]);
+    events = subscribe(server);
+    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+  });
+  after(async () => {
+    if (events) await events.stop();
+    if (server) await server.stop();
+  });
+
+  test('a new ctx unloads the idle model at once and the next request loads it with the new size', async () => {
+    assert.equal((await complete()).status, 200);
+    assert.match((await model(server, QWEN)).footprint.settings, /ctx=256 /);
+    const p = await server.request('PATCH', `/v1/models/${QWEN}/settings`, { ctx: 384 });
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    const m = await model(server, QWEN);
+    assert.equal(m.state, 'unloaded');
+    assert.equal(m.last_eviction, 'settings_change');
+    const s = await stats(server);
+    assert.equal(s.unloads.settings_change, 1);
+    assert.deepEqual([s.recent_evictions.at(-1).id, s.recent_evictions.at(-1).reason], [QWEN, 'settings_change']);
+    assert.match((await server.request('GET', '/metrics')).body,
+      /^hangar_model_unloads_total\{reason="settings_change"\} 1$/m);
+    assert.equal((await complete()).status, 200);
+    assert.match((await model(server, QWEN)).footprint.settings, /ctx=384 /);
+    // A sampling key needs no reload.
+    assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { temperature: 0.5 })).status, 200);
+    assert.equal((await model(server, QWEN)).state, 'loaded');
+  });
+
+  test('a model over its memory_limit answers 507 naming the limit', async () => {
+    assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { memory_limit: 1024 })).status, 200);
+    assert.equal((await server.request('DELETE', '/v1/models/' + QWEN)).status, 200);
+    const r = await complete();
+    assert.equal(r.status, 507, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'insufficient_memory');
+    assert.match(r.body.error.message, /more than its memory_limit setting of 1\.00 KiB \(1024 bytes\)/);
+    assert.equal((await model(server, QWEN)).state, 'unloaded');
+    // Back to the file's settings: it loads again.
+    assert.equal((await server.request('DELETE', `/v1/models/${QWEN}/settings`)).status, 200);
+    assert.equal((await complete()).status, 200);
+  });
+
+  test('the event stream shows each settings change and the reload it caused', async () => {
+    await waitFor('the last load', async () => events.events.filter((e) => e.type === 'loaded').length >= 3);
+    const seen = events.events.filter((e) => e.type === 'settings' || e.type === 'evicted')
+      .map((e) => [e.type, e.model, e.type === 'settings' ? e.cause + ' reload=' + e.reload : e.reason]);
+    assert.deepEqual(seen, [
+      ['settings', QWEN, 'api reload=true'], ['evicted', QWEN, 'settings_change'],
+      ['settings', QWEN, 'api reload=false'],                    // temperature
+      ['settings', QWEN, 'api reload=false'], ['evicted', QWEN, 'manual'],  // memory_limit, DELETE
+      ['settings', QWEN, 'api reload=true'],  // back to ctx 256 while unloaded: nothing to evict
+    ]);
   });
 });
