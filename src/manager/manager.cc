@@ -225,10 +225,11 @@ void Manager::on_settings_changed(const SettingsChange& change) {
   for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
   log_info("settings changed (" + change.cause + ") for: " + ids);
   // Engine sizes apply at a load: resident models go (idle ones now, busy ones when their
-  // requests end) so that the next request loads them as the settings now say. Those the
-  // settings preload come back at once.
+  // requests end) so that the next request loads them as the settings now say. Those pinned
+  // or preloaded and unloaded now come back at once (a busy one at its next request).
   for (const std::string& id : cache_->unload_for_settings(change.reload_ids)) {
-    if (!settings_->model(id).preload) continue;
+    const std::optional<ModelStatus> st = cache_->status(id);
+    if (!settings_->model(id).preload && !(st && st->pinned)) continue;
     Result<bool> queued = preloader_->enqueue(id);
     if (!queued.ok()) log_warn("settings: cannot preload '" + id + "' again: " + queued.error().message());
   }

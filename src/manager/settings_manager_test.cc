@@ -184,6 +184,21 @@ TEST_F(SettingsManagerTest, AnEngineSizeChangeUnloadsIdleModelsNowAndBusyOnesWhe
   EXPECT_EQ(loader_.inner_.calls_for("llama-a"), 2);
 }
 
+TEST_F(SettingsManagerTest, APinnedModelUnloadedForNewSizesIsQueuedToLoadAgain) {
+  auto m = open("[models.qwen]\npin = true\nctx = 512\n");
+  ASSERT_TRUE(m);  // not started: the preloader's queue stays as the change left it
+  { ASSERT_TRUE(m->cache().acquire("qwen").ok()); }
+  EXPECT_TRUE(m->preloader().order().empty());
+  rewrite("[models.qwen]\npin = true\nctx = 1024\n");
+  m->housekeep();
+  EXPECT_FALSE(m->cache().is_loaded("qwen"));
+  EXPECT_TRUE(m->cache().status("qwen")->pinned);
+  EXPECT_EQ(m->preloader().order(), std::vector<std::string>{"qwen"});
+  EXPECT_EQ(m->preloader().step(), 1);
+  EXPECT_TRUE(m->cache().is_loaded("qwen"));
+  EXPECT_EQ(loader_.last("qwen").ctx, 1024);
+}
+
 TEST_F(SettingsManagerTest, ARequestDuringAReloadWaitsForTheNewSizesAndTheEventsSayWhy) {
   auto m = open("[models.qwen]\nctx = 512\n");
   ASSERT_TRUE(m);

@@ -48,6 +48,7 @@ function subscribe(server) {
 
 const model = async (server, id) => (await server.request('GET', '/v1/models/' + id)).body;
 const stats = async (server) => (await server.request('GET', '/v1/models/stats')).body;
+const longPrompt = (n) => Array.from({ length: n }, (_, i) => 100 + (i % 50));
 
 describe('learned footprints', () => {
   let server;
@@ -264,7 +265,9 @@ describe('settings changes and the cache', () => {
     assert.deepEqual([s.recent_evictions.at(-1).id, s.recent_evictions.at(-1).reason], [QWEN, 'settings_change']);
     assert.match((await server.request('GET', '/metrics')).body,
       /^hangar_model_unloads_total\{reason="settings_change"\} 1$/m);
-    assert.equal((await complete()).status, 200);
+    // Loaded again with 384 tokens of context: a 300-token prompt fits.
+    const long = await server.request('POST', '/v1/completions', { model: QWEN, prompt: longPrompt(300), max_tokens: 1 });
+    assert.equal(long.status, 200, JSON.stringify(long.body));
     assert.match((await model(server, QWEN)).footprint.settings, /ctx=384 /);
     // A sampling key needs no reload.
     assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { temperature: 0.5 })).status, 200);
@@ -284,8 +287,36 @@ describe('settings changes and the cache', () => {
     assert.equal((await complete()).status, 200);
   });
 
+  test('a busy model reloads once its requests end; a request meanwhile waits for the new size', async () => {
+    assert.equal((await model(server, QWEN)).state, 'loaded');  // ctx 256 again (the file's)
+    const controller = new AbortController();
+    const stream = (i) => fetch(server.url + '/v1/completions', {
+      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 230, ignore_eos: true,
+        temperature: 0, stream: true }),
+    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
+    const busy = Array.from({ length: 16 }, (_, i) => stream(i));
+    // Every stream holds the model (the engine runs one at a time, the others wait inside it).
+    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight === 16, { intervalMs: 5 });
+    assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { ctx: 384 })).status, 200);
+    const m = await model(server, QWEN);
+    assert.equal(m.state, 'loaded');  // requests in flight: never evicted
+    assert.equal(m.reload_pending, true);
+    // Under the old size this prompt would be refused (context of 256): it waits for the reload.
+    const waiting = server.request('POST', '/v1/completions', { model: QWEN, prompt: longPrompt(300), max_tokens: 1 });
+    await waitFor('the request to wait for the reload', async () => (await model(server, QWEN)).waiting === 1,
+      { intervalMs: 5 });
+    controller.abort();
+    await Promise.all(busy);
+    const served = await waiting;
+    assert.equal(served.status, 200, JSON.stringify(served.body));
+    const after = await model(server, QWEN);
+    assert.equal(after.last_eviction, 'settings_change');
+    assert.equal(after.reload_pending, false);
+  });
+
   test('the event stream shows each settings change and the reload it caused', async () => {
-    await waitFor('the last load', async () => events.events.filter((e) => e.type === 'loaded').length >= 3);
+    await waitFor('the last load', async () => events.events.filter((e) => e.type === 'loaded').length >= 4);
     const seen = events.events.filter((e) => e.type === 'settings' || e.type === 'evicted')
       .map((e) => [e.type, e.model, e.type === 'settings' ? e.cause + ' reload=' + e.reload : e.reason]);
     assert.deepEqual(seen, [
@@ -293,6 +324,9 @@ describe('settings changes and the cache', () => {
       ['settings', QWEN, 'api reload=false'],                    // temperature
       ['settings', QWEN, 'api reload=false'], ['evicted', QWEN, 'manual'],  // memory_limit, DELETE
       ['settings', QWEN, 'api reload=true'],  // back to ctx 256 while unloaded: nothing to evict
+      ['settings', QWEN, 'api reload=true'], ['evicted', QWEN, 'settings_change'],  // busy, then idle
     ]);
+    const queued = events.events.filter((e) => e.type === 'queued');
+    assert.deepEqual(queued.map((e) => [e.model, e.reason]), [[QWEN, 'reload']]);
   });
 });
