@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <sstream>
 
 namespace hangar::engine {
 
@@ -28,6 +29,21 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
 }
 
 Engine::~Engine() = default;
+
+std::string Engine::kv_layout() const {
+  // Bump when a change of the forward pass moves any key or value bit: files saved before it
+  // would then no longer equal what this build computes.
+  constexpr int kKvNumerics = 1;
+  const model::HParams& hp = hparams();
+  std::ostringstream s;
+  s.precision(9);
+  s << "arch=" << hp.arch << " n_layer=" << hp.n_layer << " n_embd=" << hp.n_embd << " n_head=" << hp.n_head
+    << " n_head_kv=" << hp.n_head_kv << " head_dim=" << hp.head_dim << " n_rot=" << hp.n_rot
+    << " rope=" << (hp.rope_style == model::RopeStyle::kNeox ? "neox" : "normal") << " rope_base=" << hp.rope_base
+    << " rope_freq_scale=" << hp.rope_freq_scale << " qk_norm=" << hp.qk_norm << " qkv_bias=" << hp.qkv_bias
+    << " kv=f16 block_tokens=" << kv_->block_tokens() << " device=cpu numerics=" << kKvNumerics;
+  return s.str();
+}
 
 void Engine::prefault_weights() {
   const MappedFile& m = model_->file().mapped();

@@ -61,6 +61,11 @@ class Engine {
   int32_t n_ctx() const { return opts_.n_ctx; }
   int32_t n_vocab() const { return model_->hparams().n_vocab; }
   ThreadPool& pool() { return pool_; }
+  // Every setting that changes what the KV cache holds for a given token prefix of this model
+  // file: the attention shape, the rotary settings, the KV type and block size, the device and
+  // the version of the forward pass's numerics. Saved prefixes (KvStore) are used only under
+  // the same string.
+  std::string kv_layout() const;
   // Collects per-op times of forward passes (and, through the scheduler, sampling); null = off.
   void set_profiler(Profiler* p) { ctx_->profiler = p; }
   Profiler* profiler() const { return ctx_->profiler; }

@@ -26,6 +26,11 @@ class PrefixCache {
   // that serves the prompt counts as used at now_ms.
   int32_t reuse(const std::vector<TokenId>& prompt, int32_t max_len, const std::vector<const Sequence*>& live,
                 Sequence& out, int64_t now_ms = 0);
+  // The retired sequences, most worth keeping first: longest and most reused (tokens times
+  // one plus the times it served a prompt). Valid until the cache changes.
+  std::vector<const Sequence*> by_value() const;
+  // The retired sequences trim_unused_before(cutoff_ms) would drop, most worth keeping first.
+  std::vector<const Sequence*> unused_before(int64_t cutoff_ms) const;
   // Drops the least recently used entry; false when empty.
   bool evict_one();
   // Drops the entries last used before `cutoff_ms`; returns how many.
@@ -37,6 +42,7 @@ class PrefixCache {
   struct Entry {
     Sequence seq;
     int64_t last_used_ms = 0;
+    int64_t reuses = 0;
   };
   model::KvCache& kv_;
   std::list<Entry> entries_;  // front = most recently used

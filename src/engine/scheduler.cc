@@ -26,9 +26,11 @@ struct Scheduler::Active {
   bool prefilling() const { return n_prompt_done < static_cast<int32_t>(request.prompt.size()); }
 };
 
-Scheduler::Scheduler(Engine& engine, const Clock* clock)
+Scheduler::Scheduler(Engine& engine, const Clock* clock, KvPersistence persistence)
     : engine_(engine),
       clock_(clock ? *clock : steady_clock_),
+      persist_(std::move(persistence)),
+      kv_layout_(engine.kv_layout()),
       prefix_cache_(engine.kv_cache()),
       thread_([this] { loop(); }) {}
 
@@ -106,10 +108,12 @@ void Scheduler::loop() {
       // scored prompt is computed whole: cached tokens kept no logits.
       const int32_t max_reuse = a->scores_prompt() ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
       a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq, clock_.now_ms());
+      if (persist_.store && max_reuse > a->n_prompt_done) restore_from_disk(*a, max_reuse);
       a->timings.cached_tokens = a->n_prompt_done;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         stats_.reused_prompt_tokens += a->n_prompt_done;
+        stats_.disk_prompt_tokens += a->timings.disk_tokens;
         stats_.computed_prompt_tokens += static_cast<int64_t>(a->request.prompt.size()) - a->n_prompt_done;
       }
       running_.push_back(std::move(a));
@@ -129,6 +133,7 @@ void Scheduler::loop() {
   for (auto& a : queued) finish(*a, FinishReason::kCancelled);
   for (auto& a : running_) finish(*a, FinishReason::kCancelled);
   running_.clear();
+  save_to_disk(prefix_cache_.by_value());
   prefix_cache_.clear();
 }
 
@@ -146,6 +151,8 @@ void Scheduler::run_trim_locked(std::unique_lock<std::mutex>& lock) {
   const int64_t cutoff = clock_.now_ms() - trim_unused_for_ms_;
   trim_unused_for_ms_ = -1;
   lock.unlock();  // the prefix cache and KV cache belong to this thread
+  // What the trim drops goes to disk first (when there is a store), as at an unload.
+  if (persist_.store) save_to_disk(prefix_cache_.unused_before(cutoff));
   const int n = prefix_cache_.trim_unused_before(cutoff);
   const uint64_t bytes = engine_.kv_cache().discard_free_blocks();
   lock.lock();
@@ -154,6 +161,38 @@ void Scheduler::run_trim_locked(std::unique_lock<std::mutex>& lock) {
   last_trim_bytes_ = bytes;
   ++trims_done_;
   trim_cv_.notify_all();
+}
+
+void Scheduler::restore_from_disk(Active& a, int32_t max_reuse) {
+  const KvMatch match = persist_.store->find(persist_.model, kv_layout_, a.request.prompt, max_reuse);
+  if (match.n_tokens <= a.n_prompt_done) return;
+  model::KvCache& kv = engine_.kv_cache();
+  const int32_t bt = kv.block_tokens();
+  // The shorter prefix from memory gives way; its blocks stay with the prefix cache.
+  a.seq.release(kv);
+  Sequence restored;
+  Status st = ensure_free_blocks((match.n_tokens + bt - 1) / bt)
+                  ? persist_.store->restore(match, persist_.model, kv_layout_, kv, restored)
+                  : Status(Error("no room in the KV cache for " + std::to_string(match.n_tokens) + " tokens"));
+  if (!st.ok()) {
+    log_warn("scheduler: prefix not restored from disk, computing it: " + st.error().message());
+    std::vector<const Sequence*> live;
+    for (const auto& r : running_) live.push_back(&r->seq);
+    a.n_prompt_done = prefix_cache_.reuse(a.request.prompt, max_reuse, live, a.seq);
+    return;
+  }
+  a.seq = std::move(restored);
+  a.n_prompt_done = match.n_tokens;
+  a.timings.disk_tokens = match.n_tokens;
+}
+
+void Scheduler::save_to_disk(const std::vector<const Sequence*>& seqs) {
+  if (!persist_.store || seqs.empty()) return;
+  Stopwatch watch;
+  const int n = persist_.store->save(persist_.model, kv_layout_, seqs, engine_.kv_cache());
+  log_debug("scheduler: saved " + std::to_string(n) + " of " + std::to_string(seqs.size()) + " prefixes of '" +
+            persist_.model.path + "' to the KV store in " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) +
+            " ms");
 }
 
 void Scheduler::admit_locked(std::vector<std::unique_ptr<Active>>& admitted) {

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "engine/engine.h"
 #include "engine/generation.h"
+#include "engine/kv_store.h"
 #include "engine/prefix_cache.h"
 
 namespace hangar::engine {
@@ -23,6 +24,7 @@ namespace hangar::engine {
 struct RequestTimings {
   int32_t prompt_tokens = 0;
   int32_t cached_tokens = 0;     // prompt tokens reused from the KV cache (not recomputed)
+  int32_t disk_tokens = 0;       // of cached_tokens, those restored from the disk store
   int32_t generated_tokens = 0;
   double queue_ms = 0;           // submitted -> admitted
   double prompt_ms = 0;          // admitted -> first token sampled
@@ -63,6 +65,15 @@ struct SchedulerStats {
   int64_t completed = 0, reused_prompt_tokens = 0, computed_prompt_tokens = 0;
   int64_t trimmed_prefixes = 0;  // finished sequences dropped by trim_prefixes
   uint64_t trimmed_bytes = 0;    // KV memory returned to the system by trim_prefixes
+  int64_t disk_prompt_tokens = 0;  // of reused_prompt_tokens, restored from the disk store
+};
+
+// Where a scheduler's prefixes outlive it: the disk store (null: nothing is saved or restored)
+// and the identity of the model file, which the saved files are keyed by. The store must
+// outlive the scheduler.
+struct KvPersistence {
+  KvStore* store = nullptr;
+  KvModelIdentity model;
 };
 
 // One thread owns the engine. Each iteration it admits queued requests into free slots (FIFO, up
@@ -77,12 +88,17 @@ class Scheduler {
   static constexpr int32_t kScoredChunk = 16;
 
   // `clock` (null: the steady clock) times how long finished sequences' prefixes sit unused.
-  explicit Scheduler(Engine& engine, const Clock* clock = nullptr);
+  // With a store, a new prompt that extends a saved prefix longer than any in memory starts
+  // from the saved blocks, and prefixes are saved before they are freed: by the destructor
+  // (most valuable first) and by trim_prefixes.
+  explicit Scheduler(Engine& engine, const Clock* clock = nullptr, KvPersistence persistence = {});
   // Bytes of the logits rows a scheduler keeps for sampling (one per sequence), for estimates.
   static uint64_t logits_bytes(int32_t n_vocab, int32_t n_seq) {
     return static_cast<uint64_t>(n_vocab) * static_cast<uint64_t>(n_seq) * sizeof(float);
   }
-  ~Scheduler();  // cancels everything still queued or running (on_done with kCancelled)
+  // Cancels everything still queued or running (on_done with kCancelled), then saves the
+  // prefixes when there is a store.
+  ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -122,12 +138,17 @@ class Scheduler {
                  const std::string& error = "");
   void finish(Active& a, FinishReason reason, const std::string& error = "");
   bool ensure_free_blocks(int32_t n);
+  // Starts `a` from the disk store's longest prefix of its prompt when that beats the memory's.
+  void restore_from_disk(Active& a, int32_t max_reuse);
+  void save_to_disk(const std::vector<const Sequence*>& seqs);
   // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
   void score_prompt_chunk(Active& a, const float* logits, int32_t n);
 
   Engine& engine_;
   SteadyClock steady_clock_;
   const Clock& clock_;
+  const KvPersistence persist_;
+  const std::string kv_layout_;
   PrefixCache prefix_cache_;
   mutable std::mutex mutex_;
   std::condition_variable cv_, idle_cv_;

@@ -59,6 +59,13 @@ void Sequence::share_prefix(model::KvCache& kv, const Sequence& from, int32_t n)
   tokens_.assign(from.tokens_.begin(), from.tokens_.begin() + n);
 }
 
+void Sequence::adopt(const model::KvCache& kv, std::vector<TokenId> tokens, std::vector<int32_t> blocks) {
+  const size_t bt = static_cast<size_t>(kv.block_tokens());
+  HANGAR_ASSERT(blocks_.empty() && blocks.size() == (tokens.size() + bt - 1) / bt);
+  tokens_ = std::move(tokens);
+  blocks_ = std::move(blocks);
+}
+
 void Sequence::release(model::KvCache& kv) {
   for (int32_t b : blocks_) kv.release(b);
   blocks_.clear();

@@ -39,6 +39,9 @@ class Sequence {
   void truncate(model::KvCache& kv, int32_t n);
   // Starts this (empty) sequence from another's first `n` cached tokens, sharing whole blocks.
   void share_prefix(model::KvCache& kv, const Sequence& from, int32_t n);
+  // Starts this (empty) sequence as `tokens` held in `blocks`, whose references pass to it
+  // (keys and values restored from elsewhere, e.g. the disk store).
+  void adopt(const model::KvCache& kv, std::vector<TokenId> tokens, std::vector<int32_t> blocks);
   void release(model::KvCache& kv);
 
  private:

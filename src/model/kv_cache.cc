@@ -95,4 +95,28 @@ uint64_t KvCache::committed_bytes() const {
   return n * block_bytes();
 }
 
+size_t KvCache::block_image_bytes(int32_t n_slots) const {
+  return static_cast<size_t>(n_layer_) * 2 * n_slots * kv_dim_ * sizeof(uint16_t);
+}
+
+void KvCache::read_block(int32_t block, int32_t n_slots, uint8_t* out) const {
+  HANGAR_ASSERT(block >= 0 && block < n_blocks_ && n_slots > 0 && n_slots <= block_tokens_);
+  const size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
+  for (int32_t l = 0; l < n_layer_; ++l) {
+    std::memcpy(out, k(l, block, 0), bytes);
+    std::memcpy(out + bytes, v(l, block, 0), bytes);
+    out += 2 * bytes;
+  }
+}
+
+void KvCache::write_block(int32_t block, int32_t n_slots, const uint8_t* in) {
+  HANGAR_ASSERT(block >= 0 && block < n_blocks_ && refs_[block] == 1 && n_slots > 0 && n_slots <= block_tokens_);
+  const size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
+  for (int32_t l = 0; l < n_layer_; ++l) {
+    std::memcpy(k(l, block, 0), in, bytes);
+    std::memcpy(v(l, block, 0), in + bytes, bytes);
+    in += 2 * bytes;
+  }
+}
+
 }  // namespace hangar::model

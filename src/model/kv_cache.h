@@ -27,6 +27,7 @@ class KvCache {
   int32_t n_free_blocks() const { return static_cast<int32_t>(free_.size()); }
   int32_t n_used_blocks() const { return n_blocks_ - n_free_blocks(); }
   int32_t kv_dim() const { return kv_dim_; }
+  int32_t n_layer() const { return n_layer_; }
 
   // Bytes a cache of `n_blocks` blocks takes for `hp`: the one home of the KV size formula
   // (estimates before a load use it too).
@@ -59,6 +60,15 @@ class KvCache {
   uint64_t discard_free_blocks();
   // Bytes of blocks that hold memory now: written since their last discard, used or free.
   uint64_t committed_bytes() const;
+
+  // Saving and restoring blocks (the engine's disk store reaches the keys and values only
+  // through these two, so a backend whose cache lives in device memory serves them by copying
+  // to and from the host). The host image of positions [0, n_slots) of one block is, per layer,
+  // its K rows then its V rows, each n_slots * kv_dim F16 values: block_image_bytes(n_slots).
+  size_t block_image_bytes(int32_t n_slots) const;
+  void read_block(int32_t block, int32_t n_slots, uint8_t* out) const;
+  // `block` must be allocated (and not shared: its contents change for every holder).
+  void write_block(int32_t block, int32_t n_slots, const uint8_t* in);
 
  private:
   static uint64_t bytes_of(int32_t n_layer, int32_t kv_dim, int64_t n_blocks, int32_t block_tokens);
