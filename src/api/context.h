@@ -33,6 +33,7 @@ struct ServerOptions {
                                               // this long at most for a free thread (503)
   Profiler* profiler = nullptr;               // serve --profile: request parsing, templates,
                                               // tokenization, response writing
+  const engine::KvStore* kv_store = nullptr;  // saved prompt prefixes, for /metrics; null: none
 };
 
 // Parsed chat templates, one per distinct template source, shared by all models that carry it

@@ -105,6 +105,7 @@ struct Run {
     Json u = usage();
     s.prompt_tokens = u["prompt_tokens"].get<int64_t>();
     s.cached_tokens = u["prompt_tokens_details"]["cached_tokens"].get<int64_t>();
+    for (const auto& t : timings()) s.disk_tokens += t.disk_tokens;
     s.generated_tokens = u["completion_tokens"].get<int64_t>();
     s.ttft_s = first_token_s;
     auto t = timings();

@@ -36,6 +36,26 @@ void histogram(std::string& out, const std::string& name, const std::string& lab
   sample(out, name + "_count", labels, double(h.count()));
 }
 
+// The disk store of prompt prefixes (serve --kv-disk-budget).
+void render_kv_store(std::string& out, const engine::KvStoreStats& k) {
+  header(out, "hangar_kv_disk_files", "gauge", "Saved prompt prefixes on disk.");
+  sample(out, "hangar_kv_disk_files", "", double(k.files));
+  header(out, "hangar_kv_disk_bytes", "gauge", "Bytes of saved prompt prefixes on disk.");
+  sample(out, "hangar_kv_disk_bytes", "", double(k.bytes));
+  header(out, "hangar_kv_disk_saves_total", "counter", "Prompt prefixes written to disk (and failed writes).");
+  sample(out, "hangar_kv_disk_saves_total", "result=\"ok\"", double(k.saves));
+  sample(out, "hangar_kv_disk_saves_total", "result=\"failed\"", double(k.save_failures));
+  header(out, "hangar_kv_disk_restores_total", "counter", "Prompt prefixes restored from disk.");
+  sample(out, "hangar_kv_disk_restores_total", "", double(k.restores));
+  header(out, "hangar_kv_disk_restored_tokens_total", "counter", "Prompt tokens restored from disk.");
+  sample(out, "hangar_kv_disk_restored_tokens_total", "", double(k.restored_tokens));
+  header(out, "hangar_kv_disk_rejected_total", "counter",
+         "Saved files found truncated, corrupt, foreign or stale: deleted, never used.");
+  sample(out, "hangar_kv_disk_rejected_total", "", double(k.rejected));
+  header(out, "hangar_kv_disk_evictions_total", "counter", "Saved files deleted to stay within --kv-disk-budget.");
+  sample(out, "hangar_kv_disk_evictions_total", "", double(k.evicted));
+}
+
 }  // namespace
 
 void Histogram::observe(double v) {
@@ -72,6 +92,7 @@ void Metrics::record_generation(const GenerationSample& s) {
   m.requests[{s.endpoint, s.outcome}] += 1;
   m.prompt_tokens += s.prompt_tokens;
   m.cached_tokens += s.cached_tokens;
+  m.disk_tokens += s.disk_tokens;
   m.generated_tokens += s.generated_tokens;
   if (s.ttft_s >= 0) m.ttft.observe(s.ttft_s);
   if (s.decode_tps > 0) m.decode.observe(s.decode_tps);
@@ -95,6 +116,10 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   header(out, "hangar_prompt_tokens_cached_total", "counter", "Prompt tokens reused from the KV cache.");
   for (const auto& [id, m] : models_)
     sample(out, "hangar_prompt_tokens_cached_total", model_label(id), double(m.cached_tokens));
+  header(out, "hangar_prompt_tokens_cached_disk_total", "counter",
+         "Of the reused prompt tokens, those restored from the disk store.");
+  for (const auto& [id, m] : models_)
+    sample(out, "hangar_prompt_tokens_cached_disk_total", model_label(id), double(m.disk_tokens));
   header(out, "hangar_generated_tokens_total", "counter", "Generated tokens.");
   for (const auto& [id, m] : models_)
     sample(out, "hangar_generated_tokens_total", model_label(id), double(m.generated_tokens));
@@ -170,6 +195,7 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   sample(out, "hangar_preloads_total", "result=\"skipped\"", double(p.skipped));
   header(out, "hangar_hash_pending", "gauge", "Models still waiting for their sha256.");
   sample(out, "hangar_hash_pending", "", double(snap.hashing.pending));
+  if (snap.kv_store) render_kv_store(out, *snap.kv_store);
   return out;
 }
 

@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "engine/kv_store.h"
 #include "manager/hash_worker.h"
 #include "manager/memory_monitor.h"
 #include "manager/model_cache.h"
@@ -41,6 +43,7 @@ struct GenerationSample {
   int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
   double ttft_s = -1;     // request arrival to first token (includes load and queueing); -1: none
   double decode_tps = 0;  // tokens per second after the first; 0: fewer than two tokens
+  int64_t disk_tokens = 0;  // of cached_tokens, restored from the disk store
 };
 
 // Everything /metrics shows beyond the generation counters, read by the route at render time.
@@ -49,6 +52,7 @@ struct ManagerSnapshot {
   manager::PreloadStats preload;
   manager::MonitorStats monitor;
   manager::HashProgress hashing;
+  std::optional<engine::KvStoreStats> kv_store;  // absent: no disk store (--kv-disk-budget 0)
 };
 
 // Thread-safe.
@@ -63,7 +67,7 @@ class Metrics {
  private:
   struct PerModel {
     std::map<std::pair<std::string, std::string>, int64_t> requests;  // (endpoint, outcome)
-    int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+    int64_t prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0, disk_tokens = 0;
     Histogram ttft{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
     Histogram decode{{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}};
   };

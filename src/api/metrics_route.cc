@@ -10,6 +10,7 @@ void add_metrics_routes(httplib::Server& http, ServerContext& ctx) {
     snap.preload = ctx.manager.preloader().stats();
     snap.monitor = ctx.manager.monitor().stats();
     snap.hashing = ctx.manager.hasher().progress();
+    if (ctx.options.kv_store) snap.kv_store = ctx.options.kv_store->stats();
     res.set_content(ctx.metrics.render(snap), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

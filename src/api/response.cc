@@ -36,10 +36,11 @@ Json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached
 }
 
 Json timings_json(std::span<const engine::RequestTimings> timings) {
-  int64_t cache_n = 0, prompt_n = 0, predicted_n = 0, decoded_after_first = 0;
+  int64_t cache_n = 0, cache_n_disk = 0, prompt_n = 0, predicted_n = 0, decoded_after_first = 0;
   double prompt_ms = 0, predicted_ms = 0;
   for (const auto& t : timings) {
     cache_n += t.cached_tokens;
+    cache_n_disk += t.disk_tokens;
     prompt_n += t.prompt_tokens - t.cached_tokens;
     predicted_n += t.generated_tokens;
     decoded_after_first += std::max(0, t.generated_tokens - 1);
@@ -48,6 +49,7 @@ Json timings_json(std::span<const engine::RequestTimings> timings) {
   }
   Json j;
   j["cache_n"] = cache_n;
+  j["cache_n_disk"] = cache_n_disk;  // of cache_n, restored from the disk store
   j["prompt_n"] = prompt_n;
   j["prompt_ms"] = round3(prompt_ms);
   j["prompt_per_token_ms"] = prompt_n > 0 ? round3(prompt_ms / double(prompt_n)) : 0.0;

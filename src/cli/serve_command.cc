@@ -52,6 +52,7 @@ struct ServeOptions {
   int http_threads = 64;
   int max_connections = 1024;
   std::string read_timeout = "10s";
+  std::string kv_disk_budget = "4G";
   bool profile = false;
   std::string weights = "map";
   bool mmap = false;
@@ -191,6 +192,8 @@ int serve(const ServeOptions& o) {
   if (*read_timeout <= 0) return fail("--read-timeout: expected a duration > 0, got '" + o.read_timeout + "'");
   Result<std::string> key = api_key(o);
   if (!key.ok()) return fail(key.error().message());
+  Result<uint64_t> kv_budget = manager::parse_bytes(o.kv_disk_budget, "--kv-disk-budget");
+  if (!kv_budget.ok()) return fail(kv_budget.error().message());
 
   Profiler profiler;
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::physical_cores());
@@ -203,6 +206,19 @@ int serve(const ServeOptions& o) {
   lo.weights_in_memory = o.weights == "copy" && !o.mmap;
   // Mapped weights' rearranged matrices live beside the registry, keyed by each file's identity.
   lo.layout_cache_dir = o.state_dir + "/layouts";
+  // Saved prompt prefixes: declared before the manager, so that models unloaded when it goes
+  // can still save theirs.
+  std::unique_ptr<engine::KvStore> kv_store;
+  if (*kv_budget > 0) {
+    Result<std::unique_ptr<engine::KvStore>> opened_store =
+        engine::KvStore::open({o.state_dir + "/kv-cache", *kv_budget});
+    if (!opened_store.ok()) return fail(opened_store.error().message());
+    kv_store = std::move(*opened_store);
+    lo.kv_store = kv_store.get();
+    const engine::KvStoreStats ks = kv_store->stats();
+    log_info("KV store: " + std::to_string(ks.files) + " saved prompt prefixes (" + manager::format_bytes(ks.bytes) +
+             ") in '" + kv_store->options().dir + "', budget " + manager::format_bytes(*kv_budget));
+  }
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
   manager::WallClock wall_clock;
@@ -219,6 +235,7 @@ int serve(const ServeOptions& o) {
   so.max_connections = fit_connections_to_fd_limit(o.max_connections);
   so.read_timeout_ms = *read_timeout;
   so.profiler = o.profile ? &profiler : nullptr;
+  so.kv_store = kv_store.get();
   api::Server server(mgr, so);
   if (Status st = server.bind(); !st.ok()) return fail(st.error().message());
   mgr.start();
@@ -325,6 +342,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "file cannot change it, ~0.1-0.2 s a GB per load)")
       ->capture_default_str();
   cmd->add_flag("--mmap", o->mmap, "same as --weights map (the default)");
+  cmd->add_option("--kv-disk-budget", o->kv_disk_budget,
+                  "disk space for prompt prefixes saved when a model is unloaded, restored when a later prompt "
+                  "extends one (in <state-dir>/kv-cache; least recently used go first; 0: off)")
+      ->capture_default_str();
+  cmd->add_flag("--mmap", o->mmap,
+                "use model weights in place through mmap (default: read into huge-page memory, faster to "
+                "stream and counted as resident)");
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
   cmd->callback([o, cmd, &exit_code] {

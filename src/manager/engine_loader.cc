@@ -12,12 +12,25 @@
 
 namespace hangar::manager {
 
+namespace {
+
+// Saved prefixes are keyed by the file's sha256 when the registry has it for this very version
+// of the file, else by its path, size and mtime (kv_file.h says how the two are matched).
+engine::KvModelIdentity kv_identity(const ModelRecord& rec) {
+  engine::KvModelIdentity id{rec.path, "", rec.file_size, rec.mtime_ns};
+  if (!rec.sha256.empty() && rec.sha256_size == rec.file_size && rec.sha256_mtime_ns == rec.mtime_ns)
+    id.sha256 = rec.sha256;
+  return id;
+}
+
+}  // namespace
+
 EngineModel::EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
-                         std::unique_ptr<ThreadPool> own_pool)
+                         std::unique_ptr<ThreadPool> own_pool, engine::KvPersistence persist)
     : id_(std::move(id)),
       own_pool_(std::move(own_pool)),
       engine_(std::move(engine)),
-      scheduler_(std::make_unique<engine::Scheduler>(*engine_)),
+      scheduler_(std::make_unique<engine::Scheduler>(*engine_, nullptr, std::move(persist))),
       chat_template_(std::move(chat_template)) {
   const engine::MemoryEstimate m = engine_->memory();
   memory_.weights_resident = m.weights;
@@ -127,7 +140,8 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   Result<std::string> tmpl_r = eng->model().file().get_string_or("tokenizer.chat_template", "");
   std::string tmpl = tmpl_r.ok() ? *tmpl_r : std::string();
   const int32_t n_ctx = eng->n_ctx(), n_seq = eng->options().n_seq;
-  auto model = std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), std::move(own_pool));
+  auto model = std::make_shared<EngineModel>(rec.id, std::move(eng), std::move(tmpl), std::move(own_pool),
+                                             engine::KvPersistence{o.kv_store, kv_identity(rec)});
   const MemoryBreakdown& mem = model->memory();
   log_debug("model '" + rec.id + "': weights resident " + format_bytes(mem.weights_resident) + ", KV " +
             format_bytes(mem.kv_capacity) + ", scratch " + format_bytes(mem.scratch) + ", ctx " +

@@ -24,6 +24,9 @@ struct EngineLoaderOptions {
   bool weights_in_memory = true;  // false: the file mapped in place (see engine::EngineOptions)
   std::string layout_cache_dir;   // mapped weights' rearranged matrices (serve: <state>/layouts)
   Profiler* profiler = nullptr; // shared by every model's engine (serve --profile); may be null
+  // Where models' prompt prefixes go when they are unloaded and come back from on a later load
+  // (serve --kv-disk-budget); null: nowhere. Must outlive every model loaded.
+  engine::KvStore* kv_store = nullptr;
 };
 
 // Where a loaded model's bytes go, as measured right after the load.
@@ -42,7 +45,8 @@ class EngineModel final : public LoadedModel {
   // the pool of a model whose settings give it its own thread count; it outlives the engine
   // that computes on it.
   EngineModel(std::string id, std::unique_ptr<engine::Engine> engine, std::string chat_template,
-              std::unique_ptr<ThreadPool> own_pool = nullptr);
+              std::unique_ptr<ThreadPool> own_pool = nullptr, engine::KvPersistence persist = {});
+  // Stops the scheduler, which first saves its prefixes to the KV store (when there is one).
   ~EngineModel() override;
 
   // The measured total; fixed after load (the KV cache and scratch are allocated up front).
