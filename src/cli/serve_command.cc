@@ -346,9 +346,6 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "disk space for prompt prefixes saved when a model is unloaded, restored when a later prompt "
                   "extends one (in <state-dir>/kv-cache; least recently used go first; 0: off)")
       ->capture_default_str();
-  cmd->add_flag("--mmap", o->mmap,
-                "use model weights in place through mmap (default: read into huge-page memory, faster to "
-                "stream and counted as resident)");
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
   cmd->callback([o, cmd, &exit_code] {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <bit>
 #include <filesystem>
 #include <fstream>
@@ -330,6 +331,46 @@ TEST_F(KvStoreTest, RestoredPrefixGivesTheSameTokensAndLogprobsAsComputingIt) {
   ASSERT_EQ(restored.logprobs.size(), cold.logprobs.size());
   for (size_t i = 0; i < cold.logprobs.size(); ++i)
     EXPECT_EQ(std::bit_cast<uint32_t>(restored.logprobs[i]), std::bit_cast<uint32_t>(cold.logprobs[i])) << i;
+}
+
+
+class StepClock final : public Clock {
+ public:
+  int64_t now_ms() const override { return now.load(); }
+  std::atomic<int64_t> now{1000};
+};
+
+// The idle trim frees a finished sequence's blocks; with a store it saves them first, so the
+// conversation comes back from disk rather than being computed again.
+TEST_F(KvStoreTest, TrimSavesWhatItDropsAndAKeptPrefixIsNotSaved) {
+  ThreadPool pool(2);
+  EngineOptions eo;
+  eo.n_ctx = 512;
+  eo.n_seq = 1;
+  eo.batch_tokens = 64;
+  auto loaded = Engine::load(kModel, eo, pool);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  Engine& engine = **loaded;
+  std::vector<TokenId> prefix, turn;
+  for (int i = 0; i < 96; ++i) prefix.push_back(200 + (i * 53) % 800);
+  turn = prefix;
+  for (int i = 0; i < 10; ++i) turn.push_back(60 + i * 7);
+  const KvModelIdentity id{kModel, "", 1, 2};
+  auto store = open();
+  StepClock clock;
+  Scheduler sched(engine, &clock, {store.get(), id});
+  run(sched, prefix, 1);
+  sched.wait_idle();
+  clock.now += 1000;
+  EXPECT_EQ(sched.trim_prefixes(5000), 0u);  // used 1 s ago: kept in memory, not saved
+  EXPECT_EQ(store->stats().saves, 0);
+  clock.now += 5000;
+  EXPECT_GT(sched.trim_prefixes(5000), 0u);
+  EXPECT_EQ(store->stats().saves, 1);
+  EXPECT_EQ(engine.kv_cache().n_used_blocks(), 0);
+  const Outcome again = run(sched, turn, 2);
+  EXPECT_EQ(again.timings.disk_tokens, 96);
+  EXPECT_EQ(again.timings.cached_tokens, 96);
 }
 
 }  // namespace
