@@ -197,6 +197,11 @@ Result<FitReport> ModelCache::fit(const std::string& id) {
     r.fits = true;
     r.needed_bytes = it->second->state == ModelState::kLoaded ? it->second->bytes : it->second->reserved;
     if (it->second->draining) r.reason = "resident but draining: new requests wait until a swap brings it back";
+    if (it->second->stale) {
+      // Its next load counts the new figure; until then the old one holds the memory.
+      r.needed_bytes = figure.bytes;
+      r.reason = "resident under settings that changed: new requests wait until its requests end and it reloads";
+    }
     return r;
   }
   std::vector<std::string> ids;

@@ -161,6 +161,9 @@ TEST_F(SettingsManagerTest, AnEngineSizeChangeUnloadsIdleModelsNowAndBusyOnesWhe
   EXPECT_EQ(m->cache().status("llama-a")->last_eviction, "settings_change");
   ASSERT_TRUE(m->cache().is_loaded("qwen"));  // a request is in flight: never evicted
   EXPECT_TRUE(m->cache().status("qwen")->reload_pending);
+  Result<FitReport> fit = m->cache().fit("qwen");
+  ASSERT_TRUE(fit.ok());
+  EXPECT_NE(fit->reason.find("reloads"), std::string::npos) << fit->reason;
   EXPECT_EQ(drain_events(*sub),
             (std::vector<std::string>{"settings llama-a reload=true", "settings llama-b reload=true",
                                       "settings qwen reload=true", "evicted llama-a reason=settings_change"}));
