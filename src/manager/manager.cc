@@ -215,19 +215,23 @@ void Manager::apply_settings(const std::vector<std::string>& ids) {
 
 void Manager::on_settings_changed(const SettingsChange& change) {
   apply_settings(change.ids);
-  const std::set<std::string> reload(change.reload_ids.begin(), change.reload_ids.end());
+  // Engine sizes apply at a load: resident models go (idle ones now, busy ones when their
+  // requests end) so that the next request loads them as the settings now say. A resident
+  // model now over its memory_limit goes the same way (its next load is refused with 507).
+  std::set<std::string> reload(change.reload_ids.begin(), change.reload_ids.end());
   for (const std::string& id : change.ids) {
-    events_->publish(ModelEvent(ModelEvent::kSettings, id)
-                         .with("cause", change.cause)
-                         .with("reload", reload.count(id) > 0));
+    const uint64_t limit = settings_->model(id).memory_limit;
+    const std::optional<ModelStatus> st = cache_->status(id);
+    if (limit != 0 && st && st->state == ModelState::kLoaded && st->bytes > limit) reload.insert(id);
   }
+  for (const std::string& id : change.ids)
+    events_->publish(ModelEvent(ModelEvent::kSettings, id).with("cause", change.cause).with("reload", reload.count(id) > 0));
   std::string ids;
   for (const std::string& id : change.ids) ids += (ids.empty() ? "" : ", ") + id;
   log_info("settings changed (" + change.cause + ") for: " + ids);
-  // Engine sizes apply at a load: resident models go (idle ones now, busy ones when their
-  // requests end) so that the next request loads them as the settings now say. Those pinned
-  // or preloaded and unloaded now come back at once (a busy one at its next request).
-  for (const std::string& id : cache_->unload_for_settings(change.reload_ids)) {
+  // Those pinned or preloaded and unloaded now come back at once (a busy one at its next
+  // request).
+  for (const std::string& id : cache_->unload_for_settings({reload.begin(), reload.end()})) {
     const std::optional<ModelStatus> st = cache_->status(id);
     if (!settings_->model(id).preload && !(st && st->pinned)) continue;
     Result<bool> queued = preloader_->enqueue(id);

@@ -263,6 +263,20 @@ TEST_F(SettingsManagerTest, AModelOverItsMemoryLimitIsRefusedAsInsufficientMemor
     return l;
   }(), {}).ok());
   EXPECT_TRUE(m->cache().acquire("llama-a").ok());
+  // A limit lowered under a resident model's footprint unloads it (idle) and refuses it.
+  ASSERT_TRUE(m->cache().is_loaded("llama-a"));
+  auto sub = m->events().subscribe();
+  ASSERT_TRUE(m->settings().patch("llama-a", [] {
+    SettingsLayer l;
+    l.set(SettingKey::kMemoryLimit, SettingValue{int64_t{250}, {}});
+    return l;
+  }(), {}).ok());
+  EXPECT_FALSE(m->cache().is_loaded("llama-a"));
+  EXPECT_EQ(m->cache().status("llama-a")->last_eviction, "settings_change");
+  EXPECT_EQ(drain_events(*sub), (std::vector<std::string>{"settings llama-a reload=true",
+                                                          "evicted llama-a reason=settings_change"}));
+  EXPECT_FALSE(m->cache().acquire("llama-a", {}, &f).ok());
+  EXPECT_EQ(f.kind, FailureKind::kInsufficientMemory);
 }
 
 TEST_F(SettingsManagerTest, ThePriorityFromTheSettingsDecidesWhoGetsMemoryFirst) {

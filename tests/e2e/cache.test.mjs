@@ -275,8 +275,9 @@ describe('settings changes and the cache', () => {
   });
 
   test('a model over its memory_limit answers 507 naming the limit', async () => {
+    // Loaded and over the new limit: unloaded like a new ctx.
     assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { memory_limit: 1024 })).status, 200);
-    assert.equal((await server.request('DELETE', '/v1/models/' + QWEN)).status, 200);
+    assert.equal((await model(server, QWEN)).last_eviction, 'settings_change');
     const r = await complete();
     assert.equal(r.status, 507, JSON.stringify(r.body));
     assert.equal(r.body.error.code, 'insufficient_memory');
@@ -322,7 +323,7 @@ describe('settings changes and the cache', () => {
     assert.deepEqual(seen, [
       ['settings', QWEN, 'api reload=true'], ['evicted', QWEN, 'settings_change'],
       ['settings', QWEN, 'api reload=false'],                    // temperature
-      ['settings', QWEN, 'api reload=false'], ['evicted', QWEN, 'manual'],  // memory_limit, DELETE
+      ['settings', QWEN, 'api reload=true'], ['evicted', QWEN, 'settings_change'],  // memory_limit under it
       ['settings', QWEN, 'api reload=true'],  // back to ctx 256 while unloaded: nothing to evict
       ['settings', QWEN, 'api reload=true'], ['evicted', QWEN, 'settings_change'],  // busy, then idle
     ]);
