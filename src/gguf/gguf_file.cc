@@ -12,6 +12,8 @@
 #include <vector>
 #include <unordered_set>
 
+#include "base/assert.h"
+
 namespace hangar::gguf {
 namespace {
 constexpr int kMaxArrayDepth = 8;
@@ -38,8 +40,9 @@ class Parser {
   // `data` holds the first `size` bytes of a file of `file_size` bytes: all of it for a mapped
   // open, a prefix for a header-only one (whose tensor data pointers stay null).
   Parser(const uint8_t* data, uint64_t size, const std::string& path, bool header_only = false,
-         uint64_t file_size = 0)
-      : data_(data), size_(size), file_size_(header_only ? file_size : size), path_(path), header_only_(header_only) {}
+         uint64_t file_size = 0, bool skip_long_arrays = false)
+      : data_(data), size_(size), file_size_(header_only ? file_size : size), path_(path), header_only_(header_only),
+        skip_long_arrays_(header_only || skip_long_arrays) {}
 
   Error error(const std::string& what) const {
     return Error(path_ + ": " + what + " (at byte " + std::to_string(pos_) + " of " +
@@ -100,7 +103,7 @@ class Parser {
         if (n > remaining() / min_encoded_size(elem))
           return error(key + ": array of " + std::to_string(n) + " " + value_type_name(elem) +
                        " values runs past the end of the file");
-        if (header_only_ && n > File::kHeaderArrayItems && elem != ValueType::kArray) {
+        if (skip_long_arrays_ && n > File::kHeaderArrayItems && elem != ValueType::kArray) {
           HANGAR_TRY(skip_items(elem, n, key));
           return Value::unread_array(elem, n);
         }
@@ -230,17 +233,35 @@ class Parser {
   uint64_t pos_ = 0;
   const std::string& path_;
   bool header_only_ = false;
+  bool skip_long_arrays_ = false;
 };
 
-Result<File> File::open(const std::string& path, MappedFile::Backing backing) {
+Result<File> File::open(const std::string& path, MappedFile::Backing backing, LongArrays arrays) {
   HANGAR_ASSIGN(MappedFile mapped, MappedFile::open(path, backing));
   File f;
   f.mapped_ = std::move(mapped);
   f.path_ = path;
   f.file_size_ = f.mapped_.size();
-  Parser p(f.mapped_.data(), f.mapped_.size(), path);
+  Parser p(f.mapped_.data(), f.mapped_.size(), path, /*header_only=*/false, 0, arrays == LongArrays::kSkip);
   HANGAR_TRY(p.parse(f));
   return f;
+}
+
+Status File::read_long_arrays() {
+  bool skipped = false;
+  for (const auto& [key, v] : metadata_)
+    if (const Array* a = v.as_array(); a && a->n_unread > 0) skipped = true;
+  if (!skipped) return Status::Ok();
+  HANGAR_ASSERT_MSG(mapped_.data() != nullptr, "read_long_arrays on a header-only File");
+  // The header is parsed again, whole, from the mapping; only the metadata is taken from it
+  // (the tensor infos are the same).
+  File whole;
+  whole.path_ = path_;
+  Parser p(mapped_.data(), mapped_.size(), path_);
+  HANGAR_TRY(p.parse(whole));
+  metadata_ = std::move(whole.metadata_);
+  metadata_index_ = std::move(whole.metadata_index_);
+  return Status::Ok();
 }
 
 Result<File> File::open_header(const std::string& path) {

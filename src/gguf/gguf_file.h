@@ -33,9 +33,16 @@ struct TensorInfo {
 // tensor data pointers are safe to read for n_bytes.
 class File {
  public:
+  // What open() does with metadata arrays longer than kHeaderArrayItems (vocabularies,
+  // merges): decode them, or check and skip them (Array::n_unread) until read_long_arrays().
+  enum class LongArrays { kRead, kSkip };
   // Returns an error naming the file and what was malformed: truncation, counts past the end,
   // unknown value or tensor types, overflowing dims, misaligned or out-of-range tensor data.
-  static Result<File> open(const std::string& path, MappedFile::Backing backing = MappedFile::Backing::kMap);
+  static Result<File> open(const std::string& path, MappedFile::Backing backing = MappedFile::Backing::kMap,
+                           LongArrays arrays = LongArrays::kRead);
+  // Decodes the arrays a LongArrays::kSkip open skipped (from the mapping; a no-op when none
+  // was). Invalidates Value pointers from find(). Asserts on a header-only File.
+  Status read_long_arrays();
   // Hyper-parameters and tensor infos only: the header is read with pread (no mapping: mapped()
   // is empty and every TensorInfo::data is null), every check of open() is made, but arrays
   // longer than kHeaderArrayItems (vocabularies, merges) are skipped over, not decoded

@@ -151,6 +151,29 @@ TEST(GgufRealFiles, HeaderOnlyOpenAgreesWithFullOpen) {
   }
 }
 
+TEST(GgufRealFiles, SkippedLongArraysAreReadOnDemand) {
+  for (const auto& e : std::filesystem::directory_iterator(HANGAR_SHARED_DIR "/models")) {
+    if (e.path().extension() != ".gguf") continue;
+    auto full = File::open(e.path().string());
+    auto lazy = File::open(e.path().string(), MappedFile::Backing::kMap, File::LongArrays::kSkip);
+    ASSERT_TRUE(full.ok() && lazy.ok()) << e.path();
+    const Array* tokens = lazy->find("tokenizer.ggml.tokens")->as_array();
+    ASSERT_NE(tokens, nullptr);
+    EXPECT_TRUE(tokens->items.empty()) << e.path();
+    EXPECT_EQ(tokens->size(), full->get_string_array("tokenizer.ggml.tokens")->size());
+    EXPECT_EQ(lazy->tensors().size(), full->tensors().size());
+    EXPECT_EQ(lazy->tensors()[0].data, lazy->mapped().data() + lazy->data_offset() + lazy->tensors()[0].offset);
+    ASSERT_TRUE(lazy->read_long_arrays().ok());
+    ASSERT_EQ(lazy->metadata().size(), full->metadata().size());
+    for (size_t i = 0; i < full->metadata().size(); ++i) {
+      EXPECT_EQ(lazy->metadata()[i].first, full->metadata()[i].first);
+      EXPECT_EQ(lazy->metadata()[i].second.to_display(1u << 20), full->metadata()[i].second.to_display(1u << 20));
+    }
+    EXPECT_EQ(*lazy->get_string_array("tokenizer.ggml.tokens"), *full->get_string_array("tokenizer.ggml.tokens"));
+    EXPECT_TRUE(lazy->read_long_arrays().ok());  // nothing left to read
+  }
+}
+
 TEST(GgufRealFiles, ReportsArchitectureKeys) {
   auto f = File::open(HANGAR_SHARED_DIR "/models/qwen2-d256-q4_k_m.gguf");
   ASSERT_TRUE(f.ok()) << f.error().message();
