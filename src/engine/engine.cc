@@ -10,12 +10,24 @@ namespace hangar::engine {
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& opts,
                                              ThreadPool& pool) {
   std::unique_ptr<Engine> e(new Engine(pool));
+  // With a tokenizer cache the vocabulary (hundreds of thousands of metadata values) is left
+  // undecoded, and decoded below only when no earlier load of this file version left one.
+  // The file's identity before and after the open must agree: a file replaced between the two
+  // is not matched with another version's tokenizer.
+  const std::optional<FileIdentity> before = opts.tokenizers ? file_identity(path) : std::nullopt;
+  const auto arrays = before ? gguf::File::LongArrays::kSkip : gguf::File::LongArrays::kRead;
   HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
-                                                                            : MappedFile::Backing::kWeights));
+                                                                            : MappedFile::Backing::kWeights, arrays));
+  const std::optional<FileIdentity> identity = before && before == file_identity(path) ? before : std::nullopt;
+  std::optional<Tokenizer> tok = identity ? opts.tokenizers->find(*identity) : std::nullopt;
+  if (!tok) {
+    HANGAR_TRY(e->model_->read_long_arrays());
+    HANGAR_ASSIGN(tok, Tokenizer::from_gguf(e->model_->file()));
+    if (identity) opts.tokenizers->put(*identity, *tok);
+  }
+  e->tokenizer_ = std::make_unique<Tokenizer>(std::move(*tok));
   // Copied weights are rearranged in place; mapped ones come from the layout cache file.
   e->model_->pack_for_decode(pool, opts.layout_cache_dir);
-  HANGAR_ASSIGN(Tokenizer tok, Tokenizer::from_gguf(e->model_->file()));
-  e->tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
   const model::HParams& hp = e->model_->hparams();
   e->opts_ = opts;
   if (opts.n_ctx <= 0) return Error("context size must be positive, got " + std::to_string(opts.n_ctx));

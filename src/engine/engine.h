@@ -11,6 +11,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "engine/sequence.h"
+#include "engine/tokenizer_cache.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -28,6 +29,9 @@ struct EngineOptions {
   // Mapped weights: where the matrices rearranged for the decode kernels are kept
   // (model::LayoutCache); empty: mapped weights keep the file's layout.
   std::string layout_cache_dir;
+  // Tokenizers of earlier loads, by file identity (the manager's loader keeps one); null:
+  // every load decodes the vocabulary. Must outlive the load call.
+  TokenizerCache* tokenizers = nullptr;
 };
 
 // Memory of a loaded model by kind: weights, KV cache (F16 keys and values, all layers) and

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/scratch_buffer.h"
 #include "engine/engine.h"
 #include "engine/generation.h"
 #include "engine/kv_store.h"
@@ -154,7 +155,7 @@ class Scheduler {
   std::condition_variable cv_, idle_cv_;
   std::deque<std::unique_ptr<Active>> queue_;
   std::vector<std::unique_ptr<Active>> running_;
-  std::vector<float> logits_;
+  ScratchBuffer<float> logits_;  // a row per sequence, written by the forward pass before it is read
   std::vector<float> prompt_logits_;  // every position of prompt chunks that are being scored
   bool stop_ = false;
   // trim_prefixes' hand-off: a pending age (-1: none) and a count of trims done.

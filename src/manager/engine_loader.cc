@@ -129,7 +129,9 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
   ThreadPool& pool = own_pool ? *own_pool : pool_;
   report(0.0, "reading weights");
-  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, engine_options(o), pool));
+  engine::EngineOptions eo = engine_options(o);
+  eo.tokenizers = &tokenizers_;
+  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool));
   if (o.prefault) {
     report(0.8, "prefaulting weights");
     eng->prefault_weights();

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
+#include "engine/tokenizer_cache.h"
 #include "manager/model_loader.h"
 
 namespace hangar::manager {
@@ -94,6 +95,9 @@ class EngineLoader final : public ModelLoader {
   void set_load_settings(LoadSettingsFn fn) override;
 
   const EngineLoaderOptions& options() const { return options_; }
+  // Tokenizers kept across loads of unchanged files (a switch back to a model skips its
+  // vocabulary).
+  engine::TokenizerCache& tokenizers() { return tokenizers_; }
 
  private:
   struct HeaderFacts {
@@ -111,6 +115,7 @@ class EngineLoader final : public ModelLoader {
   std::mutex mu_;
   std::map<std::string, HeaderFacts> headers_;  // by path
   LoadSettingsFn load_settings_;  // guarded by mu_
+  engine::TokenizerCache tokenizers_;
 };
 
 }  // namespace hangar::manager

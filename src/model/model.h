@@ -9,6 +9,7 @@
 
 #include "base/profiler.h"
 #include "base/result.h"
+#include "base/scratch_buffer.h"
 #include "base/thread_pool.h"
 #include "gguf/gguf_file.h"
 #include "kernels/kernels.h"
@@ -45,8 +46,10 @@ class ForwardContext {
   friend class Model;
   ThreadPool& pool_;
   int32_t max_batch_, max_ctx_;
-  std::vector<float> x_, xb_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_, out_x_, out_logits_;
-  std::vector<std::vector<float>> scores_;  // per thread: attention scratch
+  // Sized for a whole batch but never written at construction (ScratchBuffer): a load costs no
+  // memset and no page faults, and a short prompt touches only the rows it uses.
+  ScratchBuffer<float> x_, xb_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_, out_x_, out_logits_;
+  std::vector<ScratchBuffer<float>> scores_;  // per thread: attention scratch
   // Grows every thread's attention scratch to at least `floats`.
   void reserve_scores(size_t floats) {
     for (auto& s : scores_)
@@ -61,11 +64,16 @@ class Model {
   // Opens and validates the file: known architecture, every tensor present with the right shape
   // and a supported type. Errors name the file and the tensor, key or type at fault.
   // kMemory copies the file into huge-page memory (inference); kMap uses it in place.
+  // LongArrays::kSkip leaves the vocabulary undecoded (a tokenizer kept from an earlier load
+  // of the same file needs none) until read_long_arrays().
   static Result<std::unique_ptr<Model>> load(const std::string& path,
-                                             MappedFile::Backing backing = MappedFile::Backing::kMap);
+                                             MappedFile::Backing backing = MappedFile::Backing::kMap,
+                                             gguf::File::LongArrays arrays = gguf::File::LongArrays::kRead);
 
   const HParams& hparams() const { return hp_; }
   const gguf::File& file() const { return file_; }
+  // Decodes the metadata arrays a kSkip load left (see gguf::File::read_long_arrays).
+  Status read_long_arrays() { return file_.read_long_arrays(); }
   // Bytes of tensor data the forward pass reads (all weights).
   uint64_t weight_bytes() const { return weight_bytes_; }
   // Bytes of the weights read per decoded token (everything but the unused embedding rows).
