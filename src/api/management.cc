@@ -128,7 +128,9 @@ Json stats_json(ServerContext& ctx) {
     jj["freed_items_total"] = js.freed_items_total;
     jobs[js.name] = std::move(jj);
   }
-  j["background"] = {{"models_dir_scanned", m.scanned()}, {"jobs", std::move(jobs)}};
+  j["background"] = {{"models_dir_scanned", m.scanned()},
+                     {"headers_pending", m.registry().pending_headers()},
+                     {"jobs", std::move(jobs)}};
   return j;
 }
 
@@ -142,7 +144,7 @@ bool require_model(ServerContext& ctx, const std::string& id, httplib::Response&
 
 // The model object after a state change.
 void send_model(ServerContext& ctx, const std::string& id, httplib::Response& res) {
-  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get_with_header(id);
   send_json(res, 200, rec ? model_object(ctx, *rec) : Json{{"id", id}});
 }
 
@@ -181,13 +183,14 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
   http.Post("/v1/models/refresh", [&ctx](const httplib::Request&, httplib::Response& res) {
     Result<manager::ScanReport> r = ctx.manager.refresh();
     if (!r.ok()) return send_error(res, server_error(r.error().message()));
-    Json failed = Json::array();
-    for (const auto& [id, why] : r->failed) failed.push_back({{"id", id}, {"error", why}});
     // The settings file is read again too; a bad one is reported here and in stats, and the
     // previous settings stay in force.
     Status settings = ctx.manager.reload_settings();
     send_json(res, 200, {{"added", r->added}, {"updated", r->updated}, {"removed", r->removed},
-                         {"failed", failed}, {"unchanged", r->unchanged},
+                         {"unchanged", r->unchanged},
+                         // Read in the background (or at a model's first use); an unreadable
+                         // file then shows its error in meta.error.
+                         {"headers_pending", ctx.manager.registry().pending_headers()},
                          {"settings", {{"ok", settings.ok()},
                                        {"error", settings.ok() ? Json() : Json(settings.error().message())}}}});
   });

@@ -15,7 +15,7 @@ bool model_of_path(ServerContext& ctx, const httplib::Request& req, httplib::Res
 }
 
 void send_model_settings(ServerContext& ctx, const std::string& id, httplib::Response& res) {
-  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+  std::optional<manager::ModelRecord> rec = ctx.manager.registry().get_with_header(id);
   send_json(res, 200, rec ? model_object(ctx, *rec) : Json{{"id", id}});
 }
 

@@ -33,7 +33,7 @@ void BackgroundWorker::run_entry(size_t i) {
   const double ms = watch.elapsed_ms();
   std::lock_guard lock(mu_);
   Entry& e = entries_[i];
-  e.due_now = false;
+  e.due_now = r.ok() && r->again;
   e.due_ms = e.stats.last_run_ms + e.stats.interval_ms;
   e.stats.runs += 1;
   e.stats.last_duration_ms = ms;

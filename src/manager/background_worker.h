@@ -20,6 +20,9 @@ struct JobOutcome {
   int64_t freed_bytes = 0;
   int64_t freed_items = 0;
   std::string detail;
+  // The job stopped with work left (it does its work in short runs so the other jobs take
+  // turns): it runs again as soon as the other due jobs have run.
+  bool again = false;
 };
 
 // A job's record, as shown in /v1/models/stats.

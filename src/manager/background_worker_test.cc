@@ -74,5 +74,28 @@ TEST(BackgroundWorker, RequestMakesAJobDueAndRunNowRunsIt) {
   EXPECT_EQ(scans, 3);
 }
 
+TEST(BackgroundWorker, AJobWithWorkLeftRunsAgainAfterTheOthers) {
+  FakeClock clock;
+  BackgroundWorker worker(clock);
+  std::vector<std::string> order;
+  int left = 2;
+  worker.add_job("batches", 60000, [&]() -> Result<JobOutcome> {
+    order.push_back("batches");
+    JobOutcome o;
+    o.again = --left > 0;
+    return o;
+  });
+  worker.add_job("tick", 1000, [&]() -> Result<JobOutcome> {
+    order.push_back("tick");
+    return JobOutcome{};
+  });
+  EXPECT_EQ(worker.run_due(), 2);
+  EXPECT_EQ(worker.next_due_ms(), clock.now_ms());  // the rest of the batches is due now
+  clock.advance(1000);
+  EXPECT_EQ(worker.run_due(), 2);  // the second batch, then the tick that fell due
+  EXPECT_EQ(worker.run_due(), 0);  // no work left: back to its interval
+  EXPECT_EQ(order, (std::vector<std::string>{"batches", "tick", "batches", "tick"}));
+}
+
 }  // namespace
 }  // namespace hangar::manager

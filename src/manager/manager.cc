@@ -107,6 +107,17 @@ void Manager::add_jobs(const Clock& wall_clock) {
     return o;
   });
   worker_->add_job("rescan", std::max<int64_t>(c.rescan_interval_ms, 10), [this] { return rescan_job(); });
+  // Headers of files a scan registered from stat alone, a batch per run so that the other jobs
+  // take turns; requested after every scan, and periodically for files a request did not read.
+  worker_->add_job("headers", std::max<int64_t>(c.rescan_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    HANGAR_ASSIGN(HeaderReport r, registry_->read_headers(kHeaderBatch));
+    JobOutcome o;
+    o.freed_items = static_cast<int64_t>(r.read.size() + r.failed.size());
+    o.detail = std::to_string(r.read.size()) + " headers read, " + std::to_string(r.failed.size()) +
+               " unreadable, " + std::to_string(r.pending) + " pending";
+    o.again = r.pending > 0 && o.freed_items > 0;
+    return o;
+  });
   worker_->add_job("prune", std::max<int64_t>(c.prune_interval_ms, 10), [this, &wall_clock]() -> Result<JobOutcome> {
     HANGAR_ASSIGN(std::vector<std::string> ids, registry_->prune_absent(wall_clock.now_ms() - config_.prune_grace_ms));
     JobOutcome o;
@@ -132,7 +143,10 @@ Result<JobOutcome> Manager::rescan_job() {
     std::lock_guard lock(mu_);
     scanned_ = true;
   }
-  if (config_.hash_in_background && (!r.added.empty() || !r.updated.empty())) hasher_->wake();
+  if (!r.added.empty() || !r.updated.empty()) {
+    worker_->request("headers");
+    if (config_.hash_in_background) hasher_->wake();
+  }
   if (!r.added.empty()) apply_settings(r.added);  // a new file may match a glob that pins or preloads it
   JobOutcome o;
   o.freed_items = static_cast<int64_t>(r.removed.size());
@@ -179,6 +193,7 @@ Result<ScanReport> Manager::refresh() {
     std::lock_guard lock(mu_);
     scanned_ = true;
   }
+  if (!report.added.empty() || !report.updated.empty()) worker_->request("headers");
   if (config_.hash_in_background) hasher_->wake();
   apply_settings(report.added);  // a new file may match a glob that pins or preloads it
   return report;

@@ -53,7 +53,8 @@ struct ManagerConfig {
 // is unknown; otherwise the known records serve at once and the first rescan runs in the
 // background. start() launches the background threads (hashing, preloading, and one worker for
 // the periodic jobs: "keep_alive" (expiry and memory checks), "settings" (the settings file's
-// mtime), "kv_trim", "rescan", "prune" and "sqlite") and queues the persisted preload list;
+// mtime), "kv_trim", "rescan", "headers" (of files scans registered from stat alone), "prune"
+// and "sqlite") and queues the persisted preload list;
 // stop() (or the destructor) joins them. Tests use the parts directly and drive the worker
 // with a fake clock (worker().run_due()) instead of start(). The loader, reader and clocks must
 // outlive the manager. Thread-safe.
@@ -65,6 +66,9 @@ class Manager {
   ~Manager();
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
+
+  // Headers the background "headers" job reads per run (a fraction of a second of work).
+  static constexpr size_t kHeaderBatch = 64;
 
   void start();
   void stop();

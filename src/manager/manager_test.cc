@@ -63,7 +63,7 @@ TEST(Manager, StartAndStopJoinTheThreads) {
   EXPECT_FALSE((*m)->hasher().progress().running);
 }
 
-TEST(Manager, RestartServesKnownModelsWhileTheRescanReadsHeaders) {
+TEST(Manager, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
   TempDir dir;
   std::filesystem::create_directories(dir.path("models"));
   write_model(dir.path("models/a.gguf"));
@@ -78,6 +78,9 @@ TEST(Manager, RestartServesKnownModelsWhileTheRescanReadsHeaders) {
     auto first = Manager::open(config, loader, memory, clock, wall);
     ASSERT_TRUE(first.ok()) << first.error().message();
     EXPECT_TRUE((*first)->scanned());
+    EXPECT_EQ((*first)->registry().pending_headers(), 2);  // registered from stat alone
+    EXPECT_TRUE((*first)->worker().run_now("headers"));
+    EXPECT_EQ((*first)->registry().pending_headers(), 0);
   }
   write_model(dir.path("models/c.gguf"));
   std::mutex mu;
@@ -99,29 +102,61 @@ TEST(Manager, RestartServesKnownModelsWhileTheRescanReadsHeaders) {
     std::lock_guard lock(mu);
     EXPECT_EQ(reads, 0);  // open() read no header
   }
-  std::thread worker([&] { (*m)->worker().run_now("rescan"); });
+  EXPECT_TRUE((*m)->worker().run_now("rescan"));
+  EXPECT_TRUE((*m)->scanned());
+  EXPECT_EQ((*m)->registry().list().size(), 3u);  // c registered without reading it
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(reads, 0);
+  }
+  std::thread worker([&] { (*m)->worker().run_now("headers"); });
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return reads > 0; });
   }
-  // The rescan is held inside the new file's header read; what requests use answers from the
-  // known records. (Were it to wait for the scan, this test would hang, not pass.)
-  EXPECT_EQ((*m)->registry().list().size(), 2u);
+  // The background job is held inside c's header read; what requests use answers from the
+  // known records, and a scan goes on. (Were one to wait for the read, this test would hang.)
   EXPECT_TRUE((*m)->cache().admission("a").ok());
   EXPECT_TRUE((*m)->cache().acquire("a", {}).ok());
+  EXPECT_TRUE((*m)->registry().scan().ok());
+  EXPECT_TRUE((*m)->registry().get("c")->header_pending());
   {
     std::lock_guard lock(mu);
     release = true;
     cv.notify_all();
   }
   worker.join();
-  EXPECT_TRUE((*m)->scanned());
-  EXPECT_EQ((*m)->registry().list().size(), 3u);
+  EXPECT_FALSE((*m)->registry().get("c")->header_pending());
   const auto jobs = (*m)->worker().stats();
-  auto rescan = std::find_if(jobs.begin(), jobs.end(), [](const JobStats& j) { return j.name == "rescan"; });
-  ASSERT_NE(rescan, jobs.end());
-  EXPECT_EQ(rescan->runs, 1);
-  EXPECT_EQ(rescan->last.detail, "1 added, 0 changed, 0 gone, 2 unchanged");
+  auto job = [&](const char* name) {
+    return *std::find_if(jobs.begin(), jobs.end(), [&](const JobStats& j) { return j.name == name; });
+  };
+  EXPECT_EQ(job("rescan").runs, 1);
+  EXPECT_EQ(job("rescan").last.detail, "1 added, 0 changed, 0 gone, 2 unchanged");
+  EXPECT_EQ(job("headers").last.detail, "1 headers read, 0 unreadable, 0 pending");
+}
+
+TEST(Manager, TheHeadersJobReadsInBatchesAndRunsAgainUntilNoneIsPending) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path("models"));
+  const int n = static_cast<int>(Manager::kHeaderBatch) + 3;
+  for (int i = 0; i < n; ++i) write_model(dir.path("models/m" + std::to_string(i) + ".gguf"));
+  FakeClock clock, wall(1'700'000'000'000);
+  FakeLoader loader(&clock);
+  FakeMemoryReader memory;
+  ManagerConfig config;
+  config.models_dir = dir.path("models");
+  config.state_dir = dir.path("state");
+  auto m = Manager::open(config, loader, memory, clock, wall);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ((*m)->registry().list().size(), static_cast<size_t>(n));
+  EXPECT_EQ((*m)->registry().pending_headers(), n);
+  BackgroundWorker& w = (*m)->worker();
+  w.run_due();  // every job once; headers reads one batch and asks to run again
+  EXPECT_EQ((*m)->registry().pending_headers(), 3);
+  EXPECT_EQ(w.run_due(), 1);  // only headers was due: the clock has not moved
+  EXPECT_EQ((*m)->registry().pending_headers(), 0);
+  EXPECT_EQ(w.run_due(), 0);
 }
 
 TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
@@ -141,7 +176,7 @@ TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
   auto m = Manager::open(config, loader, memory, clock, wall);
   ASSERT_TRUE(m.ok()) << m.error().message();
   BackgroundWorker& w = (*m)->worker();
-  EXPECT_EQ(w.run_due(), 6);  // every job runs once at start
+  EXPECT_EQ(w.run_due(), 7);  // every job runs once at start
   { auto lease = (*m)->cache().acquire("a", {}); ASSERT_TRUE(lease.ok()); }
   EXPECT_TRUE((*m)->cache().is_loaded("a"));
   std::filesystem::remove(dir.path("models/b.gguf"));

@@ -48,7 +48,7 @@ ModelCache::~ModelCache() {
 }
 
 Result<AdmissionFigure> ModelCache::admission(const std::string& id) {
-  std::optional<ModelRecord> rec = registry_.get(id);
+  std::optional<ModelRecord> rec = registry_.get_with_header(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
   return admission(*rec);
 }
@@ -65,7 +65,8 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   AcquireFailure local;
   AcquireFailure* f = failure != nullptr ? failure : &local;
   *f = AcquireFailure{};
-  std::optional<ModelRecord> rec = registry_.get(id);
+  // A file registered moments ago may not have had its header read yet: read it now.
+  std::optional<ModelRecord> rec = registry_.get_with_header(id);
   if (!rec || !rec->present) {
     f->kind = FailureKind::kUnknownModel;
     return Error(rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'");

@@ -1,4 +1,4 @@
-// Names and parsers for the manager's enums.
+// ModelRecord helpers; names and parsers for the manager's enums.
 #include "manager/model_record.h"
 
 #include <algorithm>
@@ -16,6 +16,20 @@ std::string lower(std::string_view s) {
 }
 
 }  // namespace
+
+void clear_header_facts(ModelRecord* rec) {
+  rec->scan_error.clear();
+  rec->architecture.clear();
+  rec->n_params = 0;
+  rec->tensor_types.clear();
+  rec->tensor_bytes = 0;
+  rec->context_length = 0;
+  rec->has_chat_template = false;
+  rec->n_layer = 0;
+  rec->kv_elems_per_token = 0;
+  rec->hparams.reset();
+  rec->hparams_read = false;
+}
 
 const char* model_state_name(ModelState s) {
   switch (s) {

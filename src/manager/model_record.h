@@ -31,7 +31,11 @@ struct ModelRecord {
   // The engine's hyper-parameters, read at scan so that memory estimates never open the file;
   // empty when the architecture is unknown or its keys are invalid (the load will say why).
   std::optional<model::HParams> hparams;
-  bool hparams_read = false;  // the header was read for them (false: a record from before)
+  bool hparams_read = false;  // the header was read (false: not yet, or a record from before)
+
+  // The file is registered (from stat alone) but its header is not read yet: the fields above
+  // are empty. The registry reads it in the background, or on demand (get_with_header).
+  bool header_pending() const { return !hparams_read && scan_error.empty(); }
 
   uint64_t file_size = 0;
   int64_t mtime_ns = 0;
@@ -48,7 +52,15 @@ struct ModelRecord {
   int64_t last_load_ms = 0;  // duration of the most recent load
   int64_t added_ms = 0;
   int64_t absent_since_ms = 0;  // when a scan first missed the file (0 while present)
+
+  // Not persisted: the registry's change counter when this record last changed, so that a
+  // reader can tell which records changed since it last looked (Registry::version()).
+  uint64_t version = 0;
 };
+
+// Empties what the header told (architecture, sizes, hparams): the file is new or changed and
+// its header is to be read again.
+void clear_header_facts(ModelRecord* rec);
 
 enum class ModelState { kUnloaded, kLoading, kLoaded };
 const char* model_state_name(ModelState s);

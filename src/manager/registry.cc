@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -59,6 +59,11 @@ constexpr const char* kColumns =
     "context_length, has_chat_template, n_layer, kv_elems_per_token, file_size, mtime_ns, "
     "sha256, sha256_size, sha256_mtime_ns, access_count, last_access_ms, load_count, "
     "last_load_ms, added_ms, absent_since_ms, hparams";
+
+std::string insert_sql() {
+  return std::string("INSERT OR REPLACE INTO models (") + kColumns +
+         ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+}
 
 std::string encode_types(const std::vector<std::pair<std::string, int64_t>>& types) {
   std::string out;
@@ -232,6 +237,7 @@ Status Registry::load_all() {
     r.hparams_read = !hp.empty();  // "-": read, and the file has none the engine can use
     // A row missing before its absence was timed starts its grace period now.
     if (!r.present && r.absent_since_ms == 0) r.absent_since_ms = wall_->now_ms();
+    r.version = version_;
     records_[r.id] = std::move(r);
   }
   HANGAR_ASSIGN(Stmt p, db_->prepare("SELECT id FROM preload ORDER BY position"));
@@ -249,9 +255,14 @@ Status Registry::load_all() {
   return Status::Ok();
 }
 
-Status Registry::write_record(const ModelRecord& r) {
-  HANGAR_ASSIGN(Stmt s, db_->prepare(std::string("INSERT OR REPLACE INTO models (") + kColumns +
-                                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+Status Registry::write_record(ModelRecord& r, Stmt* insert) {
+  std::optional<Stmt> own;
+  if (insert == nullptr) {
+    HANGAR_ASSIGN(Stmt prepared, db_->prepare(insert_sql()));
+    own.emplace(std::move(prepared));
+    insert = &*own;
+  }
+  Stmt& s = insert->reset();
   const int64_t values[] = {r.present, r.n_params, static_cast<int64_t>(r.tensor_bytes),
                             r.context_length, r.has_chat_template, r.n_layer,
                             r.kv_elems_per_token, static_cast<int64_t>(r.file_size), r.mtime_ns};
@@ -270,7 +281,9 @@ Status Registry::write_record(const ModelRecord& r) {
   s.bind(15, r.sha256);
   for (int i = 0; i < 8; ++i) s.bind(16 + i, usage[i]);  // columns 16..23
   s.bind(24, r.hparams ? encode_hparams(*r.hparams) : r.hparams_read ? std::string("-") : std::string());
-  return s.run();
+  HANGAR_TRY(s.run());
+  r.version = ++version_;
+  return Status::Ok();
 }
 
 Status Registry::write_preload() {
@@ -297,81 +310,173 @@ Result<ScanReport> Registry::scan() {
   }
   if (ec) return Error("cannot list models dir '" + models_dir_ + "': " + ec.message());
 
+  // Comparing and writing are in-memory work and one transaction (a few milliseconds for a
+  // thousand new files): the headers are read later (read_headers, get_with_header).
   ScanReport report;
+  std::lock_guard lock(mu_);
   std::vector<ModelRecord> to_write;
-  std::vector<bool> known;  // per to_write entry: the id had a record
+  const int64_t now = wall_->now_ms();
   for (const auto& [id, file] : found) {
-    std::optional<ModelRecord> old = get(id);
-    // A record from before hyper-parameters were stored is read once more to fill them in.
-    const bool complete = old && (old->hparams_read || !old->scan_error.empty());
+    auto it = records_.find(id);
+    const ModelRecord* old = it == records_.end() ? nullptr : &it->second;
     if (old && old->present && old->path == file.first && old->file_size == file.second.size &&
-        old->mtime_ns == file.second.mtime_ns && complete) {
+        old->mtime_ns == file.second.mtime_ns) {
       ++report.unchanged;
       continue;
     }
-    ModelRecord rec = old.value_or(ModelRecord{});
+    ModelRecord rec = old ? *old : ModelRecord{};
     rec.id = id;
     rec.path = file.first;
     rec.present = true;
     rec.absent_since_ms = 0;
     rec.file_size = file.second.size;
     rec.mtime_ns = file.second.mtime_ns;
-    if (!old) rec.added_ms = wall_->now_ms();
-    known.push_back(old.has_value());
+    clear_header_facts(&rec);
+    if (!old) rec.added_ms = now;
+    (old ? report.updated : report.added).push_back(id);
     to_write.push_back(std::move(rec));
   }
-  // Headers are read in parallel and without mu_, so lookups from request threads are not
-  // blocked; each read is a header-only open (a fraction of a millisecond from the page cache).
-  std::vector<std::string> errors(to_write.size());
-  const size_t n_threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()) * 2, (to_write.size() + 15) / 16);
-  std::atomic<size_t> next{0};
-  auto read_headers = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < to_write.size();) {
-      Status st = inspect_(to_write[i].path, &to_write[i]);
-      if (!st.ok()) errors[i] = st.error().message();
-    }
-  };
-  std::vector<std::thread> readers;
-  for (size_t t = 1; t < n_threads; ++t) readers.emplace_back(read_headers);
-  read_headers();
-  for (std::thread& t : readers) t.join();
-  for (size_t i = 0; i < to_write.size(); ++i) {
-    ModelRecord& rec = to_write[i];
-    rec.scan_error = errors[i];
-    if (!errors[i].empty()) report.failed.emplace_back(rec.id, rec.scan_error);
-    (known[i] ? report.updated : report.added).push_back(rec.id);
-  }
-
-  std::lock_guard lock(mu_);
   for (auto& [id, rec] : records_) {
     if (rec.present && !found.count(id)) {
       ModelRecord gone = rec;
       gone.present = false;
-      gone.absent_since_ms = wall_->now_ms();
+      gone.absent_since_ms = now;
       report.removed.push_back(id);
       to_write.push_back(std::move(gone));
     }
   }
-  for (ModelRecord& rec : to_write) {
-    // Keep what request threads and the hasher changed while the headers were being read.
-    auto it = records_.find(rec.id);
-    if (it == records_.end()) continue;
-    rec.access_count = it->second.access_count;
-    rec.last_access_ms = it->second.last_access_ms;
-    rec.load_count = it->second.load_count;
-    rec.last_load_ms = it->second.last_load_ms;
-    rec.sha256 = it->second.sha256;
-    rec.sha256_size = it->second.sha256_size;
-    rec.sha256_mtime_ns = it->second.sha256_mtime_ns;
-  }
+  if (to_write.empty()) return report;
   Transaction tx(*db_);
   HANGAR_TRY(tx.begin());
-  for (const ModelRecord& rec : to_write) HANGAR_TRY(write_record(rec));
+  HANGAR_ASSIGN(Stmt insert, db_->prepare(insert_sql()));
+  for (ModelRecord& rec : to_write) HANGAR_TRY(write_record(rec, &insert));
   HANGAR_TRY(tx.commit());
   for (ModelRecord& rec : to_write) records_[rec.id] = std::move(rec);
+  return report;
+}
+
+void Registry::read_in_parallel(std::vector<ModelRecord>& recs, std::vector<std::string>& errors,
+                                size_t threads) {
+  errors.assign(recs.size(), std::string());
+  std::atomic<size_t> next{0};
+  auto read = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < recs.size();) {
+      Status st = inspect_(recs[i].path, &recs[i]);
+      if (!st.ok()) errors[i] = st.error().message();
+      recs[i].hparams_read = st.ok();
+    }
+  };
+  std::vector<std::thread> readers;
+  for (size_t t = 1; t < std::min(threads, recs.size()); ++t) readers.emplace_back(read);
+  read();
+  for (std::thread& t : readers) t.join();
+}
+
+bool Registry::store_header_locked(const ModelRecord& read, std::vector<ModelRecord>* writes) {
+  auto it = records_.find(read.id);
+  if (it == records_.end()) return false;
+  const ModelRecord& now = it->second;
+  // The file changed (or went) while its header was read: a later call reads it again.
+  if (!now.present || !now.header_pending() || now.path != read.path || now.file_size != read.file_size ||
+      now.mtime_ns != read.mtime_ns)
+    return false;
+  ModelRecord rec = now;  // usage counters and digests as they are now
+  rec.scan_error = read.scan_error;
+  rec.architecture = read.architecture;
+  rec.n_params = read.n_params;
+  rec.tensor_types = read.tensor_types;
+  rec.tensor_bytes = read.tensor_bytes;
+  rec.context_length = read.context_length;
+  rec.has_chat_template = read.has_chat_template;
+  rec.n_layer = read.n_layer;
+  rec.kv_elems_per_token = read.kv_elems_per_token;
+  rec.hparams = read.hparams;
+  rec.hparams_read = read.hparams_read;
+  writes->push_back(std::move(rec));
+  return true;
+}
+
+Result<HeaderReport> Registry::read_headers(size_t max_files) {
+  std::lock_guard headers_lock(headers_mu_);
+  std::vector<ModelRecord> todo;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, rec] : records_) {
+      if (todo.size() >= max_files) break;
+      if (rec.present && rec.header_pending()) todo.push_back(rec);
+    }
+  }
+  HeaderReport report;
+  // Page-cache reads are CPU work: one reader per core is as fast as more.
+  std::vector<std::string> errors;
+  read_in_parallel(todo, errors, std::max(1u, std::thread::hardware_concurrency()));
+  for (size_t i = 0; i < todo.size(); ++i) todo[i].scan_error = errors[i];
+  std::lock_guard lock(mu_);
+  std::vector<ModelRecord> writes;
+  for (const ModelRecord& rec : todo) {
+    if (!store_header_locked(rec, &writes)) continue;
+    const ModelRecord& w = writes.back();
+    if (w.scan_error.empty()) {
+      report.read.push_back(w.id);
+    } else {
+      report.failed.emplace_back(w.id, w.scan_error);
+    }
+  }
+  if (!writes.empty()) {
+    Transaction tx(*db_);
+    HANGAR_TRY(tx.begin());
+    HANGAR_ASSIGN(Stmt insert, db_->prepare(insert_sql()));
+    for (ModelRecord& rec : writes) HANGAR_TRY(write_record(rec, &insert));
+    HANGAR_TRY(tx.commit());
+    for (ModelRecord& rec : writes) records_[rec.id] = std::move(rec);
+  }
+  for (const auto& [id, rec] : records_) report.pending += rec.present && rec.header_pending();
   for (const auto& [id, why] : report.failed) log_warn("model '" + id + "': " + why);
   return report;
+}
+
+int64_t Registry::pending_headers() const {
+  std::lock_guard lock(mu_);
+  int64_t n = 0;
+  for (const auto& [id, rec] : records_) n += rec.present && rec.header_pending();
+  return n;
+}
+
+std::optional<ModelRecord> Registry::get_with_header(const std::string& id) {
+  std::optional<ModelRecord> rec = get(id);
+  if (!rec || !rec->present || !rec->header_pending()) return rec;
+  ModelRecord read = *rec;
+  Status st = inspect_(read.path, &read);
+  read.scan_error = st.ok() ? std::string() : st.error().message();
+  read.hparams_read = st.ok();
+  std::lock_guard lock(mu_);
+  std::vector<ModelRecord> writes;
+  if (store_header_locked(read, &writes)) {
+    ModelRecord& w = writes.back();
+    Status written = write_record(w);
+    if (!written.ok()) log_warn("model '" + id + "': cannot store its header facts: " + written.error().message());
+    if (!w.scan_error.empty()) log_warn("model '" + id + "': " + w.scan_error);
+    records_[id] = w;
+    return w;
+  }
+  // Filled meanwhile (the background reader), or the file changed: what is known now.
+  auto it = records_.find(id);
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t Registry::version() const {
+  std::lock_guard lock(mu_);
+  return version_;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Registry::versions() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  out.reserve(records_.size());
+  for (const auto& [id, rec] : records_)
+    if (rec.present) out.emplace_back(id, rec.version);
+  return out;
 }
 
 std::vector<ModelRecord> Registry::list(bool include_absent) const {

@@ -1,6 +1,7 @@
 // Registry: the persistent catalogue of model files (SQLite in the state dir).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,6 +19,7 @@
 namespace hangar::manager {
 
 class Db;
+class Stmt;
 
 // A model's footprint as measured after a load, with what it was measured under. From the
 // second load on, admission counts this figure instead of the estimate.
@@ -32,10 +34,15 @@ struct Footprint {
 
 struct ScanReport {
   std::vector<std::string> added;    // new files
-  std::vector<std::string> updated;  // size or mtime changed: header read again
+  std::vector<std::string> updated;  // size or mtime changed: header to be read again
   std::vector<std::string> removed;  // known ids whose file is gone (record kept, present=false)
-  std::vector<std::pair<std::string, std::string>> failed;  // id, why the header is unreadable
   int unchanged = 0;
+};
+
+struct HeaderReport {
+  std::vector<std::string> read;  // headers read and stored
+  std::vector<std::pair<std::string, std::string>> failed;  // id, why the header is unreadable
+  int64_t pending = 0;  // present records whose header is still to be read, after this call
 };
 
 // One registry per state dir: the state dir is locked (flock) while it is open, so a second
@@ -61,17 +68,34 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // Reconciles the records with the models dir. Files whose size and mtime are unchanged are
-  // not read again; new and changed ones have their headers read in parallel, and all changes
-  // are written in one transaction. A changed file keeps its stored sha256 (the expected
-  // digest), so a load can detect that the contents changed. Scans are serialised; lookups
-  // and every other method are not blocked while headers are read.
+  // Reconciles the records with the models dir from stat() alone: a new or changed file
+  // (size, mtime or path) is registered with its header pending, all changes in one
+  // transaction; no model file is opened. A changed file keeps its stored sha256 (the expected
+  // digest), so a load can detect that the contents changed. Scans are serialised; the
+  // registry's lock is held only to compare and write (no file is read under it).
   Result<ScanReport> scan();
+
+  // Reads the headers of up to `max_files` present records whose header is pending, in
+  // parallel and without the registry's lock, and stores them in one transaction (a file that
+  // changed meanwhile is left pending for the next call). Unreadable files get a scan_error.
+  // Calls are serialised with each other, not with lookups.
+  Result<HeaderReport> read_headers(size_t max_files = SIZE_MAX);
+  // Present records whose header is still to be read.
+  int64_t pending_headers() const;
 
   // Records of present models (or all known ones), ordered by id.
   std::vector<ModelRecord> list(bool include_absent = false) const;
-  // The record for `id`, present or not; nullopt when never seen.
+  // The record for `id`, present or not; nullopt when never seen. Never opens the file: the
+  // header facts of a new file may still be pending (ModelRecord::header_pending()).
   std::optional<ModelRecord> get(const std::string& id) const;
+  // get(), with a pending header read first (a few milliseconds, outside the lock) and stored:
+  // for what needs the facts of one model (an estimate, a load, its details).
+  std::optional<ModelRecord> get_with_header(const std::string& id);
+  // Changes whenever a record changes (see ModelRecord::version); starts at 1.
+  uint64_t version() const;
+  // The id and version of each present record, ordered by id: a reader that keeps copies (the
+  // rendered model list) fetches only the records whose version moved.
+  std::vector<std::pair<std::string, uint64_t>> versions() const;
 
   // Usage counters. Each returns an error for an unknown id or when the write fails.
   Status record_access(const std::string& id);
@@ -122,7 +146,12 @@ class Registry {
   Registry() = default;
   Status init_schema();
   Status load_all();
-  Status write_record(const ModelRecord& rec);  // caller holds mu_
+  // Writes one record (caller holds mu_) and gives it the next version. `insert` is a prepared
+  // insert_sql() statement to reuse in a batch; null prepares one.
+  Status write_record(ModelRecord& rec, Stmt* insert = nullptr);
+  // Stores a header read of `rec`'s file if the record still names that file unread.
+  bool store_header_locked(const ModelRecord& read, std::vector<ModelRecord>* writes);
+  void read_in_parallel(std::vector<ModelRecord>& recs, std::vector<std::string>& errors, size_t threads);
   Status write_preload();                       // caller holds mu_
   Status init_footprints();                     // registry_footprints.cc; at open
   Result<ModelRecord*> find_locked(const std::string& id);
@@ -133,7 +162,8 @@ class Registry {
   int lock_fd_ = -1;
   std::unique_ptr<Db> db_;
   mutable std::mutex mu_;
-  std::mutex scan_mu_;
+  std::mutex scan_mu_, headers_mu_;
+  uint64_t version_ = 1;  // guarded by mu_
   std::map<std::string, ModelRecord> records_;
   std::vector<std::string> preload_;
   std::map<std::string, std::string> api_settings_;

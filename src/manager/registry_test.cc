@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <condition_variable>
 #include <fstream>
@@ -45,7 +46,11 @@ TEST_F(RegistryTest, ScanReadsRealModelHeaders) {
   auto report = (*reg)->scan();
   ASSERT_TRUE(report.ok()) << report.error().message();
   EXPECT_EQ(report->added, (std::vector<std::string>{"llama-spm-d256-q4_k_m", "qwen3-d256-q4_k_m"}));
-  EXPECT_TRUE(report->failed.empty());
+  auto headers = (*reg)->read_headers();
+  ASSERT_TRUE(headers.ok()) << headers.error().message();
+  EXPECT_EQ(headers->read, report->added);
+  EXPECT_TRUE(headers->failed.empty());
+  EXPECT_EQ(headers->pending, 0);
 
   // Expected values were read from the files with an independent Python GGUF header parser.
   auto llama = (*reg)->get("llama-spm-d256-q4_k_m");
@@ -117,9 +122,13 @@ TEST_F(RegistryTest, ScanTracksAddedChangedRemovedAndBrokenFiles) {
   auto first = (*reg)->scan();
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->added, (std::vector<std::string>{"a", "b", "junk"}));
-  ASSERT_EQ(first->failed.size(), 1u);
-  EXPECT_EQ(first->failed[0].first, "junk");
+  EXPECT_TRUE((*reg)->get("junk")->header_pending());
+  auto headers = (*reg)->read_headers();
+  ASSERT_TRUE(headers.ok());
+  ASSERT_EQ(headers->failed.size(), 1u);
+  EXPECT_EQ(headers->failed[0].first, "junk");
   EXPECT_NE((*reg)->get("junk")->scan_error.find("junk.gguf"), std::string::npos);
+  EXPECT_FALSE((*reg)->get("junk")->header_pending());  // not read again until it changes
 
   auto again = (*reg)->scan();
   ASSERT_TRUE(again.ok());
@@ -133,7 +142,10 @@ TEST_F(RegistryTest, ScanTracksAddedChangedRemovedAndBrokenFiles) {
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->updated, (std::vector<std::string>{"b"}));
   EXPECT_EQ(third->removed, (std::vector<std::string>{"a"}));
-  EXPECT_EQ((*reg)->get("b")->architecture, "qwen2");
+  // The changed file's old facts are gone; its header is read at the first need.
+  EXPECT_TRUE((*reg)->get("b")->header_pending());
+  EXPECT_EQ((*reg)->get("b")->architecture, "");
+  EXPECT_EQ((*reg)->get_with_header("b")->architecture, "qwen2");
   EXPECT_EQ((*reg)->get("b")->n_params, 16 + 32 * 4);
   EXPECT_EQ((*reg)->get("b")->access_count, 1);  // history survives a changed file
   EXPECT_FALSE((*reg)->get("a")->present);
@@ -268,6 +280,7 @@ TEST_F(RegistryTest, ScanStoresHyperParametersForEstimates) {
   auto reg = open();
   ASSERT_TRUE(reg.ok()) << reg.error().message();
   ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_TRUE((*reg)->read_headers().ok());
   auto rec = (*reg)->get("qwen2-d256-q4_k_m");
   ASSERT_TRUE(rec && rec->hparams);
   // The shape of the qwen2-d256 shared model (synth_gguf.py: 256 wide, 4 layers, 4/2 heads).
@@ -286,6 +299,7 @@ TEST_F(RegistryTest, ScanStoresHyperParametersForEstimates) {
   reg = open();
   ASSERT_TRUE(reg.ok()) << reg.error().message();
   ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_TRUE((*reg)->read_headers().ok());
   auto again = (*reg)->get("qwen2-d256-q4_k_m");
   ASSERT_TRUE(again && again->hparams);
   EXPECT_EQ(encode_hparams(*again->hparams), encode_hparams(*rec->hparams));
@@ -315,6 +329,7 @@ TEST_F(RegistryTest, StateWithoutTheNewColumnsGetsThemAndItsRecordsGetHyperParam
     auto reg = open();
     ASSERT_TRUE(reg.ok()) << reg.error().message();
     ASSERT_TRUE((*reg)->scan().ok());
+    ASSERT_TRUE((*reg)->read_headers().ok());
   }
   // Turn the file back into what hangar wrote before these columns existed.
   sqlite3* db = nullptr;
@@ -328,9 +343,10 @@ TEST_F(RegistryTest, StateWithoutTheNewColumnsGetsThemAndItsRecordsGetHyperParam
   auto before = (*reg)->get("llama-spm-d256-q4_k_m");
   ASSERT_TRUE(before.has_value());
   EXPECT_FALSE(before->hparams.has_value());
-  auto report = (*reg)->scan();
+  EXPECT_TRUE(before->header_pending());
+  auto report = (*reg)->read_headers();
   ASSERT_TRUE(report.ok()) << report.error().message();
-  EXPECT_EQ(report->updated, (std::vector<std::string>{"llama-spm-d256-q4_k_m"}));
+  EXPECT_EQ(report->read, (std::vector<std::string>{"llama-spm-d256-q4_k_m"}));
   ASSERT_TRUE((*reg)->get("llama-spm-d256-q4_k_m")->hparams.has_value());
   EXPECT_EQ((*reg)->get("llama-spm-d256-q4_k_m")->hparams->n_embd, 256);
 }
@@ -391,7 +407,7 @@ TEST_F(RegistryTest, MaintenanceVacuumsFreedPagesAndTruncatesTheLog) {
   EXPECT_EQ(again->pages_freed, 0);
 }
 
-TEST_F(RegistryTest, LookupsAndWritesAreNotBlockedWhileAScanReadsHeaders) {
+TEST_F(RegistryTest, LookupsWritesAndScansAreNotBlockedWhileHeadersAreRead) {
   fs::create_directories(dir_.path("models"));
   write_model(model_path("known"));
   std::mutex mu;
@@ -403,33 +419,125 @@ TEST_F(RegistryTest, LookupsAndWritesAreNotBlockedWhileAScanReadsHeaders) {
       std::unique_lock lock(mu);
       entered = true;
       cv.notify_all();
-      cv.wait(lock, [&] { return release; });  // held until the lookups below are done
+      cv.wait(lock, [&] { return release; });  // held until the calls below are done
     }
     return inspect_model_file(path, rec);
   };
   auto reg = Registry::open(opts);
   ASSERT_TRUE(reg.ok()) << reg.error().message();
   ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_TRUE((*reg)->read_headers().ok());
   write_model(model_path("slow"));
-  std::thread scanner([&] { ASSERT_TRUE((*reg)->scan().ok()); });
+  ASSERT_TRUE((*reg)->scan().ok());
+  std::thread reader([&] { ASSERT_TRUE((*reg)->read_headers().ok()); });
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return entered; });
   }
-  // The scan is inside a header read now. Were any of these to wait for it, the test would
+  // The reader is inside a header read now. Were any of these to wait for it, the test would
   // never release it (and would hang rather than pass).
-  EXPECT_EQ((*reg)->list().size(), 1u);
+  EXPECT_EQ((*reg)->list().size(), 2u);
   EXPECT_TRUE((*reg)->get("known").has_value());
+  EXPECT_EQ((*reg)->get_with_header("known")->architecture, "llama");
   EXPECT_TRUE((*reg)->record_access("known").ok());
   EXPECT_TRUE((*reg)->prune_absent(0).ok());
   EXPECT_TRUE((*reg)->maintain().ok());
+  write_model(model_path("new"));
+  auto scan = (*reg)->scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->added, (std::vector<std::string>{"new"}));
   {
     std::lock_guard lock(mu);
     release = true;
     cv.notify_all();
   }
-  scanner.join();
-  EXPECT_EQ((*reg)->list().size(), 2u);
+  reader.join();
+  EXPECT_EQ((*reg)->list().size(), 3u);
+  EXPECT_EQ((*reg)->get("slow")->architecture, "llama");
+  EXPECT_EQ((*reg)->get("known")->access_count, 1);
+}
+
+TEST_F(RegistryTest, ScanRegistersFromStatAloneAndHeadersAreReadLaterOrOnDemand) {
+  fs::create_directories(dir_.path("models"));
+  for (int i = 0; i < 5; ++i) write_model(model_path("m" + std::to_string(i)), "llama", 8, i + 1);
+  std::atomic<int> reads{0};
+  Registry::Options opts{dir_.path("state"), dir_.path("models"), &wall_};
+  opts.inspect = [&](const std::string& path, ModelRecord* rec) {
+    reads += 1;
+    return inspect_model_file(path, rec);
+  };
+  auto reg = Registry::open(opts);
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  const uint64_t v0 = (*reg)->version();
+  auto scan = (*reg)->scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->added.size(), 5u);
+  EXPECT_EQ(reads.load(), 0);  // no model file was opened
+  EXPECT_GT((*reg)->version(), v0);
+  EXPECT_EQ((*reg)->pending_headers(), 5);
+  for (const ModelRecord& r : (*reg)->list()) {
+    EXPECT_TRUE(r.header_pending());
+    EXPECT_EQ(r.file_size, fs::file_size(r.path));
+    EXPECT_EQ(r.tensor_bytes, 0u);
+  }
+  // One model's facts on demand: read once, stored, not read again.
+  auto m3 = (*reg)->get_with_header("m3");
+  ASSERT_TRUE(m3.has_value());
+  EXPECT_FALSE(m3->header_pending());
+  EXPECT_EQ(m3->n_params, 8 + 32 * 4);
+  EXPECT_EQ(reads.load(), 1);
+  EXPECT_EQ((*reg)->get("m3")->n_params, 8 + 32 * 4);
+  EXPECT_EQ((*reg)->get_with_header("m3")->n_params, 8 + 32 * 4);
+  EXPECT_EQ(reads.load(), 1);
+  // The background reads the rest in batches.
+  auto batch = (*reg)->read_headers(2);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->read, (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_EQ(batch->pending, 2);
+  auto rest = (*reg)->read_headers();
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->read, (std::vector<std::string>{"m2", "m4"}));
+  EXPECT_EQ(rest->pending, 0);
+  EXPECT_EQ(reads.load(), 5);
+  // What was read survives a restart: nothing is pending, nothing is read again.
+  reg->reset();
+  reg = Registry::open(opts);
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  EXPECT_EQ((*reg)->pending_headers(), 0);
+  EXPECT_EQ((*reg)->get("m4")->n_params, 8 + 32 * 5);
+  EXPECT_EQ(reads.load(), 5);
+}
+
+TEST_F(RegistryTest, AHeaderReadOfAFileThatChangesMeanwhileIsNotStored) {
+  fs::create_directories(dir_.path("models"));
+  write_model(model_path("m"), "llama", 8, 1);
+  bool changed = false;
+  Registry* registry = nullptr;
+  Registry::Options opts{dir_.path("state"), dir_.path("models"), &wall_};
+  opts.inspect = [&](const std::string& path, ModelRecord* rec) {
+    Status st = inspect_model_file(path, rec);
+    if (!changed) {
+      // Replaced by a bigger model between this read and its store; a scan notices.
+      changed = true;
+      write_model(model_path("m"), "qwen2", 16, 4);
+      EXPECT_EQ(registry->scan().value().updated, (std::vector<std::string>{"m"}));
+    }
+    return st;
+  };
+  auto reg = Registry::open(opts);
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  registry = reg->get();
+  ASSERT_TRUE((*reg)->scan().ok());
+  auto first = (*reg)->read_headers();
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->read.empty());  // the llama facts belong to a file that is gone
+  EXPECT_EQ(first->pending, 1);
+  EXPECT_TRUE((*reg)->get("m")->header_pending());
+  auto second = (*reg)->read_headers();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->read, (std::vector<std::string>{"m"}));
+  EXPECT_EQ((*reg)->get("m")->architecture, "qwen2");
 }
 
 }  // namespace

@@ -42,6 +42,12 @@ Status Stmt::run() {
   }
 }
 
+Stmt& Stmt::reset() {
+  sqlite3_reset(stmt_);  // its result repeats the last step's, already reported
+  sqlite3_clear_bindings(stmt_);
+  return *this;
+}
+
 int64_t Stmt::column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
 
 std::string Stmt::column_text(int i) const {

@@ -30,6 +30,8 @@ class Stmt {
   Result<bool> step();
   // Runs to completion (for statements without rows).
   Status run();
+  // Makes the statement ready to bind and run again (a batch of writes prepares it once).
+  Stmt& reset();
 
   int64_t column_int(int i) const;
   std::string column_text(int i) const;
