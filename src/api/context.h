@@ -14,6 +14,7 @@
 
 #include "api/api_error.h"
 #include "api/metrics.h"
+#include "api/model_list.h"
 #include "api/request.h"
 #include "base/profiler.h"
 #include "chat/chat_template.h"
@@ -56,6 +57,7 @@ struct ServerContext {
   const ServerOptions options;
   Metrics metrics;
   TemplateCache templates;
+  ModelList model_list;  // GET /v1/models, rendered again only where something changed
   // Set when the server stops: running generations are cancelled so that shutdown does not
   // wait for long streams.
   std::atomic<bool> stopping{false};

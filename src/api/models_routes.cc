@@ -4,17 +4,31 @@
 
 namespace hangar::api {
 
-Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
-  std::optional<manager::ModelStatus> st = ctx.manager.cache().status(rec.id);
+Json model_live_json(const manager::ModelStatus* st) {
+  Json m;
+  m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
+  m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
+  m["pinned"] = st ? st->pinned : false;
+  m["in_flight"] = st ? st->in_flight : 0;
+  m["waiting"] = st ? st->waiting : 0;
+  m["draining"] = st ? st->draining : false;
+  m["reload_pending"] = st ? st->reload_pending : false;
+  m["last_eviction"] = st && !st->last_eviction.empty() ? Json(st->last_eviction) : Json();
+  m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();
+  if (st && !st->last_error.empty()) m["last_error"] = st->last_error;
+  return m;
+}
+
+Json model_record_json(ServerContext& ctx, const manager::ModelRecord& rec) {
   Json m;
   m["id"] = rec.id;
   m["object"] = "model";
   m["created"] = rec.added_ms / 1000;
   m["owned_by"] = "hangar";
-  m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
-  m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
-  Result<manager::AdmissionFigure> fig = rec.present ? ctx.manager.cache().admission(rec)
-                                                           : Result<manager::AdmissionFigure>(Error("absent"));
+  // A header not read yet gives no estimate (the list must not read a thousand files).
+  const bool pending = rec.header_pending();
+  Result<manager::AdmissionFigure> fig = rec.present && !pending ? ctx.manager.cache().admission(rec)
+                                                                 : Result<manager::AdmissionFigure>(Error("absent"));
   m["estimated_bytes"] = fig.ok() ? Json(fig->plan.estimate_bytes) : Json();
   if (fig.ok()) {
     // What admission counts, and how far the estimate was from the last measurement.
@@ -34,14 +48,6 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
     }
     m["footprint"] = std::move(f);
   }
-  m["pinned"] = st ? st->pinned : false;
-  m["in_flight"] = st ? st->in_flight : 0;
-  m["waiting"] = st ? st->waiting : 0;
-  m["draining"] = st ? st->draining : false;
-  m["reload_pending"] = st ? st->reload_pending : false;
-  m["last_eviction"] = st && !st->last_eviction.empty() ? Json(st->last_eviction) : Json();
-  m["expires_in_ms"] = st && st->expires_in_ms >= 0 ? Json(st->expires_in_ms) : Json();
-  if (st && !st->last_error.empty()) m["last_error"] = st->last_error;
   Json meta;
   meta["architecture"] = rec.architecture;
   meta["parameters"] = rec.n_params;
@@ -53,6 +59,7 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   for (const auto& [type, count] : rec.tensor_types) types[type] = count;
   meta["tensor_types"] = std::move(types);
   if (!rec.scan_error.empty()) meta["error"] = rec.scan_error;
+  meta["header_pending"] = pending;
   m["meta"] = std::move(meta);
   Json r;
   r["path"] = rec.path;
@@ -67,18 +74,24 @@ Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
   return m;
 }
 
+Json model_object(ServerContext& ctx, const manager::ModelRecord& rec) {
+  std::optional<manager::ModelStatus> st = ctx.manager.cache().status(rec.id);
+  Json m = model_record_json(ctx, rec);
+  m.update(model_live_json(st ? &*st : nullptr));
+  return m;
+}
+
 void add_model_routes(httplib::Server& http, ServerContext& ctx) {
   auto list = [&ctx](const httplib::Request&, httplib::Response& res) {
-    Json data = Json::array();
-    for (const manager::ModelRecord& rec : ctx.manager.registry().list()) data.push_back(model_object(ctx, rec));
-    send_json(res, 200, {{"object", "list"}, {"data", std::move(data)}});
+    res.status = 200;
+    res.set_content(ctx.model_list.render(ctx), "application/json; charset=utf-8");
   };
   http.Get("/v1/models", list);
   http.Get("/models", list);
   // Registered after /v1/models/stats (management.cc), which would otherwise match as an id.
   http.Get(R"(/v1/models/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
     const std::string id = resolve_model_name(ctx, req.matches[1]);  // an alias shows its model
-    std::optional<manager::ModelRecord> rec = ctx.manager.registry().get(id);
+    std::optional<manager::ModelRecord> rec = ctx.manager.registry().get_with_header(id);
     if (!rec || !rec->present) return send_error(res, not_found("The model '" + id + "' does not exist", "model_not_found"));
     send_json(res, 200, model_object(ctx, *rec));
   });

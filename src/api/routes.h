@@ -25,5 +25,9 @@ namespace hangar::api {
 // always), pin, requests in flight, keep-alive expiry, facts from the file, and the registry
 // record (sha256, access count, last access, loads, last load time).
 Json model_object(ServerContext& ctx, const manager::ModelRecord& rec);
+// Its two parts, disjoint keys: what the cache's live state says (`st` null: no entry) and what
+// the registry record and the settings say (see ModelList).
+Json model_live_json(const manager::ModelStatus* st);
+Json model_record_json(ServerContext& ctx, const manager::ModelRecord& rec);
 
 }  // namespace hangar::api

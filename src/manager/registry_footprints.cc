@@ -47,7 +47,7 @@ Status Registry::record_footprint(const std::string& id, const Footprint& measur
   Footprint f = measured;
   f.measured_at_ms = wall_->now_ms();
   std::lock_guard lock(mu_);
-  HANGAR_TRY(find_locked(id));
+  HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
   HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT OR REPLACE INTO footprints (id, settings, file_size, mtime_ns, "
                                      "measured_bytes, estimated_bytes, measured_at_ms) VALUES (?,?,?,?,?,?,?)"));
   s.bind(1, id).bind(2, f.settings).bind(3, static_cast<int64_t>(f.file_size)).bind(4, f.mtime_ns);
@@ -58,6 +58,7 @@ Status Registry::record_footprint(const std::string& id, const Footprint& measur
   list.erase(std::remove_if(list.begin(), list.end(), [&](const Footprint& x) { return x.settings == f.settings; }),
              list.end());
   list.push_back(f);
+  rec->version = ++version_;  // the model's object shows its footprint (ModelList)
   return Status::Ok();
 }
 
