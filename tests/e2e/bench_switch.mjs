@@ -5,6 +5,8 @@
 // Each request is a streamed completion of a short prompt ("Hello", a few tokens) for one
 // token; the time is from sending it to the first streamed chunk. The files are linked, not
 // copied, and read once before the first request, so they are in the page cache as in steady use.
+// Beside wall time it prints the server's CPU time per request (utime + stime of the process
+// from /proc, 10 ms ticks, averaged over the rounds): what a loaded machine does not inflate.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -48,6 +50,13 @@ async function firstToken(model) {
   return ttft;
 }
 
+// CPU milliseconds the server process has used so far (all threads, live and exited).
+function serverCpuMs() {
+  const stat = fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;  // utime, stime in ticks of 10 ms
+}
+
 async function loadMs(model) {
   const r = await server.request('GET', '/v1/models/stats');
   const m = (r.body.models ?? []).find((x) => x.id === model);
@@ -57,18 +66,26 @@ async function loadMs(model) {
 // Warm-up: each model once (builds any load-time caches, reads the files into the page cache).
 for (const id of ids) await firstToken(id);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const res = Object.fromEntries(ids.map((id) => [id, { switched: [], same: [], load: [] }]));
+const res = Object.fromEntries(ids.map((id) => [id, { switched: [], same: [], load: [], cpuSwitched: 0, cpuSame: 0 }]));
 for (let r = 0; r < rounds; r++) {
   for (const id of ids) {
+    let c0 = serverCpuMs();
     res[id].switched.push(await firstToken(id));
+    res[id].cpuSwitched += serverCpuMs() - c0;
     res[id].load.push(await loadMs(id));
+    c0 = serverCpuMs();
     res[id].same.push(await firstToken(id));
+    res[id].cpuSame += serverCpuMs() - c0;
   }
 }
 await server.stop();
 const f = (xs) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 console.log(`switching between ${ids.join(' and ')}, ${rounds} rounds, serve ${serveArgs.join(' ') || '(defaults)'}\n`);
-console.log('| model | TTFT after a switch, ms: median (range) | server load, ms | TTFT same model again, ms |');
-console.log('|---|---:|---:|---:|');
-for (const id of ids) console.log(`| ${id} | ${f(res[id].switched)} | ${f(res[id].load)} | ${f(res[id].same)} |`);
+console.log('| model | TTFT after a switch, ms: median (range) | server CPU per switch, ms | server load, ms | TTFT same model again, ms | server CPU, same again, ms |');
+console.log('|---|---:|---:|---:|---:|---:|');
+const cpu = (total) => (total / rounds).toFixed(0);
+for (const id of ids) {
+  const r = res[id];
+  console.log(`| ${id} | ${f(r.switched)} | ${cpu(r.cpuSwitched)} | ${f(r.load)} | ${f(r.same)} | ${cpu(r.cpuSame)} |`);
+}
 fs.rmSync(dirs.root, { recursive: true, force: true });
