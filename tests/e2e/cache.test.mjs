@@ -1,7 +1,7 @@
 // hangar serve's model cache through the real server on loopback and its real SQLite state: learned
 // footprints (kept across a restart), the dry-run fit, requests that wait for memory instead of a
 // 507, a full queue's 429 with Retry-After, eviction reasons in stats and /metrics, and the
-// /v1/models/events stream; settings changes that reload a model, and memory_limit's 507.
+// /v1/models/events stream; settings changes that reload a model, memory_limit's 507, and priorities.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -329,5 +329,46 @@ describe('settings changes and the cache', () => {
     ]);
     const queued = events.events.filter((e) => e.type === 'queued');
     assert.deepEqual(queued.map((e) => [e.model, e.reason]), [[QWEN, 'reload']]);
+  });
+});
+
+describe('priorities from the settings file', () => {
+  const own = makeModelsDir(MODELS.map((m) => m + '.gguf'));
+  let server, events;
+  before(async () => {
+    fs.writeFileSync(path.join(own.models, 'hangar.toml'), `[models.${LLAMA_K}]\npriority = 5\n`);
+    server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--max-loaded', '1',
+      '--parallel', '2', ...common]);
+    events = subscribe(server);
+    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+  });
+  after(async () => {
+    if (events) await events.stop();
+    if (server) await server.stop();
+  });
+
+  test('a later request for a higher-priority model gets the memory first', async () => {
+    assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
+    const controller = new AbortController();
+    const long = (i) => fetch(server.url + '/v1/completions', {
+      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 480, ignore_eos: true,
+        temperature: 0, stream: true }),
+    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
+    const busy = Array.from({ length: 16 }, (_, i) => long(i));
+    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight === 16, { intervalMs: 5 });
+    const low = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
+    await waitFor('the first to wait', async () => (await stats(server)).queue.waiting === 1, { intervalMs: 5 });
+    const high = server.request('POST', '/v1/completions', { model: LLAMA_K, prompt: 'Hi', max_tokens: 2 });
+    await waitFor('the second to wait', async () => (await stats(server)).queue.waiting === 2, { intervalMs: 5 });
+    controller.abort();
+    await Promise.all(busy);
+    assert.equal((await high).status, 200);
+    assert.equal((await low).status, 200);
+    const loaded = events.events.filter((e) => e.type === 'loaded').map((e) => e.model);
+    assert.deepEqual(loaded, [QWEN, LLAMA_K, LLAMA]);
+    const s = await stats(server);
+    assert.equal(s.models.find((m) => m.id === LLAMA_K).priority, 5);
+    assert.equal(s.models.find((m) => m.id === LLAMA).priority, 0);
   });
 });
