@@ -357,8 +357,11 @@ Status ModelCache::admit_now_locked(const std::string& id, Entry& e, bool allow_
   FitPlan plan;
   plan.fits = fits_after(req, 0, 0);
   if (!plan.fits && allow_evict) plan = plan_fit(req, options_.policy, candidates_locked(false, 0, id, &ids));
+  // Requests waiting for memory; those of a model being loaded wait for its load only (its
+  // memory is reserved), so they do not hold a preload back.
   bool queue_waiting = false;
-  for (const auto& [other, x] : entries_) queue_waiting |= other != id && !x->queue.empty();
+  for (const auto& [other, x] : entries_)
+    queue_waiting |= other != id && !x->queue.empty() && x->state != ModelState::kLoading;
   if (plan.fits_now() && !queue_waiting) {
     std::vector<std::string> victims;
     for (size_t i : plan.evict) victims.push_back(ids[i]);

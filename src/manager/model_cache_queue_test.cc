@@ -2,6 +2,7 @@
 // blocking, swap batching, priorities, learned footprints, the dry-run fit and the events.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "manager/cache_fixture.h"
@@ -33,7 +34,10 @@ AcquireOptions with_priority(int p) {
 // to the test, which releases it.
 struct Pending {
   Pending(ModelCache& c, std::string id, AcquireOptions o = {})
-      : thread([this, &c, id, o] { result = c.acquire(id, o, &failure); }) {}
+      : thread([this, &c, id, o] {
+          result = c.acquire(id, o, &failure);
+          thread_done = true;
+        }) {}
   ~Pending() {
     if (thread.joinable()) thread.join();
   }
@@ -43,6 +47,7 @@ struct Pending {
   }
   Result<Lease> result = Error("pending");
   AcquireFailure failure;
+  std::atomic<bool> thread_done{false};
   std::thread thread;  // last: starts once the members above exist
 };
 
@@ -152,6 +157,24 @@ TEST_F(QueueTest, ARequestForALoadedModelNeverWaitsBehindAnotherModelsLoad) {
   EXPECT_TRUE(b.get().ok());
   EXPECT_TRUE(c.get().ok());
   EXPECT_EQ(loaded(), (Strings{"a", "b", "c"}));
+}
+
+TEST_F(QueueTest, APreloadIsNotHeldBackByAnotherModelsLoad) {
+  make_cache(opts(1000));
+  AcquireOptions preload;
+  preload.count_access = false;
+  preload.allow_evict = false;
+  loader_.close_gate();
+  Pending a(*cache_, "a", preload);
+  loader_.wait_entered(1);  // a is loading; its preload waits for that load, not for memory
+  Pending b(*cache_, "b", preload);
+  // b either enters the loader beside a or (the old bug) is refused at once as if memory were
+  // awaited; the loop ends either way.
+  while (loader_.calls_for("b") == 0 && !b.thread_done) std::this_thread::yield();
+  loader_.open_gate();
+  EXPECT_TRUE(a.get().ok());
+  ASSERT_TRUE(b.get().ok()) << b.get().error().message();
+  EXPECT_EQ(loaded(), (Strings{"a", "b"}));
 }
 
 TEST_F(QueueTest, AModelThatFitsLoadsAtOnceWhileAnEarlierOneWaitsForBusyModels) {
