@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <string_view>
 #include <vector>
 #include <unordered_set>
 
@@ -51,10 +52,14 @@ class Parser {
   uint64_t remaining() const { return size_ - pos_; }
   uint64_t pos() const { return pos_; }
 
+  // The field's name comes in two parts that are joined only for an error: a vocabulary's
+  // strings are read hundreds of thousands at a time, and building "<key> length" for each
+  // cost a heap allocation apiece (most of a 128k-token model's header parse).
   template <typename T>
-  Result<T> read(const std::string& field) {
+  Result<T> read(std::string_view field, std::string_view suffix = {}) {
     if (remaining() < sizeof(T))
-      return error("truncated file: expected " + std::to_string(sizeof(T)) + " bytes for " + field);
+      return error("truncated file: expected " + std::to_string(sizeof(T)) + " bytes for " + std::string(field) +
+                   std::string(suffix));
     T v;
     std::memcpy(&v, data_ + pos_, sizeof(T));
     pos_ += sizeof(T);
@@ -62,7 +67,7 @@ class Parser {
   }
 
   Result<std::string> read_string(const std::string& field) {
-    HANGAR_ASSIGN(uint64_t n, read<uint64_t>(field + " length"));
+    HANGAR_ASSIGN(uint64_t n, read<uint64_t>(field, " length"));
     if (n > remaining())
       return error(field + ": string length " + std::to_string(n) + " runs past the end of the file");
     std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
@@ -94,12 +99,12 @@ class Parser {
       case ValueType::kArray: {
         if (depth >= kMaxArrayDepth)
           return error(key + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
-        HANGAR_ASSIGN(uint32_t et, read<uint32_t>(key + " array element type"));
+        HANGAR_ASSIGN(uint32_t et, read<uint32_t>(key, " array element type"));
         if (!is_valid_value_type(et))
           return error(key + ": unknown array element type " + std::to_string(et) +
                        ", expected 0..12");
         auto elem = static_cast<ValueType>(et);
-        HANGAR_ASSIGN(uint64_t n, read<uint64_t>(key + " array length"));
+        HANGAR_ASSIGN(uint64_t n, read<uint64_t>(key, " array length"));
         if (n > remaining() / min_encoded_size(elem))
           return error(key + ": array of " + std::to_string(n) + " " + value_type_name(elem) +
                        " values runs past the end of the file");
@@ -130,7 +135,7 @@ class Parser {
       return Status::Ok();
     }
     for (uint64_t i = 0; i < n; ++i) {
-      HANGAR_ASSIGN(uint64_t len, read<uint64_t>(key + " length"));
+      HANGAR_ASSIGN(uint64_t len, read<uint64_t>(key, " length"));
       if (len > remaining())
         return error(key + ": string length " + std::to_string(len) + " runs past the end of the file");
       pos_ += len;
@@ -158,7 +163,7 @@ class Parser {
     for (uint64_t i = 0; i < n_kv; ++i) {
       HANGAR_ASSIGN(std::string key, read_string("metadata key #" + std::to_string(i)));
       if (key.empty()) return error("metadata key #" + std::to_string(i) + " is empty");
-      HANGAR_ASSIGN(uint32_t t, read<uint32_t>(key + " value type"));
+      HANGAR_ASSIGN(uint32_t t, read<uint32_t>(key, " value type"));
       if (!is_valid_value_type(t))
         return error("key " + key + ": unknown value type " + std::to_string(t) + ", expected 0..12");
       HANGAR_ASSIGN(Value v, read_value(static_cast<ValueType>(t), "key " + key, 0));
@@ -179,12 +184,12 @@ class Parser {
       HANGAR_ASSIGN(ti.name, read_string("tensor #" + std::to_string(i) + " name"));
       if (ti.name.size() > kMaxNameLength) return error("tensor #" + std::to_string(i) + ": name too long");
       const std::string what = "tensor " + ti.name;
-      HANGAR_ASSIGN(uint32_t n_dims, read<uint32_t>(what + " dimension count"));
+      HANGAR_ASSIGN(uint32_t n_dims, read<uint32_t>(what, " dimension count"));
       if (n_dims == 0 || n_dims > kMaxDims)
         return error(what + ": " + std::to_string(n_dims) + " dimensions, expected 1 to 4");
       int64_t n_elements = 1;
       for (uint32_t d = 0; d < n_dims; ++d) {
-        HANGAR_ASSIGN(int64_t dim, read<int64_t>(what + " dimension"));
+        HANGAR_ASSIGN(int64_t dim, read<int64_t>(what, " dimension"));
         if (dim < 0) return error(what + ": negative dimension " + std::to_string(dim));
         if (dim != 0 && n_elements > std::numeric_limits<int64_t>::max() / dim)
           return error(what + ": dimensions overflow a 64-bit element count");
@@ -192,7 +197,7 @@ class Parser {
         ti.dims.push_back(dim);
       }
       ti.n_elements = n_elements;
-      HANGAR_ASSIGN(uint32_t type_id, read<uint32_t>(what + " type"));
+      HANGAR_ASSIGN(uint32_t type_id, read<uint32_t>(what, " type"));
       auto info = tensor_type_info(type_id);
       if (!info)
         return error(what + ": unknown tensor type id " + std::to_string(type_id) +
@@ -203,7 +208,7 @@ class Parser {
                      " is not a multiple of the " + info->name + " block size " +
                      std::to_string(info->block_elems));
       ti.n_bytes = static_cast<uint64_t>(n_elements / info->block_elems) * info->block_bytes;
-      HANGAR_ASSIGN(ti.offset, read<uint64_t>(what + " data offset"));
+      HANGAR_ASSIGN(ti.offset, read<uint64_t>(what, " data offset"));
       if (ti.offset % f.alignment_ != 0)
         return error(what + ": data offset " + std::to_string(ti.offset) +
                      " is not a multiple of the alignment " + std::to_string(f.alignment_));
