@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages hangar builds and tests with, only those that are missing.
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libssl-dev
-      libhwy-dev libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev ninja-build nodejs npm)
+      libhwy-dev libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev ninja-build nodejs npm
+      chromium)  # chromium: the dashboard's browser test (tests/e2e/dashboard.test.mjs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -11,6 +12,8 @@ done
 if command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
 fi
+# A Chromium already on PATH (or named by CHROMIUM) serves the browser test as well.
+if [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null; then missing=("${missing[@]/chromium}"); fi
 read -r -a missing <<<"${missing[*]}"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

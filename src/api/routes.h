@@ -3,6 +3,8 @@
 
 #include <httplib.h>
 
+#include <string_view>
+
 #include "api/context.h"
 
 namespace hangar::api {
@@ -15,6 +17,9 @@ void add_utility_routes(httplib::Server& http, ServerContext& ctx);      // util
 void add_metrics_routes(httplib::Server& http, ServerContext& ctx);      // metrics_route.cc
 void add_settings_routes(httplib::Server& http, ServerContext& ctx);     // settings_routes.cc
 void add_event_routes(httplib::Server& http, ServerContext& ctx);        // events_route.cc
+void add_ui_routes(httplib::Server& http, ServerContext& ctx);           // ui_route.cc
+// The dashboard's page and files: public (they hold no data; the page asks for the API key).
+bool is_ui_path(std::string_view path);
 
 }  // namespace hangar::api
 

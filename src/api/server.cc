@@ -32,7 +32,7 @@ bool same_secret(const std::string& given, const std::string& key) {
   return diff == 0;
 }
 
-bool is_public_path(std::string_view path) { return path == "/health" || path == "/v1/health"; }
+bool is_public_path(std::string_view path) { return path == "/health" || path == "/v1/health" || is_ui_path(path); }
 
 // The API key check, on the raw head: the value after "Bearer " must be the key, byte for byte.
 MaybeError check_api_key(const std::string& key, const HttpHead& head) {
@@ -130,6 +130,7 @@ void Server::install_handlers() {
   add_completion_routes(*http_, ctx);
   add_utility_routes(*http_, ctx);
   add_metrics_routes(*http_, ctx);
+  add_ui_routes(*http_, ctx);
 }
 
 Status Server::bind() { return listener_->bind(); }

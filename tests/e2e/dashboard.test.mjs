@@ -1,0 +1,142 @@
+// The dashboard (GET /) in a real headless Chromium driven by puppeteer-core against a real
+// `hangar serve` on loopback: no console errors, the models listed, a load and an unload made
+// outside the page reflected in it, the page's own buttons, and a chat streamed into the page.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { makeModelsDir, startServer } from './server.mjs';
+
+const QWEN = 'qwen2-d256-q4_k_m';
+const LLAMA = 'llama-spm-d256-q4_0';
+
+// CHROMIUM names the browser; otherwise Debian's chromium on PATH.
+function findChromium() {
+  if (process.env.CHROMIUM) return fs.existsSync(process.env.CHROMIUM) ? process.env.CHROMIUM : null;
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null;
+    } catch { /* not on PATH */ }
+  }
+  return null;
+}
+
+const chromium = findChromium();
+const skip = chromium ? false : 'chromium not found (install Debian\'s chromium, or set CHROMIUM=/path/to/chrome)';
+if (skip) console.log('# SKIP dashboard browser test: ' + skip);
+
+describe('dashboard in a real browser', { skip }, () => {
+  let server, browser, page;
+  const problems = [];  // console errors, page errors and failed requests, all fatal at the end
+  let dirs;
+  const artefactDir = process.env.HANGAR_ARTIFACT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'hangar-dash-'));
+
+  before(async () => {
+    dirs = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '256',
+      '--threads', '1', '--parallel', '1', '--keep-alive', '10m']);
+    const puppeteer = (await import('puppeteer-core')).default;
+    browser = await puppeteer.launch({
+      executablePath: chromium,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 1000 });
+    page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+    page.on('requestfailed', (r) => {
+      // Streams the page itself ends (leaving, or closing the browser) are not failures.
+      if (!r.url().endsWith('/v1/models/events')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+    });
+    await page.goto(server.url + '/', { waitUntil: 'domcontentloaded' });
+  });
+
+  after(async () => {
+    if (page) {
+      const shot = path.join(artefactDir, 'dashboard.png');
+      fs.mkdirSync(artefactDir, { recursive: true });
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      console.log('# dashboard screenshot: ' + shot);
+    }
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (dirs) fs.rmSync(dirs.root, { recursive: true, force: true });
+  });
+
+  const stateOf = (id) => page.$eval(`#models tr[data-id="${id}"] .col-state`, (td) => td.textContent).catch(() => null);
+  const waitState = (id, want) => page.waitForFunction(
+    (id, want) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === want,
+    { timeout: 10000 }, id, want);
+
+  test('the page and its files come from the binary, and are public', async () => {
+    for (const route of ['/', '/ui', '/ui/app.js', '/ui/style.css']) {
+      const r = await fetch(server.url + route);
+      assert.equal(r.status, 200, route);
+      assert.match(r.headers.get('content-security-policy'), /default-src 'self'/);
+    }
+    assert.equal((await fetch(server.url + '/ui/nothing.js')).status, 404);
+  });
+
+  test('lists every model of the server', async () => {
+    await page.waitForSelector(`#models tr[data-id="${QWEN}"]`, { timeout: 10000 });
+    await page.waitForSelector(`#models tr[data-id="${LLAMA}"]`, { timeout: 10000 });
+    assert.equal(await stateOf(QWEN), 'unloaded');
+    const options = await page.$$eval('#chat-model option', (os) => os.map((o) => o.value));
+    assert.deepEqual(options.sort(), [LLAMA, QWEN].sort());
+  });
+
+  test('a load and an unload through the API show in the table and the event list', async () => {
+    assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
+    await waitState(QWEN, 'loaded');
+    const mem = await page.$eval(`#models tr[data-id="${QWEN}"] .col-memory`, (td) => td.textContent);
+    assert.match(mem, /MiB/);
+    await page.waitForFunction(() => document.querySelectorAll('#budget-bar span').length === 1, { timeout: 10000 });
+    await page.waitForSelector(`#events li[data-type="loaded"][data-model="${QWEN}"]`, { timeout: 10000 });
+    assert.equal((await server.request('DELETE', `/v1/models/${QWEN}`)).status, 200);
+    await waitState(QWEN, 'unloaded');
+    const evicted = await page.waitForSelector(`#events li[data-type="evicted"][data-model="${QWEN}"]`, { timeout: 10000 });
+    assert.match(await evicted.evaluate((li) => li.textContent), /reason: manual/);
+  });
+
+  test('the buttons load, pin and unload a model', async () => {
+    const button = (id, action) => page.click(`#models tr[data-id="${id}"] button[data-action="${action}"]`);
+    await button(LLAMA, 'load');
+    await waitState(LLAMA, 'loaded');
+    assert.equal((await server.request('GET', `/v1/models/${LLAMA}`)).body.state, 'loaded');
+    await button(LLAMA, 'pin');
+    await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-pin`)?.textContent === 'pinned',
+      { timeout: 10000 }, LLAMA);
+    assert.equal((await server.request('GET', `/v1/models/${LLAMA}`)).body.pinned, true);
+    await button(LLAMA, 'pin');  // the same button, now labelled unpin
+    await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-pin`)?.textContent === '',
+      { timeout: 10000 }, LLAMA);
+    await button(LLAMA, 'unload');
+    await waitState(LLAMA, 'unloaded');
+    assert.equal((await server.request('GET', `/v1/models/${LLAMA}`)).body.state, 'unloaded');
+    assert.equal(await page.$eval('#action-error', (e) => e.textContent), '');
+  });
+
+  test('a chat streams into the page', async () => {
+    await page.select('#chat-model', QWEN);
+    await page.type('#chat-input', 'Hello there');
+    await page.click('#chat-send');
+    await page.waitForFunction(() => document.querySelector('#chat-output').dataset.done === 'true', { timeout: 30000 });
+    const { text, chunks } = await page.$eval('#chat-output', (e) => ({ text: e.textContent, chunks: Number(e.dataset.chunks) }));
+    assert.doesNotMatch(text, /\[error/);
+    assert.ok(chunks > 1, `the reply came in ${chunks} chunk(s), not as a stream`);
+    assert.ok(text.length > 0);
+    await waitState(QWEN, 'loaded');  // the chat loaded it, and the table says so
+  });
+
+  test('the charts draw from /metrics and nothing went wrong in the page', async () => {
+    // The model the chat loaded is resident: the memory chart's latest point says so.
+    await page.waitForFunction(() => Number(document.querySelector('#chart-mem').dataset.last) > 0, { timeout: 10000 });
+    assert.ok(Number(await page.$eval('#chart-tps', (c) => c.dataset.points)) >= 1);
+    assert.equal(await page.$eval('#conn', (e) => e.textContent), 'live');
+    assert.deepEqual(problems, []);
+  });
+});
