@@ -160,7 +160,7 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   if (c.cache.swap_window_ms < 0) return Error("--swap-window: expected a duration >= 0, got '" + o.swap_window + "'");
   std::optional<manager::PreloadStrategy> strategy = manager::parse_preload_strategy(o.preload_strategy);
   if (!strategy)
-    return Error("--preload-strategy: expected sequential, frequency, recency or size, got '" + o.preload_strategy + "'");
+    return Error("--preload-strategy: expected sequential, frequency, recency, size or learned, got '" + o.preload_strategy + "'");
   c.preload.strategy = *strategy;
   c.preload.batch = o.preload_batch;
   HANGAR_ASSIGN(c.preload.delay_ms, manager::parse_duration_ms(o.preload_delay, "--preload-delay"));
@@ -301,7 +301,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "unload a model idle this long (e.g. 30s, 5m, 1h; 0: after each request; -1: never)")
       ->capture_default_str();
   cmd->add_option("--preload", o->preload, "comma-separated model ids to add to the persisted preload list");
-  cmd->add_option("--preload-strategy", o->preload_strategy, "preload order: sequential, frequency, recency or size")
+  cmd->add_option("--preload-strategy", o->preload_strategy, "preload order of the preload list: sequential, frequency, recency or size; learned: the list in sequence, "
+                  "then the models the request history predicts (README: Learned preloading)")
       ->capture_default_str();
   cmd->add_option("--preload-batch", o->preload_batch, "models preloaded per batch")->check(CLI::PositiveNumber)
       ->capture_default_str();

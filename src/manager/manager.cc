@@ -51,10 +51,20 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   CacheOptions cache_options = config.cache;
   cache_options.keep_alive_for = [s](const std::string& id) { return s->model(id).keep_alive_ms; };
   cache_options.priority_of = [s](const std::string& id) { return s->priority(id); };
+  Manager* owner = m.get();
+  cache_options.on_request = [owner](const std::string& id) {
+    if (owner->learned_) owner->learned_->on_request(id);
+  };
+  m->wall_clock_ = &wall_clock;
   m->events_ = std::make_unique<EventBus>(wall_clock);
   m->cache_ = std::make_unique<ModelCache>(*m->registry_, loader, clock, cache_options, m->events_.get());
   m->preloader_ =
       std::make_unique<Preloader>(*m->registry_, *m->cache_, memory, clock, config.preload);
+  LearnedOptions learned = config.learned;
+  learned.predict = config.preload.strategy == PreloadStrategy::kLearned;
+  if (!learned.keep_alive_ms) learned.keep_alive_ms = config.preload.keep_alive_ms;
+  m->learned_ = std::make_unique<LearnedPreloader>(*m->registry_, *m->cache_, wall_clock, config.predictor, learned);
+  HANGAR_TRY(m->learned_->load_history());
   m->monitor_ = std::make_unique<MemoryMonitor>(*m->cache_, memory, config.pressure);
   m->hasher_ = std::make_unique<HashWorker>(*m->registry_);
   Manager* self = m.get();
@@ -124,6 +134,14 @@ void Manager::add_jobs(const Clock& wall_clock) {
     o.freed_items = static_cast<int64_t>(ids.size());
     o.detail = ids.empty() ? "nothing to prune" : "forgot " + std::to_string(ids.size()) + " models gone since before the grace period";
     for (const std::string& id : ids) log_info("registry: forgot model '" + id + "' (file gone for longer than the grace period)");
+    return o;
+  });
+  worker_->add_job("history", std::max<int64_t>(c.history_prune_interval_ms, 10), [this]() -> Result<JobOutcome> {
+    HANGAR_ASSIGN(int64_t gone, learned_->prune());
+    JobOutcome o;
+    o.freed_items = gone;
+    o.detail = std::to_string(gone) + " request history rows pruned, " +
+               std::to_string(registry_->history_size()) + " kept";
     return o;
   });
   worker_->add_job("sqlite", std::max<int64_t>(c.maintenance_interval_ms, 10), [this]() -> Result<JobOutcome> {
@@ -254,17 +272,35 @@ void Manager::on_settings_changed(const SettingsChange& change) {
   }
 }
 
+Result<PreloadDecision> Manager::hint(const std::string& id) {
+  HANGAR_ASSIGN(PreloadDecision d, learned_->hint(id));
+  if (d.preload) {
+    std::lock_guard lock(mu_);
+    wake_preload_ = true;
+    cv_.notify_all();
+  }
+  return d;
+}
+
 void Manager::preload_loop() {
   std::unique_lock lock(mu_);
+  int64_t next_learned_ms = 0;
   while (!stopping_) {
+    const bool woken = wake_preload_;
+    wake_preload_ = false;
     lock.unlock();
     preloader_->step();
+    // The list first; then a hint's or a prediction's preload, at most once an interval.
+    if (woken || clock_->now_ms() >= next_learned_ms) {
+      learned_->step();
+      next_learned_ms = clock_->now_ms() + std::max<int64_t>(config_.learned_interval_ms, 10);
+    }
     // Sleep until the next batch is due (the manager's clock and the steady clock both count
     // milliseconds), but look again at least every housekeeping interval for new work.
     int64_t wait_ms = preloader_->next_due_ms() - clock_->now_ms();
     wait_ms = std::clamp<int64_t>(wait_ms, 10, std::max<int64_t>(config_.housekeeping_interval_ms, 10));
     lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ || wake_preload_; });
   }
 }
 

@@ -15,6 +15,7 @@
 #include "manager/background_worker.h"
 #include "manager/event_bus.h"
 #include "manager/hash_worker.h"
+#include "manager/learned_preloader.h"
 #include "manager/integrity.h"
 #include "manager/memory_monitor.h"
 #include "manager/memory_reader.h"
@@ -30,6 +31,12 @@ struct ManagerConfig {
   std::string state_dir = "./state";
   CacheOptions cache;        // budget: the cap, or for auto the starting figure (auto_memory_budget)
   PreloadOptions preload;
+  // Learned preloading: the predictor's windows, the rule's settings (learned.predict follows
+  // preload.strategy == kLearned), and how often it looks for a model to preload.
+  PredictorOptions predictor;
+  LearnedOptions learned;
+  int64_t learned_interval_ms = 1000;
+  int64_t history_prune_interval_ms = 60'000;  // the request history trimmed to learned.history_keep
   PressureOptions pressure;  // pressure.auto_budget: --memory-budget auto
   std::vector<std::string> preload_ids;  // --preload: appended to the persisted list
   // Per-model settings; an empty path means <models_dir>/hangar.toml (absent: no settings).
@@ -53,8 +60,8 @@ struct ManagerConfig {
 // is unknown; otherwise the known records serve at once and the first rescan runs in the
 // background. start() launches the background threads (hashing, preloading, and one worker for
 // the periodic jobs: "keep_alive" (expiry and memory checks), "settings" (the settings file's
-// mtime), "kv_trim", "rescan", "headers" (of files scans registered from stat alone), "prune"
-// and "sqlite") and queues the persisted preload list;
+// mtime), "kv_trim", "rescan", "headers" (of files scans registered from stat alone), "prune",
+// "history" and "sqlite") and queues the persisted preload list;
 // stop() (or the destructor) joins them. Tests use the parts directly and drive the worker
 // with a fake clock (worker().run_due()) instead of start(). The loader, reader and clocks must
 // outlive the manager. Thread-safe.
@@ -92,6 +99,9 @@ class Manager {
   Registry& registry() { return *registry_; }
   ModelCache& cache() { return *cache_; }
   Preloader& preloader() { return *preloader_; }
+  LearnedPreloader& learned() { return *learned_; }
+  // POST /v1/models/{id}/hint: see LearnedPreloader::hint; a yes wakes the preload thread.
+  Result<PreloadDecision> hint(const std::string& id);
   MemoryMonitor& monitor() { return *monitor_; }
   HashWorker& hasher() { return *hasher_; }
   SettingsStore& settings() { return *settings_; }
@@ -114,12 +124,14 @@ class Manager {
   std::unique_ptr<SettingsStore> settings_;  // before the cache, whose keep-alive reads it
   std::unique_ptr<ModelCache> cache_;
   std::unique_ptr<Preloader> preloader_;
+  std::unique_ptr<LearnedPreloader> learned_;
+  const Clock* wall_clock_ = nullptr;
   std::unique_ptr<MemoryMonitor> monitor_;
   std::unique_ptr<HashWorker> hasher_;
   std::unique_ptr<BackgroundWorker> worker_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false, started_ = false, scanned_ = false;
+  bool stopping_ = false, started_ = false, scanned_ = false, wake_preload_ = false;
   std::thread preloading_;
   std::mutex settings_mu_;
   std::set<std::string> pinned_by_settings_, preloaded_by_settings_;

@@ -78,6 +78,7 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   if (options.count_access) {
     Status st = registry_.record_access(id);
     if (!st.ok()) log_warn("cannot record access to '" + id + "': " + st.error().message());
+    if (options_.on_request) options_.on_request(id);
   }
   // Outside the lock: the plan may read the file's header, the priority asks the settings.
   HANGAR_ASSIGN(AdmissionFigure figure, admission(id));

@@ -45,6 +45,9 @@ struct CacheOptions {
   // A model's own keep-alive (its settings); nullopt or unset: keep_alive_ms. A request's
   // keep_alive still wins. Called under the cache's lock: it must not call into the cache.
   std::function<std::optional<int64_t>(const std::string& id)> keep_alive_for;
+  // Called at each request for a known model (not for preloads), before it is looked up,
+  // outside the cache's lock: the learned preloader's history. Empty: nothing.
+  std::function<void(const std::string& id)> on_request;
 };
 
 struct AcquireOptions {

@@ -64,13 +64,14 @@ const char* preload_strategy_name(PreloadStrategy s) {
     case PreloadStrategy::kFrequency: return "frequency";
     case PreloadStrategy::kRecency: return "recency";
     case PreloadStrategy::kSize: return "size";
+    case PreloadStrategy::kLearned: return "learned";
   }
   return "?";
 }
 
 std::optional<PreloadStrategy> parse_preload_strategy(std::string_view s) {
   for (auto p : {PreloadStrategy::kSequential, PreloadStrategy::kFrequency,
-                 PreloadStrategy::kRecency, PreloadStrategy::kSize}) {
+                 PreloadStrategy::kRecency, PreloadStrategy::kSize, PreloadStrategy::kLearned}) {
     if (lower(s) == preload_strategy_name(p)) return p;
   }
   return std::nullopt;

@@ -70,9 +70,10 @@ const char* eviction_policy_name(EvictionPolicy p);
 // Parses "lru", "lfu", "fifo" or "cost" (case-insensitive).
 std::optional<EvictionPolicy> parse_eviction_policy(std::string_view s);
 
-enum class PreloadStrategy { kSequential, kFrequency, kRecency, kSize };
+// kLearned: the preload list loads in sequence, and the learned preloader adds predictions.
+enum class PreloadStrategy { kSequential, kFrequency, kRecency, kSize, kLearned };
 const char* preload_strategy_name(PreloadStrategy s);
-// Parses "sequential", "frequency", "recency" or "size" (case-insensitive).
+// Parses "sequential", "frequency", "recency", "size" or "learned" (case-insensitive).
 std::optional<PreloadStrategy> parse_preload_strategy(std::string_view s);
 
 }  // namespace hangar::manager

@@ -65,7 +65,7 @@ void Preloader::remove_locked(const std::string& id) {
 
 std::vector<Preloader::Item> Preloader::ordered_locked() const {
   std::vector<Item> items = queue_;
-  if (options_.strategy == PreloadStrategy::kSequential) {
+  if (options_.strategy == PreloadStrategy::kSequential || options_.strategy == PreloadStrategy::kLearned) {
     std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.seq < b.seq; });
     return items;
   }
@@ -79,7 +79,8 @@ std::vector<Preloader::Item> Preloader::ordered_locked() const {
         case PreloadStrategy::kFrequency: k = rec->access_count; break;
         case PreloadStrategy::kRecency: k = rec->last_access_ms; break;
         case PreloadStrategy::kSize: k = -static_cast<int64_t>(rec->file_size); break;
-        case PreloadStrategy::kSequential: break;
+        case PreloadStrategy::kSequential:
+        case PreloadStrategy::kLearned: break;
       }
     }
     key[item.id] = k;

@@ -134,6 +134,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
   HANGAR_TRY(reg->init_schema());
   HANGAR_TRY(reg->load_all());
   HANGAR_TRY(reg->init_footprints());
+  HANGAR_TRY(reg->init_history());
   return reg;
 }
 

@@ -133,6 +133,19 @@ class Registry {
   Status add_preload(const std::string& id);
   Status remove_preload(const std::string& id);
 
+  // The request history the learned preloader learns from (registry_history.cc): one row per
+  // request (model id, wall-clock ms), oldest first. It survives restarts.
+  struct RequestEvent {
+    std::string id;
+    int64_t at_ms = 0;
+  };
+  Status record_request(const std::string& id, int64_t at_ms);
+  Result<std::vector<RequestEvent>> request_history() const;
+  // Deletes all but the newest `keep` rows; returns how many went.
+  Result<int64_t> prune_history(int64_t keep);
+  Status clear_history();
+  int64_t history_size() const;
+
   // Per-model settings changed through the API (PATCH /v1/models/{id}/settings), as the TOML
   // text settings_file.h encodes; they survive restarts. Ids need not be present models.
   std::map<std::string, std::string> api_settings() const;
@@ -154,6 +167,7 @@ class Registry {
   void read_in_parallel(std::vector<ModelRecord>& recs, std::vector<std::string>& errors, size_t threads);
   Status write_preload();                       // caller holds mu_
   Status init_footprints();                     // registry_footprints.cc; at open
+  Status init_history();                        // registry_history.cc; at open
   Result<ModelRecord*> find_locked(const std::string& id);
 
   std::string models_dir_, db_path_;
@@ -168,6 +182,7 @@ class Registry {
   std::vector<std::string> preload_;
   std::map<std::string, std::string> api_settings_;
   std::map<std::string, std::vector<Footprint>> footprints_;  // by model id
+  int64_t history_rows_ = 0;
 };
 
 }  // namespace hangar::manager
