@@ -1,5 +1,7 @@
-// Model management: stats, refresh, load, preload, unload, pin and verify.
+// Model management: stats, refresh, load, preload, hint, unload, pin and verify.
 #include "api/routes.h"
+
+#include <map>
 
 #include "api/json_fields.h"
 #include "api/model_settings.h"
@@ -25,6 +27,12 @@ Json status_json(const manager::ModelStatus& s) {
   j["last_error"] = s.last_error.empty() ? Json() : Json(s.last_error);
   j["last_eviction"] = s.last_eviction.empty() ? Json() : Json(s.last_eviction);
   return j;
+}
+
+Json prediction_json(const manager::Prediction& p) {
+  return {{"probability", p.probability}, {"why", p.why},           {"share", p.share},
+          {"follow", p.follow},           {"transition", p.transition}, {"calendar", p.calendar},
+          {"recency", p.recency},         {"hinted", p.hinted}};
 }
 
 Json stats_json(ServerContext& ctx) {
@@ -70,8 +78,26 @@ Json stats_json(ServerContext& ctx) {
                 {"wait_ms", c.queue_wait_ms},     {"full", c.queue_full},
                 {"timeouts", c.queue_timeouts},   {"max_per_model", o.max_queue},
                 {"timeout_ms", o.queue_timeout_ms}, {"swap_window_ms", o.swap_window_ms}};
+  // The learned preloader's view: each model's chance of a request within the next minute.
+  std::map<std::string, manager::Prediction> predicted;
+  for (manager::Prediction& p : m.learned().predictions()) predicted[p.id] = std::move(p);
   j["models"] = Json::array();
-  for (const auto& s : c.models) j["models"].push_back(status_json(s));
+  for (const auto& s : c.models) {
+    Json mj = status_json(s);
+    auto it = predicted.find(s.id);
+    if (it != predicted.end()) mj["prediction"] = prediction_json(it->second);
+    j["models"].push_back(std::move(mj));
+  }
+  Json predictions = Json::array();
+  for (const auto& [id, p] : predicted) {
+    Json pj = prediction_json(p);
+    pj["id"] = id;
+    predictions.push_back(std::move(pj));
+  }
+  j["predictions"] = std::move(predictions);
+  const manager::LearnedStats ls = m.learned().stats();
+  j["preload_hits"] = ls.hits;
+  j["preload_wasted"] = ls.wasted;
 
   const manager::PreloadStats p = m.preloader().stats();
   Json pj;
@@ -87,6 +113,9 @@ Json stats_json(ServerContext& ctx) {
   pj["delay_ms"] = m.preloader().options().delay_ms;
   pj["list"] = m.registry().preload_list();
   pj["order"] = m.preloader().order();
+  pj["learned"] = {{"predicting", m.learned().options().predict}, {"preloads", ls.preloads},
+                   {"hits", ls.hits},       {"wasted", ls.wasted},     {"failed", ls.failed},
+                   {"history", ls.history}, {"history_keep", m.learned().options().history_keep}};
   j["preload"] = std::move(pj);
 
   const manager::MonitorStats ms = m.monitor().stats();
@@ -210,6 +239,22 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
     j["measured"] = r->measured;
     j["reason"] = r->reason.empty() ? Json() : Json(r->reason);
     send_json(res, 200, j);
+  });
+  // Forgets what the learned preloader learned (the request history and its counts).
+  http.Post("/v1/models/learned/reset", [&ctx](const httplib::Request&, httplib::Response& res) {
+    Status st = ctx.manager.learned().reset();
+    if (!st.ok()) return send_error(res, server_error(st.error().message()));
+    send_json(res, 200, {{"reset", true}});
+  });
+  // A request for the model is likely soon (a user is typing): preloaded when the rule allows.
+  http.Post(R"(/v1/models/([^/]+)/hint)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (!require_model(ctx, id, res)) return;
+    Result<manager::PreloadDecision> d = ctx.manager.hint(id);
+    if (!d.ok()) return send_error(res, server_error(d.error().message()));
+    send_json(res, d->preload ? 202 : 200,
+              {{"id", id}, {"preloading", d->preload}, {"reason", d->reason}, {"probability", d->probability},
+               {"value_ms", d->value}, {"evicted_value_ms", d->evicted_value}, {"evict", d->evict}});
   });
   http.Post(R"(/v1/models/([^/]+)/load)", [&ctx](const httplib::Request& req, httplib::Response& res) {
     handle_load(ctx, req, res);
