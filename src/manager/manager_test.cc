@@ -207,6 +207,8 @@ TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
   EXPECT_FALSE((*m)->registry().get("b").has_value());
   EXPECT_EQ(find("prune").last.freed_items, 1);
   EXPECT_EQ(find("sqlite").runs, 2);
+  EXPECT_EQ(find("history").runs, 2);  // every 60 s: at start and after the hour
+  EXPECT_TRUE(find("history").last_error.empty());
   EXPECT_TRUE(find("sqlite").last_error.empty());
   EXPECT_EQ(find("kv_trim").last.freed_bytes, 0);  // fake models hold no KV cache
 }
