@@ -176,7 +176,7 @@ TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
   auto m = Manager::open(config, loader, memory, clock, wall);
   ASSERT_TRUE(m.ok()) << m.error().message();
   BackgroundWorker& w = (*m)->worker();
-  EXPECT_EQ(w.run_due(), 7);  // every job runs once at start
+  EXPECT_EQ(w.run_due(), 8);  // every job runs once at start
   { auto lease = (*m)->cache().acquire("a", {}); ASSERT_TRUE(lease.ok()); }
   EXPECT_TRUE((*m)->cache().is_loaded("a"));
   std::filesystem::remove(dir.path("models/b.gguf"));
