@@ -55,12 +55,14 @@ async function turn(server, messages) {
   });
   let ttft = -1, timings = null, buf = '';
   for await (const chunk of res.body) {
-    if (ttft < 0) ttft = performance.now() - t0;  // the first event carries the first token
     buf += Buffer.from(chunk).toString();
     for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
       const line = buf.slice(0, i);
       if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
       const ev = JSON.parse(line.slice(6));
+      // The first event carries only the role and an empty content (sent before the prompt is
+      // computed): the first token is the first non-empty content.
+      if (ttft < 0 && ev.choices?.[0]?.delta?.content) ttft = performance.now() - t0;
       if (ev.timings && ev.usage) timings = { ...ev.timings, prompt_tokens: ev.usage.prompt_tokens };
     }
   }
