@@ -174,6 +174,22 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   }
   header(out, "hangar_model_in_flight", "gauge", "Requests holding each model now.");
   for (const auto& s : c.models) sample(out, "hangar_model_in_flight", model_label(s.id), double(s.in_flight));
+  header(out, "hangar_model_requests_running", "gauge", "Requests in a resident model's engine slots now.");
+  for (const auto& g : snap.engines) sample(out, "hangar_model_requests_running", model_label(g.model), g.running);
+  header(out, "hangar_model_requests_queued", "gauge",
+         "Requests waiting for a free engine slot of a resident model (hangar_requests_waiting: for memory).");
+  for (const auto& g : snap.engines) sample(out, "hangar_model_requests_queued", model_label(g.model), g.queued);
+  header(out, "hangar_kv_cache_used_bytes", "gauge",
+         "KV cache bytes a resident model holds now (running sequences and prefixes kept for reuse).");
+  for (const auto& g : snap.engines)
+    sample(out, "hangar_kv_cache_used_bytes", model_label(g.model), double(g.kv_used_bytes));
+  header(out, "hangar_kv_cache_capacity_bytes", "gauge", "KV cache bytes a resident model reserved.");
+  for (const auto& g : snap.engines)
+    sample(out, "hangar_kv_cache_capacity_bytes", model_label(g.model), double(g.kv_capacity_bytes));
+  header(out, "hangar_kv_cache_usage_ratio", "gauge", "hangar_kv_cache_used_bytes / hangar_kv_cache_capacity_bytes.");
+  for (const auto& g : snap.engines)
+    sample(out, "hangar_kv_cache_usage_ratio", model_label(g.model),
+           g.kv_capacity_bytes ? double(g.kv_used_bytes) / double(g.kv_capacity_bytes) : 0.0);
   header(out, "hangar_memory_used_bytes", "gauge", "Bytes of all resident models.");
   sample(out, "hangar_memory_used_bytes", "", double(c.bytes_used));
   header(out, "hangar_memory_budget_bytes", "gauge",

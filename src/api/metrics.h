@@ -46,8 +46,17 @@ struct GenerationSample {
   int64_t disk_tokens = 0;  // of cached_tokens, restored from the disk store
 };
 
+// One resident model's engine as a gateway sees it: requests in its slots and waiting for one,
+// and its KV cache (used includes prefixes kept for reuse).
+struct EngineGauges {
+  std::string model;
+  int running = 0, queued = 0;
+  uint64_t kv_used_bytes = 0, kv_capacity_bytes = 0;
+};
+
 // Everything /metrics shows beyond the generation counters, read by the route at render time.
 struct ManagerSnapshot {
+  std::vector<EngineGauges> engines;  // resident models, by id
   manager::CacheStats cache;
   manager::PreloadStats preload;
   manager::MonitorStats monitor;

@@ -41,6 +41,7 @@ TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
   st.state = manager::ModelState::kLoaded;
   st.bytes = 1000;
   snap.cache.models.push_back(st);
+  snap.engines.push_back({"qwen", 2, 3, 256, 1024});
   const std::string text = m.render(snap);
   EXPECT_TRUE(has_line(text, "hangar_requests_total{model=\"qwen\",endpoint=\"chat\",outcome=\"ok\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "hangar_requests_total{model=\"qwen\",endpoint=\"chat\",outcome=\"cancelled\"} 1"));
@@ -63,6 +64,11 @@ TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
   EXPECT_TRUE(has_line(text, "hangar_model_memory_bytes{model=\"qwen\"} 1000"));
   EXPECT_TRUE(has_line(text, "hangar_memory_budget_bytes 5000"));
   EXPECT_TRUE(has_line(text, "hangar_models_resident 1"));
+  EXPECT_TRUE(has_line(text, "hangar_model_requests_running{model=\"qwen\"} 2"));
+  EXPECT_TRUE(has_line(text, "hangar_model_requests_queued{model=\"qwen\"} 3"));
+  EXPECT_TRUE(has_line(text, "hangar_kv_cache_used_bytes{model=\"qwen\"} 256"));
+  EXPECT_TRUE(has_line(text, "hangar_kv_cache_capacity_bytes{model=\"qwen\"} 1024"));
+  EXPECT_TRUE(has_line(text, "hangar_kv_cache_usage_ratio{model=\"qwen\"} 0.25"));
   EXPECT_TRUE(has_line(text, "# TYPE hangar_time_to_first_token_seconds histogram"));
 }
 

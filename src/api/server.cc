@@ -32,7 +32,12 @@ bool same_secret(const std::string& given, const std::string& key) {
   return diff == 0;
 }
 
-bool is_public_path(std::string_view path) { return path == "/health" || path == "/v1/health" || is_ui_path(path); }
+// Health and readiness answer load balancers and probes, which carry no key; readiness says
+// only whether a model name is known and why it cannot be taken. The dashboard's page too.
+bool is_public_path(std::string_view path) {
+  return path == "/health" || path == "/v1/health" || path == "/health/ready" || path.starts_with("/health/ready/") ||
+         is_ui_path(path);
+}
 
 // The API key check, on the raw head: the value after "Bearer " must be the key, byte for byte.
 MaybeError check_api_key(const std::string& key, const HttpHead& head) {

@@ -1,4 +1,4 @@
-// /health, /tokenize, /detokenize and /apply-template (llama.cpp's server routes, per model).
+// /health, /health/ready (for load balancers), /tokenize, /detokenize and /apply-template (llama.cpp's server routes, per model).
 #include "api/routes.h"
 
 #include "api/json_fields.h"
@@ -72,6 +72,39 @@ void handle_apply_template(ServerContext& ctx, const httplib::Request& req, http
   send_json(res, 200, {{"prompt", prompt}});
 }
 
+const char* failure_name(manager::FailureKind k) {
+  switch (k) {
+    case manager::FailureKind::kUnknownModel: return "unknown_model";
+    case manager::FailureKind::kInsufficientMemory: return "insufficient_memory";
+    case manager::FailureKind::kQueueFull: return "queue_full";
+    case manager::FailureKind::kQueueTimeout: return "queue_timeout";
+    case manager::FailureKind::kIntegrity: return "integrity";
+    case manager::FailureKind::kLoadFailed: return "load_failed";
+    case manager::FailureKind::kNone: break;
+  }
+  return "none";
+}
+
+// 200 when this replica takes requests now (for `model`, when given: known, not refused by
+// memory limits or a full queue), else 503 saying why. A dry run: it is no use of any model.
+void handle_ready(ServerContext& ctx, const std::string& model, httplib::Response& res) {
+  Json j;
+  if (ctx.stopping) {
+    j = {{"status", "not_ready"}, {"reason", "the server is stopping"}, {"draining", true}};
+    if (!model.empty()) j["model"] = model;
+    return send_json(res, 503, j);
+  }
+  if (model.empty()) return send_json(res, 200, {{"status", "ready"}, {"draining", false}});
+  const manager::Readiness r = ctx.manager.cache().readiness(model);
+  j = {{"status", r.ready ? "ready" : "not_ready"}, {"draining", false}, {"model", model},
+       {"state", manager::model_state_name(r.state)}, {"in_flight", r.in_flight}, {"waiting", r.waiting}};
+  if (!r.ready) {
+    j["reason"] = r.reason;
+    j["code"] = failure_name(r.kind);
+  }
+  send_json(res, r.ready ? 200 : 503, j);
+}
+
 }  // namespace
 
 void add_utility_routes(httplib::Server& http, ServerContext& ctx) {
@@ -81,6 +114,12 @@ void add_utility_routes(httplib::Server& http, ServerContext& ctx) {
                          {"models", ctx.manager.registry().list().size()},
                          {"loaded", c.loaded}});
   };
+  http.Get("/health/ready", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle_ready(ctx, req.get_param_value("model"), res);
+  });
+  http.Get(R"(/health/ready/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    handle_ready(ctx, req.matches[1], res);
+  });
   http.Get("/health", health);
   http.Get("/v1/health", health);
   http.Post("/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) { handle_tokenize(ctx, req, res); });

@@ -155,7 +155,9 @@ void Scheduler::run_trim_locked(std::unique_lock<std::mutex>& lock) {
   if (persist_.store) save_to_disk(prefix_cache_.unused_before(cutoff));
   const int n = prefix_cache_.trim_unused_before(cutoff);
   const uint64_t bytes = engine_.kv_cache().discard_free_blocks();
+  const uint64_t kv_used = engine_.kv_cache().used_bytes();
   lock.lock();
+  stats_.kv_used_bytes = kv_used;
   stats_.trimmed_prefixes += n;
   stats_.trimmed_bytes += bytes;
   last_trim_bytes_ = bytes;
@@ -362,8 +364,10 @@ void Scheduler::step() {
       return std::nullopt;
     });
   }
+  const uint64_t kv_used = engine_.kv_cache().used_bytes();
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.running = static_cast<int32_t>(running_.size());
+  stats_.kv_used_bytes = kv_used;
   if (running_.empty() && queue_.empty()) idle_cv_.notify_all();
 }
 

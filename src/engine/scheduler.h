@@ -67,6 +67,9 @@ struct SchedulerStats {
   int64_t trimmed_prefixes = 0;  // finished sequences dropped by trim_prefixes
   uint64_t trimmed_bytes = 0;    // KV memory returned to the system by trim_prefixes
   int64_t disk_prompt_tokens = 0;  // of reused_prompt_tokens, restored from the disk store
+  // KV blocks held now (running sequences and prefixes kept for reuse), as of the last pass:
+  // the KV cache itself belongs to the scheduler thread.
+  uint64_t kv_used_bytes = 0;
 };
 
 // Where a scheduler's prefixes outlive it: the disk store (null: nothing is saved or restored)

@@ -129,6 +129,7 @@ TEST_F(SchedulerTest, TrimFreesIdlePrefixesAndLaterRequestsStayCorrect) {
   const int32_t used = kv.n_used_blocks();
   EXPECT_GT(used, 0);  // held by the finished sequence for prefix reuse
   EXPECT_EQ(kv.committed_bytes(), kv.block_bytes() * used);
+  EXPECT_EQ(sched.stats().kv_used_bytes, kv.block_bytes() * used);  // what /metrics shows
   clock.now += 1000;
   EXPECT_EQ(sched.trim_prefixes(5000), 0u);  // used 1 s ago: kept
   EXPECT_EQ(kv.n_used_blocks(), used);
@@ -138,6 +139,7 @@ TEST_F(SchedulerTest, TrimFreesIdlePrefixesAndLaterRequestsStayCorrect) {
   EXPECT_EQ(kv.committed_bytes(), 0u);
   EXPECT_EQ(sched.stats().trimmed_prefixes, 1);
   EXPECT_EQ(sched.stats().trimmed_bytes, kv.block_bytes() * used);
+  EXPECT_EQ(sched.stats().kv_used_bytes, 0u);
   auto second = std::make_shared<Collected>();
   sched.submit(make_request(prompt, 24, second));
   RequestResult r2 = second->done.get_future().get();

@@ -106,7 +106,7 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   w.seq = ++next_waiter_seq_;
   w.arrived_ms = now;
   w.deadline_ms = now + std::max<int64_t>(options_.queue_timeout_ms, 0);
-  if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e, f));
+  if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e.figure, f));
   if (!options.allow_evict) {
     // A preload takes free memory only, never waits for it, and never jumps a queue.
     if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(admit_now_locked(id, e, false, f));
@@ -375,7 +375,7 @@ Status ModelCache::admit_now_locked(const std::string& id, Entry& e, bool allow_
                (queue_waiting ? ", and requests are waiting for memory" : "") + " (a preload does not evict)");
 }
 
-Status ModelCache::never_fits_locked(const std::string& id, const Entry& e, AcquireFailure* f) const {
+Status ModelCache::never_fits_locked(const std::string& id, const AdmissionFigure& figure, AcquireFailure* f) const {
   uint64_t pinned_bytes = 0;
   int pinned = 0;
   std::string names;
@@ -385,9 +385,9 @@ Status ModelCache::never_fits_locked(const std::string& id, const Entry& e, Acqu
     pinned += 1;
     names += (names.empty() ? "" : ", ") + other;
   }
-  const uint64_t need = e.figure.bytes;
-  const std::string what = e.figure.measured ? "a measured " : "an estimated ";
-  const uint64_t limit = e.figure.plan.memory_limit;
+  const uint64_t need = figure.bytes;
+  const std::string what = figure.measured ? "a measured " : "an estimated ";
+  const uint64_t limit = figure.plan.memory_limit;
   if (limit != 0 && need > limit) {
     *f = AcquireFailure{FailureKind::kInsufficientMemory, need, budget_, used_bytes_locked(), 0};
     return Error("cannot load model '" + id + "': it needs " + what + format_bytes(need) +

@@ -161,6 +161,16 @@ struct FitReport {
   std::string reason;              // why not, when it does not fit
 };
 
+// GET /health/ready?model=ID: could a request for the model be taken now. A dry run: no access
+// is counted, nothing loads, no keep-alive changes.
+struct Readiness {
+  bool ready = false;
+  FailureKind kind = FailureKind::kNone;  // why not: unknown, insufficient memory, queue full, load failed
+  std::string reason;                     // empty when ready
+  ModelState state = ModelState::kUnloaded;
+  int in_flight = 0, waiting = 0;
+};
+
 // Thread-safe: HTTP threads call acquire() concurrently.
 //  - Single flight: concurrent acquires of one unloaded model load it once.
 //  - A request finds its model loaded and takes a lease at once, whatever other models do;
@@ -221,6 +231,8 @@ class ModelCache {
   AdmissionFigure admission(const ModelRecord& rec);
   // The dry run of an acquire now; changes nothing. Error for an unknown model.
   Result<FitReport> fit(const std::string& id);
+  // Whether a request for `id` would be taken now (not refused at once); changes nothing.
+  Readiness readiness(const std::string& id);
   // Whether `bytes` more, in `models` more models, fit the budget and count caps without
   // evicting anything.
   bool fits_without_eviction(uint64_t bytes, int models = 1) const;
@@ -251,7 +263,7 @@ class ModelCache {
   Lease lease_for(const std::string& id, Entry& e, const AcquireOptions& options);
   Entry& entry_locked(const std::string& id, const ModelRecord& rec);
   Status admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f);
-  Status never_fits_locked(const std::string& id, const Entry& e, AcquireFailure* f) const;
+  Status never_fits_locked(const std::string& id, const AdmissionFigure& figure, AcquireFailure* f) const;
 
   // model_cache_queue.cc: who gets memory.
   void schedule_locked();

@@ -227,4 +227,50 @@ bool ModelCache::fits_without_eviction(uint64_t bytes, int models) const {
   return fits_after(fit_request_locked(bytes, models), 0, 0);
 }
 
+Readiness ModelCache::readiness(const std::string& id) {
+  Readiness r;
+  // As acquire() checks, in its order, without recording an access or touching the entry.
+  std::optional<ModelRecord> rec = registry_.get_with_header(id);
+  if (!rec || !rec->present) {
+    r.kind = FailureKind::kUnknownModel;
+    r.reason = rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'";
+    return r;
+  }
+  if (!rec->scan_error.empty()) {
+    r.kind = FailureKind::kLoadFailed;
+    r.reason = "model '" + id + "' cannot be loaded: " + rec->scan_error;
+    return r;
+  }
+  const AdmissionFigure figure = admission(*rec);
+  CacheLock guard(mu_, dropped_);
+  auto it = entries_.find(id);
+  const Entry* e = it == entries_.end() ? nullptr : it->second.get();
+  if (e != nullptr) {
+    r.state = e->state;
+    r.in_flight = e->in_flight;
+    r.waiting = static_cast<int>(e->queue.size());
+    if (e->state == ModelState::kLoaded && !e->stale && !e->draining) {
+      r.ready = true;
+      return r;
+    }
+    if (r.waiting >= options_.max_queue) {
+      r.kind = FailureKind::kQueueFull;
+      r.reason = "model '" + id + "' has " + std::to_string(r.waiting) +
+                 " requests waiting for memory, the most its queue holds (--queue-size)";
+      return r;
+    }
+  }
+  if (e == nullptr || (e->state == ModelState::kUnloaded && !e->load_pending)) {
+    AcquireFailure f;
+    Status st = never_fits_locked(id, figure, &f);
+    if (!st.ok()) {
+      r.kind = f.kind;
+      r.reason = st.error().message();
+      return r;
+    }
+  }
+  r.ready = true;
+  return r;
+}
+
 }  // namespace hangar::manager

@@ -353,6 +353,51 @@ TEST_F(QueueTest, FitIsADryRunThatNamesTheVictims) {
   EXPECT_FALSE(cache_->fit("zzz").ok());
 }
 
+TEST_F(QueueTest, ReadinessIsADryRunThatSaysWhyNot) {
+  loader_.set("d", {.estimate = 400});
+  CacheOptions o = opts(250);
+  o.max_queue = 1;
+  o.keep_alive_ms = 60'000;
+  make_cache(o);
+  // An unloaded model that fits: ready, and asking neither loads it nor counts a use.
+  Readiness r = cache_->readiness("a");
+  EXPECT_TRUE(r.ready) << r.reason;
+  EXPECT_EQ(loader_.calls_for("a"), 0);
+  EXPECT_EQ(registry_->get("a")->access_count, 0);
+  EXPECT_EQ(cache_->stats().hits + cache_->stats().misses, 0);
+  // Loaded: ready, and the keep-alive countdown is not reset by asking.
+  use("a");
+  clock_.advance(1000);
+  const int64_t expires = cache_->status("a")->expires_in_ms;
+  r = cache_->readiness("a");
+  EXPECT_TRUE(r.ready);
+  EXPECT_EQ(r.state, ModelState::kLoaded);
+  EXPECT_EQ(cache_->status("a")->expires_in_ms, expires);
+  EXPECT_EQ(registry_->get("a")->access_count, 1);
+  // Never fits: larger than the whole budget.
+  r = cache_->readiness("d");
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.kind, FailureKind::kInsufficientMemory);
+  EXPECT_NE(r.reason.find("budget"), std::string::npos) << r.reason;
+  // Unknown.
+  r = cache_->readiness("zzz");
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.kind, FailureKind::kUnknownModel);
+  // A full queue: b waits for memory held by a busy a and c.
+  auto held_a = cache_->acquire("a");
+  auto held_c = cache_->acquire("c");
+  ASSERT_TRUE(held_a.ok() && held_c.ok());
+  Pending b(*cache_, "b");
+  wait_waiting("b", 1);
+  r = cache_->readiness("b");
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.kind, FailureKind::kQueueFull);
+  EXPECT_EQ(r.waiting, 1);
+  held_a->release();
+  held_c->release();
+  EXPECT_TRUE(b.get().ok());
+}
+
 TEST_F(QueueTest, TheBudgetFollowsTheMachineAndAWaiterGetsInWhenMemoryReturns) {
   make_cache(opts(0));  // no fixed cap: the machine decides
   FakeMemoryReader memory;

@@ -25,8 +25,9 @@ export function makeModelsDir(files) {
 }
 
 // Runs `hangar serve --port 0 ...` and resolves once it logs the port it listens on.
-export async function startServer(args, { timeoutMs = 30000, env = undefined } = {}) {
-  const child = spawn(hangarBin, ['serve', '--host', '127.0.0.1', '--port', '0', ...args], {
+// `port` (default 0: any free one) lets a restarted server come back where it was.
+export async function startServer(args, { timeoutMs = 30000, env = undefined, port: wanted = 0 } = {}) {
+  const child = spawn(hangarBin, ['serve', '--host', '127.0.0.1', '--port', String(wanted), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: env ? { ...process.env, ...env } : process.env,
   });
@@ -53,6 +54,7 @@ export async function startServer(args, { timeoutMs = 30000, env = undefined } =
   const server = {
     pid: child.pid,
     port,
+    exited,
     url: `http://127.0.0.1:${port}`,
     log: () => log,
     // SIGTERM, then the exit status (a clean stop is code 0).
