@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libssl-dev
       libhwy-dev libpcre2-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev ninja-build nodejs npm
-      chromium)  # chromium: the dashboard's browser test (tests/e2e/dashboard.test.mjs)
+      chromium  # the dashboard's browser test (tests/e2e/dashboard.test.mjs)
+      haproxy)  # the scale-out e2e test runs deploy/haproxy.cfg (tests/e2e/haproxy.test.mjs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
