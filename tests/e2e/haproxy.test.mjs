@@ -80,6 +80,7 @@ async function serverStates(socket) {
 }
 
 let lbPort, socket, haproxy, lbUrl;
+let haproxyLog = '';
 const replicaPorts = [];
 const replicas = [];
 
@@ -94,6 +95,7 @@ before(async () => {
   const check = spawnSync('haproxy', ['-c', '-f', cfgPath], { encoding: 'utf8' });
   assert.equal(check.status, 0, check.stdout + check.stderr);
   haproxy = spawn('haproxy', ['-db', '-f', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  haproxy.stderr.on('data', (d) => (haproxyLog += d));  // read, so that a full pipe never blocks it
   lbUrl = `http://127.0.0.1:${lbPort}`;
   await waitFor('haproxy to see three replicas up', async () => {
     try {
@@ -106,6 +108,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (haproxyLog) console.log('haproxy said:\n' + haproxyLog);
   if (haproxy) haproxy.kill('SIGTERM');
   for (const r of replicas) if (r) await r.stop().catch(() => {});
   fs.rmSync(root, { recursive: true, force: true });
