@@ -358,6 +358,8 @@ TEST_F(QueueTest, ReadinessIsADryRunThatSaysWhyNot) {
   CacheOptions o = opts(250);
   o.max_queue = 1;
   o.keep_alive_ms = 60'000;
+  int requests_seen = 0;  // the learned preloader's history
+  o.on_request = [&](const std::string&) { requests_seen += 1; };
   make_cache(o);
   // An unloaded model that fits: ready, and asking neither loads it nor counts a use.
   Readiness r = cache_->readiness("a");
@@ -374,6 +376,7 @@ TEST_F(QueueTest, ReadinessIsADryRunThatSaysWhyNot) {
   EXPECT_EQ(r.state, ModelState::kLoaded);
   EXPECT_EQ(cache_->status("a")->expires_in_ms, expires);
   EXPECT_EQ(registry_->get("a")->access_count, 1);
+  EXPECT_EQ(requests_seen, 1);  // the use, not the questions
   // Never fits: larger than the whole budget.
   r = cache_->readiness("d");
   EXPECT_FALSE(r.ready);
