@@ -26,6 +26,8 @@ Json status_json(const manager::ModelStatus& s) {
   j["last_load_ms"] = s.last_load_ms;
   j["last_error"] = s.last_error.empty() ? Json() : Json(s.last_error);
   j["last_eviction"] = s.last_eviction.empty() ? Json() : Json(s.last_eviction);
+  j["hits"] = s.hits;
+  j["misses"] = s.misses;
   return j;
 }
 

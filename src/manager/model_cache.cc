@@ -96,10 +96,16 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   // A preload only wants the model resident, so a draining one will do; not one loaded under
   // settings that changed.
   if (e.state == ModelState::kLoaded && !e.stale && (!e.draining || !options.allow_evict)) {
-    if (options.count_access) counters_.hits += 1;
+    if (options.count_access) {
+      counters_.hits += 1;
+      e.hits += 1;
+    }
     return lease_for(id, e, options);
   }
-  if (options.count_access) counters_.misses += 1;
+  if (options.count_access) {
+    counters_.misses += 1;
+    e.misses += 1;
+  }
   if ((e.state == ModelState::kUnloaded && !e.load_pending) || e.stale) e.figure = std::move(figure);
 
   Waiter w;

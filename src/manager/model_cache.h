@@ -113,6 +113,7 @@ struct ModelStatus {
   int64_t last_load_ms = 0;                    // duration of the last load
   std::string last_error;                      // of the last failed load
   std::string last_eviction;                   // eviction_reason_name of the last unload, or ""
+  int64_t hits = 0, misses = 0;                // requests since start: found it loaded / did not
 };
 
 // One unload, for the record in stats.

@@ -187,6 +187,8 @@ ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int
   s.last_load_ms = e.last_load_ms;
   s.last_error = e.last_error;
   s.last_eviction = e.last_eviction;
+  s.hits = e.hits;
+  s.misses = e.misses;
   return s;
 }
 

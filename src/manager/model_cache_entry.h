@@ -42,6 +42,7 @@ struct ModelCache::Entry {
   int64_t expires_at_ms = -1;  // -1: no expiry pending
   int64_t last_load_ms = 0;
   int64_t access_count = 0;
+  int64_t hits = 0, misses = 0;  // this process's requests that found it loaded / did not
   std::deque<int64_t> recent;  // request times within the rate window
   std::string last_error;      // of the last failed load
   std::string last_eviction;   // eviction_reason_name of the last unload

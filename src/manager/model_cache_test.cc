@@ -36,6 +36,9 @@ TEST_F(ModelCacheTest, HitsMissesAndMeasuredBytes) {
   EXPECT_EQ(s.misses, 1);
   EXPECT_EQ(s.hits, 2);
   EXPECT_DOUBLE_EQ(s.hit_rate(), 2.0 / 3.0);
+  ASSERT_EQ(s.models.size(), 1u);  // and the same per model
+  EXPECT_EQ(s.models[0].misses, 1);
+  EXPECT_EQ(s.models[0].hits, 2);
   EXPECT_EQ(s.loads, 1);
   EXPECT_EQ(s.last_load_ms, 250);
   EXPECT_EQ(s.bytes_used, 120u);  // measured, not the estimate

@@ -130,6 +130,11 @@ describe('dashboard in a real browser', { skip }, () => {
     assert.ok(chunks > 1, `the reply came in ${chunks} chunk(s), not as a stream`);
     assert.ok(text.length > 0);
     await waitState(QWEN, 'loaded');  // the chat loaded it, and the table says so
+    // Two misses (the API's load, then the chat after the unload), no hit; per model, from stats.
+    const cell = (col) => page.$eval(`#models tr[data-id="${QWEN}"] .col-${col}`, (td) => td.textContent);
+    await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-misses`)?.textContent === '2',
+      { timeout: 10000 }, QWEN);
+    assert.equal(await cell('hits'), '0');
   });
 
   test('the charts draw from /metrics and nothing went wrong in the page', async () => {
@@ -138,5 +143,39 @@ describe('dashboard in a real browser', { skip }, () => {
     assert.ok(Number(await page.$eval('#chart-tps', (c) => c.dataset.points)) >= 1);
     assert.equal(await page.$eval('#conn', (e) => e.textContent), 'live');
     assert.deepEqual(problems, []);
+  });
+});
+
+describe('dashboard behind an API key', { skip }, () => {
+  const KEY = 'dash-secret-key';
+  let server, browser, dirs;
+  before(async () => {
+    dirs = makeModelsDir([QWEN + '.gguf']);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '256',
+      '--threads', '1', '--api-key', KEY]);
+    const puppeteer = (await import('puppeteer-core')).default;
+    browser = await puppeteer.launch({ executablePath: chromium, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (dirs) fs.rmSync(dirs.root, { recursive: true, force: true });
+  });
+
+  test('the page loads without the key, and lists the models once the key is typed in', async () => {
+    assert.equal((await fetch(server.url + '/v1/models')).status, 401);  // the data stays behind the key
+    const page = await browser.newPage();
+    await page.goto(server.url + '/ui', { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => /invalid|missing/i.test(document.querySelector('#conn').textContent),
+      { timeout: 10000 });
+    assert.equal(await page.$(`#models tr[data-id="${QWEN}"]`), null);
+    await page.type('#api-key', KEY);
+    await page.$eval('#api-key', (e) => e.dispatchEvent(new Event('change')));
+    await page.waitForSelector(`#models tr[data-id="${QWEN}"]`, { timeout: 10000 });
+    await page.click(`#models tr[data-id="${QWEN}"] button[data-action="load"]`);
+    await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === 'loaded',
+      { timeout: 10000 }, QWEN);
+    await page.waitForFunction(() => document.querySelector('#conn').textContent === 'live', { timeout: 10000 });
   });
 });

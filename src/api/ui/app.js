@@ -64,6 +64,7 @@ function colorFor(id) {
 const models = new Map();     // id -> model object from /v1/models
 const loading = new Map();    // id -> { progress, stage } from the event stream
 const rows = new Map();       // id -> { tr, cells }
+const cacheStatus = new Map();  // id -> the cache's status (hits, misses since start) from stats
 let modelsFetchedAt = 0;
 const kColumns = ['id', 'state', 'memory', 'pin', 'keepalive', 'hits', 'misses', 'inflight', 'actions'];
 
@@ -112,9 +113,9 @@ function renderModels() {
     c.pin.textContent = m.pinned ? 'pinned' : '';
     c.keepalive.textContent = m.pinned && m.state === 'loaded' ? 'pinned'
       : m.expires_in_ms == null ? '' : fmtDuration(m.expires_in_ms - elapsed);
-    const reg = m.registry || {};
-    c.misses.textContent = reg.loads ?? '';
-    c.hits.textContent = reg.access_count == null ? '' : Math.max(0, reg.access_count - (reg.loads || 0));
+    const cs = cacheStatus.get(id);
+    c.hits.textContent = cs ? cs.hits ?? '' : 0;
+    c.misses.textContent = cs ? cs.misses ?? '' : 0;
     c.inflight.textContent = m.in_flight || 0;
     const pinBtn = c.actions.querySelector('[data-action="pin"]');
     pinBtn.textContent = m.pinned ? 'unpin' : 'pin';
@@ -133,6 +134,8 @@ async function pollModels() {
     const [list, stats] = await Promise.all([api('GET', '/v1/models'), api('GET', '/v1/models/stats')]);
     models.clear();
     for (const m of list.data) models.set(m.id, m);
+    cacheStatus.clear();
+    for (const s of stats.models || []) cacheStatus.set(s.id, s);
     modelsFetchedAt = Date.now();
     renderModels();
     renderBudget(stats);
