@@ -129,9 +129,14 @@ function renderModels() {
   }
 }
 
+let pollSeq = 0, appliedSeq = 0;  // polls overlap (events trigger them): never apply an older one
+
 async function pollModels() {
+  const seq = ++pollSeq;
   try {
     const [list, stats] = await Promise.all([api('GET', '/v1/models'), api('GET', '/v1/models/stats')]);
+    if (seq < appliedSeq) return;
+    appliedSeq = seq;
     models.clear();
     for (const m of list.data) models.set(m.id, m);
     cacheStatus.clear();
