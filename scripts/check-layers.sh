@@ -9,12 +9,13 @@ declare -A allowed=(
   [tokenizer]="base gguf tokenizer"
   [chat]="base chat"
   [sampling]="base sampling"
+  [grammar]="base gguf tokenizer grammar"
   [quant]="base gguf kernels quant"
   [model]="base gguf kernels model"
-  [engine]="base gguf kernels model tokenizer sampling engine"
-  [manager]="base gguf kernels model tokenizer sampling engine manager"
-  [api]="base gguf kernels model tokenizer sampling engine manager chat api"
-  [cli]="base gguf kernels quant model tokenizer sampling engine manager chat api cli"
+  [engine]="base gguf kernels model tokenizer sampling grammar engine"
+  [manager]="base gguf kernels model tokenizer sampling grammar engine manager"
+  [api]="base gguf kernels model tokenizer sampling grammar engine manager chat api"
+  [cli]="base gguf kernels quant model tokenizer sampling grammar engine manager chat api cli"
 )
 status=0
 for layer in "${!allowed[@]}"; do

@@ -9,6 +9,7 @@
 #include "api/model_settings.h"
 #include "api/response.h"
 #include "api/sse.h"
+#include "api/structured_output.h"
 #include "base/log.h"
 #include "engine/prompt_check.h"
 
@@ -242,6 +243,10 @@ void GenerationPlan::take_common(const std::string& model, const CommonParams& c
   include_usage = common.include_usage;
   response_id = make_response_id(id_prefix);
   created = unix_time_s();
+}
+
+void GenerationPlan::constrain(std::shared_ptr<const grammar::Grammar> g, const manager::EngineModel& model) {
+  params.constraint = bind_grammar(model, std::move(g));
 }
 
 MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,

@@ -67,6 +67,8 @@ struct GenerationPlan {
   // What chat and completions take alike from the request: model, sampling and stream options,
   // a fresh "<id_prefix>-..." response id and the creation time.
   void take_common(const std::string& model, const CommonParams& common, const char* id_prefix);
+  // Constrains every choice to `g` (null: no constraint) with the model's token data.
+  void constrain(std::shared_ptr<const grammar::Grammar> g, const manager::EngineModel& model);
 };
 
 // The start both generation routes share: checks the request's sampling parameters against the

@@ -75,6 +75,7 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     tokens = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   }
   plan.take_common(cr.model, cr.common, "chatcmpl");
+  plan.constrain(cr.common.grammar, *hold.model);
   plan.add_prompt(tokens, cr.common.n, 0);
   if (MaybeError e = validate_prompts(plan, *hold.model)) return send_error(res, *e);
   auto format = std::make_unique<ChatFormat>(tok, cr.logprobs);

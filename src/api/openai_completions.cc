@@ -65,6 +65,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();
   plan.take_common(cr.model, cr.common, "cmpl");
+  plan.constrain(cr.common.grammar, *hold.model);
   for (size_t p = 0; p < cr.prompts.size(); ++p) {
     const PromptInput& in = cr.prompts[p];
     if (!in.is_tokens)

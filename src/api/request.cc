@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "api/json_fields.h"
+#include "api/structured_output.h"
 #include "manager/units.h"
 #include "sampling/sampler.h"
 
@@ -120,14 +121,7 @@ MaybeError parse_common(const Json& body, CommonParams* out) {
       return bad_request("stream_options", "'stream_options' is only allowed when 'stream' is true");
     HANGAR_API_TRY(FieldReader(so, "stream_options.").boolean("include_usage", &out->include_usage));
   }
-  if (f.has("response_format")) {
-    const Json& rf = f.at("response_format");
-    if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string())
-      return bad_request("response_format", "'response_format' must be an object with a 'type' string");
-    if (rf["type"] != "text")
-      return bad_request("response_format", "'response_format' type \"" + rf["type"].get<std::string>() +
-                                                "\" is not supported (only \"text\")");
-  }
+  HANGAR_API_TRY(parse_response_format(body, &out->grammar));
   HANGAR_API_TRY(parse_keep_alive(body, &out->keep_alive_ms));
   return std::nullopt;
 }

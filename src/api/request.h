@@ -10,6 +10,7 @@
 
 #include "api/api_error.h"
 #include "engine/generation.h"
+#include "grammar/grammar.h"
 
 namespace hangar::api {
 
@@ -30,6 +31,8 @@ struct CommonParams {
   bool stream = false;
   bool include_usage = false;    // stream_options.include_usage
   std::optional<int64_t> keep_alive_ms;
+  // response_format json_object / json_schema, compiled; null for text.
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 struct ChatRequest {
@@ -60,7 +63,7 @@ struct CompletionRequest {
 
 // Each returns the first invalid field as a 400 naming it (param) and what was expected.
 // Unknown fields are ignored, as OpenAI-compatible servers do; known ones that cannot be
-// honoured (response_format other than text, suffix, best_of > 1) are refused.
+// honoured (a JSON schema with an unsupported keyword, suffix, best_of > 1) are refused.
 MaybeError parse_chat_request(const Json& body, ChatRequest* out);
 MaybeError parse_completion_request(const Json& body, CompletionRequest* out);
 

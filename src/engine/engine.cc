@@ -143,4 +143,9 @@ MemoryEstimate estimate_memory(const model::HParams& hp, uint64_t weight_bytes, 
   return m;
 }
 
+std::shared_ptr<const grammar::TokenVocab> Engine::grammar_vocab() const {
+  std::call_once(grammar_vocab_once_, [this] { grammar_vocab_ = grammar::TokenVocab::build(*tokenizer_); });
+  return grammar_vocab_;
+}
+
 }  // namespace hangar::engine

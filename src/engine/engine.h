@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "engine/sequence.h"
 #include "engine/tokenizer_cache.h"
+#include "grammar/token_vocab.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -60,6 +62,9 @@ class Engine {
   const model::Model& model() const { return *model_; }
   const model::HParams& hparams() const { return model_->hparams(); }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The token data that grammar-constrained sampling needs, built on first use (tens of
+  // milliseconds for a 150k vocabulary) and kept with the model. Thread-safe.
+  std::shared_ptr<const grammar::TokenVocab> grammar_vocab() const;
   model::KvCache& kv_cache() { return *kv_; }
   const EngineOptions& options() const { return opts_; }
   int32_t n_ctx() const { return opts_.n_ctx; }
@@ -102,6 +107,8 @@ class Engine {
   EngineOptions opts_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  mutable std::once_flag grammar_vocab_once_;
+  mutable std::shared_ptr<const grammar::TokenVocab> grammar_vocab_;
   std::unique_ptr<model::KvCache> kv_;
   std::unique_ptr<model::ForwardContext> ctx_;
 };

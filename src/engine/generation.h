@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "grammar/matcher.h"
 #include "sampling/sampler.h"
 #include "sampling/stop_matcher.h"
 #include "tokenizer/tokenizer.h"
@@ -22,6 +24,13 @@ struct GenerationParams {
   // k >= 0: also score the prompt (completions' echo with logprobs): each prompt token's
   // log-probability after the tokens before it, and the k best there, on the first step.
   int32_t prompt_logprobs = -1;
+  // Structured output: only tokens the grammar allows are sampled, an end-of-generation token
+  // only where the text is complete (then it always ends, ignore_eos or not), and generation
+  // stops by itself when nothing may follow. Null: unconstrained.
+  std::shared_ptr<const grammar::Constraint> constraint;
+  // Special tokens whose text is part of the output (tool-call markers such as Mistral's
+  // [TOOL_CALLS]); other special tokens stay silent.
+  std::vector<int32_t> preserved_tokens;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -61,10 +70,15 @@ class GenerationState {
   const std::string& text() const { return text_; }  // everything emitted so far
   bool finished() const { return finished_; }
   FinishReason reason() const { return reason_; }
+  // Why a generation ended with kError ("" otherwise).
+  const std::string& error() const { return error_; }
   void cancel();
 
  private:
   std::string finish(FinishReason reason);
+  // Draws the next token, through the grammar's mask when there is one; -1 when the grammar
+  // allows no token of this vocabulary (finished with kError).
+  int32_t draw(const float* logits);
 
   const Tokenizer& tok_;
   GenerationParams params_;
@@ -72,6 +86,9 @@ class GenerationState {
   Sampler sampler_;
   StopMatcher stops_;
   StreamingDetokenizer detok_;
+  std::optional<grammar::Matcher> matcher_;
+  std::vector<uint64_t> mask_;
+  std::string error_;
   std::vector<int32_t> generated_;
   std::string text_;
   int32_t n_generated_ = 0;

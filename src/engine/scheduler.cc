@@ -219,6 +219,8 @@ void Scheduler::finish(Active& a, FinishReason reason, const std::string& error)
   RequestResult r;
   r.reason = reason;
   r.error = error;
+  // A generation that failed by itself (its grammar allowed no token) says why.
+  if (r.error.empty() && reason == FinishReason::kError && a.gen) r.error = a.gen->error();
   r.timings = a.timings;
   r.timings.generated_tokens = a.gen ? a.gen->n_generated() : 0;
   const double now = a.clock.elapsed_ms();

@@ -60,6 +60,8 @@ class EngineModel final : public LoadedModel {
   const std::string& id() const { return id_; }
   engine::Scheduler& scheduler() { return *scheduler_; }
   const Tokenizer& tokenizer() const { return engine_->tokenizer(); }
+  // Token data for grammar-constrained sampling, built on first use. Thread-safe.
+  std::shared_ptr<const grammar::TokenVocab> grammar_vocab() const { return engine_->grammar_vocab(); }
   int32_t n_ctx() const { return engine_->n_ctx(); }
   int32_t n_vocab() const { return engine_->n_vocab(); }
   int32_t parallel() const { return engine_->options().n_seq; }

@@ -1,6 +1,7 @@
 // Sampler: the per-sequence chain from logits to a token, with history for penalties and a seeded RNG.
 #include "sampling/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -114,6 +115,45 @@ TokenId Sampler::sample(const float* logits) {
   } else {
     for (int32_t i = 0; i < n_vocab_; ++i) c[i] = Candidate{i, adjusted[i], 0.0f};
     n = static_cast<size_t>(n_vocab_);
+  }
+  if (params_.top_p < 1.0f) {
+    n = sorted ? top_p_sorted({c, n}, params_.top_p) : top_p_unsorted({c, n}, params_.top_p);
+  }
+  if (params_.min_p > 0.0f) n = min_p_filter({c, n}, params_.min_p);
+  softmax_with_temperature({c, n}, params_.temperature);
+  return draw({c, n}, next_uniform());
+}
+
+TokenId Sampler::sample(const float* logits, const uint64_t* allowed) {
+  if (allowed == nullptr) return sample(logits);
+  const float* adjusted = logits;
+  if (!params_.logit_bias.empty() || !counts_.empty()) {
+    apply_bias_and_penalties(logits, work_.data());
+    adjusted = work_.data();
+  }
+  // Candidates are the allowed tokens alone, in id order, so the chain below sees exactly
+  // the distribution restricted to them.
+  Candidate* c = candidates_.data();
+  size_t n = 0;
+  const size_t words = (static_cast<size_t>(n_vocab_) + 63) / 64;
+  for (size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = allowed[w]; bits; bits &= bits - 1) {
+      const auto id = static_cast<TokenId>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
+      if (id < n_vocab_) c[n++] = Candidate{id, adjusted[id], 0.0f};
+    }
+  }
+  HANGAR_ASSERT_MSG(n > 0, "Sampler::sample with a mask that allows no token");
+  if (params_.temperature <= 0.0f) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; ++i)
+      if (ranks_before(c[i], c[best])) best = i;
+    return c[best].id;
+  }
+  bool sorted = false;
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+    std::partial_sort(c, c + params_.top_k, c + n, ranks_before);
+    n = static_cast<size_t>(params_.top_k);
+    sorted = true;
   }
   if (params_.top_p < 1.0f) {
     n = sorted ? top_p_sorted({c, n}, params_.top_p) : top_p_unsorted({c, n}, params_.top_p);

@@ -54,6 +54,10 @@ class Sampler {
   // Returns the next token from raw logits (n_vocab floats, not modified, not NaN; -inf
   // allowed). Does not add the token to the history: call accept().
   TokenId sample(const float* logits);
+  // The same chain over the tokens whose bit is set in `allowed` (n_vocab bits in 64-bit
+  // words; at least one set): the others are never drawn and take no part in top-k, top-p or
+  // min-p. Null `allowed`: sample(logits).
+  TokenId sample(const float* logits, const uint64_t* allowed);
 
   // Adds a token to the penalty history (prompt tokens too, if the caller wants them to count).
   void accept(TokenId id);

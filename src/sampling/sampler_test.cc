@@ -275,5 +275,61 @@ TEST(Sampler, TopPAndMinPNeverDrawOutsideTheirSets) {
   for (int i = 0; i < 300; ++i) ASSERT_GE(logits[m.sample(logits.data())], floor);
 }
 
+TEST(SamplerMask, GreedyPicksTheBestAllowedToken) {
+  const std::vector<float> logits = {3.0f, 1.0f, 2.5f, 2.5f, -1.0f};
+  Sampler s(plain(0.0f), 5);
+  const uint64_t allowed = 0b11110;  // not 0
+  EXPECT_EQ(s.sample(logits.data(), &allowed), 2);  // tie with 3: the lower id
+}
+
+TEST(SamplerMask, DrawsFollowTheSoftmaxOverAllowedTokens) {
+  const std::vector<float> logits = {1.0f, 0.2f, -0.5f, 2.0f, 0.0f, 1.5f, -1.0f, 0.7f};
+  const uint64_t allowed = 0b10101101;  // ids 0, 2, 3, 5, 7
+  const std::vector<int> ids = {0, 2, 3, 5, 7};
+  const float t = 0.9f;
+  std::vector<double> probs;
+  double total = 0.0;
+  for (int id : ids) total += std::exp(logits[id] / t);
+  for (int id : ids) probs.push_back(std::exp(logits[id] / t) / total);
+  Sampler s(plain(t), 8);
+  const int draws = 100000;
+  std::vector<int> counts(ids.size());
+  for (int i = 0; i < draws; ++i) {
+    const TokenId id = s.sample(logits.data(), &allowed);
+    auto it = std::find(ids.begin(), ids.end(), id);
+    ASSERT_NE(it, ids.end()) << "drew a masked token " << id;
+    ++counts[it - ids.begin()];
+  }
+  // 4 degrees of freedom: 18.47 is the 0.999 quantile.
+  EXPECT_LT(chi_square(counts, probs, draws), 18.47);
+}
+
+TEST(SamplerMask, AFullMaskDrawsWhatNoMaskDraws) {
+  const int n = 5000;
+  std::vector<uint64_t> all((n + 63) / 64, ~uint64_t{0});
+  for (const auto& [k, p] : std::vector<std::pair<int, float>>{{0, 1.0f}, {40, 1.0f}, {0, 0.9f}, {40, 0.8f}}) {
+    SamplingParams params = plain(0.8f);
+    params.top_k = k;
+    params.top_p = p;
+    params.min_p = 0.02f;
+    Sampler masked(params, n), plain_sampler(params, n);
+    for (uint32_t step = 0; step < 50; ++step) {
+      const std::vector<float> logits = random_logits(n, step, 2.0f);
+      ASSERT_EQ(masked.sample(logits.data(), all.data()), plain_sampler.sample(logits.data())) << k << " " << p;
+    }
+  }
+}
+
+TEST(SamplerMask, TopKCountsOnlyAllowedTokens) {
+  const std::vector<float> logits = {5.0f, 4.0f, 3.0f, 2.0f, 1.0f, 0.0f};
+  SamplingParams p = plain(1.0f);
+  p.top_k = 2;
+  Sampler s(p, 6);
+  const uint64_t allowed = 0b111100;  // ids 2..5: top-2 of them are 2 and 3
+  std::set<TokenId> seen;
+  for (int i = 0; i < 2000; ++i) seen.insert(s.sample(logits.data(), &allowed));
+  EXPECT_EQ(seen, (std::set<TokenId>{2, 3}));
+}
+
 }  // namespace
 }  // namespace hangar
