@@ -192,9 +192,26 @@ TEST(ParseChat, OptionsThatNeedAnotherOne) {
             "stream_options.include_usage");
 }
 
-TEST(ParseChat, UnsupportedResponseFormatIsRefusedAndUnknownFieldsIgnored) {
-  EXPECT_EQ(chat_error(with(R"(, "response_format": {"type": "json_object"})").c_str()).param, "response_format");
-  chat_ok(with(R"(, "response_format": {"type": "text"}, "user": "u-1", "metadata": {"a": "b"})").c_str());
+TEST(ParseChat, ResponseFormatsCompileToGrammarsAndUnknownFieldsAreIgnored) {
+  EXPECT_FALSE(chat_ok(with(R"(, "response_format": {"type": "text"}, "user": "u-1", "metadata": {"a": "b"})").c_str())
+                   .common.grammar);
+  EXPECT_TRUE(chat_ok(with(R"(, "response_format": {"type": "json_object"})").c_str()).common.grammar);
+  const ChatRequest r = chat_ok(with(R"(, "response_format": {"type": "json_schema", "json_schema":
+      {"name": "p", "strict": true, "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}})").c_str());
+  ASSERT_TRUE(r.common.grammar);
+  EXPECT_NE(r.common.grammar->to_string().find("\"a\""), std::string::npos);
+  EXPECT_TRUE(completion_ok(R"({"model": "m", "prompt": "x", "response_format": {"type": "json_object"}})").common.grammar);
+}
+
+TEST(ParseChat, BadResponseFormatsNameTheFieldAndKeyword) {
+  ApiError e = chat_error(with(R"(, "response_format": {"type": "json_schema", "json_schema": {"schema":
+      {"type": "object", "properties": {"a": {"type": "string", "contentSchema": {}}}}}})").c_str());
+  EXPECT_EQ(e.param, "response_format");
+  EXPECT_NE(e.message.find("'contentSchema'"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("#/properties/a"), std::string::npos) << e.message;
+  EXPECT_EQ(chat_error(with(R"(, "response_format": {"type": "yaml"})").c_str()).param, "response_format");
+  EXPECT_EQ(chat_error(with(R"(, "response_format": {"type": "json_schema"})").c_str()).param, "response_format");
+  EXPECT_EQ(chat_error(with(R"(, "response_format": "json")").c_str()).param, "response_format");
 }
 
 TEST(ParseKeepAlive, OllamaForms) {
