@@ -104,6 +104,10 @@ TokenId Sampler::sample(const float* logits) {
     apply_bias_and_penalties(logits, work_.data());
     adjusted = work_.data();
   }
+  return sample_adjusted(adjusted);
+}
+
+TokenId Sampler::sample_adjusted(const float* adjusted) {
   if (params_.temperature <= 0.0f) return argmax(adjusted, n_vocab_);
 
   Candidate* c = candidates_.data();
@@ -126,6 +130,32 @@ TokenId Sampler::sample(const float* logits) {
 
 TokenId Sampler::sample(const float* logits, const uint64_t* allowed) {
   if (allowed == nullptr) return sample(logits);
+  const size_t words = (static_cast<size_t>(n_vocab_) + 63) / 64;
+  size_t n_allowed = 0;
+  for (size_t w = 0; w < words; ++w) n_allowed += static_cast<size_t>(__builtin_popcountll(allowed[w]));
+  HANGAR_ASSERT_MSG(n_allowed > 0, "Sampler::sample with a mask that allows no token");
+  // A dense mask (inside a JSON string most tokens are allowed) costs least as -inf logits
+  // through the usual chain; -inf never survives top-k, top-p or min-p ahead of a finite
+  // logit, so the draw is the restricted one. Should only masked tokens be left (every
+  // allowed logit -inf too), the exact path below decides.
+  if (n_allowed * 8 > static_cast<size_t>(n_vocab_)) {
+    apply_bias_and_penalties(logits, work_.data());
+    constexpr float kNeg = -std::numeric_limits<float>::infinity();
+    for (size_t w = 0; w < words; ++w) {
+      const uint64_t banned = ~allowed[w];
+      if (banned == 0) continue;
+      for (uint64_t bits = banned; bits; bits &= bits - 1) {
+        const size_t id = w * 64 + static_cast<size_t>(__builtin_ctzll(bits));
+        if (id < static_cast<size_t>(n_vocab_)) work_[id] = kNeg;
+      }
+    }
+    const TokenId id = sample_adjusted(work_.data());
+    if ((allowed[id >> 6] >> (id & 63)) & 1) return id;
+  }
+  return sample_allowed(logits, allowed);
+}
+
+TokenId Sampler::sample_allowed(const float* logits, const uint64_t* allowed) {
   const float* adjusted = logits;
   if (!params_.logit_bias.empty() || !counts_.empty()) {
     apply_bias_and_penalties(logits, work_.data());
@@ -142,7 +172,6 @@ TokenId Sampler::sample(const float* logits, const uint64_t* allowed) {
       if (id < n_vocab_) c[n++] = Candidate{id, adjusted[id], 0.0f};
     }
   }
-  HANGAR_ASSERT_MSG(n > 0, "Sampler::sample with a mask that allows no token");
   if (params_.temperature <= 0.0f) {
     size_t best = 0;
     for (size_t i = 1; i < n; ++i)

@@ -77,6 +77,10 @@ class Sampler {
 
  private:
   double next_uniform();
+  // The chain from adjusted logits (bias and penalties applied) to a token.
+  TokenId sample_adjusted(const float* adjusted);
+  // The chain over the allowed tokens alone, as candidates.
+  TokenId sample_allowed(const float* logits, const uint64_t* allowed);
   bool penalties_active() const;
 
   SamplingParams params_;

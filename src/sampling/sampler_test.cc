@@ -304,6 +304,33 @@ TEST(SamplerMask, DrawsFollowTheSoftmaxOverAllowedTokens) {
   EXPECT_LT(chi_square(counts, probs, draws), 18.47);
 }
 
+TEST(SamplerMask, SparseMasksFollowTheSoftmaxOverAllowedTokens) {
+  // Few allowed tokens in a large vocabulary take the candidate path, not the -inf one.
+  const int n = 4096;
+  std::vector<float> logits = random_logits(n, 11, 3.0f);
+  const std::vector<int> ids = {5, 700, 701, 2048, 4095};
+  logits[700] = 10.0f;  // far above the others, but top-k 2 must still count allowed ones only
+  std::vector<uint64_t> allowed((n + 63) / 64, 0);
+  for (int id : ids) allowed[id >> 6] |= uint64_t{1} << (id & 63);
+  const float t = 1.3f;
+  std::vector<double> probs;
+  double total = 0.0;
+  for (int id : ids) total += std::exp(logits[id] / t);
+  for (int id : ids) probs.push_back(std::exp(logits[id] / t) / total);
+  Sampler s(plain(t), n);
+  const int draws = 100000;
+  std::vector<int> counts(ids.size());
+  for (int i = 0; i < draws; ++i) {
+    auto it = std::find(ids.begin(), ids.end(), s.sample(logits.data(), allowed.data()));
+    ASSERT_NE(it, ids.end());
+    ++counts[it - ids.begin()];
+  }
+  EXPECT_LT(chi_square(counts, probs, draws), 18.47);
+  SamplingParams greedy = plain(0.0f);
+  Sampler g(greedy, n);
+  EXPECT_EQ(g.sample(logits.data(), allowed.data()), 700);
+}
+
 TEST(SamplerMask, AFullMaskDrawsWhatNoMaskDraws) {
   const int n = 5000;
   std::vector<uint64_t> all((n + 63) / 64, ~uint64_t{0});
