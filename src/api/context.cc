@@ -82,6 +82,16 @@ bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* o
   return true;
 }
 
+MaybeError chat_template_for(ServerContext& ctx, const manager::EngineModel& model,
+                             std::shared_ptr<const chat::ChatTemplate>* out) {
+  const manager::ModelSettings settings = ctx.manager.settings().model(model.id());
+  Result<std::shared_ptr<const chat::ChatTemplate>> tmpl =
+      ctx.templates.get(model.id(), settings.chat_template ? *settings.chat_template : model.chat_template());
+  if (!tmpl.ok()) return server_error(tmpl.error().message());
+  *out = std::move(tmpl).value();
+  return std::nullopt;
+}
+
 MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
                               const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
                               std::string* prompt) {

@@ -88,6 +88,11 @@ void send_error(httplib::Response& res, const ApiError& error);
 // Parses the body; on failure writes the 400 and returns false.
 bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* out);
 
+// The chat template a model renders with: its settings' chat_template, else the file's (ChatML
+// when it has none). A 500 when it cannot be parsed.
+MaybeError chat_template_for(ServerContext& ctx, const manager::EngineModel& model,
+                             std::shared_ptr<const chat::ChatTemplate>* out);
+
 // The chat template render for a model, as /apply-template shows it and chat completions use it.
 MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
                               const Json& tools, bool add_generation_prompt, const Json& template_kwargs,

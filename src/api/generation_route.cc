@@ -192,7 +192,9 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
     if (!ev.done && !opened[ev.index] && !open(ev.index)) return false;
     if (!ev.done) {
       if (text.empty() && lps.empty()) continue;  // held back (partial UTF-8 or a stop prefix)
-      if (!write(chunk(run.format->stream_choice(ev.index, text, lps, offset, nullptr)))) return false;
+      Json delta = run.format->stream_choice(ev.index, text, lps, offset, nullptr);
+      if (delta.is_null()) continue;  // the format holds the text back for now
+      if (!write(chunk(std::move(delta)))) return false;
       continue;
     }
     if (c.reason == engine::FinishReason::kError) {

@@ -41,6 +41,7 @@ class OutputFormat {
   virtual Json stream_open(int index, const ChoiceState& c) const = 0;
   // Streaming: new text and the log-probabilities of its tokens; `finish` is null until the
   // choice ends. `offset` is where `text` starts in prefix + text (completions' text_offset).
+  // Null (before the end): nothing to send yet.
   virtual Json stream_choice(int index, const std::string& text, std::span<const engine::TokenLogprob> lps,
                              size_t offset, const char* finish) const = 0;
   // Non-streaming: one finished choice.

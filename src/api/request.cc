@@ -126,6 +126,53 @@ MaybeError parse_common(const Json& body, CommonParams* out) {
   return std::nullopt;
 }
 
+MaybeError parse_tools(const Json& body, ChatRequest* out) {
+  FieldReader f(body);
+  if (f.has("tools")) {
+    const Json& tools = f.at("tools");
+    if (!tools.is_array()) return bad_request("tools", "'tools' must be an array, got " + json_type_name(tools));
+    for (size_t i = 0; i < tools.size(); ++i) {
+      const Json& t = tools[i];
+      const std::string at = "'tools[" + std::to_string(i) + "]'";
+      if (!t.is_object() || t.value("type", Json()) != "function" || !t.contains("function") || !t["function"].is_object())
+        return bad_request("tools", at + " must be {\"type\": \"function\", \"function\": {...}}");
+      const Json& fn = t["function"];
+      if (!fn.contains("name") || !fn["name"].is_string() || fn["name"].get<std::string>().empty())
+        return bad_request("tools", at + " needs a function 'name' string");
+      if (fn.contains("parameters") && !fn["parameters"].is_null() && !fn["parameters"].is_object())
+        return bad_request("tools", at + " 'parameters' must be a JSON schema object");
+    }
+    if (!tools.empty()) out->tools = tools;
+  }
+  HANGAR_API_TRY(f.boolean("parallel_tool_calls", &out->parallel_tool_calls));
+  if (!f.has("tool_choice")) return std::nullopt;
+  const Json& tc = f.at("tool_choice");
+  ToolChoice& choice = out->tool_choice;
+  if (tc.is_string()) {
+    const std::string s = tc.get<std::string>();
+    if (s == "auto") choice.kind = ToolChoice::Kind::kAuto;
+    else if (s == "none") choice.kind = ToolChoice::Kind::kNone;
+    else if (s == "required") choice.kind = ToolChoice::Kind::kRequired;
+    else return bad_request("tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or a function, got \"" + s + "\"");
+  } else if (tc.is_object() && tc.value("type", Json()) == "function" && tc.contains("function") &&
+             tc["function"].is_object() && tc["function"].contains("name") && tc["function"]["name"].is_string()) {
+    choice.kind = ToolChoice::Kind::kFunction;
+    choice.function = tc["function"]["name"].get<std::string>();
+  } else {
+    return bad_request("tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or "
+                                      "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+  }
+  if (choice.kind == ToolChoice::Kind::kRequired || choice.kind == ToolChoice::Kind::kFunction) {
+    if (out->tools.is_null()) return bad_request("tool_choice", "'tool_choice' asks for a tool call but 'tools' is empty");
+  }
+  if (choice.kind == ToolChoice::Kind::kFunction) {
+    bool known = false;
+    for (const Json& t : out->tools) known = known || t["function"]["name"] == choice.function;
+    if (!known) return bad_request("tool_choice", "'tool_choice' names the function '" + choice.function + "', which is not in 'tools'");
+  }
+  return std::nullopt;
+}
+
 MaybeError parse_token_array(const Json& arr, const std::string& field, std::vector<int32_t>* out) {
   for (size_t i = 0; i < arr.size(); ++i) {
     const Json& t = arr[i];
@@ -246,11 +293,7 @@ MaybeError parse_chat_request(const Json& body, ChatRequest* out) {
       return bad_request("messages", "'messages[" + std::to_string(i) + "]' must be an object, got " +
                                          json_type_name(messages[i]));
   out->messages = messages;
-  if (f.has("tools")) {
-    if (!f.at("tools").is_array())
-      return bad_request("tools", "'tools' must be an array, got " + json_type_name(f.at("tools")));
-    out->tools = f.at("tools");
-  }
+  HANGAR_API_TRY(parse_tools(body, out));
   HANGAR_API_TRY(f.boolean("add_generation_prompt", &out->add_generation_prompt));
   if (f.has("chat_template_kwargs")) {
     if (!f.at("chat_template_kwargs").is_object())

@@ -35,10 +35,20 @@ struct CommonParams {
   std::shared_ptr<const grammar::Grammar> grammar;
 };
 
+// tool_choice: "auto" (the model decides), "none" (no calls are read from the output),
+// "required" (the output is constrained to calls), or one named function (constrained to it).
+struct ToolChoice {
+  enum class Kind { kAuto, kNone, kRequired, kFunction };
+  Kind kind = Kind::kAuto;
+  std::string function;  // kFunction
+};
+
 struct ChatRequest {
   std::string model;
   Json messages;                 // non-empty array; its entries are checked by the template
-  Json tools;                    // null or an array, passed to the chat template
+  Json tools;                    // null or an array of {type: "function", function: {name, ...}}
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;
   bool add_generation_prompt = true;
   Json chat_template_kwargs;     // extra template variables (llama.cpp's extension), or null
   bool logprobs = false;

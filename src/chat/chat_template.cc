@@ -115,6 +115,15 @@ ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
                                  ? detect_thinking(probe, caps, both, combined)
                                  : detect_thinking(probe, caps, user_only, std::nullopt);
   }
+  // Like llama.cpp's probe: a template supports tools when a tool's name reaches its output.
+  if (contains(src, "tool")) {
+    Json user = Json::array({{{"role", "user"}, {"content", "User message"}}});
+    if (!caps.supports_string_content) user = as_typed_parts(user);
+    const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "hangar_probe_tool",
+        "description": "Probe", "parameters": {"type": "object", "properties": {}}}}])");
+    const auto with_tools = probe.render(user, tools);
+    caps.supports_tools = with_tools && contains(*with_tools, "hangar_probe_tool");
+  }
   return caps;
 }
 

@@ -48,6 +48,7 @@ struct ChatTemplateCaps {
   bool supports_string_content = true;    // false: content must be a list of typed parts
   bool supports_object_arguments = true;  // false: tool-call arguments stay JSON text
   bool supports_thinking = false;         // a reasoning template: it gets enable_thinking = true
+  bool supports_tools = false;            // the tools it is given reach its output
 };
 
 // A parsed chat template with its capabilities; immutable and thread-safe to apply.
