@@ -48,8 +48,11 @@ Json as_typed_parts(Json messages) {
 }
 
 // Tool-call arguments go to templates as objects unless the template only handles JSON text:
-// it fails on an object but not on a string, or pastes the object's Python repr.
-bool detect_object_arguments(TemplateProber& probe, const ChatTemplateCaps& caps) {
+// it fails on an object but not on a string, or pastes the object's Python repr. The same
+// render answers whether the template supports tools (llama.cpp's probe: a tool's name reaches
+// the output); the listed tool's name differs from the called one so that a printed call does
+// not pass for a printed tool list. Sets caps.supports_object_arguments and supports_tools.
+void detect_tool_caps(TemplateProber& probe, ChatTemplateCaps& caps) {
   auto conversation = [&](const Json& args) {
     Json user = {{"role", "user"}, {"content", "User message"}};
     Json assistant = {{"role", "assistant"},
@@ -61,15 +64,24 @@ bool detect_object_arguments(TemplateProber& probe, const ChatTemplateCaps& caps
     Json messages = Json::array({user, assistant, tool, user});
     return caps.supports_string_content ? messages : as_typed_parts(messages);
   };
-  const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "probe_tool",
+  const std::string listed = "hangar_probe_tool";
+  const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "hangar_probe_tool",
       "description": "Probe", "parameters": {"type": "object", "properties": {"probe_arg": {"type": "string"}}}}}])");
   // The call uses a key the tool schema does not, so a template printing the schema as a
   // Python repr is not mistaken for one stringifying the arguments.
-  const auto as_object = probe.render(conversation({{"probe_call_arg", "probe_value"}}), tools);
-  if (!as_object) {
-    return !probe.render(conversation("{\"probe_call_arg\": \"probe_value\"}"), tools).has_value();
+  std::optional<std::string> out = probe.render(conversation({{"probe_call_arg", "probe_value"}}), tools);
+  if (out) {
+    caps.supports_object_arguments = !contains(*out, "'probe_call_arg'");
+  } else {
+    out = probe.render(conversation("{\"probe_call_arg\": \"probe_value\"}"), tools);
+    caps.supports_object_arguments = !out.has_value();
   }
-  return !contains(*as_object, "'probe_call_arg'");
+  if (!out) {  // no tool conversation renders: ask with a user message only
+    Json user = Json::array({{{"role", "user"}, {"content", "User message"}}});
+    if (!caps.supports_string_content) user = as_typed_parts(user);
+    out = probe.render(user, tools);
+  }
+  caps.supports_tools = out && contains(*out, listed);
 }
 
 ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
@@ -107,22 +119,13 @@ ChatTemplateCaps detect_caps(const Template& tmpl, TemplateProber& probe) {
     caps.supports_system_role = out.has_value() && contains(*out, system_needle);
   }
   // Templates that never mention tools cannot treat arguments either way.
-  if (contains(src, "tool")) caps.supports_object_arguments = detect_object_arguments(probe, caps);
+  if (contains(src, "tool")) detect_tool_caps(probe, caps);
   // Only a template that reads enable_thinking can render differently for it.
   if (reads_thinking) {
     const Json user_only = Json::array({{{"role", "user"}, {"content", user_needle}}});
     caps.supports_thinking = combined_answers
                                  ? detect_thinking(probe, caps, both, combined)
                                  : detect_thinking(probe, caps, user_only, std::nullopt);
-  }
-  // Like llama.cpp's probe: a template supports tools when a tool's name reaches its output.
-  if (contains(src, "tool")) {
-    Json user = Json::array({{{"role", "user"}, {"content", "User message"}}});
-    if (!caps.supports_string_content) user = as_typed_parts(user);
-    const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "hangar_probe_tool",
-        "description": "Probe", "parameters": {"type": "object", "properties": {}}}}])");
-    const auto with_tools = probe.render(user, tools);
-    caps.supports_tools = with_tools && contains(*with_tools, "hangar_probe_tool");
   }
   return caps;
 }
