@@ -365,8 +365,10 @@ describe('priorities from the settings file', () => {
     await Promise.all(busy);
     assert.equal((await high).status, 200);
     assert.equal((await low).status, 200);
-    const loaded = events.events.filter((e) => e.type === 'loaded').map((e) => e.model);
-    assert.deepEqual(loaded, [QWEN, LLAMA_K, LLAMA]);
+    // The answer can arrive before the event stream delivers the last 'loaded' event.
+    const loadedModels = () => events.events.filter((e) => e.type === 'loaded').map((e) => e.model);
+    await waitFor('three loaded events', async () => loadedModels().length >= 3, { intervalMs: 5 });
+    assert.deepEqual(loadedModels(), [QWEN, LLAMA_K, LLAMA]);
     const s = await stats(server);
     assert.equal(s.models.find((m) => m.id === LLAMA_K).priority, 5);
     assert.equal(s.models.find((m) => m.id === LLAMA).priority, 0);
