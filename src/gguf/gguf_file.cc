@@ -11,7 +11,6 @@
 #include <limits>
 #include <string_view>
 #include <vector>
-#include <unordered_set>
 
 #include "base/assert.h"
 
@@ -20,6 +19,10 @@ namespace {
 constexpr int kMaxArrayDepth = 8;
 constexpr uint32_t kMaxDims = 4;  // ggml's GGML_MAX_DIMS
 constexpr uint64_t kMaxNameLength = 64 * 1024;
+constexpr uint64_t kReadChunk = uint64_t{1} << 20;  // pread window for headers
+// What a parsed item costs beyond its own bytes: the Value, and an array's shared block.
+constexpr uint64_t kValueCost = sizeof(Value);
+constexpr uint64_t kArrayCost = sizeof(Array) + 32;
 
 // Smallest encoded size of one value of type t; lets us reject counts that cannot fit.
 uint64_t min_encoded_size(ValueType t) {
@@ -33,16 +36,61 @@ uint64_t min_encoded_size(ValueType t) {
   }
   return 1;
 }
+
+// An open file descriptor, closed on scope exit.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The bytes the parser reads: the whole file already in memory, or a window that pread(2)
+// fills on demand. Reading a header never goes through a shared mapping, so a file truncated
+// meanwhile (`cp new.gguf x.gguf` over it) is a short read and an error, not SIGBUS.
+class ByteSource {
+ public:
+  ByteSource(const uint8_t* data, uint64_t size) : in_memory_(true), memory_(data), size_(size) {}
+  ByteSource(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  uint64_t size() const { return size_; }
+
+  // n bytes at `pos` (pos + n <= size()), valid until the next call.
+  Result<const uint8_t*> get(uint64_t pos, uint64_t n) {
+    if (in_memory_) return memory_ + pos;
+    if (pos >= window_pos_ && pos + n <= window_pos_ + window_.size())
+      return window_.data() + (pos - window_pos_);
+    const uint64_t len = std::min(size_ - pos, std::max(n, kReadChunk));
+    window_.resize(len);
+    window_.shrink_to_fit();  // one large string must not keep its window for the rest
+    window_pos_ = pos;
+    for (uint64_t done = 0; done < len;) {
+      const ssize_t r = ::pread(fd_, window_.data() + done, len - done, static_cast<off_t>(pos + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Error(std::string("cannot read: ") + std::strerror(errno));
+      if (r == 0) return Error("the file became shorter while it was read (was it replaced?)");
+      done += static_cast<uint64_t>(r);
+    }
+    return window_.data();
+  }
+
+ private:
+  bool in_memory_ = false;
+  const uint8_t* memory_ = nullptr;
+  int fd_ = -1;
+  uint64_t size_;
+  std::vector<uint8_t> window_;
+  uint64_t window_pos_ = 0;
+};
+
 }  // namespace
 
-// Reads little-endian fields from the mapping; every failure names the file and the field.
+// Reads little-endian fields; every failure names the file and the field.
 class Parser {
  public:
-  // `data` holds the first `size` bytes of a file of `file_size` bytes: all of it for a mapped
-  // open, a prefix for a header-only one (whose tensor data pointers stay null).
-  Parser(const uint8_t* data, uint64_t size, const std::string& path, bool header_only = false,
-         uint64_t file_size = 0, bool skip_long_arrays = false)
-      : data_(data), size_(size), file_size_(header_only ? file_size : size), path_(path), header_only_(header_only),
+  // header_only: no tensor data is read (File::open_header). skip_long_arrays: arrays longer
+  // than File::kHeaderArrayItems are checked and skipped (Array::n_unread), as header_only does.
+  Parser(ByteSource& src, const std::string& path, bool header_only = false, bool skip_long_arrays = false)
+      : src_(src), size_(src.size()), path_(path), header_only_(header_only),
         skip_long_arrays_(header_only || skip_long_arrays) {}
 
   Error error(const std::string& what) const {
@@ -60,8 +108,9 @@ class Parser {
     if (remaining() < sizeof(T))
       return error("truncated file: expected " + std::to_string(sizeof(T)) + " bytes for " + std::string(field) +
                    std::string(suffix));
+    HANGAR_ASSIGN(const uint8_t* p, bytes(sizeof(T)));
     T v;
-    std::memcpy(&v, data_ + pos_, sizeof(T));
+    std::memcpy(&v, p, sizeof(T));
     pos_ += sizeof(T);
     return v;
   }
@@ -70,9 +119,20 @@ class Parser {
     HANGAR_ASSIGN(uint64_t n, read<uint64_t>(field, " length"));
     if (n > remaining())
       return error(field + ": string length " + std::to_string(n) + " runs past the end of the file");
-    std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
+    HANGAR_TRY(charge(n, field));
+    HANGAR_ASSIGN(const uint8_t* p, bytes(n));
+    std::string s(reinterpret_cast<const char*>(p), n);
     pos_ += n;
     return s;
+  }
+
+  // Counts `bytes` of memory against kMaxHeaderMemory.
+  Status charge(uint64_t bytes, const std::string& what) {
+    used_ += bytes;
+    if (used_ > kMaxHeaderMemory)
+      return error(what + ": the metadata would take more than " +
+                   std::to_string(kMaxHeaderMemory >> 20) + " MiB of memory once read");
+    return Status::Ok();
   }
 
   Result<Value> read_value(ValueType t, const std::string& key, int depth) {
@@ -112,6 +172,8 @@ class Parser {
           HANGAR_TRY(skip_items(elem, n, key));
           return Value::unread_array(elem, n);
         }
+        // Charged before reserving, so that the reservation itself is bounded.
+        HANGAR_TRY(charge(kArrayCost + n * kValueCost, key));
         std::vector<Value> items;
         items.reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
@@ -159,7 +221,11 @@ class Parser {
       return error("metadata count " + std::to_string(n_kv) + " is larger than the file can hold");
     if (n_tensors > remaining() / 24)
       return error("tensor count " + std::to_string(n_tensors) + " is larger than the file can hold");
+    HANGAR_TRY(charge(n_kv * (sizeof(std::pair<std::string, Value>) + sizeof(uint32_t)), "metadata count"));
+    HANGAR_TRY(charge(n_tensors * (sizeof(TensorInfo) + sizeof(uint32_t) + kMaxDims * sizeof(int64_t)),
+                      "tensor count"));
 
+    f.metadata_.reserve(n_kv);
     for (uint64_t i = 0; i < n_kv; ++i) {
       HANGAR_ASSIGN(std::string key, read_string("metadata key #" + std::to_string(i)));
       if (key.empty()) return error("metadata key #" + std::to_string(i) + " is empty");
@@ -167,9 +233,12 @@ class Parser {
       if (!is_valid_value_type(t))
         return error("key " + key + ": unknown value type " + std::to_string(t) + ", expected 0..12");
       HANGAR_ASSIGN(Value v, read_value(static_cast<ValueType>(t), "key " + key, 0));
-      if (f.metadata_index_.count(key)) return error("duplicate metadata key " + key);
-      f.metadata_index_[key] = f.metadata_.size();
       f.metadata_.emplace_back(std::move(key), std::move(v));
+    }
+    f.build_metadata_index();
+    for (size_t i = 1; i < f.metadata_index_.size(); ++i) {
+      const std::string& key = f.metadata_[f.metadata_index_[i]].first;
+      if (key == f.metadata_[f.metadata_index_[i - 1]].first) return error("duplicate metadata key " + key);
     }
 
     if (const Value* a = f.find("general.alignment")) {
@@ -179,6 +248,7 @@ class Parser {
       f.alignment_ = static_cast<uint64_t>(*n);
     }
 
+    f.tensors_.reserve(n_tensors);
     for (uint64_t i = 0; i < n_tensors; ++i) {
       TensorInfo ti;
       HANGAR_ASSIGN(ti.name, read_string("tensor #" + std::to_string(i) + " name"));
@@ -207,47 +277,80 @@ class Parser {
         return error(what + ": row length " + std::to_string(ti.dims[0]) +
                      " is not a multiple of the " + info->name + " block size " +
                      std::to_string(info->block_elems));
-      ti.n_bytes = static_cast<uint64_t>(n_elements / info->block_elems) * info->block_bytes;
+      const auto n_blocks = static_cast<uint64_t>(n_elements / info->block_elems);
+      const auto block_bytes = static_cast<uint64_t>(info->block_bytes);
+      if (n_blocks > std::numeric_limits<uint64_t>::max() / block_bytes)
+        return error(what + ": " + std::to_string(n_elements) + " " + info->name +
+                     " elements overflow a 64-bit byte size");
+      ti.n_bytes = n_blocks * block_bytes;
       HANGAR_ASSIGN(ti.offset, read<uint64_t>(what, " data offset"));
       if (ti.offset % f.alignment_ != 0)
         return error(what + ": data offset " + std::to_string(ti.offset) +
                      " is not a multiple of the alignment " + std::to_string(f.alignment_));
-      if (f.tensor_index_.count(ti.name)) return error("duplicate tensor name " + ti.name);
-      f.tensor_index_[ti.name] = f.tensors_.size();
       f.tensors_.push_back(std::move(ti));
+    }
+    f.tensor_index_.resize(f.tensors_.size());
+    for (uint32_t i = 0; i < f.tensor_index_.size(); ++i) f.tensor_index_[i] = i;
+    std::stable_sort(f.tensor_index_.begin(), f.tensor_index_.end(),
+                     [&](uint32_t a, uint32_t b) { return f.tensors_[a].name < f.tensors_[b].name; });
+    for (size_t i = 1; i < f.tensor_index_.size(); ++i) {
+      const std::string& name = f.tensors_[f.tensor_index_[i]].name;
+      if (name == f.tensors_[f.tensor_index_[i - 1]].name) return error("duplicate tensor name " + name);
     }
 
     uint64_t data_offset = (pos_ + f.alignment_ - 1) / f.alignment_ * f.alignment_;
-    if (n_tensors > 0 && data_offset > file_size_)
+    if (n_tensors > 0 && data_offset > size_)
       return error("truncated file: the tensor data section starts past the end");
     f.data_offset_ = data_offset;
     for (auto& ti : f.tensors_) {
-      uint64_t avail = file_size_ >= data_offset ? file_size_ - data_offset : 0;
+      uint64_t avail = size_ >= data_offset ? size_ - data_offset : 0;
       if (ti.offset > avail || ti.n_bytes > avail - ti.offset)
         return Error(path_ + ": tensor " + ti.name + ": data (offset " + std::to_string(ti.offset) +
                      ", " + std::to_string(ti.n_bytes) + " bytes) runs past the end of the file (" +
-                     std::to_string(file_size_) + " bytes)");
-      ti.data = header_only_ ? nullptr : data_ + data_offset + ti.offset;
+                     std::to_string(size_) + " bytes)");
     }
     return Status::Ok();
   }
 
  private:
-  const uint8_t* data_;
-  uint64_t size_, file_size_;
+  Result<const uint8_t*> bytes(uint64_t n) {
+    auto p = src_.get(pos_, n);
+    if (!p.ok()) return error(p.error().message());
+    return p;
+  }
+
+  ByteSource& src_;
+  uint64_t size_;
   uint64_t pos_ = 0;
+  uint64_t used_ = 0;  // memory charged so far
   const std::string& path_;
   bool header_only_ = false;
   bool skip_long_arrays_ = false;
 };
 
-Result<File> File::open(const std::string& path, MappedFile::Backing backing, LongArrays arrays) {
-  HANGAR_ASSIGN(MappedFile mapped, MappedFile::open(path, backing));
+void File::build_metadata_index() {
+  metadata_index_.resize(metadata_.size());
+  for (uint32_t i = 0; i < metadata_index_.size(); ++i) metadata_index_[i] = i;
+  std::stable_sort(metadata_index_.begin(), metadata_index_.end(),
+                   [&](uint32_t a, uint32_t b) { return metadata_[a].first < metadata_[b].first; });
+}
+
+Result<File> File::open_header(const std::string& path) { return read_header(path, /*header_only=*/true, false); }
+
+Result<File> File::read_header(const std::string& path, bool header_only, bool skip_long_arrays) {
+  // pread, not a mapping: a file truncated meanwhile is a short read rather than SIGBUS, and
+  // copying a header costs a fraction of the page faults that mapping it would (3-4x less for a
+  // 4 MiB vocabulary in a VM).
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0) return Error(path + ": cannot stat: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Error(path + ": not a regular file");
   File f;
-  f.mapped_ = std::move(mapped);
   f.path_ = path;
-  f.file_size_ = f.mapped_.size();
-  Parser p(f.mapped_.data(), f.mapped_.size(), path, /*header_only=*/false, 0, arrays == LongArrays::kSkip);
+  f.file_size_ = static_cast<uint64_t>(st.st_size);
+  ByteSource src(fd.fd, f.file_size_);
+  Parser p(src, path, header_only, skip_long_arrays);
   HANGAR_TRY(p.parse(f));
   return f;
 }
@@ -258,66 +361,54 @@ Status File::read_long_arrays() {
     if (const Array* a = v.as_array(); a && a->n_unread > 0) skipped = true;
   if (!skipped) return Status::Ok();
   HANGAR_ASSERT_MSG(mapped_.data() != nullptr, "read_long_arrays on a header-only File");
-  // The header is parsed again, whole, from the mapping; only the metadata is taken from it
-  // (the tensor infos are the same).
+  // The header is parsed again, whole, from the bytes the tensors are read from (a private copy,
+  // or weights mapped so that a truncation reads zeros rather than raising SIGBUS); only the
+  // metadata is taken from it (the tensor infos are the same).
   File whole;
   whole.path_ = path_;
-  Parser p(mapped_.data(), mapped_.size(), path_);
+  ByteSource src(mapped_.data(), mapped_.size());
+  Parser p(src, path_);
   HANGAR_TRY(p.parse(whole));
   metadata_ = std::move(whole.metadata_);
   metadata_index_ = std::move(whole.metadata_index_);
   return Status::Ok();
 }
 
-Result<File> File::open_header(const std::string& path) {
-  // pread, not a mapping: a header is read once, and copying it costs a fraction of the page
-  // faults that mapping it would (3-4x less for a 4 MiB vocabulary in a VM).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error(path + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error(path + ": not a regular file");
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-  std::vector<uint8_t> buf;
-  // The header's length is known only once parsed: read a prefix, and a longer one if it ends
-  // inside the header (any error before the whole file was read may be that).
-  for (uint64_t want = uint64_t{2} << 20;; want *= 4) {
-    const uint64_t n = std::min(want, file_size);
-    const uint64_t had = buf.size();
-    buf.resize(n);
-    for (uint64_t off = had; off < n;) {
-      const ssize_t r = ::pread(fd, buf.data() + off, n - off, static_cast<off_t>(off));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        const int e = errno;
-        ::close(fd);
-        return Error(path + ": cannot read: " + (r < 0 ? std::strerror(e) : "the file shrank while it was read"));
-      }
-      off += static_cast<uint64_t>(r);
-    }
+Result<File> File::open(const std::string& path, MappedFile::Backing backing, LongArrays arrays) {
+  const bool skip = arrays == LongArrays::kSkip;
+  if (backing == MappedFile::Backing::kMemory) {
+    // The copy is one snapshot of the file: parse it, not the file, which may change.
+    HANGAR_ASSIGN(MappedFile memory, MappedFile::open(path, backing));
     File f;
     f.path_ = path;
-    f.file_size_ = file_size;
-    Parser p(buf.data(), n, path, /*header_only=*/true, file_size);
-    Status parsed = p.parse(f);
-    if (parsed.ok() || n == file_size) {
-      ::close(fd);
-      if (!parsed.ok()) return parsed.error();
-      return f;
-    }
+    f.file_size_ = memory.size();
+    f.mapped_ = std::move(memory);
+    ByteSource src(f.mapped_.data(), f.file_size_);
+    Parser p(src, path, /*header_only=*/false, skip);
+    HANGAR_TRY(p.parse(f));
+    for (auto& ti : f.tensors_) ti.data = f.mapped_.data() + f.data_offset_ + ti.offset;
+    return f;
   }
+  HANGAR_ASSIGN(File f, read_header(path, /*header_only=*/false, skip));
+  HANGAR_ASSIGN(f.mapped_, MappedFile::open(path, backing));
+  if (f.mapped_.size() != f.file_size_)
+    return Error(path + ": the file changed size while it was opened (from " +
+                 std::to_string(f.file_size_) + " to " + std::to_string(f.mapped_.size()) +
+                 " bytes); was it replaced?");
+  for (auto& ti : f.tensors_) ti.data = f.mapped_.data() + f.data_offset_ + ti.offset;
+  return f;
 }
 
 const Value* File::find(std::string_view key) const {
-  auto it = metadata_index_.find(std::string(key));
-  return it == metadata_index_.end() ? nullptr : &metadata_[it->second].second;
+  auto it = std::lower_bound(metadata_index_.begin(), metadata_index_.end(), key,
+                             [&](uint32_t i, std::string_view k) { return metadata_[i].first < k; });
+  return it != metadata_index_.end() && metadata_[*it].first == key ? &metadata_[*it].second : nullptr;
 }
 
 const TensorInfo* File::find_tensor(std::string_view name) const {
-  auto it = tensor_index_.find(std::string(name));
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+  auto it = std::lower_bound(tensor_index_.begin(), tensor_index_.end(), name,
+                             [&](uint32_t i, std::string_view n) { return tensors_[i].name < n; });
+  return it != tensor_index_.end() && tensors_[*it].name == name ? &tensors_[*it] : nullptr;
 }
 
 Error File::key_error(std::string_view key, const char* expected) const {
@@ -366,7 +457,7 @@ Result<std::vector<float>> File::get_f32_array(std::string_view key) const {
   const Array* a = v ? v->as_array() : nullptr;
   if (!a || !(a->element_type == ValueType::kFloat32 || a->element_type == ValueType::kFloat64))
     return key_error(key, "an array of floats");
-  HANGAR_ASSERT(a->n_unread == 0);
+  HANGAR_ASSERT(a->n_unread == 0);  // a header-only open does not read long arrays
   std::vector<float> out;
   out.reserve(a->items.size());
   for (const auto& item : a->items) out.push_back(static_cast<float>(*item.as_number()));
@@ -377,7 +468,7 @@ Result<std::vector<int32_t>> File::get_i32_array(std::string_view key) const {
   const Value* v = find(key);
   const Array* a = v ? v->as_array() : nullptr;
   if (!a) return key_error(key, "an array of integers");
-  HANGAR_ASSERT(a->n_unread == 0);
+  HANGAR_ASSERT(a->n_unread == 0);  // a header-only open does not read long arrays
   std::vector<int32_t> out;
   out.reserve(a->items.size());
   for (const auto& item : a->items) {

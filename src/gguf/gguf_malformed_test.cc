@@ -121,6 +121,34 @@ TEST(GgufMalformed, DimsProductOverflows) {
   EXPECT_NE(msg.find("overflow"), std::string::npos);
 }
 
+// 2^62 f32 elements are 2^64 bytes: a size that wraps to 0 would pass the end-of-file check.
+TEST(GgufMalformed, TensorByteSizeOverflows) {
+  for (std::vector<int64_t> dims : {std::vector<int64_t>{1ll << 62}, {1ll << 61, 2}, {3, 1ll << 61}}) {
+    auto e = header(1, 0);
+    tensor_info(e, "wraps", dims, static_cast<uint32_t>(TensorType::kF32), 0);
+    e.pad_to(32);
+    e.bytes().resize(e.bytes().size() + 64);
+    std::string msg = open_error(e.bytes());
+    EXPECT_NE(msg.find("wraps"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("overflow a 64-bit byte size"), std::string::npos) << msg;
+  }
+}
+
+// One byte of uint8 array is a whole Value in memory: a file of a few MiB must not become
+// gigabytes. The limit names the key.
+TEST(GgufMalformed, MetadataMemoryIsBounded) {
+  const uint64_t n = (kMaxHeaderMemory / sizeof(Value)) + 1024;
+  auto e = header(0, 1);
+  e.string("general.blob");
+  e.u32(static_cast<uint32_t>(ValueType::kArray));
+  e.u32(static_cast<uint32_t>(ValueType::kUint8));
+  e.u64(n);
+  e.bytes().resize(e.bytes().size() + n, 7);
+  std::string msg = open_error(e.bytes());
+  EXPECT_NE(msg.find("general.blob"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("MiB of memory"), std::string::npos) << msg;
+}
+
 TEST(GgufMalformed, TooManyDims) {
   auto e = header(1, 0);
   tensor_info(e, "t", {1, 1, 1, 1, 1}, 0, 0);
@@ -185,6 +213,39 @@ TEST(GgufMalformed, EveryTruncationOfARealHeaderFailsCleanly) {
     // A header-only open skips the vocabulary's strings but checks every length.
     EXPECT_FALSE(open_error(part, "cut.gguf", /*header_only=*/true).empty()) << "cut at " << cut;
   }
+}
+
+// open_header reads the header through pread and maps nothing.
+TEST(GgufHeader, OpenHeaderMatchesOpenWithoutMapping) {
+  const std::string path = HANGAR_SHARED_DIR "/models/qwen2-d256-q4_k_m.gguf";
+  auto full = File::open(path);
+  auto head = File::open_header(path);
+  ASSERT_TRUE(full.ok() && head.ok());
+  EXPECT_EQ(head->mapped().size(), 0u);
+  EXPECT_EQ(head->file_size(), full->file_size());
+  EXPECT_EQ(head->data_offset(), full->data_offset());
+  ASSERT_EQ(head->metadata().size(), full->metadata().size());
+  ASSERT_EQ(head->tensors().size(), full->tensors().size());
+  for (size_t i = 0; i < head->tensors().size(); ++i) {
+    const TensorInfo& a = head->tensors()[i];
+    EXPECT_EQ(a.name, full->tensors()[i].name);
+    EXPECT_EQ(a.n_bytes, full->tensors()[i].n_bytes);
+    EXPECT_EQ(a.data, nullptr);
+    EXPECT_EQ(full->find_tensor(a.name), &full->tensors()[i]);
+  }
+  const Array* tokens = head->find("tokenizer.ggml.tokens")->as_array();  // skipped, counted
+  ASSERT_NE(tokens, nullptr);
+  EXPECT_EQ(tokens->size(), full->find("tokenizer.ggml.tokens")->as_array()->size());
+  EXPECT_EQ(head->find("no.such.key"), nullptr);
+}
+
+TEST(GgufMalformed, DuplicateTensorName) {
+  auto e = header(2, 0);
+  tensor_info(e, "b", {4}, 0, 0);
+  tensor_info(e, "b", {4}, 0, 32);
+  e.pad_to(32);
+  e.bytes().resize(e.bytes().size() + 64);
+  EXPECT_NE(open_error(e.bytes()).find("duplicate tensor name b"), std::string::npos);
 }
 
 TEST(GgufMalformed, MissingFile) {
