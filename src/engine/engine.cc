@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
 #include <sstream>
 
 namespace hangar::engine {
@@ -35,8 +36,17 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   if (opts.batch_tokens <= 0)
     return Error("batch size must be positive, got " + std::to_string(opts.batch_tokens));
   e->opts_.n_ctx = std::min(opts.n_ctx, hp.n_ctx_train);
-  e->kv_ = std::make_unique<model::KvCache>(hp, kv_blocks_for(opts, hp.n_ctx_train), model::KvCache::kDefaultBlockTokens);
-  e->ctx_ = std::make_unique<model::ForwardContext>(hp, pool, opts.batch_tokens, e->opts_.n_ctx);
+  // Sized by the file's hyper-parameters and the options: a model too large for this machine
+  // is an error for the caller, not an exception through it.
+  try {
+    e->kv_ = std::make_unique<model::KvCache>(hp, kv_blocks_for(opts, hp.n_ctx_train), model::KvCache::kDefaultBlockTokens);
+    e->ctx_ = std::make_unique<model::ForwardContext>(hp, pool, opts.batch_tokens, e->opts_.n_ctx);
+  } catch (const std::bad_alloc&) {
+    const MemoryEstimate m = estimate_memory(hp, 0, opts);
+    return Error(path + ": cannot allocate the KV cache and scratch (about " +
+                 std::to_string((m.kv_cache + m.scratch) >> 20) + " MiB for --ctx " +
+                 std::to_string(e->opts_.n_ctx) + " x " + std::to_string(opts.n_seq) + " sequences)");
+  }
   return e;
 }
 
