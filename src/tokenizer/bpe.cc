@@ -2,6 +2,7 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <random>
 
 #include "tokenizer/unicode.h"
 
@@ -31,6 +32,8 @@ void PairRanks::reserve(size_t n) {
   mask_ = capacity - 1;
   shift_ = 64 - bits;
   size_ = 0;
+  std::random_device rd;
+  seed_ = (uint64_t{rd()} << 32) ^ rd();
 }
 
 void PairRanks::insert_if_absent(uint64_t key, int32_t rank) {

@@ -14,7 +14,9 @@
 namespace hangar::tok {
 
 // Open-addressing map from a (left, right) symbol-id pair to its merge rank; flat arrays
-// keep the 100k-300k merges of a vocabulary cheap to build and to probe.
+// keep the 100k-300k merges of a vocabulary cheap to build and to probe. The slot hash is
+// seeded at random per table: the pairs come from the model file, and with a fixed
+// multiplicative hash a file could pick pairs that land in one run of slots.
 class PairRanks {
  public:
   static uint64_t key(int32_t left, int32_t right) {
@@ -41,11 +43,12 @@ class PairRanks {
     uint64_t key;
     int32_t rank;
   };
-  size_t slot(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
+  size_t slot(uint64_t key) const { return ((key ^ seed_) * 0x9E3779B97F4A7C15ull) >> shift_; }
   std::vector<Slot> slots_{{kEmpty, -1}, {kEmpty, -1}};  // a valid empty table before reserve()
   size_t mask_ = 1;
   int shift_ = 63;
   size_t size_ = 0;
+  uint64_t seed_ = 0;
 };
 
 // Buffers that encode_word reuses from word to word; one per encode call (not shared

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,12 +18,22 @@ namespace tok {
 // An open-addressing hash table from token text to id. Slots hold only a hash tag and the
 // id; the text is compared against the vocabulary's own strings, which keeps the table
 // small (8 bytes a slot) so that loading 150k tokens and the lookups of the merge loops
-// stay in cache. Built once; lookups are read-only and thread-safe.
+// stay in cache. Built once; lookups are read-only and thread-safe. The hash is seeded per index
+// at random: the texts come from the model file, and with a fixed hash a file could choose
+// texts that all probe the same slots, making the load and every lookup quadratic.
 class TokenIndex {
  public:
   // Indexes texts[0..n). `texts` must outlive the index and not change. Returns the id of
   // the first text that repeats an earlier one (which keeps the earlier id), or kNoToken.
   TokenId build(const std::vector<std::string>& texts) {
+    std::random_device rd;
+    seed_ = (uint64_t{rd()} << 32) ^ rd();
+    return build(texts, seed_);
+  }
+  // build() with a given seed (tests: the seed an attacker would have to guess).
+  TokenId build(const std::vector<std::string>& texts, uint64_t seed) {
+    seed_ = seed;
+    max_probe_ = 0;
     texts_ = &texts;
     size_t capacity = 16;
     while (capacity < texts.size() + texts.size() / 2) capacity <<= 1;  // load <= 2/3
@@ -44,6 +55,9 @@ class TokenIndex {
     }
     return duplicate;
   }
+
+  // The longest run of slots an insert walked (a measure of clustering).
+  size_t max_probe() const { return max_probe_; }
 
   // The id of `text`, or kNoToken.
   TokenId find(std::string_view text) const {
@@ -78,10 +92,10 @@ class TokenIndex {
   // A small multiply-xorshift hash over 8-byte words: token texts are short, and this is
   // several times cheaper than std::hash on them. Both halves are well mixed (the low bits
   // pick the slot, the high bits are the tag).
-  static uint64_t hash(std::string_view s) {
+  uint64_t hash(std::string_view s) const {
     const char* p = s.data();
     size_t n = s.size();
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+    uint64_t h = seed_ ^ 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
     for (; n >= 8; p += 8, n -= 8) {
       uint64_t w;
       std::memcpy(&w, p, 8);
@@ -109,8 +123,9 @@ class TokenIndex {
 
   bool insert(std::string_view text, TokenId id, uint64_t h) {
     const uint32_t tag = static_cast<uint32_t>(h >> 32);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = h & mask_, probe = 1;; i = (i + 1) & mask_, ++probe) {
       Slot& s = slots_[i];
+      if (probe > max_probe_) max_probe_ = probe;
       if (s.id == kNoToken) {
         s = Slot{tag, id};
         return true;
@@ -122,6 +137,8 @@ class TokenIndex {
   const std::vector<std::string>* texts_ = nullptr;
   std::vector<Slot> slots_;
   size_t mask_ = 0;
+  uint64_t seed_ = 0;
+  size_t max_probe_ = 0;
 };
 
 }  // namespace tok

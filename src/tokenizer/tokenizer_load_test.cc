@@ -92,6 +92,49 @@ TEST(SyntheticBpe, UnknownBytesAreDropped) {
   EXPECT_FALSE(tok->add_bos());
 }
 
+// A byte-level token made of 10,000 code points that stand for no byte (30 KB of CJK): its
+// piece used to repeat the whole text after each one (300 MB, seconds to load).
+TEST(SyntheticBpe, UnmappedCodePointsRenderInLinearSpace) {
+  std::string long_token;
+  for (int i = 0; i < 10000; ++i) long_token += "\xE4\xB8\xAD";  // U+4E2D
+  gguf::Writer w;
+  set_bpe(w, {"a", "b", long_token}, {"a b"});
+  auto tok = load(w, "long_token");
+  ASSERT_TRUE(tok.ok()) << tok.error().message();
+  const std::string piece = tok->token_to_piece(2, true);
+  EXPECT_LE(piece.size(), 8 * long_token.size());
+  // The first unmapped code point renders as llama.cpp renders it.
+  EXPECT_EQ(piece.substr(0, 18 + long_token.size() + 1), "[UNK_BYTE_0xe4b8ad" + long_token + "]");
+}
+
+// Texts crafted so that the unseeded hash puts every one in slot 0: with the per-index seed
+// they spread like any others. (Each step of the hash is invertible, so for a known seed an
+// attacker can pick 8-byte texts with any hash values.)
+TEST(TokenIndexSeed, CraftedCollisionsDoNotCluster) {
+  constexpr uint64_t kM1 = 0xBF58476D1CE4E5B9ull;
+  auto inverse = [](uint64_t a) {
+    uint64_t x = a;
+    for (int i = 0; i < 6; ++i) x *= 2 - a * x;
+    return x;
+  };
+  const uint64_t h0 = 0x9E3779B97F4A7C15ull ^ (8 * 0xC2B2AE3D27D4EB4Full);
+  std::vector<std::string> texts;
+  for (uint64_t j = 1; j <= 4096; ++j) {
+    const uint64_t out = j << 40;                             // slot bits all zero
+    uint64_t h = (out ^ (out >> 32)) * inverse(kM1);          // undo the final mix and multiply
+    h ^= (h >> 31) ^ (h >> 62);                               // undo h ^= h >> 31
+    const uint64_t w = (h * inverse(kM1)) ^ h0;               // undo (h0 ^ w) * M1
+    texts.emplace_back(reinterpret_cast<const char*>(&w), 8);
+  }
+  tok::TokenIndex fixed;
+  ASSERT_EQ(fixed.build(texts, 0), kNoToken);
+  ASSERT_GE(fixed.max_probe(), texts.size());  // the crafted texts do collide without a seed
+  tok::TokenIndex seeded;
+  ASSERT_EQ(seeded.build(texts), kNoToken);
+  EXPECT_LT(seeded.max_probe(), 100u);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(seeded.find(texts[i]), static_cast<TokenId>(i));
+}
+
 TEST(SyntheticSpm, HigherScoreMergesFirst) {
   // "ab" -> "▁ab": bigrams "▁a" and "ab" compete; neither "▁ab" nor "▁" is a token.
   {

@@ -155,7 +155,12 @@ Status read_special_ids(const gguf::File& file, Vocab& v) {
 }
 
 // llama.cpp's llama_decode_text: each code point of a byte-level token stands for a byte.
+// llama.cpp appends the whole token text after every code point that stands for no byte, so a
+// crafted 30 KB token of such code points renders to hundreds of MB (quadratic). The text is
+// appended after the first one only: the same piece for any token with at most one such code
+// point (every real vocabulary), and a piece at most a few times the text's size otherwise.
 void append_byte_level_decoded(std::string& out, const std::string& text) {
+  bool text_appended = false;
   for (size_t i = 0; i < text.size();) {
     // Fast path: nearly every stand-in is printable ASCII or a 2-byte sequence.
     const auto b0 = static_cast<uint8_t>(text[i]);
@@ -183,7 +188,9 @@ void append_byte_level_decoded(std::string& out, const std::string& text) {
       std::snprintf(hex, sizeof(hex), "%02x", c);
       out += hex;
     }
-    out += text + "]";
+    if (!text_appended) out += text;
+    text_appended = true;
+    out += "]";
   }
 }
 
@@ -193,7 +200,11 @@ char byte_of_token(const std::string& text) {
   return static_cast<char>(std::strtol(text.substr(3, 2).c_str(), nullptr, 16));
 }
 
-void build_pieces(Vocab& v) {
+// The rendered pieces of a crafted vocabulary can be several times its text; past this the
+// file is refused rather than the offsets (uint32) overflowing or memory running out.
+constexpr size_t kMaxPiecesBytes = size_t{256} << 20;
+
+Status build_pieces(const gguf::File& file, Vocab& v) {
   v.piece_offsets.reserve(v.texts.size() + 1);
   v.piece_offsets.push_back(0);
   for (size_t id = 0; id < v.texts.size(); ++id) {
@@ -218,8 +229,13 @@ void build_pieces(Vocab& v) {
       v.pieces.push_back(byte_of_token(text));
     }
     // Unused and undefined tokens render as nothing.
+    if (v.pieces.size() > kMaxPiecesBytes)
+      return key_error(file, "tokenizer.ggml.tokens",
+                       "the rendered tokens take more than " + std::to_string(kMaxPiecesBytes >> 20) +
+                           " MiB (at token " + std::to_string(id) + ")");
     v.piece_offsets.push_back(static_cast<uint32_t>(v.pieces.size()));
   }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -283,7 +299,7 @@ Result<std::shared_ptr<const Vocab>> Vocab::load(const gguf::File& file) {
   std::stable_sort(v->special_tokens.begin(), v->special_tokens.end(), [&](TokenId a, TokenId b) {
     return v->texts[a].size() > v->texts[b].size();
   });
-  build_pieces(*v);
+  HANGAR_TRY(build_pieces(file, *v));
 
   HANGAR_ASSIGN(std::string name, file.get_string_or("general.name", ""));
   apply_model_attributes(*v, name, v->pre_name);
