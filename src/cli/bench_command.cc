@@ -215,7 +215,7 @@ int bench(const BenchOptions& o) {
       j["batch_tg_tps"] = b.mean;
       j["batch_tg_stddev"] = b.stddev;
     }
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_text(j).c_str());
   } else {
     std::printf("model: %s, threads: %d\n", o.model.model_path.c_str(), threads);
     if (o.n_prompt > 0) std::printf("pp%d: %8.2f ± %.2f tokens/s\n", o.n_prompt, p.mean, p.stddev);

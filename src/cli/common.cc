@@ -13,6 +13,10 @@ int fail(const std::string& message) {
   return kExitBadInput;
 }
 
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
   cmd.add_option("-m,--model", model_path, "GGUF model file")->required();
   cmd.add_option("-t,--threads", threads, "compute threads (default: physical cores)")

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -16,6 +17,10 @@ constexpr int kExitBadInput = 1;
 
 // Prints "hangar: error: <message>" as one line on stderr; returns kExitBadInput.
 int fail(const std::string& message);
+
+// The JSON text of `j`. Strings from files and paths need not be UTF-8: invalid bytes become
+// U+FFFD instead of an exception (nlohmann's default), so printing never aborts.
+std::string json_text(const nlohmann::json& j, int indent = -1);
 
 // Options every model-running command takes.
 struct ModelOptions {

@@ -2,8 +2,6 @@
 #include <cstdio>
 #include <map>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/common.h"
 #include "model/model.h"
 
@@ -44,7 +42,9 @@ int inspect(const InspectOptions& o) {
   eo.n_seq = o.parallel;
   eo.batch_tokens = 512;
   engine::MemoryEstimate mem = engine::estimate_memory(hp, (*m)->weight_bytes(), eo);
-  std::string name = f.get_string_or("general.name", "").value();
+  Result<std::string> name_r = f.get_string_or("general.name", "");
+  if (!name_r.ok()) return fail(name_r.error().message());
+  const std::string& name = *name_r;
   bool has_template = f.has("tokenizer.chat_template");
 
   if (o.json) {
@@ -67,7 +67,7 @@ int inspect(const InspectOptions& o) {
     for (const auto& [t, e] : types) j["tensor_types"][t] = {{"tensors", e.first}, {"bytes", e.second}};
     j["memory"] = {{"ctx", ctx},          {"parallel", o.parallel},  {"weights", mem.weights},
                    {"kv_cache", mem.kv_cache}, {"scratch", mem.scratch}, {"total", mem.total()}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", json_text(j, 2).c_str());
     return 0;
   }
   std::printf("file:          %s (%s)\n", o.path.c_str(), human_bytes(f.file_size()).c_str());

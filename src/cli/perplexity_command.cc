@@ -132,7 +132,7 @@ int perplexity(const PerplexityOptions& o) {
       j["top1_agreement"] = s.top1_agreement;
       j["top1_stderr"] = s.top1_stderr;
     }
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_text(j).c_str());
     return 0;
   }
   std::printf("Final estimate: PPL = %.4f +/- %.4f  (%lld tokens in %zu windows of %d)\n", s.ppl,
