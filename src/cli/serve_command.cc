@@ -21,7 +21,6 @@
 #include "manager/manager.h"
 #include "manager/memory_reader.h"
 #include "manager/units.h"
-#include "manager/wall_clock.h"
 
 namespace hangar::cli {
 namespace {
@@ -221,7 +220,7 @@ int serve(const ServeOptions& o) {
   }
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
-  manager::WallClock wall_clock;
+  SystemWallClock wall_clock;
   Result<std::unique_ptr<manager::Manager>> opened = manager::Manager::open(*config, loader, memory, clock, wall_clock);
   if (!opened.ok()) return fail(opened.error().message());
   manager::Manager& mgr = **opened;

@@ -54,7 +54,7 @@ class CacheFixture : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_{1'000'000};
-  FakeClock wall_{1'700'000'000'000};
+  FakeWallClock wall_{1'700'000'000'000};
   FakeLoader loader_{&clock_};
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ModelCache> cache_;

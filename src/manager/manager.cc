@@ -11,7 +11,7 @@ namespace hangar::manager {
 
 Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, ModelLoader& loader,
                                                MemoryReader& memory, const Clock& clock,
-                                               const Clock& wall_clock) {
+                                               const WallClock& wall_clock) {
   std::unique_ptr<Manager> m(new Manager());
   m->config_ = config;
   m->clock_ = &clock;

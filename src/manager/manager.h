@@ -69,7 +69,7 @@ class Manager {
  public:
   static Result<std::unique_ptr<Manager>> open(const ManagerConfig& config, ModelLoader& loader,
                                                MemoryReader& memory, const Clock& clock,
-                                               const Clock& wall_clock);
+                                               const WallClock& wall_clock);
   ~Manager();
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
@@ -84,6 +84,9 @@ class Manager {
   // POST /v1/models/{id}/verify: hashes the file now; a mismatch is an error naming the
   // expected and actual digests (see integrity.h). Blocks for the length of the hash.
   Result<std::string> verify(const std::string& id) { return verify_model(*registry_, id); }
+  // POST /v1/models/{id}/verify {"accept": true}: the file as it is now becomes the expected
+  // one (a model file replaced on purpose); loads no longer answer 409.
+  Result<std::string> accept(const std::string& id) { return accept_model(*registry_, id); }
   // One round of housekeeping now: keep-alive expiry, a memory check and the settings
   // file's mtime poll.
   void housekeep();

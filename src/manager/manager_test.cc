@@ -22,7 +22,8 @@ TEST(Manager, OpensScansAndPersistsPreloadIds) {
   std::filesystem::create_directories(dir.path("models"));
   write_model(dir.path("models/a.gguf"));
   write_model(dir.path("models/b.gguf"));
-  FakeClock clock, wall(1'700'000'000'000);
+  FakeClock clock;
+  FakeWallClock wall(1'700'000'000'000);
   FakeLoader loader(&clock);
   FakeMemoryReader memory;
   ManagerConfig config;
@@ -48,7 +49,8 @@ TEST(Manager, OpensScansAndPersistsPreloadIds) {
 
 TEST(Manager, StartAndStopJoinTheThreads) {
   TempDir dir;
-  FakeClock clock, wall;
+  FakeClock clock;
+  FakeWallClock wall;
   FakeLoader loader(&clock);
   FakeMemoryReader memory;
   ManagerConfig config;

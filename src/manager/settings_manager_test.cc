@@ -71,7 +71,8 @@ class SettingsManagerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  FakeClock clock_, wall_{1'700'000'000'000};
+  FakeClock clock_;
+  FakeWallClock wall_{1'700'000'000'000};
   SizedLoader loader_{&clock_};
   FakeMemoryReader memory_;
   int64_t stamp_ = 1;

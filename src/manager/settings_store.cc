@@ -49,7 +49,7 @@ std::optional<FileStamp> stat_file_stamp(const std::string& path) {
   return FileStamp{int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec, static_cast<uint64_t>(st.st_size)};
 }
 
-SettingsStore::SettingsStore(SettingsOptions options, Registry& registry, const Clock& wall)
+SettingsStore::SettingsStore(SettingsOptions options, Registry& registry, const WallClock& wall)
     : options_(std::move(options)), registry_(registry), wall_(wall) {
   builtin_ = sampling_defaults();
   for (int i = 0; i < kSettingCount; ++i)
@@ -58,7 +58,7 @@ SettingsStore::SettingsStore(SettingsOptions options, Registry& registry, const 
 }
 
 Result<std::unique_ptr<SettingsStore>> SettingsStore::open(SettingsOptions options, Registry& registry,
-                                                           const Clock& wall_clock) {
+                                                           const WallClock& wall_clock) {
   std::unique_ptr<SettingsStore> s(new SettingsStore(std::move(options), registry, wall_clock));
   for (const auto& [id, text] : registry.api_settings()) {
     Result<SettingsLayer> layer = decode_settings_layer(text, s->base_dir(), s->options_.check_template);
@@ -76,7 +76,7 @@ Result<std::unique_ptr<SettingsStore>> SettingsStore::open(SettingsOptions optio
   s->last_stamp_ = loaded->stamp;
   s->status_.file_present = loaded->present;
   s->status_.reloads = loaded->present ? 1 : 0;
-  s->status_.last_reload_ms = loaded->present ? wall_clock.now_ms() : 0;
+  s->status_.last_reload_ms = loaded->present ? wall_clock.now_unix_ms() : 0;
   if (loaded->present)
     log_info("settings: read " + std::to_string(s->file_.models.size()) + " model sections from '" +
              s->options_.path + "'");
@@ -138,7 +138,7 @@ Status SettingsStore::reload() {
       last_stamp_ = loaded->stamp;
       status_.file_present = loaded->present;
       status_.reloads += 1;
-      status_.last_reload_ms = wall_.now_ms();
+      status_.last_reload_ms = wall_.now_unix_ms();
       status_.last_error.reset();
       status_.last_error_message.clear();
       change = diff_locked(before, "file");

@@ -66,7 +66,7 @@ class SettingsStore {
   // Reads the file (an error names file, line, key and what was expected) and the stored
   // API overrides (a row that no longer checks is dropped with a warning).
   static Result<std::unique_ptr<SettingsStore>> open(SettingsOptions options, Registry& registry,
-                                                     const Clock& wall_clock);
+                                                     const WallClock& wall_clock);
 
   // Reads the file now (POST /v1/models/refresh). On error the previous settings stay.
   Status reload();
@@ -93,7 +93,7 @@ class SettingsStore {
   void set_listener(std::function<void(const SettingsChange&)> listener);
 
  private:
-  SettingsStore(SettingsOptions options, Registry& registry, const Clock& wall);
+  SettingsStore(SettingsOptions options, Registry& registry, const WallClock& wall);
   struct Loaded {
     SettingsFile file;
     bool present = false;
@@ -113,7 +113,7 @@ class SettingsStore {
 
   const SettingsOptions options_;
   Registry& registry_;
-  const Clock& wall_;
+  const WallClock& wall_;
   SettingsLayer builtin_;
   std::mutex reload_mu_;  // serialises reload(), patch() and clear()
   mutable std::mutex mu_;

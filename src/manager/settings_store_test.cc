@@ -13,6 +13,7 @@ namespace hangar::manager {
 namespace {
 
 using testing::FakeClock;
+using testing::FakeWallClock;
 using testing::TempDir;
 using testing::write_model;
 
@@ -48,7 +49,7 @@ class SettingsStoreTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  FakeClock wall_{1'700'000'000'000};
+  FakeWallClock wall_{1'700'000'000'000};
   std::unique_ptr<Registry> registry_;
   int64_t stamp_ = 1;
 };

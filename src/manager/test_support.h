@@ -31,6 +31,16 @@ class FakeClock final : public Clock {
   std::atomic<int64_t> now_;
 };
 
+class FakeWallClock final : public WallClock {
+ public:
+  explicit FakeWallClock(int64_t start_ms = 1'700'000'000'000) : now_(start_ms) {}
+  int64_t now_unix_ms() const override { return now_.load(); }
+  void advance(int64_t ms) { now_ += ms; }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
 class FakeModel final : public LoadedModel {
  public:
   explicit FakeModel(uint64_t bytes, std::atomic<int>* live) : bytes_(bytes), live_(live) {
