@@ -276,12 +276,21 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
   http.Delete(R"(/v1/models/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
     change(ctx, req, res, [&](const std::string& id) { return ctx.manager.cache().unload(id); });
   });
+  // {"accept": true} takes the file as it is now as the expected one (it was replaced on
+  // purpose); without it a file that differs from its recorded digest is a 409.
   http.Post(R"(/v1/models/([^/]+)/verify)", [&ctx](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
+    bool accept = false;
+    if (!req.body.empty()) {
+      Json body;
+      if (!read_json_body(req, res, &body)) return;
+      if (!body.is_object()) return send_error(res, bad_request("", "the body must be a JSON object"));
+      if (MaybeError e = FieldReader(body).boolean("accept", &accept)) return send_error(res, *e);
+    }
     if (!require_model(ctx, id, res)) return;
-    Result<std::string> digest = ctx.manager.verify(id);
+    Result<std::string> digest = accept ? ctx.manager.accept(id) : ctx.manager.verify(id);
     if (!digest.ok()) return send_error(res, api_error(409, digest.error().message(), "integrity_mismatch"));
-    send_json(res, 200, {{"id", id}, {"sha256", *digest}, {"ok", true}});
+    send_json(res, 200, {{"id", id}, {"sha256", *digest}, {"ok", true}, {"accepted", accept}});
   });
 }
 

@@ -8,19 +8,9 @@
 namespace hangar::manager {
 namespace {
 
-struct Identity {
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-};
+using Identity = FileIdentity;
 
-Result<Identity> identify(const std::string& id, const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Error("model '" + id + "': its file '" + path + "' is gone");
-  }
-  return Identity{static_cast<uint64_t>(st.st_size),
-                  int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
-}
+Result<Identity> identify(const std::string& id, const std::string& path) { return file_identity(id, path); }
 
 Error mismatch(const ModelRecord& rec, const std::string& actual) {
   return Error("model '" + rec.id + "': sha256 mismatch for '" + rec.path + "': expected " +
@@ -46,6 +36,15 @@ Result<std::string> hash_and_compare(Registry& registry, const ModelRecord& rec,
 
 }  // namespace
 
+Result<FileIdentity> file_identity(const std::string& id, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Error("model '" + id + "': its file '" + path + "' is gone");
+  }
+  return FileIdentity{static_cast<uint64_t>(st.st_size),
+                      int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+}
+
 Status check_before_load(Registry& registry, const ModelRecord& rec) {
   if (rec.sha256.empty()) return Status::Ok();
   HANGAR_ASSIGN(Identity now, identify(rec.id, rec.path));
@@ -61,6 +60,17 @@ Result<std::string> verify_model(Registry& registry, const std::string& id,
   std::optional<ModelRecord> rec = registry.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
   return hash_and_compare(registry, *rec, progress, cancel);
+}
+
+Result<std::string> accept_model(Registry& registry, const std::string& id) {
+  std::optional<ModelRecord> rec = registry.get(id);
+  if (!rec || !rec->present) return Error("unknown model '" + id + "'");
+  const std::string before = rec->sha256;
+  rec->sha256.clear();  // nothing to compare against: the file as it is now becomes expected
+  HANGAR_ASSIGN(std::string digest, hash_and_compare(registry, *rec, {}, nullptr));
+  if (!before.empty() && before != digest)
+    log_info("model '" + id + "': accepted the replaced file (sha256 " + before + " -> " + digest + ")");
+  return digest;
 }
 
 }  // namespace hangar::manager

@@ -40,7 +40,14 @@ ModelCache::ModelCache(Registry& registry, ModelLoader& loader, const Clock& clo
       options_(std::move(options)),
       events_(events),
       budget_(options_.budget_bytes),
-      budget_reason_(options_.budget_bytes ? "fixed budget" : "no budget") {}
+      budget_reason_(options_.budget_bytes ? "fixed budget" : "no budget") {
+  // Pins outlive the process (the registry keeps them); the models themselves are loaded by
+  // the preloader, which queues pinned models after the preload list.
+  std::lock_guard lock(mu_);
+  for (const std::string& id : registry_.pinned()) {
+    if (std::optional<ModelRecord> rec = registry_.get(id)) entry_locked(id, *rec).pinned = true;
+  }
+}
 
 ModelCache::~ModelCache() {
   std::lock_guard lock(mu_);
@@ -212,8 +219,19 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
     LoadProgress progress = [this, &id](double fraction, std::string_view stage) {
       publish(ModelEvent(ModelEvent::kLoading, id).with("progress", fraction).with("stage", std::string(stage)));
     };
+    const Result<FileIdentity> before = file_identity(id, rec->path);
     loaded = loader_.load(*rec, progress);
     if (loaded.ok() && *loaded == nullptr) loaded = Error("model '" + id + "': loader returned no model");
+    // A file rewritten while it was read (`cp new.gguf` over it) gives a torn copy or a failed
+    // read: refused as a changed file is (409), whatever the loader made of it.
+    const Result<FileIdentity> after = file_identity(id, rec->path);
+    if (before.ok() && (!after.ok() || !(*after == *before))) {
+      loaded = Error("model '" + id + "': its file '" + rec->path +
+                     "' changed while it was being loaded; not loaded (load it again once the file is "
+                     "complete; if it was replaced on purpose, POST /v1/models/" + id +
+                     "/verify with {\"accept\": true})");
+      kind = FailureKind::kIntegrity;
+    }
     const uint64_t limit = figure.plan.memory_limit;
     if (loaded.ok() && limit != 0 && (*loaded)->memory_bytes() > limit) {
       // Learned, so that the next request is refused at admission without a load.

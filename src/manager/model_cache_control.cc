@@ -70,6 +70,7 @@ std::vector<std::string> ModelCache::unload_for_settings(const std::vector<std::
 Status ModelCache::pin(const std::string& id) {
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
+  HANGAR_TRY(registry_.set_pinned(id, true));  // written through, so that it survives a restart
   CacheLock guard(mu_, dropped_);
   Entry& e = entry_locked(id, *rec);
   e.pinned = true;
@@ -79,6 +80,7 @@ Status ModelCache::pin(const std::string& id) {
 }
 
 Status ModelCache::unpin(const std::string& id) {
+  if (registry_.get(id)) HANGAR_TRY(registry_.set_pinned(id, false));
   CacheLock guard(mu_, dropped_);
   auto it = entries_.find(id);
   if (it == entries_.end() || !it->second->pinned) {

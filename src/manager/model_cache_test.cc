@@ -380,5 +380,37 @@ TEST_F(ModelCacheTest, ExplicitLoadUnloadAndStatus) {
   EXPECT_EQ(loader_.live_models(), 0);
 }
 
+// A file rewritten while the loader reads it (`cp new.gguf` over it) is refused as a changed
+// file is: integrity (409), and the model the loader made of it is dropped.
+TEST_F(ModelCacheTest, FileChangedDuringLoadIsAnIntegrityFailure) {
+  ModelCache& cache = make_cache(budget(1000));
+  loader_.close_gate();
+  AcquireFailure failure;
+  Result<Lease> lease = Error("not run");
+  std::thread t([&] { lease = cache.acquire("a", {}, &failure); });
+  loader_.wait_entered(1);
+  testing::write_model(model_path("a"), "llama", 8, 5);  // rewritten: another size and mtime
+  loader_.open_gate();
+  t.join();
+  ASSERT_FALSE(lease.ok());
+  EXPECT_EQ(failure.kind, FailureKind::kIntegrity);
+  EXPECT_NE(lease.error().message().find("changed while it was being loaded"), std::string::npos);
+  EXPECT_EQ(loader_.live_models(), 0);
+  EXPECT_FALSE(cache.is_loaded("a"));
+}
+
+TEST_F(ModelCacheTest, PinsSurviveANewCacheOverTheSameRegistry) {
+  make_cache(budget(1000));
+  ASSERT_TRUE(cache_->pin("b").ok());
+  make_cache(budget(1000));  // as after a restart
+  ASSERT_TRUE(cache_->status("b").has_value());
+  EXPECT_TRUE(cache_->status("b")->pinned);
+  EXPECT_EQ(registry_->pinned(), Strings{"b"});
+  ASSERT_TRUE(cache_->unpin("b").ok());
+  EXPECT_TRUE(registry_->pinned().empty());
+  make_cache(budget(1000));
+  EXPECT_FALSE(cache_->status("b").has_value() && cache_->status("b")->pinned);
+}
+
 }  // namespace
 }  // namespace hangar::manager

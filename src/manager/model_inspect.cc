@@ -52,8 +52,17 @@ Status inspect_model_file(const std::string& path, ModelRecord* rec) {
   int64_t head_dim = n_head > 0 ? n_embd / n_head : 0;
   HANGAR_ASSIGN(int64_t key_len, file.get_int_or(arch + ".attention.key_length", head_dim));
   HANGAR_ASSIGN(int64_t value_len, file.get_int_or(arch + ".attention.value_length", head_dim));
+  // Values from the file: a product that overflows 64 bits is an error, not a wrapped estimate.
+  int64_t kv = 0;
+  if (n_layer < 0 || n_head_kv < 0 || key_len < 0 || value_len < 0 ||
+      __builtin_add_overflow(key_len, value_len, &kv) || __builtin_mul_overflow(kv, n_head_kv, &kv) ||
+      __builtin_mul_overflow(kv, n_layer, &kv))
+    return Error(path + ": " + arch + ".block_count " + std::to_string(n_layer) + " x head_count_kv " +
+                 std::to_string(n_head_kv) + " x (key_length " + std::to_string(key_len) +
+                 " + value_length " + std::to_string(value_len) +
+                 ") is negative or overflows 64 bits");
   rec->n_layer = n_layer;
-  rec->kv_elems_per_token = n_layer * n_head_kv * (key_len + value_len);
+  rec->kv_elems_per_token = kv;
   rec->hparams.reset();
   rec->hparams_read = true;
   if (const model::Architecture* a = model::find_architecture(arch)) {

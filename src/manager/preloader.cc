@@ -31,7 +31,12 @@ Result<bool> Preloader::enqueue(const std::string& id) {
 
 int Preloader::enqueue_saved_list() {
   int n = 0;
-  for (const std::string& id : registry_.preload_list()) {
+  // Pinned models are meant to stay resident, so they come back after a restart too.
+  std::vector<std::string> ids = registry_.preload_list();
+  for (const std::string& id : registry_.pinned()) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  for (const std::string& id : ids) {
     Result<bool> queued = enqueue(id);
     if (!queued.ok()) {
       log_warn(queued.error().message() + " (on the saved preload list)");

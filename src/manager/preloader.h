@@ -48,8 +48,8 @@ class Preloader {
   // Queues `id`. Returns true when newly queued, false when it was already queued or loading;
   // an error for an unknown model.
   Result<bool> enqueue(const std::string& id);
-  // Queues the persisted preload list (at start); absent models count as failed. Returns how
-  // many were queued.
+  // Queues the persisted preload list, then the pinned models not on it (at start); absent
+  // models count as failed. Returns how many were queued.
   int enqueue_saved_list();
   // Adds to (removes from) the persisted list and queues (dequeues) the model.
   Status add_to_list(const std::string& id);

@@ -53,6 +53,7 @@ constexpr std::pair<const char*, const char*> kAddedColumns[] = {
     {"hparams", "TEXT NOT NULL DEFAULT ''"},
 };
 constexpr int64_t kSchemaVersion = 1;
+constexpr const char* kPinsTable = "CREATE TABLE IF NOT EXISTS pins(id TEXT PRIMARY KEY)";
 
 constexpr const char* kColumns =
     "id, path, present, scan_error, architecture, n_params, tensor_types, tensor_bytes, "
@@ -105,6 +106,25 @@ Result<int64_t> pragma_int(Db& db, const std::string& name) {
   return row ? s.column_int(0) : 0;
 }
 
+// The state says which models a user has and how they use them: it is private to the user.
+// The directory becomes 0700 and each state file 0600, also when they existed more open.
+Status make_private(const std::string& path, mode_t mode, bool create_file) {
+  if (create_file) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+    if (fd < 0) return Error("cannot create '" + path + "': " + std::strerror(errno));
+    ::close(fd);
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT && !create_file) return Status::Ok();
+    return Error("cannot stat '" + path + "': " + std::strerror(errno));
+  }
+  if ((st.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) != 0)
+    return Error("cannot make '" + path + "' private (mode " + (mode == 0700 ? "0700" : "0600") +
+                 "): " + std::strerror(errno));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
@@ -114,6 +134,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
     fs::create_directories(dir, ec);
     if (ec) return Error("cannot create directory '" + dir + "': " + ec.message());
   }
+  HANGAR_TRY(make_private(options.state_dir, 0700, false));
   std::unique_ptr<Registry> reg(new Registry());
   reg->models_dir_ = options.models_dir;
   reg->wall_ = options.wall_clock;
@@ -121,7 +142,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
   reg->db_path_ = (fs::path(options.state_dir) / kDbFileName).string();
 
   std::string lock_path = (fs::path(options.state_dir) / "hangar.lock").string();
-  reg->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  reg->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (reg->lock_fd_ < 0) {
     return Error("cannot open lock file '" + lock_path + "': " + std::strerror(errno));
   }
@@ -130,6 +151,11 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
                  "' is in use by another hangar process (lock held on " + lock_path + ")");
   }
 
+  HANGAR_TRY(make_private(lock_path, 0600, false));
+  // Created here with 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+  // database file's mode.
+  HANGAR_TRY(make_private(reg->db_path_, 0600, true));
+  for (const char* suffix : {"-wal", "-shm"}) HANGAR_TRY(make_private(reg->db_path_ + suffix, 0600, false));
   HANGAR_ASSIGN(reg->db_, Db::open(reg->db_path_));
   HANGAR_TRY(reg->init_schema());
   HANGAR_TRY(reg->load_all());
@@ -199,6 +225,7 @@ Status Registry::init_schema() {
   HANGAR_TRY(db_->exec("PRAGMA journal_mode = WAL"));
   HANGAR_TRY(db_->exec("PRAGMA synchronous = NORMAL"));
   HANGAR_TRY(db_->exec(kSettingsTable));
+  HANGAR_TRY(db_->exec(kPinsTable));
   return Status::Ok();
 }
 
@@ -237,7 +264,7 @@ Status Registry::load_all() {
     r.hparams = decode_hparams(hp);
     r.hparams_read = !hp.empty();  // "-": read, and the file has none the engine can use
     // A row missing before its absence was timed starts its grace period now.
-    if (!r.present && r.absent_since_ms == 0) r.absent_since_ms = wall_->now_ms();
+    if (!r.present && r.absent_since_ms == 0) r.absent_since_ms = wall_->now_unix_ms();
     r.version = version_;
     records_[r.id] = std::move(r);
   }
@@ -252,6 +279,12 @@ Status Registry::load_all() {
     HANGAR_ASSIGN(bool row, a.step());
     if (!row) break;
     api_settings_[a.column_text(0)] = a.column_text(1);
+  }
+  HANGAR_ASSIGN(Stmt pins, db_->prepare("SELECT id FROM pins ORDER BY id"));
+  for (;;) {
+    HANGAR_ASSIGN(bool row, pins.step());
+    if (!row) break;
+    pins_.push_back(pins.column_text(0));
   }
   return Status::Ok();
 }
@@ -316,7 +349,7 @@ Result<ScanReport> Registry::scan() {
   ScanReport report;
   std::lock_guard lock(mu_);
   std::vector<ModelRecord> to_write;
-  const int64_t now = wall_->now_ms();
+  const int64_t now = wall_->now_unix_ms();
   for (const auto& [id, file] : found) {
     auto it = records_.find(id);
     const ModelRecord* old = it == records_.end() ? nullptr : &it->second;
@@ -506,7 +539,7 @@ Status Registry::record_access(const std::string& id) {
   std::lock_guard lock(mu_);
   HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
   rec->access_count += 1;
-  rec->last_access_ms = wall_->now_ms();
+  rec->last_access_ms = wall_->now_unix_ms();
   return write_record(*rec);
 }
 
@@ -642,6 +675,24 @@ Status Registry::set_api_settings(const std::string& id, const std::string& toml
   HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT OR REPLACE INTO api_settings (id, toml) VALUES (?, ?)"));
   HANGAR_TRY(s.bind(1, id).bind(2, toml).run());
   api_settings_[id] = toml;
+  return Status::Ok();
+}
+
+std::vector<std::string> Registry::pinned() const {
+  std::lock_guard lock(mu_);
+  return pins_;
+}
+
+Status Registry::set_pinned(const std::string& id, bool pinned) {
+  std::lock_guard lock(mu_);
+  auto it = std::lower_bound(pins_.begin(), pins_.end(), id);
+  const bool present = it != pins_.end() && *it == id;
+  if (pinned == present) return Status::Ok();
+  if (pinned && !records_.count(id)) return Error("unknown model '" + id + "'");
+  HANGAR_ASSIGN(Stmt s, db_->prepare(pinned ? "INSERT INTO pins (id) VALUES (?)" : "DELETE FROM pins WHERE id = ?"));
+  HANGAR_TRY(s.bind(1, id).run());
+  if (pinned) pins_.insert(it, id);
+  else pins_.erase(it);
   return Status::Ok();
 }
 

@@ -54,7 +54,7 @@ class Registry {
   struct Options {
     std::string state_dir;   // created if missing; holds hangar.db and hangar.lock
     std::string models_dir;  // created if missing; scanned for *.gguf (not recursive)
-    const Clock* wall_clock = nullptr;  // ms since the epoch; must outlive the registry
+    const WallClock* wall_clock = nullptr;  // must outlive the registry
     // Reads a file's header into a record (default: inspect_model_file). Called by scan() from
     // several threads at once, without the registry's locks; tests pass one that waits.
     std::function<Status(const std::string& path, ModelRecord* rec)> inspect;
@@ -151,6 +151,10 @@ class Registry {
   std::map<std::string, std::string> api_settings() const;
   // Stores `toml` for `id`; an empty text deletes the row.
   Status set_api_settings(const std::string& id, const std::string& toml);
+  // Pinned models (ModelCache::pin), sorted; they survive restarts like the preload list.
+  // set_pinned(id, true) requires a known id; unpinning an id that is not pinned is a no-op.
+  std::vector<std::string> pinned() const;
+  Status set_pinned(const std::string& id, bool pinned);
 
   const std::string& models_dir() const { return models_dir_; }
   const std::string& db_path() const { return db_path_; }
@@ -171,7 +175,7 @@ class Registry {
   Result<ModelRecord*> find_locked(const std::string& id);
 
   std::string models_dir_, db_path_;
-  const Clock* wall_ = nullptr;
+  const WallClock* wall_ = nullptr;
   std::function<Status(const std::string&, ModelRecord*)> inspect_;
   int lock_fd_ = -1;
   std::unique_ptr<Db> db_;
@@ -183,6 +187,7 @@ class Registry {
   std::map<std::string, std::string> api_settings_;
   std::map<std::string, std::vector<Footprint>> footprints_;  // by model id
   int64_t history_rows_ = 0;
+  std::vector<std::string> pins_;  // sorted
 };
 
 }  // namespace hangar::manager

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "manager/integrity.h"
 #include "manager/model_inspect.h"
 #include "manager/test_support.h"
@@ -20,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::FakeClock;
+using testing::FakeWallClock;
 using testing::TempDir;
 using testing::write_model;
 
@@ -35,7 +38,7 @@ class RegistryTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  FakeClock wall_{1'700'000'000'000};
+  FakeWallClock wall_{1'700'000'000'000};
 };
 
 TEST_F(RegistryTest, ScanReadsRealModelHeaders) {
@@ -538,6 +541,80 @@ TEST_F(RegistryTest, AHeaderReadOfAFileThatChangesMeanwhileIsNotStored) {
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->read, (std::vector<std::string>{"m"}));
   EXPECT_EQ((*reg)->get("m")->architecture, "qwen2");
+}
+
+// The registry tells who uses which models: the state dir is 0700 and its files 0600, also
+// when an older hangar (or a umask) left them readable by others.
+TEST_F(RegistryTest, StateDirAndFilesArePrivate) {
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  };
+  copy_shared("llama-spm-d256-q4_k_m.gguf");
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    ASSERT_TRUE((*reg)->scan().ok());
+    EXPECT_EQ(mode(dir_.path("state")), 0700u);
+    for (const char* f : {"hangar.db", "hangar.db-wal", "hangar.db-shm", "hangar.lock"})
+      EXPECT_EQ(mode(dir_.path(std::string("state/") + f)), 0600u) << f;
+  }
+  ASSERT_EQ(::chmod(dir_.path("state").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(dir_.path("state/hangar.db").c_str(), 0644), 0);
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  EXPECT_EQ(mode(dir_.path("state")), 0700u);
+  EXPECT_EQ(mode(dir_.path("state/hangar.db")), 0600u);
+  EXPECT_TRUE((*reg)->get("llama-spm-d256-q4_k_m").has_value());
+}
+
+TEST_F(RegistryTest, PinsSurviveRestart) {
+  fs::create_directories(dir_.path("models"));
+  write_model(model_path("a"));
+  write_model(model_path("b"), "llama", 8, 3);
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    ASSERT_TRUE((*reg)->scan().ok());
+    ASSERT_TRUE((*reg)->set_pinned("b", true).ok());
+    ASSERT_TRUE((*reg)->set_pinned("a", true).ok());
+    ASSERT_TRUE((*reg)->set_pinned("a", true).ok());  // again: no change
+    EXPECT_FALSE((*reg)->set_pinned("nope", true).ok());
+    EXPECT_EQ((*reg)->pinned(), (std::vector<std::string>{"a", "b"}));
+  }
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    EXPECT_EQ((*reg)->pinned(), (std::vector<std::string>{"a", "b"}));
+    ASSERT_TRUE((*reg)->set_pinned("a", false).ok());
+    ASSERT_TRUE((*reg)->set_pinned("a", false).ok());  // not pinned: no-op
+  }
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  EXPECT_EQ((*reg)->pinned(), (std::vector<std::string>{"b"}));
+}
+
+// A file replaced on purpose: verify keeps refusing it, accept makes it the expected one.
+TEST_F(RegistryTest, AcceptMakesAReplacedFileTheExpectedOne) {
+  fs::create_directories(dir_.path("models"));
+  write_model(model_path("a"));
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  ASSERT_TRUE((*reg)->scan().ok());
+  auto first = verify_model(**reg, "a");
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  write_model(model_path("a"), "llama", 8, 2, false, /*fill=*/7);  // same size, other bytes
+  ASSERT_TRUE((*reg)->scan().ok());
+  ASSERT_FALSE(verify_model(**reg, "a").ok());
+  ASSERT_FALSE(check_before_load(**reg, *(*reg)->get("a")).ok());
+  auto accepted = accept_model(**reg, "a");
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message();
+  EXPECT_NE(*accepted, *first);
+  EXPECT_EQ((*reg)->get("a")->sha256, *accepted);
+  EXPECT_TRUE(check_before_load(**reg, *(*reg)->get("a")).ok());
+  EXPECT_TRUE(verify_model(**reg, "a").ok());
+  EXPECT_FALSE(accept_model(**reg, "nope").ok());
 }
 
 }  // namespace
