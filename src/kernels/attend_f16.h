@@ -6,6 +6,9 @@
 #include <cstring>
 
 namespace hangar::kernels::detail {
+// Internal linkage, and builtins rather than std::exp / std::fma (inline functions of <cmath>):
+// each per-ISA translation unit that includes this keeps its own copy (see dispatch.h).
+namespace {
 
 // llama.cpp's CPU flash attention for a single query row (see model/attention.cc): the query
 // rounded to F16; per position, score = dot_f16_f16(key, q16) * scale; an online softmax whose
@@ -28,14 +31,14 @@ void attend_f16_head_impl(const uint16_t* const* k_rows, const uint16_t* const* 
     const float score = Ops::dot(k_rows[p] + offset, q16, qf, n) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (score > m) {
-      ms = std::exp(m - score);
+      ms = __builtin_expf(m - score);
       m = score;
       Ops::scale_h(acc16, ms, n);
     } else {
-      vs = std::exp(score - m);
+      vs = __builtin_expf(score - m);
     }
     Ops::mad_h(acc16, v_rows[p] + offset, vs, n);
-    s = std::fma(s, ms, vs);  // llama.cpp's S = S*ms + vs, contracted to an FMA by its compiler
+    s = __builtin_fmaf(s, ms, vs);  // llama.cpp's S = S*ms + vs, contracted to an FMA by its compiler
   }
   Ops::to_f32(acc16, out, n);
   Ops::scale(out, s == 0 ? 0.0f : 1.0f / s, n);
@@ -43,5 +46,7 @@ void attend_f16_head_impl(const uint16_t* const* k_rows, const uint16_t* const* 
 
 // Bytes of scratch attend_f16_head_impl needs for head size n (rounded for alignment).
 inline size_t attend_f16_scratch_bytes(int64_t n) { return static_cast<size_t>(n) * 8 + 64; }
+
+}  // namespace
 
 }  // namespace hangar::kernels::detail

@@ -15,9 +15,16 @@ enum WeightKind : int {
 };
 // Returns the WeightKind of a supported weight type, or -1.
 int weight_kind(TensorType t);
+
+// The helpers of this header have internal linkage (an anonymous namespace): the per-ISA
+// translation units include it, and an inline function with external linkage would be one
+// symbol to the linker, which may keep the copy compiled for AVX-512 and run it on an AVX2 CPU.
+// scripts/check-isa-symbols.sh (ctest isa_symbols) checks that no per-ISA object shares one.
+namespace {
 // True for the K-quants, whose activations are Q8_K (one scale per 256 elements).
 inline bool is_k_quant(int kind) { return kind >= kWQ4_K; }
 inline bool is_float_kind(int kind) { return kind <= kWBF16; }
+}  // namespace
 
 // The float evaluation order of llama.cpp's x86 (AVX2 and up) quantized products, which the x86
 // kernels reproduce bit for bit (reference/dot_ggml.cc spells both out):
@@ -27,9 +34,11 @@ inline bool is_float_kind(int kind) { return kind <= kWBF16; }
 //    whose row count is a multiple of 8 (its default CPU_REPACK buffers): one float chain per
 //    output fed with whole-block integer sums.
 enum class GgmlOrder { kLanes, kRepacked };
+namespace {
 inline GgmlOrder ggml_order(int kind, int64_t rows) {
   return (kind == kWQ4_0 || kind == kWQ4_K) && rows % 8 == 0 ? GgmlOrder::kRepacked : GgmlOrder::kLanes;
 }
+}  // namespace
 
 // 8-bit activations of one matmul, token-major; cols is a multiple of 32 (256 for K-quants).
 // Token t's values are x[k] ~= d32[k / 32] * qs[k].
@@ -88,7 +97,7 @@ struct MatmulJob {
 using RowsFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1, uint8_t* buf);
 
 struct TypeKernels {
-  RowsFn gemv = nullptr;  // direct: weight blocks unpacked in registers for up to 4 tokens
+  RowsFn gemv = nullptr;  // direct: weight blocks unpacked in registers for up to 8 tokens at a time
   RowsFn gemm = nullptr;  // tiled: weight panels unpacked once per thread for all tokens
   int gemm_rows = 1;      // gemm's r0 must be a multiple of this
   int gemm_min_tokens = 1 << 30;  // below this many tokens gemv is faster
@@ -108,12 +117,14 @@ struct TypeKernels {
   RowsFn gemv_pairs = nullptr;
 };
 
+namespace {
 // The token count from which matmul takes tk's tiled kernel for a matrix of `rows` rows.
 inline int gemm_min_tokens(const TypeKernels& tk, int kind, int64_t rows) {
   return tk.gemm_min_tokens_repacked != 0 && ggml_order(kind, rows) == GgmlOrder::kRepacked
              ? tk.gemm_min_tokens_repacked
              : tk.gemm_min_tokens;
 }
+}  // namespace
 
 using QuantizeActsFn = void (*)(const float* x, int64_t n, int8_t* qs, float* d32, float* s32,
                                 int16_t* s16);
