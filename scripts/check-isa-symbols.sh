@@ -12,8 +12,12 @@ objects=()
 archive=""
 while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then archive="${2:-}"; break; fi
-  objects+=("$1")
+  IFS=';' read -ra parts <<<"$1"  # ctest passes a CMake list ($<TARGET_OBJECTS:...>) as one argument
+  objects+=("${parts[@]}")
   shift
+done
+for f in "${objects[@]}" ${archive:+"$archive"}; do
+  [ -f "$f" ] || { echo "FAIL: no such object: $f"; exit 1; }
 done
 status=0
 tmp="$(mktemp -d)"
@@ -34,7 +38,8 @@ check() {
 n_sym=0
 if [ ${#objects[@]} -gt 0 ]; then
   for o in "${objects[@]}"; do
-    "$NM" -g --defined-only --format=posix "$o" | awk -v o="$(basename "$o")" '{print $1 "\t" o}'
+    "$NM" -g --defined-only --format=posix "$o" | awk -v o="$(basename "$o")" '{print $1 "\t" o}' ||
+      { echo "FAIL: nm $o"; exit 1; }
   done >"$tmp/objects"
   check "$tmp/objects" "."
   n_sym=$((n_sym + $(grep -c . "$tmp/objects")))
