@@ -231,10 +231,10 @@ void Manager::apply_settings(const std::vector<std::string>& ids) {
     const ModelSettings ms = settings_->model(id);
     // Only what the settings pinned is unpinned by them: POST /pin stays the user's.
     if (ms.pin && pinned_by_settings_.insert(id).second) {
-      Status st = cache_->pin(id);
+      Status st = cache_->pin(id, /*persist=*/false);  // the settings file pins it again at start
       if (!st.ok()) log_warn("settings: cannot pin '" + id + "': " + st.error().message());
     } else if (!ms.pin && pinned_by_settings_.erase(id) > 0) {
-      Status st = cache_->unpin(id);
+      Status st = cache_->unpin(id, /*persist=*/false);
       if (!st.ok()) log_warn("settings: cannot unpin '" + id + "': " + st.error().message());
     }
     if (ms.preload && preloaded_by_settings_.insert(id).second) {

@@ -214,8 +214,11 @@ class ModelCache {
   // the new sizes. Pinned models too: they stay pinned. Returns the ids unloaded now.
   std::vector<std::string> unload_for_settings(const std::vector<std::string>& ids);
   // A pinned model is never evicted nor expired (it may be unloaded or pinned while unloaded).
-  Status pin(const std::string& id);
-  Status unpin(const std::string& id);
+  // A persisted pin (the user's: POST /pin) is written to the registry and restored by the next
+  // cache over it; an unpersisted one (from the settings file, which is read again at start)
+  // lives in memory only, and unpin(id, false) leaves a persisted pin in place.
+  Status pin(const std::string& id, bool persist = true);
+  Status unpin(const std::string& id, bool persist = true);
 
   // Unloads idle models whose keep-alive ran out and ends the waits that timed out. Returns
   // how many models it unloaded.

@@ -67,10 +67,10 @@ std::vector<std::string> ModelCache::unload_for_settings(const std::vector<std::
   return unloaded;
 }
 
-Status ModelCache::pin(const std::string& id) {
+Status ModelCache::pin(const std::string& id, bool persist) {
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
-  HANGAR_TRY(registry_.set_pinned(id, true));  // written through, so that it survives a restart
+  if (persist) HANGAR_TRY(registry_.set_pinned(id, true));  // written through: survives a restart
   CacheLock guard(mu_, dropped_);
   Entry& e = entry_locked(id, *rec);
   e.pinned = true;
@@ -79,8 +79,13 @@ Status ModelCache::pin(const std::string& id) {
   return Status::Ok();
 }
 
-Status ModelCache::unpin(const std::string& id) {
-  if (registry_.get(id)) HANGAR_TRY(registry_.set_pinned(id, false));
+Status ModelCache::unpin(const std::string& id, bool persist) {
+  if (persist) {
+    if (registry_.get(id)) HANGAR_TRY(registry_.set_pinned(id, false));
+  } else {
+    const std::vector<std::string> pinned = registry_.pinned();
+    if (std::binary_search(pinned.begin(), pinned.end(), id)) return Status::Ok();  // the user's pin
+  }
   CacheLock guard(mu_, dropped_);
   auto it = entries_.find(id);
   if (it == entries_.end() || !it->second->pinned) {

@@ -412,5 +412,20 @@ TEST_F(ModelCacheTest, PinsSurviveANewCacheOverTheSameRegistry) {
   EXPECT_FALSE(cache_->status("b").has_value() && cache_->status("b")->pinned);
 }
 
+// Pins from the settings file are not persisted (the file pins again at start), and the
+// settings' unpin leaves the user's own pin alone.
+TEST_F(ModelCacheTest, UnpersistedPinsStayInMemory) {
+  make_cache(budget(1000));
+  ASSERT_TRUE(cache_->pin("a", /*persist=*/false).ok());
+  EXPECT_TRUE(cache_->status("a")->pinned);
+  EXPECT_TRUE(registry_->pinned().empty());
+  ASSERT_TRUE(cache_->pin("b").ok());
+  ASSERT_TRUE(cache_->unpin("b", /*persist=*/false).ok());
+  EXPECT_TRUE(cache_->status("b")->pinned);
+  make_cache(budget(1000));
+  EXPECT_FALSE(cache_->status("a").has_value() && cache_->status("a")->pinned);
+  EXPECT_TRUE(cache_->status("b")->pinned);
+}
+
 }  // namespace
 }  // namespace hangar::manager
