@@ -18,7 +18,7 @@ struct TokenizeOptions {
 };
 
 Result<Tokenizer> open_tokenizer(const std::string& path) {
-  HANGAR_ASSIGN(gguf::File file, gguf::File::open_header(path));
+  HANGAR_ASSIGN(gguf::File file, gguf::File::open(path));
   return Tokenizer::from_gguf(file);
 }
 
