@@ -7,9 +7,9 @@
 
 #include <filesystem>
 
+#include "base/clock.h"
 #include "manager/engine_loader.h"
 #include "manager/memory_reader.h"
-#include "manager/wall_clock.h"
 
 namespace hangar::api {
 namespace {
@@ -73,7 +73,7 @@ class GenerationRouteTest : public ::testing::Test {
   manager::EngineLoader loader_{pool_, {.ctx = 256, .parallel = 1}};
   manager::ProcMemoryReader memory_;
   SteadyClock clock_;
-  manager::WallClock wall_clock_;
+  SystemWallClock wall_clock_;
   std::unique_ptr<manager::Manager> manager_;
   std::unique_ptr<ServerContext> ctx_;
 };

@@ -79,7 +79,7 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   return m;
 }
 
-void Manager::add_jobs(const Clock& wall_clock) {
+void Manager::add_jobs(const WallClock& wall_clock) {
   const ManagerConfig& c = config_;
   worker_->add_job("keep_alive", std::max<int64_t>(c.housekeeping_interval_ms, 10), [this]() -> Result<JobOutcome> {
     const uint64_t before = cache_->stats().bytes_used;
@@ -129,7 +129,7 @@ void Manager::add_jobs(const Clock& wall_clock) {
     return o;
   });
   worker_->add_job("prune", std::max<int64_t>(c.prune_interval_ms, 10), [this, &wall_clock]() -> Result<JobOutcome> {
-    HANGAR_ASSIGN(std::vector<std::string> ids, registry_->prune_absent(wall_clock.now_ms() - config_.prune_grace_ms));
+    HANGAR_ASSIGN(std::vector<std::string> ids, registry_->prune_absent(wall_clock.now_unix_ms() - config_.prune_grace_ms));
     JobOutcome o;
     o.freed_items = static_cast<int64_t>(ids.size());
     o.detail = ids.empty() ? "nothing to prune" : "forgot " + std::to_string(ids.size()) + " models gone since before the grace period";

@@ -113,7 +113,7 @@ class Manager {
 
  private:
   Manager() = default;
-  void add_jobs(const Clock& wall_clock);
+  void add_jobs(const WallClock& wall_clock);
   Result<JobOutcome> rescan_job();
   void preload_loop();
   // Makes the cache and preloader follow the pin and preload settings of `ids`.

@@ -70,7 +70,8 @@ TEST(Manager, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
   std::filesystem::create_directories(dir.path("models"));
   write_model(dir.path("models/a.gguf"));
   write_model(dir.path("models/b.gguf"));
-  FakeClock clock, wall(1'700'000'000'000);
+  FakeClock clock;
+  FakeWallClock wall(1'700'000'000'000);
   FakeLoader loader(&clock);
   FakeMemoryReader memory;
   ManagerConfig config;
@@ -166,7 +167,8 @@ TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
   std::filesystem::create_directories(dir.path("models"));
   write_model(dir.path("models/a.gguf"));
   write_model(dir.path("models/b.gguf"));
-  FakeClock clock, wall(1'700'000'000'000);
+  FakeClock clock;
+  FakeWallClock wall(1'700'000'000'000);
   FakeLoader loader(&clock);
   loader.set("a", {.estimate = 100, .actual = 100});
   FakeMemoryReader memory;

@@ -363,7 +363,7 @@ TEST_F(RegistryTest, PruneForgetsOnlyFilesGoneLongerThanTheGracePeriod) {
   ASSERT_TRUE((*reg)->set_preload_list({"a", "c"}).ok());
   fs::remove(model_path("a"));
   ASSERT_TRUE((*reg)->scan().ok());
-  const int64_t a_gone = wall_.now_ms();
+  const int64_t a_gone = wall_.now_unix_ms();
   wall_.advance(1000);
   fs::remove(model_path("b"));
   ASSERT_TRUE((*reg)->scan().ok());
@@ -387,7 +387,7 @@ TEST_F(RegistryTest, PruneForgetsOnlyFilesGoneLongerThanTheGracePeriod) {
   write_model(model_path("b"));
   ASSERT_TRUE((*reg)->scan().ok());
   EXPECT_EQ((*reg)->get("b")->absent_since_ms, 0);
-  EXPECT_TRUE((*reg)->prune_absent(wall_.now_ms() + 1).value().empty());
+  EXPECT_TRUE((*reg)->prune_absent(wall_.now_unix_ms() + 1).value().empty());
 }
 
 TEST_F(RegistryTest, MaintenanceVacuumsFreedPagesAndTruncatesTheLog) {
@@ -398,7 +398,7 @@ TEST_F(RegistryTest, MaintenanceVacuumsFreedPagesAndTruncatesTheLog) {
   ASSERT_TRUE((*reg)->scan().ok());
   for (int i = 0; i < 200; ++i) fs::remove(model_path("m" + std::to_string(i)));
   ASSERT_TRUE((*reg)->scan().ok());
-  ASSERT_EQ((*reg)->prune_absent(wall_.now_ms() + 1).value().size(), 200u);
+  ASSERT_EQ((*reg)->prune_absent(wall_.now_unix_ms() + 1).value().size(), 200u);
   auto m = (*reg)->maintain();
   ASSERT_TRUE(m.ok()) << m.error().message();
   EXPECT_GT(m->pages_freed, 0);
