@@ -141,7 +141,7 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   sample(out, "hangar_model_load_seconds_total", "", double(c.total_load_ms) / 1e3);
   header(out, "hangar_model_unloads_total", "counter",
          "Models unloaded, by reason: policy (room for another model), keep_alive, memory_pressure, manual, "
-         "settings_change.");
+         "settings_change, file_changed.");
   for (int r = 0; r < manager::kEvictionReasonCount; ++r) {
     const auto reason = static_cast<manager::EvictionReason>(r);
     sample(out, "hangar_model_unloads_total", std::string("reason=\"") + manager::eviction_reason_name(reason) + "\"",

@@ -100,6 +100,8 @@ class Engine {
   // True when the weights file was truncated under the mapping: the lost pages read as zeros
   // and the model's output is garbage. The owner should stop using the engine.
   bool weights_pulled_away() const { return model_->file().mapped().pulled_away(); }
+  // True when the weights are the file's pages (mapped), not a private copy.
+  bool weights_mapped() const { return model_->file().mapped().backing() != MappedFile::Backing::kMemory; }
 
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}

@@ -57,6 +57,7 @@ class EngineModel final : public LoadedModel {
   // Drops finished sequences' KV blocks unused that long and gives their memory back.
   uint64_t trim_idle(int64_t unused_for_ms) override { return scheduler_->trim_prefixes(unused_for_ms); }
   bool weights_lost() const override { return engine_->weights_pulled_away(); }
+  bool weights_from_file() const override { return engine_->weights_mapped(); }
   const std::string& id() const { return id_; }
   engine::Scheduler& scheduler() { return *scheduler_; }
   const Tokenizer& tokenizer() const { return engine_->tokenizer(); }

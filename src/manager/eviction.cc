@@ -14,6 +14,7 @@ const char* eviction_reason_name(EvictionReason r) {
     case EvictionReason::kPressure: return "memory_pressure";
     case EvictionReason::kManual: return "manual";
     case EvictionReason::kSettings: return "settings_change";
+    case EvictionReason::kFileChanged: return "file_changed";
   }
   return "?";
 }

@@ -17,9 +17,10 @@ enum class EvictionReason {
   kPressure,   // the machine ran short: the effective budget fell below what was resident
   kManual,     // DELETE /v1/models/{id}
   kSettings,   // its settings changed in a way that needs a reload
+  kFileChanged,  // its weights are the file's pages and the file changed or was truncated
 };
-constexpr int kEvictionReasonCount = 5;
-// "policy", "keep_alive", "memory_pressure", "manual", "settings_change".
+constexpr int kEvictionReasonCount = 6;
+// "policy", "keep_alive", "memory_pressure", "manual", "settings_change", "file_changed".
 const char* eviction_reason_name(EvictionReason r);
 
 // What a policy may look at for one idle, unpinned, loaded model.

@@ -104,7 +104,7 @@ void Manager::add_jobs(const WallClock& wall_clock) {
     for (const auto& [id, model] : models) {
       if (model->weights_lost()) {
         // Its file was truncated under the mapping: it answers garbage until it goes.
-        Status st = cache_->unload(id);
+        Status st = cache_->unload(id, EvictionReason::kFileChanged);
         log_warn("model '" + id + "': its file was truncated while loaded; " +
                  (st.ok() ? std::string("unloaded") : "unload: " + st.error().message()));
       }

@@ -90,6 +90,8 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   // Outside the lock: the plan may read the file's header, the priority asks the settings.
   HANGAR_ASSIGN(AdmissionFigure figure, admission(id));
   const int priority = options.priority ? *options.priority : options_.priority_of ? options_.priority_of(id) : 0;
+  // A stat, outside the lock: whether the file is still the one a loaded model uses in place.
+  const Result<FileIdentity> identity = file_identity(id, rec->path);
 
   CacheLock guard(mu_, dropped_);
   std::unique_lock<std::mutex>& lock = guard.get();
@@ -100,6 +102,24 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
     e.recent.push_back(now);
   }
   e.priority = priority;
+  if (e.state == ModelState::kLoaded && e.model->weights_from_file() && e.identity &&
+      (!identity.ok() || !(*identity == *e.identity))) {
+    // Weights used in place from a file that was rewritten (or truncated: their pages read as
+    // zeros) are not the model that was loaded: refused as a changed file is (409), and
+    // unloaded so that the next load checks the file against its digest.
+    const bool idle = e.in_flight == 0;
+    if (idle) {
+      unload_entry_locked(id, e, EvictionReason::kFileChanged, "its file changed while its weights were mapped");
+      schedule_locked();
+    }
+    f->kind = FailureKind::kIntegrity;
+    log_warn("model '" + id + "': its file changed while the model used it in place; " +
+             (idle ? "unloaded" : "unloaded by the first request after its current ones finish"));
+    return Error("model '" + id + "': its file '" + rec->path +
+                 "' changed on disk while the model was loaded (its weights are read from the file); "
+                 "load it again, or if the file was replaced on purpose, POST /v1/models/" + id +
+                 "/verify with {\"accept\": true}");
+  }
   // A preload only wants the model resident, so a draining one will do; not one loaded under
   // settings that changed.
   if (e.state == ModelState::kLoaded && !e.stale && (!e.draining || !options.allow_evict)) {
@@ -214,12 +234,14 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec) kind = FailureKind::kUnknownModel;
   Status integrity = rec ? check_before_load(registry_, *rec) : Status(Error("model '" + id + "' is gone"));
+  std::optional<FileIdentity> loaded_identity;
   if (integrity.ok()) {
     kind = FailureKind::kLoadFailed;
     LoadProgress progress = [this, &id](double fraction, std::string_view stage) {
       publish(ModelEvent(ModelEvent::kLoading, id).with("progress", fraction).with("stage", std::string(stage)));
     };
     const Result<FileIdentity> before = file_identity(id, rec->path);
+    if (before.ok()) loaded_identity = *before;
     loaded = loader_.load(*rec, progress);
     if (loaded.ok() && *loaded == nullptr) loaded = Error("model '" + id + "': loader returned no model");
     // A file rewritten while it was read (`cp new.gguf` over it) gives a torn copy or a failed
@@ -269,6 +291,7 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
   }
   e.state = ModelState::kLoaded;
   e.model = std::move(loaded).value();
+  e.identity = loaded_identity;
   e.bytes = e.model->memory_bytes();
   e.loaded_at_ms = now;
   e.last_used_ms = now;

@@ -19,6 +19,7 @@
 #include "manager/admission.h"
 #include "manager/event_bus.h"
 #include "manager/eviction.h"
+#include "manager/integrity.h"
 #include "manager/model_loader.h"
 #include "manager/model_record.h"
 #include "manager/registry.h"

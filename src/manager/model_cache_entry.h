@@ -47,6 +47,7 @@ struct ModelCache::Entry {
   std::string last_error;      // of the last failed load
   std::string last_eviction;   // eviction_reason_name of the last unload
   std::deque<Waiter*> queue;   // waiting requests, in arrival order (granted ones leave it)
+  std::optional<FileIdentity> identity;  // of the file when it was loaded
 };
 
 // Holds the cache's lock; on destruction releases it and only then destroys the models that

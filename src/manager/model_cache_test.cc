@@ -427,5 +427,28 @@ TEST_F(ModelCacheTest, UnpersistedPinsStayInMemory) {
   EXPECT_TRUE(cache_->status("b")->pinned);
 }
 
+// A loaded model whose weights are the file's pages is not served once the file changed: 409,
+// and it is unloaded. A model holding a private copy keeps serving.
+TEST_F(ModelCacheTest, MappedModelWhoseFileChangedIsRefused) {
+  loader_.set("a", {.mapped = true});
+  loader_.set("b", {.mapped = false});
+  ModelCache& cache = make_cache(budget(1000));
+  use("a");
+  use("b");
+  testing::write_model(model_path("a"), "llama", 8, 6);
+  testing::write_model(model_path("b"), "llama", 8, 6);
+  AcquireFailure failure;
+  auto refused = cache.acquire("a", {}, &failure);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(failure.kind, FailureKind::kIntegrity);
+  EXPECT_NE(refused.error().message().find("changed on disk while the model was loaded"), std::string::npos);
+  EXPECT_FALSE(cache.is_loaded("a"));
+  EXPECT_EQ(loader_.live_models(), 1);
+  use("b");  // its copy is unaffected
+  EXPECT_EQ(loader_.calls_for("b"), 1);
+  use("a");  // loaded again from the file as it is now (no digest was recorded)
+  EXPECT_EQ(loader_.calls_for("a"), 2);
+}
+
 }  // namespace
 }  // namespace hangar::manager

@@ -31,6 +31,9 @@ class LoadedModel {
   virtual bool weights_lost() const { return false; }
   // The engine behind it; null for test fakes (the server's loader always makes one).
   virtual EngineModel* engine_model() { return nullptr; }
+  // True when the weights are used in place from the file (mapped, not copied): rewriting the
+  // file changes the model, so the cache refuses a loaded model whose file changed.
+  virtual bool weights_from_file() const { return false; }
 };
 
 // One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.

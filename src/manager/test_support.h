@@ -43,17 +43,20 @@ class FakeWallClock final : public WallClock {
 
 class FakeModel final : public LoadedModel {
  public:
-  explicit FakeModel(uint64_t bytes, std::atomic<int>* live) : bytes_(bytes), live_(live) {
+  explicit FakeModel(uint64_t bytes, std::atomic<int>* live, bool mapped = false)
+      : bytes_(bytes), live_(live), mapped_(mapped) {
     if (live_) ++*live_;
   }
   ~FakeModel() override {
     if (live_) --*live_;
   }
   uint64_t memory_bytes() const override { return bytes_; }
+  bool weights_from_file() const override { return mapped_; }
 
  private:
   uint64_t bytes_;
   std::atomic<int>* live_;
+  bool mapped_;
 };
 
 // Reports configured estimates and sizes, advances the fake clock by a model's load time,
@@ -65,6 +68,7 @@ class FakeLoader final : public ModelLoader {
     uint64_t actual = 100;  // what memory_bytes() reports after load
     int64_t load_ms = 0;   // the fake clock advances by this much during load()
     std::string fail;       // non-empty: load fails with this message
+    bool mapped = false;    // the model's weights_from_file()
   };
   explicit FakeLoader(FakeClock* clock) : clock_(clock) {}
 
@@ -94,7 +98,7 @@ class FakeLoader final : public ModelLoader {
     }
     if (spec.load_ms) clock_->advance(spec.load_ms);
     if (!spec.fail.empty()) return Error(spec.fail);
-    return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_));
+    return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_, spec.mapped));
   }
 
   // The settings string plans carry (footprints are stored per settings).

@@ -1,6 +1,7 @@
 // hangar serve and its files (issue 12): model files replaced while the server scans, loads and
-// serves them never kill it (a changed file is refused with 409 until the user accepts it), pins
-// survive a restart, and the state dir is private. Real server, real SQLite file, real files.
+// serves them never kill it (a changed file is refused with 409 until the user accepts it), with
+// weights mapped or copied; pins survive a restart, and the state dir is private. Real server,
+// real SQLite file, real files.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -81,49 +82,59 @@ describe('pins', () => {
   });
 });
 
-describe('a model file replaced on purpose', () => {
-  let server, dirs;
-  before(async () => {
-    dirs = makeModelsDir([LLAMA + '.gguf', LLAMA_K + '.gguf']);
-    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, ...common]);
-    await hashed(server);
-  });
-  after(async () => {
-    if (server) assert.equal((await server.stop()).code, 0);
-  });
+// --weights copy: the loaded model is a private copy and keeps answering as before; map (the
+// default): its weights are the file's pages, so it is refused (409) from the moment the file
+// changed. Either way the next load is refused until the user accepts the new file.
+for (const weights of ['copy', 'map']) {
+  describe(`a model file replaced on purpose (--weights ${weights})`, () => {
+    let server, dirs;
+    before(async () => {
+      dirs = makeModelsDir([LLAMA + '.gguf', LLAMA_K + '.gguf']);
+      server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--weights', weights, ...common]);
+      await hashed(server);
+    });
+    after(async () => {
+      if (server) assert.equal((await server.stop()).code, 0);
+    });
 
-  test('keeps serving from memory, is refused with 409 on its next load, then accepted', async () => {
-    const file = path.join(dirs.models, LLAMA + '.gguf');
-    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
-    const before = await complete(server, LLAMA);
-    assert.equal(before.status, 200);
-    fs.copyFileSync(shared(LLAMA_K), file);  // in place, as `cp` does: the same inode, truncated
-    // The loaded weights are a private copy: the model answers as before.
-    const during = await complete(server, LLAMA);
-    assert.equal(during.status, 200);
-    assert.equal(during.body.choices[0].text, before.body.choices[0].text);
-    assert.equal((await server.request('DELETE', `/v1/models/${LLAMA}`)).status, 200);
-    for (let i = 0; i < 2; ++i) {
-      const refused = await server.request('POST', `/v1/models/${LLAMA}/load`);
-      assert.equal(refused.status, 409, JSON.stringify(refused.body));
-      assert.equal(refused.body.error.code, 'integrity_mismatch');
-    }
-    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/verify`)).status, 409);
-    const bad = await server.request('POST', `/v1/models/${LLAMA}/verify`, { accept: 'yes' });
-    assert.equal(bad.status, 400);
-    const accepted = await server.request('POST', `/v1/models/${LLAMA}/verify`, { accept: true });
-    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
-    assert.equal(accepted.body.accepted, true);
-    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
-    const after = await complete(server, LLAMA);
-    assert.equal(after.status, 200);
-    // The file is now LLAMA_K's: the same answer as that model gives.
-    assert.equal(after.body.choices[0].text, (await complete(server, LLAMA_K)).body.choices[0].text);
-    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/verify`)).status, 200);
+    test('is refused with 409 until accepted, and never crashes the server', async () => {
+      const file = path.join(dirs.models, LLAMA + '.gguf');
+      assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
+      const before = await complete(server, LLAMA);
+      assert.equal(before.status, 200);
+      fs.copyFileSync(shared(LLAMA_K), file);  // in place, as `cp` does: the same inode, truncated
+      const during = await complete(server, LLAMA);
+      if (weights === 'copy') {
+        assert.equal(during.status, 200);
+        assert.equal(during.body.choices[0].text, before.body.choices[0].text);
+        assert.equal((await server.request('DELETE', `/v1/models/${LLAMA}`)).status, 200);
+      } else {
+        assert.equal(during.status, 409, JSON.stringify(during.body));
+        assert.equal(during.body.error.code, 'integrity_mismatch');
+      }
+      for (let i = 0; i < 2; ++i) {
+        const refused = await server.request('POST', `/v1/models/${LLAMA}/load`);
+        assert.equal(refused.status, 409, JSON.stringify(refused.body));
+        assert.equal(refused.body.error.code, 'integrity_mismatch');
+      }
+      assert.equal((await server.request('POST', `/v1/models/${LLAMA}/verify`)).status, 409);
+      const bad = await server.request('POST', `/v1/models/${LLAMA}/verify`, { accept: 'yes' });
+      assert.equal(bad.status, 400);
+      const accepted = await server.request('POST', `/v1/models/${LLAMA}/verify`, { accept: true });
+      assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+      assert.equal(accepted.body.accepted, true);
+      assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
+      const after = await complete(server, LLAMA);
+      assert.equal(after.status, 200);
+      // The file is now LLAMA_K's: the same answer as that model gives.
+      assert.equal(after.body.choices[0].text, (await complete(server, LLAMA_K)).body.choices[0].text);
+      assert.equal((await server.request('POST', `/v1/models/${LLAMA}/verify`)).status, 200);
+      assert.equal((await server.request('GET', '/health')).status, 200);
+    });
   });
-});
+}
 
-describe('model files rewritten while the server scans and loads them', () => {
+describe('model files rewritten while the server scans, loads and serves them (weights mapped)', () => {
   let server, dirs;
   before(async () => {
     dirs = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
@@ -145,9 +156,9 @@ describe('model files rewritten while the server scans and loads them', () => {
       }
     })();
     const statuses = {};
-    const hammer = async (method, route) => {
+    const hammer = async (method, route, body) => {
       while (!stop) {
-        const r = await server.request(method, route);  // a dead server rejects: the test fails
+        const r = await server.request(method, route, body);  // a dead server rejects: the test fails
         statuses[r.status] = (statuses[r.status] ?? 0) + 1;
         if (route.endsWith('/load') && r.status === 200) await server.request('DELETE', `/v1/models/${QWEN}`);
       }
@@ -157,12 +168,14 @@ describe('model files rewritten while the server scans and loads them', () => {
       hammer('POST', '/v1/models/refresh'),
       hammer('POST', `/v1/models/${QWEN}/load`),
       hammer('GET', `/v1/models/${QWEN}`),
+      hammer('POST', '/v1/completions', { model: QWEN, prompt: 'Hello', max_tokens: 2, temperature: 0 }),
     ];
     await new Promise((r) => setTimeout(r, 8000));
     stop = true;
     await Promise.all([writer, ...loops]);
     assert.ok(copies > 10, `only ${copies} copies`);
-    // 409: changed while loaded or against its digest; 500: caught while empty (not a model).
+    // 409: changed while loaded, while used in place, or against its digest; 500: caught while
+    // empty (not a model).
     for (const s of Object.keys(statuses)) assert.ok(['200', '409', '500'].includes(s), JSON.stringify(statuses));
     assert.equal((await server.request('GET', '/health')).status, 200);
     // Once the file holds still it is a model again.
