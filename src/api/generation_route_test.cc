@@ -70,7 +70,12 @@ class GenerationRouteTest : public ::testing::Test {
 
   fs::path dir_;
   ThreadPool pool_{2};
-  manager::EngineLoader loader_{pool_, {.ctx = 256, .parallel = 1}};
+  manager::EngineLoader loader_{pool_, [] {
+    manager::EngineLoaderOptions o;
+    o.ctx = 256;
+    o.parallel = 1;
+    return o;
+  }()};
   manager::ProcMemoryReader memory_;
   SteadyClock clock_;
   SystemWallClock wall_clock_;
