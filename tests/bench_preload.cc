@@ -23,6 +23,16 @@ using hangar::manager::testing::TempDir;
 
 namespace {
 
+// The replay's wall clock reads the simulated time of its monotonic one.
+class SimulatedWallClock final : public hangar::WallClock {
+ public:
+  explicit SimulatedWallClock(const hangar::Clock& clock) : clock_(clock) {}
+  int64_t now_unix_ms() const override { return clock_.now_ms(); }
+
+ private:
+  const hangar::Clock& clock_;
+};
+
 constexpr int64_t kSec = 1000, kMin = 60 * kSec, kHour = 60 * kMin, kDay = 24 * kHour;
 constexpr int64_t kMonday = 1'699'833'600'000;  // 2023-11-13 00:00 UTC
 constexpr int64_t kComputeMs = 100;              // time to first token once loaded
@@ -99,12 +109,13 @@ double percentile(std::vector<double> v, double q) {
 Result replay(const std::vector<Request>& trace, const std::string& strategy, const std::string& models_dir) {
   TempDir state;
   FakeClock clock(trace.front().at_ms - kMin);
+  SimulatedWallClock wall(clock);
   FakeLoader loader(&clock);
   for (const Model& m : kModels) {
     const uint64_t bytes = static_cast<uint64_t>(m.gb * kGB);
     loader.set(m.id, {.estimate = bytes, .actual = bytes, .load_ms = static_cast<int64_t>(m.gb * 1000)});
   }
-  auto reg = Registry::open({state.path("state"), models_dir, &clock});
+  auto reg = Registry::open({state.path("state"), models_dir, &wall});
   if (!reg.ok() || !(*reg)->scan().ok()) std::abort();
   Registry& registry = **reg;
   CacheOptions co;
@@ -117,7 +128,7 @@ Result replay(const std::vector<Request>& trace, const std::string& strategy, co
   ModelCache cache(registry, loader, clock, co);
   LearnedOptions lo;
   lo.predict = strategy == "learned";
-  learned = std::make_unique<LearnedPreloader>(registry, cache, clock, PredictorOptions{}, lo);
+  learned = std::make_unique<LearnedPreloader>(registry, cache, wall, PredictorOptions{}, lo);
   FakeMemoryReader memory;
   PreloadOptions po;
   po.delay_ms = 0;

@@ -11,7 +11,7 @@
 #include "api/routes.h"
 #include "manager/engine_loader.h"
 #include "manager/memory_reader.h"
-#include "manager/wall_clock.h"
+#include "base/clock.h"
 
 namespace hangar::api {
 namespace {
@@ -59,7 +59,7 @@ class ModelListTest : public ::testing::Test {
   manager::EngineLoader loader_{pool_, {.ctx = 128, .parallel = 1}};
   manager::ProcMemoryReader memory_;
   SteadyClock clock_;
-  manager::WallClock wall_clock_;
+  SystemWallClock wall_clock_;
   std::unique_ptr<manager::Manager> manager_;
   std::unique_ptr<ServerContext> ctx_;
 };

@@ -21,7 +21,7 @@
 #include "manager/manager.h"
 #include "manager/memory_reader.h"
 #include "manager/units.h"
-#include "manager/wall_clock.h"
+#include "base/clock.h"
 
 namespace hangar::cli {
 namespace {
@@ -169,7 +169,7 @@ Result<Row> run_one(const SwapBenchOptions& o, const fs::path& root, const std::
   manager::EngineLoader loader(pool, loader_options(o, root));
   manager::ProcMemoryReader memory;
   SteadyClock clock;
-  manager::WallClock wall;
+  SystemWallClock wall;
   HANGAR_ASSIGN(std::unique_ptr<manager::Manager> mgr, manager::Manager::open(config, loader, memory, clock, wall));
   api::ServerOptions so;
   so.port = 0;
@@ -243,7 +243,7 @@ int bench_swap(const SwapBenchOptions& o) {
     manager::EngineLoader loader(pool, loader_options(o, root));
     manager::ProcMemoryReader memory;
     SteadyClock clock;
-    manager::WallClock wall;
+    SystemWallClock wall;
     auto mgr = manager::Manager::open(*config, loader, memory, clock, wall);
     if (!mgr.ok()) return fail(mgr.error().message());
     for (const std::string& id : ids) {

@@ -56,7 +56,7 @@ void EventBus::publish(ModelEvent ev) {
   {
     std::lock_guard lock(mu_);
     ev.seq = ++seq_;
-    ev.time_ms = clock_.now_ms();
+    ev.time_ms = clock_.now_unix_ms();
     if (closed_) return;
     // Drop the subscriptions whose readers went away.
     subs_.erase(std::remove_if(subs_.begin(), subs_.end(), [](const auto& w) { return w.expired(); }),

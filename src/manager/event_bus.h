@@ -81,7 +81,7 @@ class EventSubscription {
 // Thread-safe; the clock must outlive the bus.
 class EventBus {
  public:
-  explicit EventBus(const Clock& wall_clock, size_t capacity_per_subscriber = 1024)
+  explicit EventBus(const WallClock& wall_clock, size_t capacity_per_subscriber = 1024)
       : clock_(wall_clock), capacity_(capacity_per_subscriber) {}
 
   void publish(ModelEvent ev);
@@ -92,7 +92,7 @@ class EventBus {
   uint64_t published() const;
 
  private:
-  const Clock& clock_;
+  const WallClock& clock_;
   const size_t capacity_;
   mutable std::mutex mu_;
   std::vector<std::weak_ptr<EventSubscription>> subs_;

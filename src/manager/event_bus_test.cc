@@ -11,10 +11,10 @@ namespace hangar::manager {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeClock;
+using testing::FakeWallClock;
 
 TEST(EventBus, EverySubscriberGetsEveryEventInOrderWithSeqAndTime) {
-  FakeClock wall(1'700'000'000'000);
+  FakeWallClock wall(1'700'000'000'000);
   EventBus bus(wall);
   auto one = bus.subscribe();
   auto two = bus.subscribe();
@@ -39,7 +39,7 @@ TEST(EventBus, EverySubscriberGetsEveryEventInOrderWithSeqAndTime) {
 }
 
 TEST(EventBus, ASlowSubscriberLosesTheOldestAndIsToldHowMany) {
-  FakeClock wall;
+  FakeWallClock wall;
   EventBus bus(wall, /*capacity_per_subscriber=*/3);
   auto slow = bus.subscribe();
   for (int i = 0; i < 10; ++i) bus.publish(ModelEvent(ModelEvent::kLoaded, "m" + std::to_string(i)));
@@ -52,7 +52,7 @@ TEST(EventBus, ASlowSubscriberLosesTheOldestAndIsToldHowMany) {
 }
 
 TEST(EventBus, GoneSubscribersAreForgottenAndCloseWakesReaders) {
-  FakeClock wall;
+  FakeWallClock wall;
   EventBus bus(wall);
   {
     auto gone = bus.subscribe();

@@ -17,7 +17,7 @@ std::string fixed(double x) {
 
 }  // namespace
 
-LearnedPreloader::LearnedPreloader(Registry& registry, ModelCache& cache, const Clock& wall_clock,
+LearnedPreloader::LearnedPreloader(Registry& registry, ModelCache& cache, const WallClock& wall_clock,
                                    PredictorOptions predictor, LearnedOptions options)
     : registry_(registry), cache_(cache), wall_(wall_clock), predictor_(predictor), options_(options) {}
 
@@ -28,7 +28,7 @@ Status LearnedPreloader::load_history() {
 }
 
 void LearnedPreloader::on_request(const std::string& id) {
-  const int64_t now = wall_.now_ms();
+  const int64_t now = wall_.now_unix_ms();
   predictor_.observe(id, now);
   Status st = registry_.record_request(id, now);
   if (!st.ok()) log_warn("cannot record a request for '" + id + "' in the history: " + st.error().message());
@@ -55,7 +55,7 @@ PreloadDecision LearnedPreloader::decide(const std::string& id) {
     d.reason = "unknown model";
     return d;
   }
-  const int64_t now = wall_.now_ms();
+  const int64_t now = wall_.now_unix_ms();
   d.probability = predictor_.predict_one(id, now).probability;
   d.value = d.probability * load_cost_ms(*rec);
   std::optional<ModelStatus> s = cache_.status(id);
@@ -99,7 +99,7 @@ PreloadDecision LearnedPreloader::decide(const std::string& id) {
 Result<PreloadDecision> LearnedPreloader::hint(const std::string& id) {
   std::optional<ModelRecord> rec = registry_.get(id);
   if (!rec || !rec->present) return Error("unknown model '" + id + "'");
-  predictor_.hint(id, wall_.now_ms());
+  predictor_.hint(id, wall_.now_unix_ms());
   PreloadDecision d = decide(id);
   if (d.preload) {
     std::lock_guard lock(mu_);
@@ -179,7 +179,7 @@ void LearnedPreloader::count_gone_locked() {
 std::vector<Prediction> LearnedPreloader::predictions() const {
   std::vector<std::string> ids;
   for (const ModelRecord& r : registry_.list()) ids.push_back(r.id);
-  return predictor_.predict(ids, wall_.now_ms());
+  return predictor_.predict(ids, wall_.now_unix_ms());
 }
 
 LearnedStats LearnedPreloader::stats() {

@@ -58,7 +58,7 @@ struct PreloadDecision {
 // Thread-safe; step() is for one driving thread (the manager's preload thread or a test).
 class LearnedPreloader {
  public:
-  LearnedPreloader(Registry& registry, ModelCache& cache, const Clock& wall_clock, PredictorOptions predictor,
+  LearnedPreloader(Registry& registry, ModelCache& cache, const WallClock& wall_clock, PredictorOptions predictor,
                    LearnedOptions options);
 
   // The predictor learns the registry's stored history (at start).
@@ -90,7 +90,7 @@ class LearnedPreloader {
 
   Registry& registry_;
   ModelCache& cache_;
-  const Clock& wall_;
+  const WallClock& wall_;
   Predictor predictor_;
   const LearnedOptions options_;
   mutable std::mutex mu_;

@@ -128,7 +128,7 @@ class Manager {
   std::unique_ptr<ModelCache> cache_;
   std::unique_ptr<Preloader> preloader_;
   std::unique_ptr<LearnedPreloader> learned_;
-  const Clock* wall_clock_ = nullptr;
+  const WallClock* wall_clock_ = nullptr;
   std::unique_ptr<MemoryMonitor> monitor_;
   std::unique_ptr<HashWorker> hasher_;
   std::unique_ptr<BackgroundWorker> worker_;

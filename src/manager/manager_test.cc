@@ -144,7 +144,8 @@ TEST(Manager, TheHeadersJobReadsInBatchesAndRunsAgainUntilNoneIsPending) {
   std::filesystem::create_directories(dir.path("models"));
   const int n = static_cast<int>(Manager::kHeaderBatch) + 3;
   for (int i = 0; i < n; ++i) write_model(dir.path("models/m" + std::to_string(i) + ".gguf"));
-  FakeClock clock, wall(1'700'000'000'000);
+  FakeClock clock;
+  FakeWallClock wall(1'700'000'000'000);
   FakeLoader loader(&clock);
   FakeMemoryReader memory;
   ManagerConfig config;

@@ -45,7 +45,7 @@ Status Registry::init_footprints() {
 
 Status Registry::record_footprint(const std::string& id, const Footprint& measured) {
   Footprint f = measured;
-  f.measured_at_ms = wall_->now_ms();
+  f.measured_at_ms = wall_->now_unix_ms();
   std::lock_guard lock(mu_);
   HANGAR_ASSIGN(ModelRecord * rec, find_locked(id));
   HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT OR REPLACE INTO footprints (id, settings, file_size, mtime_ns, "
