@@ -2,6 +2,7 @@
 #include "api/routes.h"
 
 #include "api/json_fields.h"
+#include "api/model_settings.h"
 
 namespace hangar::api {
 namespace {
@@ -85,9 +86,11 @@ const char* failure_name(manager::FailureKind k) {
   return "none";
 }
 
-// 200 when this replica takes requests now (for `model`, when given: known, not refused by
-// memory limits or a full queue), else 503 saying why. A dry run: it is no use of any model.
-void handle_ready(ServerContext& ctx, const std::string& model, httplib::Response& res) {
+// 200 when this replica takes requests now (for `name`, when given: a model id or alias that is
+// known, not refused by memory limits or a full queue), else 503 saying why. A dry run: it is no
+// use of any model. The answer names the model's id, as generation responses do.
+void handle_ready(ServerContext& ctx, const std::string& name, httplib::Response& res) {
+  const std::string model = name.empty() ? name : resolve_model_name(ctx, name);
   Json j;
   if (ctx.stopping) {
     j = {{"status", "not_ready"}, {"reason", "the server is stopping"}, {"draining", true}};
@@ -111,7 +114,8 @@ void add_utility_routes(httplib::Server& http, ServerContext& ctx) {
   auto health = [&ctx](const httplib::Request&, httplib::Response& res) {
     const manager::CacheStats c = ctx.manager.cache().stats();
     send_json(res, 200, {{"status", "ok"},
-                         {"models", ctx.manager.registry().list().size()},
+                         // Probes call this often: the ids, not copies of every record.
+                         {"models", ctx.manager.registry().versions().size()},
                          {"loaded", c.loaded}});
   };
   http.Get("/health/ready", [&ctx](const httplib::Request& req, httplib::Response& res) {

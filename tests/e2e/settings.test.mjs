@@ -84,6 +84,10 @@ describe('per-model settings', () => {
     const t = await server.request('POST', '/tokenize', { model: 'coder', content: 'Hello' });
     assert.equal(t.status, 200);
     assert.equal((await server.request('GET', '/v1/models/nobody')).status, 404);
+    // Readiness takes the names requests take.
+    const ready = await server.request('GET', '/health/ready/coder');
+    assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    assert.equal(ready.body.model, QWEN);
   });
 
   test('request fields win over settings, settings over the built-in defaults', async () => {
