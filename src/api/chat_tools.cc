@@ -14,7 +14,7 @@ MaybeError plan_tools(const ChatRequest& cr, const chat::ChatTemplate& tmpl, con
                                     "' cannot call tools: its chat template does not render the tools it is given");
   out->format = detect_tool_format(tmpl.tmpl().source(), true);
   const Tokenizer& tok = model.tokenizer();
-  for (const std::string& m : tool_markers(out->format)) {
+  for (std::string_view m : tool_markers(out->format)) {
     std::optional<TokenId> id = tok.find_token(m);
     if (id && tok.is_control(*id)) out->preserved_tokens.push_back(*id);
   }

@@ -331,16 +331,19 @@ ToolFormat detect_tool_format(std::string_view src, bool renders_tools) {
   return ToolFormat::kGeneric;
 }
 
-std::vector<std::string> tool_markers(ToolFormat f) {
+std::span<const std::string_view> tool_markers(ToolFormat f) {
+  static constexpr std::string_view kTagged[] = {kHermesOpen, kHermesClose};
+  static constexpr std::string_view kMistral[] = {kMistralMarker};
+  static constexpr std::string_view kMistralArgs[] = {kMistralMarker, kArgs, kCallId};
+  static constexpr std::string_view kLlama[] = {kPythonTag};
+  static constexpr std::string_view kAny[] = {kHermesOpen, kHermesClose, kMistralMarker, kArgs, kPythonTag};
   switch (f) {
     case ToolFormat::kHermes:
-    case ToolFormat::kQwenXml: return {std::string(kHermesOpen), std::string(kHermesClose)};
-    case ToolFormat::kMistral: return {std::string(kMistralMarker)};
-    case ToolFormat::kMistralArgs: return {std::string(kMistralMarker), std::string(kArgs), std::string(kCallId)};
-    case ToolFormat::kLlama3: return {std::string(kPythonTag)};
-    case ToolFormat::kGeneric:
-      return {std::string(kHermesOpen), std::string(kHermesClose), std::string(kMistralMarker), std::string(kArgs),
-              std::string(kPythonTag)};
+    case ToolFormat::kQwenXml: return kTagged;
+    case ToolFormat::kMistral: return kMistral;
+    case ToolFormat::kMistralArgs: return kMistralArgs;
+    case ToolFormat::kLlama3: return kLlama;
+    case ToolFormat::kGeneric: return kAny;
     case ToolFormat::kNone: break;
   }
   return {};
@@ -368,7 +371,7 @@ ToolParse ToolCallStreamer::push(std::string_view text) {
       }
     }
     size_t start = std::string::npos;
-    for (const std::string& m : tool_markers(format_))
+    for (std::string_view m : tool_markers(format_))
       if (m != kHermesClose && m != kArgs) start = std::min(start, pending_.find(m));
     if (start != std::string::npos) {
       // Blanks before the marker stay with the calls: they go if a call follows, as in a
@@ -381,7 +384,7 @@ ToolParse ToolCallStreamer::push(std::string_view text) {
       // Hold back blanks at the end (they go away when a call follows) and what could be the
       // start of a marker.
       size_t keep = pending_.size() - trim_right(pending_).size();
-      for (const std::string& m : tool_markers(format_))
+      for (std::string_view m : tool_markers(format_))
         for (size_t n = std::min(m.size() - 1, pending_.size()); n > keep; --n)
           if (pending_.compare(pending_.size() - n, n, m, 0, n) == 0) {
             keep = n;
@@ -395,19 +398,29 @@ ToolParse ToolCallStreamer::push(std::string_view text) {
     }
   }
   // Hermes-style blocks go out as soon as they close; other formats wait for the end.
-  if (format_ != ToolFormat::kHermes && format_ != ToolFormat::kQwenXml) return out;
+  if ((format_ != ToolFormat::kHermes && format_ != ToolFormat::kQwenXml) || malformed_) return out;
   for (;;) {
     const std::string_view rest = trim_left(pending_);
     if (rest.substr(0, kHermesOpen.size()) != kHermesOpen) break;
-    const size_t close = rest.find(kHermesClose);
-    if (close == std::string_view::npos) break;
-    const size_t block_end = pending_.size() - rest.size() + close + kHermesClose.size();
+    // An end tag cut by the last token's end is searched for again from its start.
+    const size_t body = pending_.size() - rest.size() + kHermesOpen.size();
+    const size_t from = std::max(body, scanned_ < kHermesClose.size() ? 0 : scanned_ - kHermesClose.size() + 1);
+    const size_t close = pending_.find(kHermesClose, from);
+    if (close == std::string::npos) {
+      scanned_ = pending_.size();
+      break;
+    }
+    const size_t block_end = close + kHermesClose.size();
     ToolParse block = parse_with(format_, std::string_view(pending_).substr(0, block_end), tools_, n_calls_ > 0);
-    if (block.calls.empty()) break;  // malformed: the end decides what it is
+    if (block.calls.empty()) {
+      malformed_ = true;  // the end decides what it is
+      break;
+    }
     n_calls_ += block.calls.size();
     for (auto& c : block.calls) out.calls.push_back(std::move(c));
     out.content += block.content;
     pending_.erase(0, block_end);
+    scanned_ = 0;
   }
   return out;
 }

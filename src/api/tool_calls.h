@@ -1,6 +1,7 @@
 // Tool calls in model output: the format a chat template teaches, parsing whole and streamed text.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,8 +26,8 @@ const char* tool_format_name(ToolFormat f);
 ToolFormat detect_tool_format(std::string_view template_source, bool renders_tools);
 
 // The texts of markers that may be special tokens and must then be kept in the output text
-// (e.g. "[TOOL_CALLS]", "<|python_tag|>").
-std::vector<std::string> tool_markers(ToolFormat f);
+// (e.g. "[TOOL_CALLS]", "<|python_tag|>"). Static: the streamer looks at them for every token.
+std::span<const std::string_view> tool_markers(ToolFormat f);
 
 struct ToolCall {
   std::string id;         // "call_..." unless the model gave one
@@ -63,6 +64,11 @@ class ToolCallStreamer {
   std::string pending_;   // text not yet passed on
   bool in_calls_ = false;  // a marker was seen: the rest is calls (and trailing content)
   bool started_ = false;   // some non-blank text was seen
+  // Hermes-style blocks: pending_[0, scanned_) holds no end tag (each token's text is searched
+  // once, not the whole block again), and a first block that closed without a well-formed call
+  // stays first until the end, so nothing more is parsed before finish().
+  size_t scanned_ = 0;
+  bool malformed_ = false;
   size_t n_calls_ = 0;
 };
 

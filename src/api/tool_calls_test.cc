@@ -45,6 +45,10 @@ std::vector<Case> cases() {
       {"a cut-off call stays text (constructed)", ToolFormat::kHermes,
        "Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Par",
        "Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Par", {}},
+      {"a malformed block before a call stays text (constructed)", ToolFormat::kHermes,
+       "<tool_call>\nnot a call\n</tool_call>\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"days\": 2}}\n"
+       "</tool_call>",
+       "<tool_call>\nnot a call\n</tool_call>", {{"get_weather", R"({"days":2})"}}},
       {"plain answer (constructed)", ToolFormat::kHermes, "It is sunny in Paris.", "It is sunny in Paris.", {}},
       // Meta's Llama 3.1 prompt-format documentation: the model's JSON tool call.
       {"Llama-3.1, Meta prompt-format docs", ToolFormat::kLlama3,
