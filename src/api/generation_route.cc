@@ -78,18 +78,28 @@ struct Run {
     return t;
   }
 
-  Json usage() const {
-    int64_t prompt = 0, completion = 0, cached = 0;
+  // Token counts as OpenAI bills them: with n > 1 a prompt (and what of it was cached, and of
+  // that what came from the disk store) counts once.
+  struct Usage {
+    int64_t prompt = 0, completion = 0, cached = 0, disk = 0;
+  };
+  Usage count_usage() const {
+    Usage u;
     std::vector<bool> seen(plan.prompts.size() + 1, false);
     for (size_t i = 0; i < choices.size(); ++i) {
-      completion += choices[i].timings.generated_tokens;
+      u.completion += choices[i].timings.generated_tokens;
       const int p = plan.prompt_of_choice[i];
-      if (seen[p]) continue;  // n > 1: a prompt counts once, as OpenAI bills it
+      if (seen[p]) continue;
       seen[p] = true;
-      prompt += static_cast<int64_t>(plan.prompts[i].size());
-      cached += choices[i].timings.cached_tokens;
+      u.prompt += static_cast<int64_t>(plan.prompts[i].size());
+      u.cached += choices[i].timings.cached_tokens;
+      u.disk += choices[i].timings.disk_tokens;
     }
-    return usage_json(prompt, completion, cached);
+    return u;
+  }
+  Json usage() const {
+    const Usage u = count_usage();
+    return usage_json(u.prompt, u.completion, u.cached);
   }
 
   const ChoiceState* first_error() const {
@@ -103,14 +113,13 @@ struct Run {
     s.model = plan.model_id;
     s.endpoint = format->endpoint();
     s.outcome = first_error() ? "error" : client_gone ? "cancelled" : "ok";
-    Json u = usage();
-    s.prompt_tokens = u["prompt_tokens"].get<int64_t>();
-    s.cached_tokens = u["prompt_tokens_details"]["cached_tokens"].get<int64_t>();
-    for (const auto& t : timings()) s.disk_tokens += t.disk_tokens;
-    s.generated_tokens = u["completion_tokens"].get<int64_t>();
+    const Usage u = count_usage();
+    s.prompt_tokens = u.prompt;
+    s.cached_tokens = u.cached;
+    s.disk_tokens = u.disk;  // of cached_tokens, as the metric says
+    s.generated_tokens = u.completion;
     s.ttft_s = first_token_s;
-    auto t = timings();
-    s.decode_tps = timings_json(t)["predicted_per_second"].get<double>();
+    s.decode_tps = timings_json(timings())["predicted_per_second"].get<double>();
     ctx->metrics.record_generation(s);
   }
 };
