@@ -40,6 +40,25 @@ function setConn(ok, text) {
 }
 
 // ---- Formatting.
+// Reads a server-sent event stream to its end, calling onData with each "data: " line's text
+// (the event stream and chat both read one; an exception from onData ends the read).
+async function readSse(res, onData) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      for (const line of block.split('\n')) if (line.startsWith('data: ')) onData(line.slice(6));
+    }
+  }
+}
+
 function fmtBytes(n) {
   if (!n) return '0';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -214,20 +233,7 @@ const events = {
         const res = await fetch('/v1/models/events', { headers: authHeaders(), signal });
         if (!res.ok) throw new Error('HTTP ' + res.status);
         this.connected = true;
-        const reader = res.body.getReader();
-        const decoder = new TextDecoder();
-        let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += decoder.decode(value, { stream: true });
-          let cut;
-          while ((cut = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, cut);
-            buf = buf.slice(cut + 2);
-            for (const line of block.split('\n')) if (line.startsWith('data: ')) onEvent(JSON.parse(line.slice(6)));
-          }
-        }
+        await readSse(res, (data) => onEvent(JSON.parse(data)));
       } catch (e) {
         if (signal.aborted) return;
       }
@@ -366,31 +372,16 @@ $('chat-form').addEventListener('submit', async (ev) => {
       const body = await res.json().catch(() => ({}));
       throw new Error((body.error && body.error.message) || 'HTTP ' + res.status);
     }
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, cut);
-        buf = buf.slice(cut + 2);
-        for (const line of block.split('\n')) {
-          if (!line.startsWith('data: ')) continue;
-          const data = line.slice(6);
-          if (data === '[DONE]') continue;
-          const chunk = JSON.parse(data);
-          if (chunk.error) throw new Error(chunk.error.message);
-          const piece = (chunk.choices[0] && chunk.choices[0].delta.content) || '';
-          if (!piece) continue;
-          reply += piece;
-          out.textContent = reply;
-          out.dataset.chunks = String(Number(out.dataset.chunks) + 1);
-        }
-      }
-    }
+    await readSse(res, (data) => {
+      if (data === '[DONE]') return;
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw new Error(chunk.error.message);
+      const piece = (chunk.choices[0] && chunk.choices[0].delta.content) || '';
+      if (!piece) return;
+      reply += piece;
+      out.textContent = reply;
+      out.dataset.chunks = String(Number(out.dataset.chunks) + 1);
+    });
     chat.history.push({ role: 'assistant', content: reply });
   } catch (e) {
     out.textContent = reply + '\n[error: ' + e.message + ']';
