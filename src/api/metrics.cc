@@ -26,6 +26,12 @@ void sample(std::string& out, const std::string& name, const std::string& labels
   out += " " + num(v) + "\n";
 }
 
+// A metric with one unlabelled sample.
+void single(std::string& out, const char* name, const char* type, const char* help, double v) {
+  header(out, name, type, help);
+  sample(out, name, "", v);
+}
+
 std::string model_label(const std::string& id) { return "model=\"" + prometheus_label(id) + "\""; }
 
 void histogram(std::string& out, const std::string& name, const std::string& labels, const Histogram& h) {
@@ -38,22 +44,18 @@ void histogram(std::string& out, const std::string& name, const std::string& lab
 
 // The disk store of prompt prefixes (serve --kv-disk-budget).
 void render_kv_store(std::string& out, const engine::KvStoreStats& k) {
-  header(out, "hangar_kv_disk_files", "gauge", "Saved prompt prefixes on disk.");
-  sample(out, "hangar_kv_disk_files", "", double(k.files));
-  header(out, "hangar_kv_disk_bytes", "gauge", "Bytes of saved prompt prefixes on disk.");
-  sample(out, "hangar_kv_disk_bytes", "", double(k.bytes));
+  single(out, "hangar_kv_disk_files", "gauge", "Saved prompt prefixes on disk.", double(k.files));
+  single(out, "hangar_kv_disk_bytes", "gauge", "Bytes of saved prompt prefixes on disk.", double(k.bytes));
   header(out, "hangar_kv_disk_saves_total", "counter", "Prompt prefixes written to disk (and failed writes).");
   sample(out, "hangar_kv_disk_saves_total", "result=\"ok\"", double(k.saves));
   sample(out, "hangar_kv_disk_saves_total", "result=\"failed\"", double(k.save_failures));
-  header(out, "hangar_kv_disk_restores_total", "counter", "Prompt prefixes restored from disk.");
-  sample(out, "hangar_kv_disk_restores_total", "", double(k.restores));
-  header(out, "hangar_kv_disk_restored_tokens_total", "counter", "Prompt tokens restored from disk.");
-  sample(out, "hangar_kv_disk_restored_tokens_total", "", double(k.restored_tokens));
-  header(out, "hangar_kv_disk_rejected_total", "counter",
-         "Saved files found truncated, corrupt, foreign or stale: deleted, never used.");
-  sample(out, "hangar_kv_disk_rejected_total", "", double(k.rejected));
-  header(out, "hangar_kv_disk_evictions_total", "counter", "Saved files deleted to stay within --kv-disk-budget.");
-  sample(out, "hangar_kv_disk_evictions_total", "", double(k.evicted));
+  single(out, "hangar_kv_disk_restores_total", "counter", "Prompt prefixes restored from disk.", double(k.restores));
+  single(out, "hangar_kv_disk_restored_tokens_total", "counter",
+         "Prompt tokens restored from disk.", double(k.restored_tokens));
+  single(out, "hangar_kv_disk_rejected_total", "counter",
+         "Saved files found truncated, corrupt, foreign or stale: deleted, never used.", double(k.rejected));
+  single(out, "hangar_kv_disk_evictions_total", "counter",
+         "Saved files deleted to stay within --kv-disk-budget.", double(k.evicted));
 }
 
 }  // namespace
@@ -133,12 +135,10 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
     sample(out, "hangar_http_responses_total", "code=\"" + std::to_string(status) + "\"", double(n));
 
   const manager::CacheStats& c = snap.cache;
-  header(out, "hangar_model_loads_total", "counter", "Model loads.");
-  sample(out, "hangar_model_loads_total", "", double(c.loads));
-  header(out, "hangar_model_load_failures_total", "counter", "Model loads that failed.");
-  sample(out, "hangar_model_load_failures_total", "", double(c.load_failures));
-  header(out, "hangar_model_load_seconds_total", "counter", "Time spent loading models.");
-  sample(out, "hangar_model_load_seconds_total", "", double(c.total_load_ms) / 1e3);
+  single(out, "hangar_model_loads_total", "counter", "Model loads.", double(c.loads));
+  single(out, "hangar_model_load_failures_total", "counter", "Model loads that failed.", double(c.load_failures));
+  single(out, "hangar_model_load_seconds_total", "counter",
+         "Time spent loading models.", double(c.total_load_ms) / 1e3);
   header(out, "hangar_model_unloads_total", "counter",
          "Models unloaded, by reason: policy (room for another model), keep_alive, memory_pressure, manual, "
          "settings_change, file_changed.");
@@ -147,24 +147,20 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
     sample(out, "hangar_model_unloads_total", std::string("reason=\"") + manager::eviction_reason_name(reason) + "\"",
            double(c.unloads_for(reason)));
   }
-  header(out, "hangar_model_evictions_total", "counter", "Models evicted to make room (budget or count cap).");
-  sample(out, "hangar_model_evictions_total", "", double(c.unloads_for(manager::EvictionReason::kPolicy)));
+  single(out, "hangar_model_evictions_total", "counter",
+         "Models evicted to make room (budget or count cap).", double(c.unloads_for(manager::EvictionReason::kPolicy)));
   header(out, "hangar_requests_waiting", "gauge", "Requests waiting for memory now, per model.");
   for (const auto& s : c.models) sample(out, "hangar_requests_waiting", model_label(s.id), double(s.waiting));
-  header(out, "hangar_requests_queued_total", "counter", "Requests that had to wait for memory.");
-  sample(out, "hangar_requests_queued_total", "", double(c.queued));
-  header(out, "hangar_queue_wait_seconds_total", "counter", "Time requests spent waiting for memory.");
-  sample(out, "hangar_queue_wait_seconds_total", "", double(c.queue_wait_ms) / 1e3);
+  single(out, "hangar_requests_queued_total", "counter", "Requests that had to wait for memory.", double(c.queued));
+  single(out, "hangar_queue_wait_seconds_total", "counter",
+         "Time requests spent waiting for memory.", double(c.queue_wait_ms) / 1e3);
   header(out, "hangar_requests_rejected_total", "counter",
          "Requests refused while waiting for memory: queue full (429) or timed out (503).");
   sample(out, "hangar_requests_rejected_total", "reason=\"queue_full\"", double(c.queue_full));
   sample(out, "hangar_requests_rejected_total", "reason=\"queue_timeout\"", double(c.queue_timeouts));
-  header(out, "hangar_cache_hits_total", "counter", "Requests that found their model loaded.");
-  sample(out, "hangar_cache_hits_total", "", double(c.hits));
-  header(out, "hangar_cache_misses_total", "counter", "Requests that had to load their model.");
-  sample(out, "hangar_cache_misses_total", "", double(c.misses));
-  header(out, "hangar_cache_hit_ratio", "gauge", "hits / (hits + misses).");
-  sample(out, "hangar_cache_hit_ratio", "", c.hit_rate());
+  single(out, "hangar_cache_hits_total", "counter", "Requests that found their model loaded.", double(c.hits));
+  single(out, "hangar_cache_misses_total", "counter", "Requests that had to load their model.", double(c.misses));
+  single(out, "hangar_cache_hit_ratio", "gauge", "hits / (hits + misses).", c.hit_rate());
   header(out, "hangar_model_memory_bytes", "gauge", "Measured bytes of each resident model.");
   int resident = 0;
   for (const auto& s : c.models) {
@@ -190,27 +186,23 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
   for (const auto& g : snap.engines)
     sample(out, "hangar_kv_cache_usage_ratio", model_label(g.model),
            g.kv_capacity_bytes ? double(g.kv_used_bytes) / double(g.kv_capacity_bytes) : 0.0);
-  header(out, "hangar_memory_used_bytes", "gauge", "Bytes of all resident models.");
-  sample(out, "hangar_memory_used_bytes", "", double(c.bytes_used));
+  single(out, "hangar_memory_used_bytes", "gauge", "Bytes of all resident models.", double(c.bytes_used));
   header(out, "hangar_memory_budget_bytes", "gauge",
          "The effective memory budget (0: none); it follows the machine's free memory.");
   sample(out, "hangar_memory_budget_bytes", "", double(c.bytes_budget));
-  header(out, "hangar_models_resident", "gauge", "Models loaded now.");
-  sample(out, "hangar_models_resident", "", double(resident));
-  header(out, "hangar_process_resident_bytes", "gauge", "The server's RSS at the last memory check.");
-  sample(out, "hangar_process_resident_bytes", "", double(snap.monitor.last.process_rss));
-  header(out, "hangar_memory_pressure_events_total", "counter", "Memory checks that found pressure.");
-  sample(out, "hangar_memory_pressure_events_total", "", double(snap.monitor.pressure_events));
+  single(out, "hangar_models_resident", "gauge", "Models loaded now.", double(resident));
+  single(out, "hangar_process_resident_bytes", "gauge",
+         "The server's RSS at the last memory check.", double(snap.monitor.last.process_rss));
+  single(out, "hangar_memory_pressure_events_total", "counter",
+         "Memory checks that found pressure.", double(snap.monitor.pressure_events));
 
   const manager::PreloadStats& p = snap.preload;
-  header(out, "hangar_preload_queued", "gauge", "Models waiting to be preloaded.");
-  sample(out, "hangar_preload_queued", "", double(p.queued));
+  single(out, "hangar_preload_queued", "gauge", "Models waiting to be preloaded.", double(p.queued));
   header(out, "hangar_preloads_total", "counter", "Preloads by result.");
   sample(out, "hangar_preloads_total", "result=\"loaded\"", double(p.loaded));
   sample(out, "hangar_preloads_total", "result=\"failed\"", double(p.failed));
   sample(out, "hangar_preloads_total", "result=\"skipped\"", double(p.skipped));
-  header(out, "hangar_hash_pending", "gauge", "Models still waiting for their sha256.");
-  sample(out, "hangar_hash_pending", "", double(snap.hashing.pending));
+  single(out, "hangar_hash_pending", "gauge", "Models still waiting for their sha256.", double(snap.hashing.pending));
   if (snap.kv_store) render_kv_store(out, *snap.kv_store);
   return out;
 }
