@@ -5,16 +5,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <filesystem>
-
-#include "base/clock.h"
-#include "manager/engine_loader.h"
-#include "manager/memory_reader.h"
+#include "api/real_manager_test_support.h"
 
 namespace hangar::api {
 namespace {
 
-namespace fs = std::filesystem;
 constexpr const char* kModel = "tiny";
 
 // The smallest output: text only.
@@ -30,26 +25,11 @@ class TextFormat final : public OutputFormat {
   Json final_choice(int index, const ChoiceState& c) const override { return {{"index", index}, {"text", c.text}}; }
 };
 
-class GenerationRouteTest : public ::testing::Test {
+class GenerationRouteTest : public testing::RealManagerTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hangar-genroute-" + std::to_string(::getpid()));
-    fs::create_directories(dir_ / "models");
-    fs::copy_file(std::string(HANGAR_SHARED_DIR) + "/models/llama-2-tiny-random.gguf",
-                  dir_ / "models" / (std::string(kModel) + ".gguf"), fs::copy_options::overwrite_existing);
-    manager::ManagerConfig config;
-    config.models_dir = (dir_ / "models").string();
-    config.state_dir = (dir_ / "state").string();
-    config.hash_in_background = false;
-    auto opened = manager::Manager::open(config, loader_, memory_, clock_, wall_clock_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message();
-    manager_ = std::move(opened).value();
-    ctx_ = std::make_unique<ServerContext>(*manager_, ServerOptions{});
-  }
-  void TearDown() override {
-    ctx_.reset();
-    manager_.reset();
-    fs::remove_all(dir_);
+    ASSERT_NO_FATAL_FAILURE(open({.name = "genroute", .models = {kModel}, .loader = {.ctx = 256, .parallel = 1},
+                                  .threads = 2}));
   }
 
   // Holds the model and plans `max_tokens` greedy tokens after a short prompt.
@@ -67,20 +47,6 @@ class GenerationRouteTest : public ::testing::Test {
   }
 
   int in_flight() { return manager_->cache().status(kModel)->in_flight; }
-
-  fs::path dir_;
-  ThreadPool pool_{2};
-  manager::EngineLoader loader_{pool_, [] {
-    manager::EngineLoaderOptions o;
-    o.ctx = 256;
-    o.parallel = 1;
-    return o;
-  }()};
-  manager::ProcMemoryReader memory_;
-  SteadyClock clock_;
-  SystemWallClock wall_clock_;
-  std::unique_ptr<manager::Manager> manager_;
-  std::unique_ptr<ServerContext> ctx_;
 };
 
 TEST_F(GenerationRouteTest, AStreamReleasesItsModelBeforeItsLastEvent) {

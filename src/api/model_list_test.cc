@@ -7,41 +7,24 @@
 
 #include <filesystem>
 
-#include "api/context.h"
+#include "api/real_manager_test_support.h"
 #include "api/routes.h"
-#include "manager/engine_loader.h"
-#include "manager/memory_reader.h"
-#include "base/clock.h"
 
 namespace hangar::api {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ModelListTest : public ::testing::Test {
+class ModelListTest : public testing::RealManagerTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hangar-modellist-" + std::to_string(::getpid()));
-    fs::create_directories(dir_ / "models");
-    for (const char* id : {"a", "b", "c"})
-      fs::copy_file(std::string(HANGAR_SHARED_DIR) + "/models/llama-2-tiny-random.gguf", model(id),
-                    fs::copy_options::overwrite_existing);
-    manager::ManagerConfig config;
-    config.models_dir = (dir_ / "models").string();
-    config.state_dir = (dir_ / "state").string();
-    config.hash_in_background = false;
-    config.cache.keep_alive_ms = -1;  // no expiry counting down between two renderings
-    auto opened = manager::Manager::open(config, loader_, memory_, clock_, wall_clock_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message();
-    manager_ = std::move(opened).value();
-    ctx_ = std::make_unique<ServerContext>(*manager_, ServerOptions{});
+    ASSERT_NO_FATAL_FAILURE(open({.name = "modellist",
+                                  .models = {"a", "b", "c"},
+                                  .loader = {.ctx = 128, .parallel = 1},
+                                  .threads = 1,
+                                  // no expiry counting down between two renderings
+                                  .configure = [](manager::ManagerConfig& c) { c.cache.keep_alive_ms = -1; }}));
   }
-  void TearDown() override {
-    ctx_.reset();
-    manager_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path model(const std::string& id) { return dir_ / "models" / (id + ".gguf"); }
 
   // The list, checked against model_object() of every present record, rendered afresh.
   Json list_and_check() {
@@ -53,15 +36,6 @@ class ModelListTest : public ::testing::Test {
     return got["data"];
   }
   int64_t rendered() const { return ctx_->model_list.last_rendered(); }
-
-  fs::path dir_;
-  ThreadPool pool_{1};
-  manager::EngineLoader loader_{pool_, {.ctx = 128, .parallel = 1}};
-  manager::ProcMemoryReader memory_;
-  SteadyClock clock_;
-  SystemWallClock wall_clock_;
-  std::unique_ptr<manager::Manager> manager_;
-  std::unique_ptr<ServerContext> ctx_;
 };
 
 TEST_F(ModelListTest, RendersAgainOnlyWhatChanged) {
