@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 
+import { exchange, write } from './raw_http.mjs';
 import { hangarBin, makeModelsDir, sharedDir, startServer, waitFor } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';   // has a chat template
@@ -190,8 +191,18 @@ describe('hangar serve with a generous budget', () => {
     const bad = await server.request('POST', '/v1/chat/completions', '{"model": ');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.type, 'invalid_request_error');
-    const tooBig = await server.request('POST', '/v1/completions', { model: QWEN, prompt: 'x'.repeat(9 << 20) });
-    assert.equal(tooBig.status, 413);
+    // Over a raw socket, read as soon as it comes: the 413 is sent before the body is read, and
+    // fetch fails outright when the server stops draining an upload that is still going (a
+    // loaded machine sends 9 MiB slower than the server lingers).
+    const big = JSON.stringify({ model: QWEN, prompt: 'x'.repeat(9 << 20) });
+    const tooBig = await exchange(server.port, async (sock, answered) => {
+      await write(sock, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${Buffer.byteLength(big)}\r\n\r\n`);
+      if (!answered()) await write(sock, big);
+    });
+    assert.equal(tooBig.status, 413, JSON.stringify(tooBig).slice(0, 300));
+    assert.equal(tooBig.body.error.type, 'invalid_request_error');
+    assert.match(tooBig.body.error.message, /exceeds the limit of \d+ bytes/);
   });
 
   test('tokenize and detokenize round-trip', async () => {
