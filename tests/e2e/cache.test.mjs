@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeModelsDir, startServer, waitFor } from './server.mjs';
+import { makeModelsDir, startServer, subscribeEvents, waitFor } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';
 const LLAMA = 'llama-spm-d256-q4_0';
@@ -18,37 +18,17 @@ const common = ['--ctx', '512', '--threads', '2', '--keep-alive', '-1'];
 const dirs = makeModelsDir(MODELS.map((m) => m + '.gguf'));
 const measured = {};  // id -> measured footprint from the first server
 
-// Reads `data:` events of /v1/models/events into `events` until stop() is called.
-function subscribe(server) {
-  const controller = new AbortController();
-  const events = [];
-  const done = (async () => {
-    const res = await fetch(server.url + '/v1/models/events', { signal: controller.signal });
-    assert.equal(res.status, 200);
-    assert.match(res.headers.get('content-type'), /text\/event-stream/);
-    const decoder = new TextDecoder();
-    let buf = '';
-    try {
-      for await (const chunk of res.body) {
-        buf += decoder.decode(chunk, { stream: true });
-        let cut;
-        while ((cut = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, cut);
-          buf = buf.slice(cut + 2);
-          for (const line of block.split('\n'))
-            if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)));
-        }
-      }
-    } catch (e) {
-      if (e.name !== 'AbortError') throw e;
-    }
-  })();
-  return { events, stop: async () => { controller.abort(); await done.catch(() => {}); } };
-}
-
-const model = async (server, id) => (await server.request('GET', '/v1/models/' + id)).body;
-const stats = async (server) => (await server.request('GET', '/v1/models/stats')).body;
 const longPrompt = (n) => Array.from({ length: n }, (_, i) => 100 + (i % 50));
+// Holds `id` busy with 16 greedy streams of `maxTokens` each; stop() aborts them all.
+function keepBusy(server, id, maxTokens) {
+  const controller = new AbortController();
+  const streams = Array.from({ length: 16 }, (_, i) => fetch(server.url + '/v1/completions', {
+    method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: id, prompt: 'Once upon a time ' + i, max_tokens: maxTokens, ignore_eos: true,
+      temperature: 0, stream: true }),
+  }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {}));
+  return { stop: async () => { controller.abort(); await Promise.all(streams); } };
+}
 
 describe('learned footprints', () => {
   let server;
@@ -62,13 +42,13 @@ describe('learned footprints', () => {
 
   test('the first load is admitted on the estimate and measured; the second is admitted on the measurement', async () => {
     for (const id of MODELS) {
-      const before = await model(server, id);
+      const before = await server.model(id);
       assert.equal(before.footprint.source, 'estimate');
       assert.equal(before.footprint.measured_bytes, null);
       assert.equal(before.footprint.admission_bytes, before.estimated_bytes);
       const loaded = await server.request('POST', `/v1/models/${id}/load`);
       assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
-      const after = await model(server, id);
+      const after = await server.model(id);
       assert.equal(after.footprint.source, 'measured');
       assert.equal(after.footprint.measured_bytes, after.memory_bytes);
       assert.equal(after.footprint.admission_bytes, after.memory_bytes);
@@ -84,10 +64,10 @@ describe('learned footprints', () => {
     assert.equal(fit.needed_bytes, measured[LLAMA]);
     assert.equal(fit.measured, true);
     assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
-    const again = await model(server, LLAMA);
+    const again = await server.model(LLAMA);
     assert.ok(Math.abs(again.memory_bytes - measured[LLAMA]) <= 0.05 * measured[LLAMA],
       `${again.memory_bytes} vs ${measured[LLAMA]}`);
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.unloads.manual, 1);
     assert.equal(s.recent_evictions.at(-1).id, LLAMA);
     assert.equal(s.recent_evictions.at(-1).reason, 'manual');
@@ -98,7 +78,7 @@ describe('learned footprints', () => {
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget', '2G',
       '--parallel', '2', ...common]);
     for (const id of MODELS) {
-      const m = await model(server, id);
+      const m = await server.model(id);
       assert.equal(m.state, 'unloaded');
       assert.equal(m.footprint.source, 'measured');
       assert.equal(m.footprint.admission_bytes, measured[id]);
@@ -107,7 +87,7 @@ describe('learned footprints', () => {
     assert.equal((await server.stop()).code, 0);
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget', '2G',
       '--parallel', '1', ...common]);
-    assert.equal((await model(server, QWEN)).footprint.source, 'estimate');
+    assert.equal((await server.model(QWEN)).footprint.source, 'estimate');
   });
 });
 
@@ -121,8 +101,7 @@ describe('a budget that holds one model', () => {
     const budget = Math.floor((sizes[2] + sizes[0] + sizes[1]) / 2);
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--memory-budget',
       String(budget), '--parallel', '2', '--queue-size', '1', ...common]);
-    events = subscribe(server);
-    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+    events = await subscribeEvents(server);
   });
   after(async () => {
     if (events) await events.stop();
@@ -135,7 +114,7 @@ describe('a budget that holds one model', () => {
     assert.equal(fit.fits, true);
     assert.deepEqual(fit.evict, [QWEN]);
     assert.ok(fit.needed_bytes > fit.free_bytes, JSON.stringify(fit));
-    assert.equal((await model(server, QWEN)).state, 'loaded');  // nothing changed
+    assert.equal((await server.model(QWEN)).state, 'loaded');  // nothing changed
     const self = (await server.request('GET', `/v1/models/${QWEN}/fit`)).body;
     assert.equal(self.fits, true);
     assert.deepEqual(self.evict, []);
@@ -144,20 +123,14 @@ describe('a budget that holds one model', () => {
 
   test('a request waits for a busy model instead of a 507; a full queue answers 429 with Retry-After', async () => {
     // Keep QWEN busy: long streams, two at a time (--parallel 2), aborted once the checks are done.
-    const controller = new AbortController();
-    const long = (i) => fetch(server.url + '/v1/completions', {
-      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 480, ignore_eos: true,
-        temperature: 0, stream: true }),
-    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
-    const busy = Array.from({ length: 16 }, (_, i) => long(i));
-    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight > 0, { intervalMs: 5 });
+    const busy = keepBusy(server, QWEN, 480);
+    await waitFor('QWEN to be busy', async () => (await server.model(QWEN)).in_flight > 0, { intervalMs: 5 });
 
     const waiting = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
-    await waitFor('the request for LLAMA to queue', async () => (await stats(server)).queue.waiting === 1,
+    await waitFor('the request for LLAMA to queue', async () => (await server.stats()).queue.waiting === 1,
       { intervalMs: 5 });
-    const s = await stats(server);
-    assert.equal((await model(server, QWEN)).state, 'loaded');  // in flight: never evicted
+    const s = await server.stats();
+    assert.equal((await server.model(QWEN)).state, 'loaded');  // in flight: never evicted
     assert.equal(s.models.find((m) => m.id === QWEN).draining, true);
 
     const refused = await server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
@@ -165,12 +138,11 @@ describe('a budget that holds one model', () => {
     assert.equal(refused.body.error.code, 'queue_full');
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
 
-    controller.abort();  // QWEN goes idle; the waiting request gets its memory
-    await Promise.all(busy);
+    await busy.stop();  // QWEN goes idle; the waiting request gets its memory
     const served = await waiting;
     assert.equal(served.status, 200, JSON.stringify(served.body));
     assert.equal(served.body.usage.completion_tokens, 2);
-    const after = await stats(server);
+    const after = await server.stats();
     assert.equal(after.queue.full, 1);
     assert.ok(after.queue.queued >= 1);
     assert.equal(after.unloads.policy, 1);
@@ -185,10 +157,10 @@ describe('a budget that holds one model', () => {
     const r = await server.request('POST', '/v1/completions', { model: LLAMA_K, prompt: 'Hi', max_tokens: 1,
       keep_alive: 0 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal((await model(server, LLAMA_K)).last_eviction, 'keep_alive');
+    assert.equal((await server.model(LLAMA_K)).last_eviction, 'keep_alive');
     assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
     assert.equal((await server.request('DELETE', '/v1/models/' + QWEN)).status, 200);
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.unloads.keep_alive, 1);
     assert.equal(s.unloads.manual, 1);
     const metrics = (await server.request('GET', '/metrics')).body;
@@ -198,7 +170,7 @@ describe('a budget that holds one model', () => {
 
   test('a model whose file no longer matches its digest fails with an event', async () => {
     await waitFor('background hashing', async () => {
-      const s = await stats(server);
+      const s = await server.stats();
       return s.hashing.pending === 0 && s.hashing.current_id === '';
     });
     const file = path.join(dirs.models, QWEN + '.gguf');
@@ -244,8 +216,7 @@ describe('settings changes and the cache', () => {
   before(async () => {
     fs.writeFileSync(path.join(own.models, 'hangar.toml'), `[models.${QWEN}]\nctx = 256\n`);
     server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--parallel', '1', ...common]);
-    events = subscribe(server);
-    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+    events = await subscribeEvents(server);
   });
   after(async () => {
     if (events) await events.stop();
@@ -254,13 +225,13 @@ describe('settings changes and the cache', () => {
 
   test('a new ctx unloads the idle model at once and the next request loads it with the new size', async () => {
     assert.equal((await complete()).status, 200);
-    assert.match((await model(server, QWEN)).footprint.settings, /ctx=256 /);
+    assert.match((await server.model(QWEN)).footprint.settings, /ctx=256 /);
     const p = await server.request('PATCH', `/v1/models/${QWEN}/settings`, { ctx: 384 });
     assert.equal(p.status, 200, JSON.stringify(p.body));
-    const m = await model(server, QWEN);
+    const m = await server.model(QWEN);
     assert.equal(m.state, 'unloaded');
     assert.equal(m.last_eviction, 'settings_change');
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.unloads.settings_change, 1);
     assert.deepEqual([s.recent_evictions.at(-1).id, s.recent_evictions.at(-1).reason], [QWEN, 'settings_change']);
     assert.match((await server.request('GET', '/metrics')).body,
@@ -268,50 +239,43 @@ describe('settings changes and the cache', () => {
     // Loaded again with 384 tokens of context: a 300-token prompt fits.
     const long = await server.request('POST', '/v1/completions', { model: QWEN, prompt: longPrompt(300), max_tokens: 1 });
     assert.equal(long.status, 200, JSON.stringify(long.body));
-    assert.match((await model(server, QWEN)).footprint.settings, /ctx=384 /);
+    assert.match((await server.model(QWEN)).footprint.settings, /ctx=384 /);
     // A sampling key needs no reload.
     assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { temperature: 0.5 })).status, 200);
-    assert.equal((await model(server, QWEN)).state, 'loaded');
+    assert.equal((await server.model(QWEN)).state, 'loaded');
   });
 
   test('a model over its memory_limit answers 507 naming the limit', async () => {
     // Loaded and over the new limit: unloaded like a new ctx.
     assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { memory_limit: 1024 })).status, 200);
-    assert.equal((await model(server, QWEN)).last_eviction, 'settings_change');
+    assert.equal((await server.model(QWEN)).last_eviction, 'settings_change');
     const r = await complete();
     assert.equal(r.status, 507, JSON.stringify(r.body));
     assert.equal(r.body.error.code, 'insufficient_memory');
     assert.match(r.body.error.message, /more than its memory_limit setting of 1\.00 KiB \(1024 bytes\)/);
-    assert.equal((await model(server, QWEN)).state, 'unloaded');
+    assert.equal((await server.model(QWEN)).state, 'unloaded');
     // Back to the file's settings: it loads again.
     assert.equal((await server.request('DELETE', `/v1/models/${QWEN}/settings`)).status, 200);
     assert.equal((await complete()).status, 200);
   });
 
   test('a busy model reloads once its requests end; a request meanwhile waits for the new size', async () => {
-    assert.equal((await model(server, QWEN)).state, 'loaded');  // ctx 256 again (the file's)
-    const controller = new AbortController();
-    const stream = (i) => fetch(server.url + '/v1/completions', {
-      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 230, ignore_eos: true,
-        temperature: 0, stream: true }),
-    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
-    const busy = Array.from({ length: 16 }, (_, i) => stream(i));
+    assert.equal((await server.model(QWEN)).state, 'loaded');  // ctx 256 again (the file's)
+    const busy = keepBusy(server, QWEN, 230);
     // Every stream holds the model (the engine runs one at a time, the others wait inside it).
-    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight === 16, { intervalMs: 5 });
+    await waitFor('QWEN to be busy', async () => (await server.model(QWEN)).in_flight === 16, { intervalMs: 5 });
     assert.equal((await server.request('PATCH', `/v1/models/${QWEN}/settings`, { ctx: 384 })).status, 200);
-    const m = await model(server, QWEN);
+    const m = await server.model(QWEN);
     assert.equal(m.state, 'loaded');  // requests in flight: never evicted
     assert.equal(m.reload_pending, true);
     // Under the old size this prompt would be refused (context of 256): it waits for the reload.
     const waiting = server.request('POST', '/v1/completions', { model: QWEN, prompt: longPrompt(300), max_tokens: 1 });
-    await waitFor('the request to wait for the reload', async () => (await model(server, QWEN)).waiting === 1,
+    await waitFor('the request to wait for the reload', async () => (await server.model(QWEN)).waiting === 1,
       { intervalMs: 5 });
-    controller.abort();
-    await Promise.all(busy);
+    await busy.stop();
     const served = await waiting;
     assert.equal(served.status, 200, JSON.stringify(served.body));
-    const after = await model(server, QWEN);
+    const after = await server.model(QWEN);
     assert.equal(after.last_eviction, 'settings_change');
     assert.equal(after.reload_pending, false);
   });
@@ -339,8 +303,7 @@ describe('priorities from the settings file', () => {
     fs.writeFileSync(path.join(own.models, 'hangar.toml'), `[models.${LLAMA_K}]\npriority = 5\n`);
     server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--max-loaded', '1',
       '--parallel', '2', ...common]);
-    events = subscribe(server);
-    await waitFor('the event stream', async () => (await server.request('GET', '/v1/models/stats')).status === 200);
+    events = await subscribeEvents(server);
   });
   after(async () => {
     if (events) await events.stop();
@@ -349,27 +312,20 @@ describe('priorities from the settings file', () => {
 
   test('a later request for a higher-priority model gets the memory first', async () => {
     assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
-    const controller = new AbortController();
-    const long = (i) => fetch(server.url + '/v1/completions', {
-      method: 'POST', signal: controller.signal, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: QWEN, prompt: 'Once upon a time ' + i, max_tokens: 480, ignore_eos: true,
-        temperature: 0, stream: true }),
-    }).then(async (r) => { for await (const _ of r.body) { /* drain */ } }).catch(() => {});
-    const busy = Array.from({ length: 16 }, (_, i) => long(i));
-    await waitFor('QWEN to be busy', async () => (await model(server, QWEN)).in_flight === 16, { intervalMs: 5 });
+    const busy = keepBusy(server, QWEN, 480);
+    await waitFor('QWEN to be busy', async () => (await server.model(QWEN)).in_flight === 16, { intervalMs: 5 });
     const low = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
-    await waitFor('the first to wait', async () => (await stats(server)).queue.waiting === 1, { intervalMs: 5 });
+    await waitFor('the first to wait', async () => (await server.stats()).queue.waiting === 1, { intervalMs: 5 });
     const high = server.request('POST', '/v1/completions', { model: LLAMA_K, prompt: 'Hi', max_tokens: 2 });
-    await waitFor('the second to wait', async () => (await stats(server)).queue.waiting === 2, { intervalMs: 5 });
-    controller.abort();
-    await Promise.all(busy);
+    await waitFor('the second to wait', async () => (await server.stats()).queue.waiting === 2, { intervalMs: 5 });
+    await busy.stop();
     assert.equal((await high).status, 200);
     assert.equal((await low).status, 200);
     // The answer can arrive before the event stream delivers the last 'loaded' event.
     const loadedModels = () => events.events.filter((e) => e.type === 'loaded').map((e) => e.model);
     await waitFor('three loaded events', async () => loadedModels().length >= 3, { intervalMs: 5 });
     assert.deepEqual(loadedModels(), [QWEN, LLAMA_K, LLAMA]);
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.models.find((m) => m.id === LLAMA_K).priority, 5);
     assert.equal(s.models.find((m) => m.id === LLAMA).priority, 0);
   });

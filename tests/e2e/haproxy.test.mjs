@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { sharedDir, startServer, waitFor } from './server.mjs';
+import { rng, sharedDir, startServer, waitFor } from './server.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MODELS = ['qwen2-d256-q4_k_m', 'llama-spm-d256-q4_0', 'llama-spm-d256-q4_k_m', 'llama3-d256-q4_k_m',
@@ -28,16 +28,6 @@ async function freePort() {
   const { port } = srv.address();
   await new Promise((r) => srv.close(r));
   return port;
-}
-
-// mulberry32: the request stream is the same on every run.
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // The shipped config with loopback addresses: only the bind line, the three server addresses

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeModelsDir, sharedDir, startServer } from './server.mjs';
+import { makeModelsDir, metricValue as metric, sharedDir, startServer } from './server.mjs';
 
 const MODEL = 'llama-spm-d256-q4_k_m';
 const OTHER = 'llama-spm-d256-q4_0';
@@ -33,10 +33,6 @@ async function complete(server, prompt, extra = {}) {
   return r.body;
 }
 const output = (body) => ({ text: body.choices[0].text, logprobs: body.choices[0].logprobs });
-const metric = (text, name) => {
-  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm'));
-  return m ? Number(m[1]) : undefined;
-};
 const start = (state, extra = []) =>
   startServer(['--models-dir', dirs.models, '--state-dir', state, ...common, ...extra]);
 

@@ -6,30 +6,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 
-import { makeModelsDir, startServer, waitFor } from './server.mjs';
+import { makeModelsDir, rng, startServer, waitFor } from './server.mjs';
 
 const A = 'llama-spm-d256-q4_0', B = 'llama-spm-d256-q4_k_m', C = 'qwen2-d256-q4_k_m', D = 'llama3-d256-q4_k_m';
 const MODELS = [A, B, C, D];
 const dirs = makeModelsDir(MODELS.map((m) => m + '.gguf'));
 const common = ['--models-dir', dirs.models, '--ctx', '256', '--threads', '2', '--keep-alive', '-1', '--max-loaded', '2'];
 
-const stats = async (server) => (await server.request('GET', '/v1/models/stats')).body;
 const loaded = async (server) =>
-  (await stats(server)).models.filter((m) => m.state === 'loaded').map((m) => m.id).sort();
+  (await server.stats()).models.filter((m) => m.state === 'loaded').map((m) => m.id).sort();
 async function complete(server, model, maxTokens = 1) {
   const r = await server.request('POST', '/v1/completions', { model, prompt: [1, 50, 60, 70], max_tokens: maxTokens, temperature: 0 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
 }
-// A small seeded generator (mulberry32): the same history on every run.
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('learned preloading', () => {
   const state = dirs.state;
   let history = 0;
@@ -46,7 +35,7 @@ describe('learned preloading', () => {
         await complete(server, MODELS[Math.floor(next() * 4)]);
       }
       await complete(server, A);
-      const s = await stats(server);
+      const s = await server.stats();
       const ranked = s.predictions.filter((p) => p.id !== A).sort((x, y) => y.probability - x.probability);
       assert.equal(ranked[0].id, C, JSON.stringify(s.predictions));
       assert.match(ranked[0].why, new RegExp(`follows '${A}'`));
@@ -57,9 +46,9 @@ describe('learned preloading', () => {
       // loads the most likely model, C, before it is asked for.
       for (const id of await loaded(server)) if (id !== A && id !== C) await server.request('DELETE', '/v1/models/' + id);
       await waitFor('C preloaded', async () => (await loaded(server)).includes(C));
-      const hitsBefore = (await stats(server)).preload_hits;
+      const hitsBefore = (await server.stats()).preload_hits;
       await complete(server, C);
-      const after = await stats(server);
+      const after = await server.stats();
       assert.equal(after.preload_hits, hitsBefore + 1);
       assert.equal(after.preload.learned.predicting, true);
       history = after.preload.learned.history;
@@ -72,21 +61,21 @@ describe('learned preloading', () => {
   test('the learned state survives a restart and can be reset', async () => {
     let server = await startServer([...common, '--state-dir', state, '--preload-strategy', 'learned']);
     try {
-      const s = await stats(server);
+      const s = await server.stats();
       assert.equal(s.preload.learned.history, history);
       await complete(server, A);
-      const ranked = (await stats(server)).predictions.filter((p) => p.id !== A)
+      const ranked = (await server.stats()).predictions.filter((p) => p.id !== A)
         .sort((x, y) => y.probability - x.probability);
       assert.equal(ranked[0].id, C);
       const r = await server.request('POST', '/v1/models/learned/reset');
       assert.equal(r.status, 200);
-      assert.equal((await stats(server)).preload.learned.history, 0);
+      assert.equal((await server.stats()).preload.learned.history, 0);
     } finally {
       await server.stop();
     }
     server = await startServer([...common, '--state-dir', state]);
     try {
-      const s = await stats(server);
+      const s = await server.stats();
       assert.equal(s.preload.learned.history, 0);
       assert.match(s.predictions[0].why, /no history yet/);
     } finally {
@@ -111,7 +100,7 @@ describe('hints', () => {
     assert.ok(r.body.probability >= 0.9);
     await waitFor('A preloaded', async () => (await loaded(server)).includes(A));
     await complete(server, A);
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.preload_hits, 1);
     assert.equal(s.preload.learned.preloads, 1);
     assert.equal(s.hits, 1, 'the request found its model loaded');
@@ -123,7 +112,7 @@ describe('hints', () => {
     assert.equal((await server.request('POST', `/v1/models/${B}/pin`)).status, 200);
     // A busy with a long generation, B pinned: C could only come by evicting one of them.
     const busy = complete(server, A, 200);
-    await waitFor('A busy', async () => (await stats(server)).models.find((m) => m.id === A).in_flight > 0);
+    await waitFor('A busy', async () => (await server.stats()).models.find((m) => m.id === A).in_flight > 0);
     const r = await server.request('POST', `/v1/models/${C}/hint`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.preloading, false);
@@ -141,7 +130,7 @@ describe('hints', () => {
     await complete(server, A);
     await complete(server, B);  // the slot C holds is needed: the unused preload goes
     assert.deepEqual(await loaded(server), [A, B].sort());
-    const s = await stats(server);
+    const s = await server.stats();
     assert.equal(s.preload_wasted, 1);
     assert.equal(s.preload_hits, 1);  // the first test's
   });

@@ -4,18 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { makeModelsDir, startServer } from './server.mjs';
+import { makeModelsDir, metricValue, startServer } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';
 const LLAMA = 'llama-spm-d256-q4_0';
 const dirs = makeModelsDir([QWEN, LLAMA].map((m) => m + '.gguf'));
 
-const model = async (server, id) => (await server.request('GET', '/v1/models/' + id)).body;
-const stats = async (server) => (await server.request('GET', '/v1/models/stats')).body;
-const gauge = (text, name, id) => {
-  const m = text.match(new RegExp(`^${name}\\{model="${id}"\\} (\\S+)$`, 'm'));
-  return m ? Number(m[1]) : undefined;
-};
+const gauge = (text, name, id) => metricValue(text, name, `model="${id}"`);
 
 describe('readiness', () => {
   let server;
@@ -47,6 +42,7 @@ describe('readiness', () => {
     const auth = { authorization: 'Bearer sekrit' };
     const before = await server.request('GET', '/v1/models/' + LLAMA, undefined, auth);
     assert.equal(typeof before.body.registry.access_count, 'number');
+    assert.equal(typeof before.body.registry.last_access_ms, 'number');
     for (let i = 0; i < 5; i++) assert.equal((await server.request('GET', '/health/ready/' + LLAMA)).status, 200);
     const afterAsk = await server.request('GET', '/v1/models/' + LLAMA, undefined, auth);
     assert.equal(afterAsk.body.state, 'unloaded');
@@ -60,6 +56,8 @@ describe('readiness', () => {
     const m0 = (await server.request('GET', '/v1/models/' + QWEN, undefined, auth)).body;
     assert.equal(m0.state, 'loaded');
     assert.ok(m0.registry.access_count >= 1, 'the completion counted as a use');
+    // Numbers, so that the equalities below cannot hold between two missing fields.
+    assert.ok(m0.registry.last_access_ms > 0 && s0.hits >= 0 && s0.misses >= 1, JSON.stringify([m0.registry, s0.hits]));
     for (let i = 0; i < 5; i++) {
       const q = await server.request('GET', '/health/ready?model=' + QWEN);
       assert.equal(q.status, 200);
@@ -74,6 +72,7 @@ describe('readiness', () => {
     // The keep-alive counts down from the last use: that use's time is unchanged, and the
     // countdown did not go back up.
     const used = (st) => st.models.find((m) => m.id === QWEN).last_used_ms;
+    assert.ok(used(s0) > 0 && m0.expires_in_ms > 0, JSON.stringify(s0.models));
     assert.equal(used(s1), used(s0));
     assert.ok(m1.expires_in_ms <= m0.expires_in_ms, `${m1.expires_in_ms} > ${m0.expires_in_ms}`);
   });

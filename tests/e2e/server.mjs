@@ -1,4 +1,5 @@
-// Starts and stops `hangar serve` as a child process for the end-to-end tests.
+// Starts and stops `hangar serve` as a child process for the end-to-end tests, and the helpers
+// they share (the event stream, /metrics samples, a seeded generator).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -79,6 +80,17 @@ export async function startServer(args, { timeoutMs = 30000, env = undefined, po
       } catch {}
       return { status: res.status, body: parsed, headers: res.headers };
     },
+    // The bodies of GET /v1/models/stats and GET /v1/models/{id}, which must answer 200.
+    async stats(headers = {}) {
+      const r = await server.request('GET', '/v1/models/stats', undefined, headers);
+      if (r.status !== 200) throw new Error('GET /v1/models/stats: ' + r.status + ' ' + JSON.stringify(r.body));
+      return r.body;
+    },
+    async model(id, headers = {}) {
+      const r = await server.request('GET', '/v1/models/' + id, undefined, headers);
+      if (r.status !== 200) throw new Error(`GET /v1/models/${id}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
   };
   return server;
 }
@@ -92,4 +104,58 @@ export async function waitFor(what, fn, { timeoutMs = 20000, intervalMs = 50 } =
     if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+// Subscribes to GET /v1/models/events and resolves once the stream is open: the server
+// subscribes before it sends the headers, so no event published after this resolves is missed.
+// `events` collects each `data:` event's JSON in order; stop() ends the stream.
+export async function subscribeEvents(server) {
+  const controller = new AbortController();
+  const res = await fetch(server.url + '/v1/models/events', { signal: controller.signal });
+  if (res.status !== 200 || !/text\/event-stream/.test(res.headers.get('content-type'))) {
+    throw new Error(`GET /v1/models/events: ${res.status} ${res.headers.get('content-type')}`);
+  }
+  const events = [];
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk, { stream: true });
+        for (let cut; (cut = buf.indexOf('\n\n')) >= 0; buf = buf.slice(cut + 2)) {
+          for (const line of buf.slice(0, cut).split('\n'))
+            if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)));
+        }
+      }
+    } catch (e) {
+      if (e.name !== 'AbortError') throw e;
+    }
+  })();
+  return {
+    events,
+    async stop() {
+      controller.abort();
+      await done.catch(() => {});
+    },
+  };
+}
+
+// The value of the Prometheus sample `name` in /metrics text: the one with exactly `labels`
+// (e.g. 'model="x"') when given, else the first of that name; undefined when there is none.
+export function metricValue(text, name, labels) {
+  const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const set = labels === undefined ? '(?:\\{[^}]*\\})?' : `\\{${escape(labels)}\\}`;
+  const m = text.match(new RegExp(`^${escape(name)}${set} (\\S+)$`, 'm'));
+  return m ? Number(m[1]) : undefined;
+}
+
+// mulberry32: a small seeded generator in [0, 1), so that a test's random stream is the same on
+// every run.
+export function rng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
