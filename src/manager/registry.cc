@@ -165,6 +165,10 @@ Result<std::unique_ptr<Registry>> Registry::open(const Options& options) {
 }
 
 Registry::~Registry() {
+  if (db_) {
+    Status st = flush_history();
+    if (!st.ok()) log_warn("request history: " + st.error().message());
+  }
   db_.reset();  // closes (and checkpoints) the database before the lock is dropped
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }

@@ -48,7 +48,8 @@ struct HeaderReport {
 // One registry per state dir: the state dir is locked (flock) while it is open, so a second
 // process (or a second Registry in this one) gets a clear error instead of sharing the file.
 // All methods are thread-safe; reads come from an in-memory copy, every change is written
-// through to SQLite (WAL, so a write costs no fsync) before the method returns.
+// through to SQLite (WAL, so a write costs no fsync) before the method returns, except the
+// request history's rows, which are written in batches (record_request).
 class Registry {
  public:
   struct Options {
@@ -139,12 +140,19 @@ class Registry {
     std::string id;
     int64_t at_ms = 0;
   };
+  // Rows wait in memory and are written kHistoryBatch at a time in one transaction (this runs
+  // at every request), or by flush_history(), prune_history() and the destructor; a crash
+  // loses at most the unwritten rows. An error means the buffered rows could not be written
+  // (they are dropped).
+  static constexpr size_t kHistoryBatch = 64;
   Status record_request(const std::string& id, int64_t at_ms);
+  Status flush_history();
+  // The stored rows and the buffered ones.
   Result<std::vector<RequestEvent>> request_history() const;
   // Deletes all but the newest `keep` rows; returns how many went.
   Result<int64_t> prune_history(int64_t keep);
   Status clear_history();
-  int64_t history_size() const;
+  int64_t history_size() const;  // rows stored and buffered
 
   // Per-model settings changed through the API (PATCH /v1/models/{id}/settings), as the TOML
   // text settings_file.h encodes; they survive restarts. Ids need not be present models.
@@ -172,6 +180,7 @@ class Registry {
   Status write_preload();                       // caller holds mu_
   Status init_footprints();                     // registry_footprints.cc; at open
   Status init_history();                        // registry_history.cc; at open
+  Status flush_history_locked();
   Result<ModelRecord*> find_locked(const std::string& id);
 
   std::string models_dir_, db_path_;
@@ -186,7 +195,8 @@ class Registry {
   std::vector<std::string> preload_;
   std::map<std::string, std::string> api_settings_;
   std::map<std::string, std::vector<Footprint>> footprints_;  // by model id
-  int64_t history_rows_ = 0;
+  int64_t history_rows_ = 0;                 // stored and buffered
+  std::vector<RequestEvent> history_buffer_;  // not yet written, oldest first
   std::vector<std::string> pins_;  // sorted
 };
 

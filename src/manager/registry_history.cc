@@ -23,10 +23,33 @@ Status Registry::init_history() {
 
 Status Registry::record_request(const std::string& id, int64_t at_ms) {
   std::lock_guard lock(mu_);
-  HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT INTO request_history (id, at_ms) VALUES (?, ?)"));
-  s.bind(1, id).bind(2, at_ms);
-  HANGAR_TRY(s.run());
+  history_buffer_.push_back({id, at_ms});
   ++history_rows_;
+  if (history_buffer_.size() < kHistoryBatch) return Status::Ok();
+  return flush_history_locked();
+}
+
+Status Registry::flush_history() {
+  std::lock_guard lock(mu_);
+  return flush_history_locked();
+}
+
+Status Registry::flush_history_locked() {
+  if (history_buffer_.empty()) return Status::Ok();
+  std::vector<RequestEvent> rows;
+  rows.swap(history_buffer_);  // written or, on error, dropped: the buffer never grows unbounded
+  auto write = [&]() -> Status {
+    Transaction tx(*db_);
+    HANGAR_TRY(tx.begin());
+    HANGAR_ASSIGN(Stmt s, db_->prepare("INSERT INTO request_history (id, at_ms) VALUES (?, ?)"));
+    for (const RequestEvent& e : rows) HANGAR_TRY(s.reset().bind(1, e.id).bind(2, e.at_ms).run());
+    return tx.commit();
+  };
+  Status st = write();
+  if (!st.ok()) {
+    history_rows_ -= static_cast<int64_t>(rows.size());
+    return st.error().context(std::to_string(rows.size()) + " request history rows not written");
+  }
   return Status::Ok();
 }
 
@@ -39,11 +62,13 @@ Result<std::vector<Registry::RequestEvent>> Registry::request_history() const {
     if (!row) break;
     out.push_back({s.column_text(0), s.column_int(1)});
   }
+  out.insert(out.end(), history_buffer_.begin(), history_buffer_.end());
   return out;
 }
 
 Result<int64_t> Registry::prune_history(int64_t keep) {
   std::lock_guard lock(mu_);
+  HANGAR_TRY(flush_history_locked());
   if (history_rows_ <= keep) return int64_t{0};
   HANGAR_ASSIGN(Stmt s, db_->prepare("DELETE FROM request_history WHERE seq <= "
                                      "(SELECT seq FROM request_history ORDER BY seq DESC LIMIT 1 OFFSET ?)"));
@@ -59,6 +84,7 @@ Result<int64_t> Registry::prune_history(int64_t keep) {
 Status Registry::clear_history() {
   std::lock_guard lock(mu_);
   HANGAR_TRY(db_->exec("DELETE FROM request_history"));
+  history_buffer_.clear();
   history_rows_ = 0;
   return Status::Ok();
 }

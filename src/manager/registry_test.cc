@@ -595,6 +595,54 @@ TEST_F(RegistryTest, PinsSurviveRestart) {
   EXPECT_EQ((*reg)->pinned(), (std::vector<std::string>{"b"}));
 }
 
+// The history is written kHistoryBatch rows at a time (a request does not cost a SQLite
+// write); a second connection sees the rows only once a batch is written.
+TEST_F(RegistryTest, RequestHistoryIsWrittenInBatchesAndFlushedAtClose) {
+  auto rows_on_disk = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(dir_.path("state/hangar.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM request_history", -1, &s, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
+    const int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+  };
+  const int64_t batch = static_cast<int64_t>(Registry::kHistoryBatch);
+  {
+    auto reg = open();
+    ASSERT_TRUE(reg.ok()) << reg.error().message();
+    for (int64_t i = 0; i < batch - 1; ++i) ASSERT_TRUE((*reg)->record_request("a", i).ok());
+    EXPECT_EQ(rows_on_disk(), 0);
+    EXPECT_EQ((*reg)->history_size(), batch - 1);
+    auto rows = (*reg)->request_history();  // buffered rows included
+    ASSERT_TRUE(rows.ok()) << rows.error().message();
+    ASSERT_EQ(rows->size(), static_cast<size_t>(batch - 1));
+    EXPECT_EQ(rows->back().at_ms, batch - 2);
+    ASSERT_TRUE((*reg)->record_request("b", batch - 1).ok());
+    EXPECT_EQ(rows_on_disk(), batch);
+    ASSERT_TRUE((*reg)->record_request("c", batch).ok());
+    ASSERT_TRUE((*reg)->record_request("c", batch + 1).ok());
+    EXPECT_EQ(rows_on_disk(), batch);
+    EXPECT_EQ(*(*reg)->prune_history(batch), 2);  // writes the buffer first, then trims
+    EXPECT_EQ(rows_on_disk(), batch);
+    ASSERT_TRUE((*reg)->record_request("d", batch + 2).ok());
+    ASSERT_TRUE((*reg)->clear_history().ok());  // buffered rows go too
+    EXPECT_EQ((*reg)->history_size(), 0);
+    ASSERT_TRUE((*reg)->record_request("e", batch + 3).ok());
+  }
+  EXPECT_EQ(rows_on_disk(), 1);  // written at close
+  auto reg = open();
+  ASSERT_TRUE(reg.ok()) << reg.error().message();
+  EXPECT_EQ((*reg)->history_size(), 1);
+  auto rows = (*reg)->request_history();
+  ASSERT_TRUE(rows.ok()) << rows.error().message();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().id, "e");
+  EXPECT_EQ(rows->front().at_ms, batch + 3);
+}
+
 // A file replaced on purpose: verify keeps refusing it, accept makes it the expected one.
 TEST_F(RegistryTest, AcceptMakesAReplacedFileTheExpectedOne) {
   fs::create_directories(dir_.path("models"));
