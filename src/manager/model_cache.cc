@@ -74,21 +74,15 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   *f = AcquireFailure{};
   // A file registered moments ago may not have had its header read yet: read it now.
   std::optional<ModelRecord> rec = registry_.get_with_header(id);
-  if (!rec || !rec->present) {
-    f->kind = FailureKind::kUnknownModel;
-    return Error(rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'");
-  }
-  if (!rec->scan_error.empty()) {
-    f->kind = FailureKind::kLoadFailed;
-    return Error("model '" + id + "' cannot be loaded: " + rec->scan_error);
-  }
+  HANGAR_TRY(check_record(id, rec, &f->kind));
   if (options.count_access) {
     Status st = registry_.record_access(id);
     if (!st.ok()) log_warn("cannot record access to '" + id + "': " + st.error().message());
     if (options_.on_request) options_.on_request(id);
   }
-  // Outside the lock: the plan may read the file's header, the priority asks the settings.
-  HANGAR_ASSIGN(AdmissionFigure figure, admission(id));
+  // Outside the lock: the plan and the priority ask the settings. The record read above has
+  // its header (what admission(id) would look up again).
+  AdmissionFigure figure = admission(*rec);
   const int priority = options.priority ? *options.priority : options_.priority_of ? options_.priority_of(id) : 0;
   // A stat, outside the lock: whether the file is still the one a loaded model uses in place.
   const Result<FileIdentity> identity = file_identity(id, rec->path);
@@ -123,16 +117,10 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   // A preload only wants the model resident, so a draining one will do; not one loaded under
   // settings that changed.
   if (e.state == ModelState::kLoaded && !e.stale && (!e.draining || !options.allow_evict)) {
-    if (options.count_access) {
-      counters_.hits += 1;
-      e.hits += 1;
-    }
+    if (options.count_access) e.hits += 1;
     return lease_for(id, e, options);
   }
-  if (options.count_access) {
-    counters_.misses += 1;
-    e.misses += 1;
-  }
+  if (options.count_access) e.misses += 1;
   if ((e.state == ModelState::kUnloaded && !e.load_pending) || e.stale) e.figure = std::move(figure);
 
   Waiter w;
@@ -155,14 +143,14 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   }
   e.queue.push_back(&w);
   schedule_locked();
-  Result<Lease> r = wait_for_model(id, e, w, lock, options, f);
+  Result<Lease> r = wait_for_model(id, e, w, guard, options, f);
   guard.drop_now();
   return r;
 }
 
-Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter& w,
-                                         std::unique_lock<std::mutex>& lock, const AcquireOptions& options,
-                                         AcquireFailure* f) {
+Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter& w, CacheLock& guard,
+                                         const AcquireOptions& options, AcquireFailure* f) {
+  std::unique_lock<std::mutex>& lock = guard.get();
   auto leave_queue = [&] {
     auto it = std::find(e.queue.begin(), e.queue.end(), &w);
     if (it != e.queue.end()) e.queue.erase(it);
@@ -171,12 +159,7 @@ Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter
     const int64_t now = clock_.now_ms();
     if (w.granted) {
       if (w.announced) counters_.queue_wait_ms += now - w.arrived_ms;
-      Lease lease;
-      lease.cache_ = this;
-      lease.id_ = id;
-      lease.model_ = e.model;
-      lease.keep_alive_ms_ = options.keep_alive_ms;
-      return lease;
+      return make_lease(id, e, options);  // grant_waiters_locked counted it
     }
     if (w.failed) {
       f->kind = w.failure;
@@ -205,11 +188,7 @@ Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter
                   .with("waiting", static_cast<int64_t>(e.queue.size())));
     }
     if (!dropped_.empty()) {
-      std::vector<std::shared_ptr<LoadedModel>> doomed;
-      doomed.swap(dropped_);
-      lock.unlock();
-      doomed.clear();
-      lock.lock();
+      guard.drop_now();
       continue;
     }
     // A fake clock does not move while we wait: tick() wakes us. A real one does.
@@ -361,6 +340,10 @@ Lease ModelCache::lease_for(const std::string& id, Entry& e, const AcquireOption
   e.in_flight += 1;
   e.expires_at_ms = -1;
   leases_out_ += 1;
+  return make_lease(id, e, options);
+}
+
+Lease ModelCache::make_lease(const std::string& id, const Entry& e, const AcquireOptions& options) {
   Lease lease;
   lease.cache_ = this;
   lease.id_ = id;
@@ -397,6 +380,18 @@ void ModelCache::release(const std::string& id, std::optional<int64_t> keep_aliv
 int64_t ModelCache::default_keep_alive(const std::string& id) const {
   std::optional<int64_t> own = options_.keep_alive_for ? options_.keep_alive_for(id) : std::nullopt;
   return own.value_or(options_.keep_alive_ms);
+}
+
+Status ModelCache::check_record(const std::string& id, const std::optional<ModelRecord>& rec, FailureKind* kind) {
+  if (!rec || !rec->present) {
+    *kind = FailureKind::kUnknownModel;
+    return Error(rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'");
+  }
+  if (!rec->scan_error.empty()) {
+    *kind = FailureKind::kLoadFailed;
+    return Error("model '" + id + "' cannot be loaded: " + rec->scan_error);
+  }
+  return Status::Ok();
 }
 
 Status ModelCache::admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f) {

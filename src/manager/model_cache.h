@@ -71,6 +71,7 @@ struct AcquireFailure {
 };
 
 class ModelCache;
+class CacheLock;
 
 // A request's hold on a loaded model: while any lease on a model lives, it is never evicted.
 // Destroying or release()-ing it records the last use and starts the keep-alive timer.
@@ -261,11 +262,15 @@ class ModelCache {
   int64_t default_keep_alive(const std::string& id) const;
 
   // model_cache.cc: requests, loads and leases.
-  Result<Lease> wait_for_model(const std::string& id, Entry& e, Waiter& w, std::unique_lock<std::mutex>& lock,
+  Result<Lease> wait_for_model(const std::string& id, Entry& e, Waiter& w, CacheLock& guard,
                                const AcquireOptions& options, AcquireFailure* f);
   void run_load(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock);
   void record_footprint(const ModelRecord& rec, const AdmissionFigure& figure, uint64_t measured);
-  Lease lease_for(const std::string& id, Entry& e, const AcquireOptions& options);
+  Lease lease_for(const std::string& id, Entry& e, const AcquireOptions& options);  // counts it in flight
+  Lease make_lease(const std::string& id, const Entry& e, const AcquireOptions& options);  // counted already
+  // Why a request for this record cannot be served whatever the cache holds (unknown, gone,
+  // unreadable header); acquire() and readiness() answer alike.
+  static Status check_record(const std::string& id, const std::optional<ModelRecord>& rec, FailureKind* kind);
   Entry& entry_locked(const std::string& id, const ModelRecord& rec);
   Status admit_now_locked(const std::string& id, Entry& e, bool allow_evict, AcquireFailure* f);
   Status never_fits_locked(const std::string& id, const AdmissionFigure& figure, AcquireFailure* f) const;
@@ -300,7 +305,9 @@ class ModelCache {
   uint64_t budget_ = 0;  // effective
   std::string budget_reason_;
   uint64_t next_waiter_seq_ = 0;
-  CacheStats counters_;  // only the counters are kept here; the rest is computed in stats()
+  // Only the counters are kept here; the rest, hits and misses included (the sum of the
+  // entries'), is computed in stats().
+  CacheStats counters_;
   std::deque<EvictionRecord> recent_evictions_;
   // Models evicted under the lock are destroyed after it is released (their scheduler
   // threads join): every public method clears this on the way out.

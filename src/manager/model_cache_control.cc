@@ -220,6 +220,8 @@ CacheStats ModelCache::stats() const {
   for (const auto& [id, e] : sorted) {
     s.models.push_back(status_locked(id, *e, now));
     s.waiting += static_cast<int>(e->queue.size());
+    s.hits += e->hits;  // entries are never dropped: the per-model counts sum to the cache's
+    s.misses += e->misses;
   }
   s.recent_evictions.assign(recent_evictions_.begin(), recent_evictions_.end());
   return s;

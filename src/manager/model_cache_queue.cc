@@ -231,14 +231,8 @@ Readiness ModelCache::readiness(const std::string& id) {
   Readiness r;
   // As acquire() checks, in its order, without recording an access or touching the entry.
   std::optional<ModelRecord> rec = registry_.get_with_header(id);
-  if (!rec || !rec->present) {
-    r.kind = FailureKind::kUnknownModel;
-    r.reason = rec ? "model '" + id + "' is no longer in the models dir" : "unknown model '" + id + "'";
-    return r;
-  }
-  if (!rec->scan_error.empty()) {
-    r.kind = FailureKind::kLoadFailed;
-    r.reason = "model '" + id + "' cannot be loaded: " + rec->scan_error;
+  if (Status st = check_record(id, rec, &r.kind); !st.ok()) {
+    r.reason = st.error().message();
     return r;
   }
   const AdmissionFigure figure = admission(*rec);
