@@ -17,46 +17,49 @@ namespace {
 
 using namespace testing;
 
-TEST(Manager, OpensScansAndPersistsPreloadIds) {
-  TempDir dir;
-  std::filesystem::create_directories(dir.path("models"));
-  write_model(dir.path("models/a.gguf"));
-  write_model(dir.path("models/b.gguf"));
-  FakeClock clock;
-  FakeWallClock wall(1'700'000'000'000);
-  FakeLoader loader(&clock);
-  FakeMemoryReader memory;
-  ManagerConfig config;
-  config.models_dir = dir.path("models");
-  config.state_dir = dir.path("state");
-  config.preload_ids = {"b"};
+// A models dir, the fakes a Manager is opened over, and its config.
+class ManagerTest : public ::testing::Test {
+ protected:
+  ManagerTest() {
+    config_.models_dir = dir_.path("models");
+    config_.state_dir = dir_.path("state");
+  }
+  void add_models(const std::vector<std::string>& ids) {
+    std::filesystem::create_directories(dir_.path("models"));
+    for (const std::string& id : ids) write_model(dir_.path("models/" + id + ".gguf"));
+  }
+  Result<std::unique_ptr<Manager>> open() { return Manager::open(config_, loader_, memory_, clock_, wall_); }
+
+  TempDir dir_;
+  FakeClock clock_;
+  FakeWallClock wall_{1'700'000'000'000};
+  FakeLoader loader_{&clock_};
+  FakeMemoryReader memory_;
+  ManagerConfig config_;
+};
+
+TEST_F(ManagerTest, OpensScansAndPersistsPreloadIds) {
+  add_models({"a", "b"});
+  config_.preload_ids = {"b"};
   {
-    auto m = Manager::open(config, loader, memory, clock, wall);
+    auto m = open();
     ASSERT_TRUE(m.ok()) << m.error().message();
     EXPECT_EQ((*m)->registry().list().size(), 2u);
     EXPECT_EQ((*m)->registry().preload_list(), (std::vector<std::string>{"b"}));
     auto digest = (*m)->verify("a");
     ASSERT_TRUE(digest.ok()) << digest.error().message();
-    EXPECT_EQ(*digest, sha256_file(dir.path("models/a.gguf")).value());
+    EXPECT_EQ(*digest, sha256_file(dir_.path("models/a.gguf")).value());
     EXPECT_EQ((*m)->registry().get("a")->sha256, *digest);
   }
-  config.preload_ids = {"zzz"};
-  auto bad = Manager::open(config, loader, memory, clock, wall);
+  config_.preload_ids = {"zzz"};
+  auto bad = open();
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("--preload"), std::string::npos);
   EXPECT_NE(bad.error().message().find("'zzz'"), std::string::npos);
 }
 
-TEST(Manager, StartAndStopJoinTheThreads) {
-  TempDir dir;
-  FakeClock clock;
-  FakeWallClock wall;
-  FakeLoader loader(&clock);
-  FakeMemoryReader memory;
-  ManagerConfig config;
-  config.models_dir = dir.path("models");
-  config.state_dir = dir.path("state");
-  auto m = Manager::open(config, loader, memory, clock, wall);
+TEST_F(ManagerTest, StartAndStopJoinTheThreads) {
+  auto m = open();
   ASSERT_TRUE(m.ok()) << m.error().message();
   (*m)->start();
   (*m)->start();  // idempotent
@@ -65,32 +68,22 @@ TEST(Manager, StartAndStopJoinTheThreads) {
   EXPECT_FALSE((*m)->hasher().progress().running);
 }
 
-TEST(Manager, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
-  TempDir dir;
-  std::filesystem::create_directories(dir.path("models"));
-  write_model(dir.path("models/a.gguf"));
-  write_model(dir.path("models/b.gguf"));
-  FakeClock clock;
-  FakeWallClock wall(1'700'000'000'000);
-  FakeLoader loader(&clock);
-  FakeMemoryReader memory;
-  ManagerConfig config;
-  config.models_dir = dir.path("models");
-  config.state_dir = dir.path("state");
+TEST_F(ManagerTest, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
+  add_models({"a", "b"});
   {
-    auto first = Manager::open(config, loader, memory, clock, wall);
+    auto first = open();
     ASSERT_TRUE(first.ok()) << first.error().message();
     EXPECT_TRUE((*first)->scanned());
     EXPECT_EQ((*first)->registry().pending_headers(), 2);  // registered from stat alone
     EXPECT_TRUE((*first)->worker().run_now("headers"));
     EXPECT_EQ((*first)->registry().pending_headers(), 0);
   }
-  write_model(dir.path("models/c.gguf"));
+  add_models({"c"});
   std::mutex mu;
   std::condition_variable cv;
   int reads = 0;
   bool release = false;
-  config.inspect = [&](const std::string& path, ModelRecord* rec) {
+  config_.inspect = [&](const std::string& path, ModelRecord* rec) {
     std::unique_lock lock(mu);
     ++reads;
     cv.notify_all();
@@ -98,7 +91,7 @@ TEST(Manager, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
     lock.unlock();
     return inspect_model_file(path, rec);
   };
-  auto m = Manager::open(config, loader, memory, clock, wall);
+  auto m = open();
   ASSERT_TRUE(m.ok()) << m.error().message();
   EXPECT_FALSE((*m)->scanned());
   {
@@ -139,19 +132,12 @@ TEST(Manager, RestartServesKnownModelsWhileTheBackgroundReadsHeaders) {
   EXPECT_EQ(job("headers").last.detail, "1 headers read, 0 unreadable, 0 pending");
 }
 
-TEST(Manager, TheHeadersJobReadsInBatchesAndRunsAgainUntilNoneIsPending) {
-  TempDir dir;
-  std::filesystem::create_directories(dir.path("models"));
+TEST_F(ManagerTest, TheHeadersJobReadsInBatchesAndRunsAgainUntilNoneIsPending) {
   const int n = static_cast<int>(Manager::kHeaderBatch) + 3;
-  for (int i = 0; i < n; ++i) write_model(dir.path("models/m" + std::to_string(i) + ".gguf"));
-  FakeClock clock;
-  FakeWallClock wall(1'700'000'000'000);
-  FakeLoader loader(&clock);
-  FakeMemoryReader memory;
-  ManagerConfig config;
-  config.models_dir = dir.path("models");
-  config.state_dir = dir.path("state");
-  auto m = Manager::open(config, loader, memory, clock, wall);
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) ids.push_back("m" + std::to_string(i));
+  add_models(ids);
+  auto m = open();
   ASSERT_TRUE(m.ok()) << m.error().message();
   EXPECT_EQ((*m)->registry().list().size(), static_cast<size_t>(n));
   EXPECT_EQ((*m)->registry().pending_headers(), n);
@@ -163,33 +149,23 @@ TEST(Manager, TheHeadersJobReadsInBatchesAndRunsAgainUntilNoneIsPending) {
   EXPECT_EQ(w.run_due(), 0);
 }
 
-TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
-  TempDir dir;
-  std::filesystem::create_directories(dir.path("models"));
-  write_model(dir.path("models/a.gguf"));
-  write_model(dir.path("models/b.gguf"));
-  FakeClock clock;
-  FakeWallClock wall(1'700'000'000'000);
-  FakeLoader loader(&clock);
-  loader.set("a", {.estimate = 100, .actual = 100});
-  FakeMemoryReader memory;
-  ManagerConfig config;
-  config.models_dir = dir.path("models");
-  config.state_dir = dir.path("state");
-  config.cache.keep_alive_ms = 5000;
-  config.prune_grace_ms = 60'000;
-  auto m = Manager::open(config, loader, memory, clock, wall);
+TEST_F(ManagerTest, WorkerJobsExpireKeepAlivePruneAndMaintain) {
+  add_models({"a", "b"});
+  loader_.set("a", {.estimate = 100, .actual = 100});
+  config_.cache.keep_alive_ms = 5000;
+  config_.prune_grace_ms = 60'000;
+  auto m = open();
   ASSERT_TRUE(m.ok()) << m.error().message();
   BackgroundWorker& w = (*m)->worker();
   EXPECT_EQ(w.run_due(), 8);  // every job runs once at start
   { auto lease = (*m)->cache().acquire("a", {}); ASSERT_TRUE(lease.ok()); }
   EXPECT_TRUE((*m)->cache().is_loaded("a"));
-  std::filesystem::remove(dir.path("models/b.gguf"));
-  clock.advance(config.housekeeping_interval_ms);
+  std::filesystem::remove(dir_.path("models/b.gguf"));
+  clock_.advance(config_.housekeeping_interval_ms);
   w.run_due();
   EXPECT_TRUE((*m)->cache().is_loaded("a"));  // keep-alive not over yet
-  clock.advance(5000);
-  wall.advance(5000);
+  clock_.advance(5000);
+  wall_.advance(5000);
   w.run_due();
   EXPECT_FALSE((*m)->cache().is_loaded("a"));
   auto find = [&](const std::string& name) {
@@ -201,13 +177,13 @@ TEST(Manager, WorkerJobsExpireKeepAlivePruneAndMaintain) {
   EXPECT_EQ(find("keep_alive").last.freed_bytes, 100);
   EXPECT_EQ(find("keep_alive").freed_items_total, 1);
   // b went missing at the rescan 30 s after start; it is forgotten a grace period later.
-  clock.advance(config.rescan_interval_ms);
-  wall.advance(config.rescan_interval_ms);
+  clock_.advance(config_.rescan_interval_ms);
+  wall_.advance(config_.rescan_interval_ms);
   w.run_due();
   ASSERT_TRUE((*m)->registry().get("b").has_value());
   EXPECT_FALSE((*m)->registry().get("b")->present);
-  wall.advance(config.prune_grace_ms + 1);
-  clock.advance(config.prune_interval_ms);
+  wall_.advance(config_.prune_grace_ms + 1);
+  clock_.advance(config_.prune_interval_ms);
   w.run_due();
   EXPECT_FALSE((*m)->registry().get("b").has_value());
   EXPECT_EQ(find("prune").last.freed_items, 1);
