@@ -135,6 +135,7 @@ Status SettingsStore::reload() {
         if (!s.is_glob) ids.insert(s.pattern);
       const auto before = snapshot_locked(ids);
       file_ = std::move(loaded->file);
+      models_.clear();
       last_stamp_ = loaded->stamp;
       status_.file_present = loaded->present;
       status_.reloads += 1;
@@ -176,7 +177,13 @@ EffectiveSettings SettingsStore::effective(const std::string& id) const {
   return resolve_settings(id, inputs_locked(id));
 }
 
-ModelSettings SettingsStore::model(const std::string& id) const { return typed_settings(effective(id)); }
+ModelSettings SettingsStore::model(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(id);
+  if (it != models_.end()) return it->second;
+  if (models_.size() >= kModelCacheMax) models_.clear();
+  return models_.emplace(id, typed_settings(resolve_settings(id, inputs_locked(id)))).first->second;
+}
 
 std::string SettingsStore::resolve_name(const std::string& name) const {
   std::optional<ModelRecord> rec = registry_.get(name);
@@ -233,6 +240,7 @@ Status SettingsStore::patch(const std::string& id, const SettingsLayer& changes,
     ids.insert(id);
     const auto before = snapshot_locked(ids);
     api_ = std::move(api);
+    models_.clear();
     change = diff_locked(before, "api");
   }
   notify(change);

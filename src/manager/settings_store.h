@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -75,6 +76,8 @@ class SettingsStore {
   bool poll();
 
   EffectiveSettings effective(const std::string& id) const;
+  // effective(id) typed. Asked several times per request (priority, engine sizes, keep-alive,
+  // sampling defaults): resolved once per id and kept until the file or the API changes them.
   ModelSettings model(const std::string& id) const;
   int32_t priority(const std::string& id) const { return model(id).priority; }
   // The model id `name` stands for: itself when it is a model id of the registry or of no
@@ -119,6 +122,10 @@ class SettingsStore {
   mutable std::mutex mu_;
   SettingsFile file_;
   std::map<std::string, SettingsLayer> api_;
+  // model()'s answers; cleared whenever file_ or api_ change (and when it grows past
+  // kModelCacheMax ids, which only names never seen as models would make it).
+  static constexpr size_t kModelCacheMax = 4096;
+  mutable std::unordered_map<std::string, ModelSettings> models_;
   std::optional<FileStamp> last_stamp_;  // of the latest read attempt
   SettingsStatus status_;
   std::function<void(const SettingsChange&)> listener_;

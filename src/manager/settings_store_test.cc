@@ -87,6 +87,7 @@ TEST_F(SettingsStoreTest, PollReloadsAChangedFileAndReportsWhichModelsChanged) {
   ASSERT_EQ(changes.size(), 2u);
   EXPECT_EQ(changes[1].ids, std::vector<std::string>{"qwen"});
   EXPECT_EQ(changes[1].reload_ids, std::vector<std::string>{"qwen"});
+  EXPECT_EQ((*s)->model("qwen").ctx, 2048);
   EXPECT_EQ((*s)->status().reloads, 3);
   EXPECT_EQ((*s)->status().version, 2);
 }
@@ -139,11 +140,13 @@ TEST_F(SettingsStoreTest, ApiOverridesPersistAcrossARestartAndDeleteRevertsToThe
   {
     auto s = open();
     ASSERT_TRUE(s.ok()) << s.error().message();
+    EXPECT_EQ((*s)->model("qwen").temperature, 0.5);  // model() keeps this until a change
     SettingsLayer changes;
     changes.set(SettingKey::kTemperature, SettingValue{0.25, {}});
     changes.set(SettingKey::kAlias, SettingValue{std::vector<std::string>{"coder"}, {}});
     ASSERT_TRUE((*s)->patch("qwen", changes, {}).ok());
     EXPECT_EQ((*s)->effective("qwen").get(SettingKey::kTemperature).source, "api");
+    EXPECT_EQ((*s)->model("qwen").temperature, 0.25);
   }
   // A restart: a new registry on the same SQLite file and a new store.
   registry_.reset();
@@ -159,8 +162,10 @@ TEST_F(SettingsStoreTest, ApiOverridesPersistAcrossARestartAndDeleteRevertsToThe
   // Removing one key, then all of them.
   ASSERT_TRUE((*s)->patch("qwen", {}, {SettingKey::kAlias}).ok());
   EXPECT_EQ((*s)->resolve_name("coder"), "coder");
+  EXPECT_EQ((*s)->model("qwen").temperature, 0.25);
   ASSERT_TRUE((*s)->clear("qwen").ok());
   EXPECT_EQ((*s)->effective("qwen").get(SettingKey::kTemperature).source, "models.qwen");
+  EXPECT_EQ((*s)->model("qwen").temperature, 0.5);
   registry_.reset();
   open_registry();
   auto again = open();
