@@ -2,6 +2,7 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <sstream>
 
 namespace hangar::cli {
 
@@ -15,6 +16,15 @@ int fail(const std::string& message) {
 
 std::string json_text(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "engine/engine.h"
@@ -21,6 +22,9 @@ int fail(const std::string& message);
 // The JSON text of `j`. Strings from files and paths need not be UTF-8: invalid bytes become
 // U+FFFD instead of an exception (nlohmann's default), so printing never aborts.
 std::string json_text(const nlohmann::json& j, int indent = -1);
+
+// The non-empty items of a comma-separated flag value ("a,,b" -> {"a", "b"}).
+std::vector<std::string> split_list(const std::string& s);
 
 // Options every model-running command takes.
 struct ModelOptions {

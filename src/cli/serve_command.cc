@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <thread>
 
 #include "api/server.h"
@@ -59,15 +58,6 @@ struct ServeOptions {
   std::string presets;              // --presets FILE; empty: <models-dir>/hangar.toml if present
   std::set<std::string> given;      // the flags on the command line (settings source "flag")
 };
-
-std::vector<std::string> split_ids(const std::string& s) {
-  std::vector<std::string> ids;
-  std::stringstream in(s);
-  std::string id;
-  while (std::getline(in, id, ','))
-    if (!id.empty()) ids.push_back(id);
-  return ids;
-}
 
 // The flags that are also per-model settings: those given on the command line form the "flag"
 // layer, the defaults of the others the "builtin" one (settings.h has the precedence).
@@ -164,7 +154,7 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   c.preload.batch = o.preload_batch;
   HANGAR_ASSIGN(c.preload.delay_ms, manager::parse_duration_ms(o.preload_delay, "--preload-delay"));
   if (c.preload.delay_ms < 0) return Error("--preload-delay: expected a duration >= 0, got '" + o.preload_delay + "'");
-  c.preload_ids = split_ids(o.preload);
+  c.preload_ids = split_list(o.preload);
   c.settings = settings_options(o);
   return c;
 }

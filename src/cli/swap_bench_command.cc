@@ -11,17 +11,16 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "api/server.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "cli/common.h"
 #include "manager/engine_loader.h"
 #include "manager/manager.h"
 #include "manager/memory_reader.h"
 #include "manager/units.h"
-#include "base/clock.h"
 
 namespace hangar::cli {
 namespace {
@@ -138,7 +137,7 @@ manager::EngineLoaderOptions loader_options(const SwapBenchOptions& o, const fs:
   return lo;
 }
 
-Result<manager::ManagerConfig> base_config(const fs::path& root, const std::string& state) {
+manager::ManagerConfig base_config(const fs::path& root, const std::string& state) {
   manager::ManagerConfig c;
   c.models_dir = (root / "models").string();
   c.state_dir = (root / state).string();
@@ -160,7 +159,7 @@ Result<Row> run_one(const SwapBenchOptions& o, const fs::path& root, const std::
   fs::create_directories(root / state);
   fs::copy_file(root / "warm" / manager::Registry::kDbFileName, root / state / manager::Registry::kDbFileName,
                 fs::copy_options::overwrite_existing);
-  HANGAR_ASSIGN(manager::ManagerConfig config, base_config(root, state));
+  manager::ManagerConfig config = base_config(root, state);
   config.cache.budget_bytes = budget;
   std::optional<manager::EvictionPolicy> p = manager::parse_eviction_policy(policy);
   if (!p) return Error("--policies: unknown policy '" + policy + "'");
@@ -239,12 +238,12 @@ int bench_swap(const SwapBenchOptions& o) {
   // files from the page cache.
   std::vector<uint64_t> sizes;
   {
-    Result<manager::ManagerConfig> config = base_config(root, "warm");
+    const manager::ManagerConfig config = base_config(root, "warm");
     manager::EngineLoader loader(pool, loader_options(o, root));
     manager::ProcMemoryReader memory;
     SteadyClock clock;
     SystemWallClock wall;
-    auto mgr = manager::Manager::open(*config, loader, memory, clock, wall);
+    auto mgr = manager::Manager::open(config, loader, memory, clock, wall);
     if (!mgr.ok()) return fail(mgr.error().message());
     for (const std::string& id : ids) {
       manager::AcquireOptions ao;
@@ -291,15 +290,6 @@ int bench_swap(const SwapBenchOptions& o) {
   return 0;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 void add_swap_bench_command(CLI::App& app, int& exit_code) {
@@ -328,9 +318,9 @@ void add_swap_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--weights", o->weights, "map (in place, as serve's default) or copy")
       ->check(CLI::IsMember({"map", "copy"}))->capture_default_str();
   cmd->callback([o, models, windows, policies, &exit_code] {
-    o->models = split(*models);
-    o->windows = split(*windows);
-    o->policies = split(*policies);
+    o->models = split_list(*models);
+    o->windows = split_list(*windows);
+    o->policies = split_list(*policies);
     exit_code = bench_swap(*o);
   });
 }
