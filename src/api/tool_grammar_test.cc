@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "grammar/grammar_test_util.h"
 
 namespace hangar::api {
@@ -17,12 +19,18 @@ const Json kTools = Json::parse(R"([
     "properties": {"offset": {"type": "integer", "minimum": -12, "maximum": 14}}, "required": ["offset"]}}},
   {"type": "function", "function": {"name": "ping"}}])");
 
+// Code points of UTF-8 text: maxLength counts these.
+size_t code_points(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
 // Whether `args` (JSON text) satisfies the tool's parameters as declared above.
 bool valid_arguments(const std::string& name, const std::string& args) {
   Json a = Json::parse(args, nullptr, false);
   if (a.is_discarded() || !a.is_object()) return false;
   if (name == "get_weather")
     return a.size() == 2 && a["location"].is_string() && a["location"].get<std::string>().size() <= 36 &&
+           code_points(a["location"].get<std::string>()) <= 12 &&
            (a["unit"] == "celsius" || a["unit"] == "fahrenheit");
   if (name == "get_time") return a.size() == 1 && a["offset"].is_number_integer() && a["offset"] >= -12 && a["offset"] <= 14;
   return name == "ping" && a.empty();
