@@ -84,6 +84,7 @@ bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* o
 
 MaybeError chat_template_for(ServerContext& ctx, const manager::EngineModel& model,
                              std::shared_ptr<const chat::ChatTemplate>* out) {
+  // The model's settings may replace the file's template.
   const manager::ModelSettings settings = ctx.manager.settings().model(model.id());
   Result<std::shared_ptr<const chat::ChatTemplate>> tmpl =
       ctx.templates.get(model.id(), settings.chat_template ? *settings.chat_template : model.chat_template());
@@ -92,14 +93,11 @@ MaybeError chat_template_for(ServerContext& ctx, const manager::EngineModel& mod
   return std::nullopt;
 }
 
-MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
-                              const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
-                              std::string* prompt) {
-  // The model's settings may replace the file's template and add a system prompt.
+MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const chat::ChatTemplate& tmpl,
+                              const Json& messages, const Json& tools, bool add_generation_prompt,
+                              const Json& template_kwargs, std::string* prompt) {
+  // The model's settings may add a system prompt.
   const manager::ModelSettings settings = ctx.manager.settings().model(model.id());
-  Result<std::shared_ptr<const chat::ChatTemplate>> tmpl =
-      ctx.templates.get(model.id(), settings.chat_template ? *settings.chat_template : model.chat_template());
-  if (!tmpl.ok()) return server_error(tmpl.error().message());
   const Tokenizer& tok = model.tokenizer();
   chat::ChatTemplateInputs in;
   in.messages = settings.system_prompt ? with_system_prompt(messages, *settings.system_prompt) : messages;
@@ -110,7 +108,7 @@ MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& mo
   in.add_bos = tok.add_bos();
   in.add_eos = tok.add_eos();
   if (!template_kwargs.is_null()) in.extra_context = template_kwargs;
-  Result<std::string> r = (*tmpl)->apply(in);
+  Result<std::string> r = tmpl.apply(in);
   // Malformed messages and the template's own raise_exception() are the request's fault.
   if (!r.ok()) return bad_request("messages", r.error().message());
   *prompt = std::move(r).value();

@@ -93,9 +93,10 @@ bool read_json_body(const httplib::Request& req, httplib::Response& res, Json* o
 MaybeError chat_template_for(ServerContext& ctx, const manager::EngineModel& model,
                              std::shared_ptr<const chat::ChatTemplate>* out);
 
-// The chat template render for a model, as /apply-template shows it and chat completions use it.
-MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const Json& messages,
-                              const Json& tools, bool add_generation_prompt, const Json& template_kwargs,
-                              std::string* prompt);
+// The render of `tmpl` (chat_template_for the model) with the model's settings (system prompt)
+// and tokens, as /apply-template shows it and chat completions use it.
+MaybeError render_chat_prompt(ServerContext& ctx, const manager::EngineModel& model, const chat::ChatTemplate& tmpl,
+                              const Json& messages, const Json& tools, bool add_generation_prompt,
+                              const Json& template_kwargs, std::string* prompt);
 
 }  // namespace hangar::api
