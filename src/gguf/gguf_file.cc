@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <string_view>
 #include <vector>
 
@@ -82,16 +83,29 @@ class ByteSource {
   uint64_t window_pos_ = 0;
 };
 
+// Indexes of `items` sorted by name (File's lookup tables), and in `repeated` the first name
+// that occurs twice (null: none).
+template <typename T, typename NameOf>
+std::vector<uint32_t> index_by_name(const std::vector<T>& items, NameOf name_of, const std::string*& repeated) {
+  std::vector<uint32_t> index(items.size());
+  std::iota(index.begin(), index.end(), 0u);
+  std::stable_sort(index.begin(), index.end(),
+                   [&](uint32_t a, uint32_t b) { return name_of(items[a]) < name_of(items[b]); });
+  repeated = nullptr;
+  for (size_t i = 1; i < index.size() && !repeated; ++i)
+    if (name_of(items[index[i]]) == name_of(items[index[i - 1]])) repeated = &name_of(items[index[i]]);
+  return index;
+}
+
 }  // namespace
 
 // Reads little-endian fields; every failure names the file and the field.
 class Parser {
  public:
-  // header_only: no tensor data is read (File::open_header). skip_long_arrays: arrays longer
-  // than File::kHeaderArrayItems are checked and skipped (Array::n_unread), as header_only does.
-  Parser(ByteSource& src, const std::string& path, bool header_only = false, bool skip_long_arrays = false)
-      : src_(src), size_(src.size()), path_(path), header_only_(header_only),
-        skip_long_arrays_(header_only || skip_long_arrays) {}
+  // skip_long_arrays: arrays longer than File::kHeaderArrayItems are checked and skipped
+  // (Array::n_unread), as File::open_header and a LongArrays::kSkip open want.
+  Parser(ByteSource& src, const std::string& path, bool skip_long_arrays)
+      : src_(src), size_(src.size()), path_(path), skip_long_arrays_(skip_long_arrays) {}
 
   Error error(const std::string& what) const {
     return Error(path_ + ": " + what + " (at byte " + std::to_string(pos_) + " of " +
@@ -235,11 +249,10 @@ class Parser {
       HANGAR_ASSIGN(Value v, read_value(static_cast<ValueType>(t), "key " + key, 0));
       f.metadata_.emplace_back(std::move(key), std::move(v));
     }
-    f.build_metadata_index();
-    for (size_t i = 1; i < f.metadata_index_.size(); ++i) {
-      const std::string& key = f.metadata_[f.metadata_index_[i]].first;
-      if (key == f.metadata_[f.metadata_index_[i - 1]].first) return error("duplicate metadata key " + key);
-    }
+    const std::string* repeated = nullptr;
+    f.metadata_index_ =
+        index_by_name(f.metadata_, [](const auto& kv) -> const std::string& { return kv.first; }, repeated);
+    if (repeated) return error("duplicate metadata key " + *repeated);
 
     if (const Value* a = f.find("general.alignment")) {
       auto n = a->as_int();
@@ -289,14 +302,9 @@ class Parser {
                      " is not a multiple of the alignment " + std::to_string(f.alignment_));
       f.tensors_.push_back(std::move(ti));
     }
-    f.tensor_index_.resize(f.tensors_.size());
-    for (uint32_t i = 0; i < f.tensor_index_.size(); ++i) f.tensor_index_[i] = i;
-    std::stable_sort(f.tensor_index_.begin(), f.tensor_index_.end(),
-                     [&](uint32_t a, uint32_t b) { return f.tensors_[a].name < f.tensors_[b].name; });
-    for (size_t i = 1; i < f.tensor_index_.size(); ++i) {
-      const std::string& name = f.tensors_[f.tensor_index_[i]].name;
-      if (name == f.tensors_[f.tensor_index_[i - 1]].name) return error("duplicate tensor name " + name);
-    }
+    f.tensor_index_ =
+        index_by_name(f.tensors_, [](const TensorInfo& t) -> const std::string& { return t.name; }, repeated);
+    if (repeated) return error("duplicate tensor name " + *repeated);
 
     uint64_t data_offset = (pos_ + f.alignment_ - 1) / f.alignment_ * f.alignment_;
     if (n_tensors > 0 && data_offset > size_)
@@ -324,20 +332,12 @@ class Parser {
   uint64_t pos_ = 0;
   uint64_t used_ = 0;  // memory charged so far
   const std::string& path_;
-  bool header_only_ = false;
   bool skip_long_arrays_ = false;
 };
 
-void File::build_metadata_index() {
-  metadata_index_.resize(metadata_.size());
-  for (uint32_t i = 0; i < metadata_index_.size(); ++i) metadata_index_[i] = i;
-  std::stable_sort(metadata_index_.begin(), metadata_index_.end(),
-                   [&](uint32_t a, uint32_t b) { return metadata_[a].first < metadata_[b].first; });
-}
+Result<File> File::open_header(const std::string& path) { return read_header(path, /*skip_long_arrays=*/true); }
 
-Result<File> File::open_header(const std::string& path) { return read_header(path, /*header_only=*/true, false); }
-
-Result<File> File::read_header(const std::string& path, bool header_only, bool skip_long_arrays) {
+Result<File> File::read_header(const std::string& path, bool skip_long_arrays) {
   // pread, not a mapping: a file truncated meanwhile is a short read rather than SIGBUS, and
   // copying a header costs a fraction of the page faults that mapping it would (3-4x less for a
   // 4 MiB vocabulary in a VM).
@@ -350,7 +350,7 @@ Result<File> File::read_header(const std::string& path, bool header_only, bool s
   f.path_ = path;
   f.file_size_ = static_cast<uint64_t>(st.st_size);
   ByteSource src(fd.fd, f.file_size_);
-  Parser p(src, path, header_only, skip_long_arrays);
+  Parser p(src, path, skip_long_arrays);
   HANGAR_TRY(p.parse(f));
   return f;
 }
@@ -367,7 +367,7 @@ Status File::read_long_arrays() {
   File whole;
   whole.path_ = path_;
   ByteSource src(mapped_.data(), mapped_.size());
-  Parser p(src, path_);
+  Parser p(src, path_, /*skip_long_arrays=*/false);
   HANGAR_TRY(p.parse(whole));
   metadata_ = std::move(whole.metadata_);
   metadata_index_ = std::move(whole.metadata_index_);
@@ -384,12 +384,12 @@ Result<File> File::open(const std::string& path, MappedFile::Backing backing, Lo
     f.file_size_ = memory.size();
     f.mapped_ = std::move(memory);
     ByteSource src(f.mapped_.data(), f.file_size_);
-    Parser p(src, path, /*header_only=*/false, skip);
+    Parser p(src, path, skip);
     HANGAR_TRY(p.parse(f));
     for (auto& ti : f.tensors_) ti.data = f.mapped_.data() + f.data_offset_ + ti.offset;
     return f;
   }
-  HANGAR_ASSIGN(File f, read_header(path, /*header_only=*/false, skip));
+  HANGAR_ASSIGN(File f, read_header(path, skip));
   HANGAR_ASSIGN(f.mapped_, MappedFile::open(path, backing));
   if (f.mapped_.size() != f.file_size_)
     return Error(path + ": the file changed size while it was opened (from " +

@@ -90,11 +90,8 @@ class File {
  private:
   Error key_error(std::string_view key, const char* expected) const;
 
-  // Indexes of metadata_ / tensors_ sorted by name: lookups cost O(log n) whatever names a
-  // file chooses (a hash table keyed by file-chosen strings can be made to collide).
-  void build_metadata_index();
-  // Parses the header read with pread; header_only skips long arrays (open_header).
-  static Result<File> read_header(const std::string& path, bool header_only, bool skip_long_arrays);
+  // Parses the header read with pread, skipping long arrays or not (open_header skips them).
+  static Result<File> read_header(const std::string& path, bool skip_long_arrays);
   std::string path_;
   MappedFile mapped_;
   uint64_t file_size_ = 0;
@@ -102,6 +99,8 @@ class File {
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;
+  // Indexes of metadata_ / tensors_ sorted by name: lookups cost O(log n) whatever names a
+  // file chooses (a hash table keyed by file-chosen strings can be made to collide).
   std::vector<uint32_t> metadata_index_;
   std::vector<TensorInfo> tensors_;
   std::vector<uint32_t> tensor_index_;
