@@ -168,14 +168,14 @@ uint64_t kv_checksum(const uint8_t* data, size_t n, uint64_t seed) {
   return h;
 }
 
-Status write_kv_file(const std::string& path, KvFileHeader header,
-                     const std::function<void(int32_t block, int32_t slots, uint8_t* dst)>& fill) {
+Result<KvFileHeader> write_kv_file(const std::string& path, KvFileHeader header,
+                                   const std::function<void(int32_t block, int32_t slots, uint8_t* dst)>& fill) {
   HANGAR_ASSERT(header.block_tokens > 0 && header.n_layer > 0 && header.kv_dim > 0 && !header.tokens.empty());
   static std::atomic<uint64_t> serial{0};
   const std::string tmp = path + "." + std::to_string(::getpid()) + "." + std::to_string(serial++) + ".tmp";
   const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) return Error("KV store: cannot create '" + tmp + "': " + errno_text());
-  auto fail = [&](const std::string& what) -> Status {
+  auto fail = [&](const std::string& what) -> Error {
     const std::string why = errno_text();
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -214,7 +214,7 @@ Status write_kv_file(const std::string& path, KvFileHeader header,
     ::fsync(dfd);
     ::close(dfd);
   }
-  return Status::Ok();
+  return header;
 }
 
 KvFileReader::~KvFileReader() {

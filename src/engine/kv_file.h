@@ -56,8 +56,10 @@ uint64_t kv_checksum(const uint8_t* data, size_t n, uint64_t seed = 0);
 
 // Writes `header` and its blocks (fill(block, slots, dst) writes block_bytes(block) bytes) to
 // `path` atomically: a temporary file beside it, fsync, rename, fsync of the directory. Either
-// the whole file is there or none (a crash leaves at most a *.tmp file). Errors name the path.
-Status write_kv_file(const std::string& path, KvFileHeader header,
+// the whole file is there or none (a crash leaves at most a *.tmp file). Returns the header as
+// written (block_sums and header_bytes set), as KvFileReader::open would read it back. Errors
+// name the path.
+Result<KvFileHeader> write_kv_file(const std::string& path, KvFileHeader header,
                      const std::function<void(int32_t block, int32_t slots, uint8_t* dst)>& fill);
 
 // An open file whose header was checked: magic, version, header checksum, bounds, and the

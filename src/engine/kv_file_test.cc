@@ -32,7 +32,7 @@ class KvFileTest : public ::testing::Test {
 
   // Byte j of block b: a pattern no two blocks share.
   static uint8_t pattern(int32_t b, size_t j) { return static_cast<uint8_t>(b * 31 + j * 7 + (j >> 8)); }
-  Status write() {
+  Result<KvFileHeader> write() {
     return write_kv_file(path_, header_, [](int32_t b, int32_t slots, uint8_t* dst) {
       const size_t n = static_cast<size_t>(2) * 2 * slots * 8 * sizeof(uint16_t);
       for (size_t j = 0; j < n; ++j) dst[j] = pattern(b, j);
@@ -54,10 +54,16 @@ class KvFileTest : public ::testing::Test {
 };
 
 TEST_F(KvFileTest, RoundTripKeepsHeaderAndEveryBlockByte) {
-  ASSERT_TRUE(write().ok());
+  Result<KvFileHeader> written = write();
+  ASSERT_TRUE(written.ok()) << written.error().message();
   Result<KvFileReader> r = KvFileReader::open(path_);
   ASSERT_TRUE(r.ok()) << r.error().message();
   const KvFileHeader& h = r->header();
+  // The writer's header is the one read back (the store indexes it without reading the file).
+  EXPECT_EQ(written->header_bytes, h.header_bytes);
+  EXPECT_EQ(written->block_sums, h.block_sums);
+  EXPECT_EQ(written->tokens, h.tokens);
+  EXPECT_EQ(written->file_bytes(), h.file_bytes());
   EXPECT_EQ(h.model.path, "/models/m.gguf");
   EXPECT_EQ(h.model.file_size, 12345u);
   EXPECT_EQ(h.model.mtime_ns, 678);

@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 namespace hangar::engine {
 namespace {
 
-int32_t common_prefix(std::span<const TokenId> a, std::span<const TokenId> b) {
-  size_t n = std::min(a.size(), b.size()), i = 0;
-  while (i < n && a[i] == b[i]) ++i;
-  return static_cast<int32_t>(i);
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -226,30 +220,25 @@ int KvStore::save(const KvModelIdentity& model, const std::string& layout, std::
     if (batch_bytes + bytes > options_.budget_bytes) continue;
     batch_bytes += bytes;
     const std::vector<int32_t>& blocks = seq->blocks();
-    Status st = write_kv_file(path_of(name), h, [&](int32_t b, int32_t slots, uint8_t* dst) {
-      kv.read_block(blocks[b], slots, dst);
-    });
+    Result<KvFileHeader> saved =
+        write_kv_file(path_of(name), std::move(h),
+                      [&](int32_t b, int32_t slots, uint8_t* dst) { kv.read_block(blocks[b], slots, dst); });
     std::lock_guard lock(mu_);
-    if (!st.ok()) {
-      log_warn(st.error().message());
+    if (!saved.ok()) {
+      log_warn(saved.error().message());
       ++stats_.save_failures;
-      continue;
-    }
-    Result<KvFileReader> check = KvFileReader::open(path_of(name));  // the header as written
-    if (!check.ok()) {
-      drop_locked(name, check.error().message(), Drop::kRejected);
       continue;
     }
     // Saved prefixes of this one serve nothing it cannot.
     std::vector<std::string> covered;
     for (const auto& [n, e] : entries_)
       if (n != name && same_model(e.header.model, model) && e.header.layout == layout &&
-          common_prefix(e.header.tokens, h.tokens) == e.header.n_tokens())
+          common_prefix(e.header.tokens, saved->tokens) == e.header.n_tokens())
         covered.push_back(n);
     for (const std::string& n : covered) drop_locked(n, "", Drop::kSuperseded);
     auto [it, fresh] = entries_.try_emplace(name);
     if (!fresh) total_bytes_ -= it->second.bytes;
-    it->second.header = check->header();
+    it->second.header = std::move(*saved);
     it->second.bytes = it->second.header.file_bytes();
     total_bytes_ += it->second.bytes;
     touch_locked(name);

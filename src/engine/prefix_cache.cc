@@ -5,13 +5,6 @@
 #include <limits>
 
 namespace hangar::engine {
-namespace {
-int32_t common_prefix(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
-  size_t n = std::min(a.size(), b.size()), i = 0;
-  while (i < n && a[i] == b[i]) ++i;
-  return static_cast<int32_t>(i);
-}
-}  // namespace
 
 void PrefixCache::put(Sequence&& seq, int64_t now_ms) {
   if (seq.n_past() == 0) return;

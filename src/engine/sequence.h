@@ -1,7 +1,9 @@
 // Sequence: one stream of tokens whose keys and values live in the model's KV cache blocks.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/result.h"
@@ -10,6 +12,13 @@
 namespace hangar::engine {
 
 using TokenId = int32_t;
+
+// How many leading tokens `a` and `b` share (prefix reuse in memory and on disk).
+inline int32_t common_prefix(std::span<const TokenId> a, std::span<const TokenId> b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return static_cast<int32_t>(i);
+}
 
 // Owns references to KV blocks; release() (or the destructor of its owner) must return them.
 // Not thread-safe: the engine thread owns sequences.
