@@ -291,38 +291,54 @@ Outcome run(Scheduler& sched, std::vector<TokenId> prompt, int max_tokens) {
   return *result;
 }
 
-TEST_F(KvStoreTest, RestoredPrefixGivesTheSameTokensAndLogprobsAsComputingIt) {
-  ThreadPool pool(2);
+// A real model with room for one sequence of 512 positions, prefilled 64 tokens at a time.
+std::unique_ptr<Engine> load_engine(ThreadPool& pool) {
   EngineOptions eo;
   eo.n_ctx = 512;
   eo.n_seq = 1;
   eo.batch_tokens = 64;
   auto loaded = Engine::load(kModel, eo, pool);
-  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
-  Engine& engine = **loaded;
-  // A prefix of two whole prefill chunks, then a new turn: computed in the same chunks either way.
+  EXPECT_TRUE(loaded.ok()) << loaded.error().message();
+  return loaded.ok() ? std::move(*loaded) : nullptr;
+}
+
+// A prompt of n tokens (first + (i * step) % 800), and a next turn that extends it by `extra`.
+struct Conversation {
   std::vector<TokenId> prefix, turn;
-  for (int i = 0; i < 128; ++i) prefix.push_back(100 + (i * 37) % 900);
-  turn = prefix;
-  for (int i = 0; i < 20; ++i) turn.push_back(50 + i * 11);
-  const KvModelIdentity id{kModel, "", 1, 2};
+};
+Conversation conversation(int32_t n, TokenId first, int32_t step, int32_t extra) {
+  Conversation c;
+  for (int32_t i = 0; i < n; ++i) c.prefix.push_back(first + (i * step) % 800);
+  c.turn = c.prefix;
+  for (int32_t i = 0; i < extra; ++i) c.turn.push_back(50 + i * 11);
+  return c;
+}
+
+const KvModelIdentity kModelId{kModel, "", 1, 2};
+
+TEST_F(KvStoreTest, RestoredPrefixGivesTheSameTokensAndLogprobsAsComputingIt) {
+  ThreadPool pool(2);
+  std::unique_ptr<Engine> engine = load_engine(pool);
+  ASSERT_NE(engine, nullptr);
+  // A prefix of two whole prefill chunks, then a new turn: computed in the same chunks either way.
+  const Conversation c = conversation(128, 100, 37, 20);
 
   Outcome cold;
   {
-    Scheduler sched(engine);
-    cold = run(sched, turn, 12);
+    Scheduler sched(*engine);
+    cold = run(sched, c.turn, 12);
   }
   EXPECT_EQ(cold.timings.cached_tokens, 0);
   auto store = open();
   {
-    Scheduler sched(engine, nullptr, {store.get(), id});
-    run(sched, prefix, 1);
+    Scheduler sched(*engine, nullptr, {store.get(), kModelId});
+    run(sched, c.prefix, 1);
   }  // the model goes: its prefix is saved
   EXPECT_EQ(store->stats().saves, 1);
   Outcome restored;
   {
-    Scheduler sched(engine, nullptr, {store.get(), id});  // a fresh KV cache: nothing in memory
-    restored = run(sched, turn, 12);
+    Scheduler sched(*engine, nullptr, {store.get(), kModelId});  // a fresh KV cache: nothing in memory
+    restored = run(sched, c.turn, 12);
     EXPECT_EQ(sched.stats().disk_prompt_tokens, 128);
   }
   EXPECT_EQ(restored.timings.cached_tokens, 128);
@@ -332,7 +348,6 @@ TEST_F(KvStoreTest, RestoredPrefixGivesTheSameTokensAndLogprobsAsComputingIt) {
   for (size_t i = 0; i < cold.logprobs.size(); ++i)
     EXPECT_EQ(std::bit_cast<uint32_t>(restored.logprobs[i]), std::bit_cast<uint32_t>(cold.logprobs[i])) << i;
 }
-
 
 class StepClock final : public Clock {
  public:
@@ -344,22 +359,13 @@ class StepClock final : public Clock {
 // conversation comes back from disk rather than being computed again.
 TEST_F(KvStoreTest, TrimSavesWhatItDropsAndAKeptPrefixIsNotSaved) {
   ThreadPool pool(2);
-  EngineOptions eo;
-  eo.n_ctx = 512;
-  eo.n_seq = 1;
-  eo.batch_tokens = 64;
-  auto loaded = Engine::load(kModel, eo, pool);
-  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
-  Engine& engine = **loaded;
-  std::vector<TokenId> prefix, turn;
-  for (int i = 0; i < 96; ++i) prefix.push_back(200 + (i * 53) % 800);
-  turn = prefix;
-  for (int i = 0; i < 10; ++i) turn.push_back(60 + i * 7);
-  const KvModelIdentity id{kModel, "", 1, 2};
+  std::unique_ptr<Engine> engine = load_engine(pool);
+  ASSERT_NE(engine, nullptr);
+  const Conversation c = conversation(96, 200, 53, 10);
   auto store = open();
   StepClock clock;
-  Scheduler sched(engine, &clock, {store.get(), id});
-  run(sched, prefix, 1);
+  Scheduler sched(*engine, &clock, {store.get(), kModelId});
+  run(sched, c.prefix, 1);
   sched.wait_idle();
   clock.now += 1000;
   EXPECT_EQ(sched.trim_prefixes(5000), 0u);  // used 1 s ago: kept in memory, not saved
@@ -367,10 +373,49 @@ TEST_F(KvStoreTest, TrimSavesWhatItDropsAndAKeptPrefixIsNotSaved) {
   clock.now += 5000;
   EXPECT_GT(sched.trim_prefixes(5000), 0u);
   EXPECT_EQ(store->stats().saves, 1);
-  EXPECT_EQ(engine.kv_cache().n_used_blocks(), 0);
-  const Outcome again = run(sched, turn, 2);
+  EXPECT_EQ(engine->kv_cache().n_used_blocks(), 0);
+  const Outcome again = run(sched, c.turn, 2);
   EXPECT_EQ(again.timings.disk_tokens, 96);
   EXPECT_EQ(again.timings.cached_tokens, 96);
+}
+
+// A longer prefix on disk that fails to restore (a corrupt block) gives way to the shorter one in
+// memory, which then counts as used now: the next idle trim keeps it.
+TEST_F(KvStoreTest, FailedRestoreFallsBackToMemoryAndMarksItUsed) {
+  ThreadPool pool(2);
+  std::unique_ptr<Engine> engine = load_engine(pool);
+  ASSERT_NE(engine, nullptr);
+  const Conversation c = conversation(96, 300, 41, 10);
+  auto store = open();
+  {
+    // The disk holds all 96 tokens (contents unwritten: the file is corrupted below anyway).
+    model::KvCache side(engine->hparams(), 4);
+    Sequence s;
+    ASSERT_TRUE(s.reserve(side, 96).ok());
+    for (TokenId t : c.prefix) s.push(t);
+    const Sequence* seqs[] = {&s};
+    ASSERT_EQ(store->save(kModelId, engine->kv_layout(), seqs, side), 1);
+    s.release(side);
+    std::fstream f(dir_ / KvStore::file_name(kModelId, engine->kv_layout(), c.prefix),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-10, std::ios::end);
+    f.put('\x7f');
+  }
+  StepClock clock;
+  Scheduler sched(*engine, &clock, {store.get(), kModelId});
+  std::vector<TokenId> first(c.prefix.begin(), c.prefix.begin() + 20);
+  first.push_back(9);  // shares 20 tokens with the saved prefix: below the store's min_tokens
+  run(sched, first, 1);
+  sched.wait_idle();
+  clock.now += 1000;
+  const Outcome turn = run(sched, c.turn, 1);
+  EXPECT_EQ(turn.timings.disk_tokens, 0);
+  EXPECT_EQ(turn.timings.cached_tokens, 20);
+  EXPECT_EQ(store->stats().rejected, 1);
+  sched.wait_idle();
+  clock.now += 1000;
+  sched.trim_prefixes(1500);  // the first conversation served the turn 1 s ago
+  EXPECT_EQ(sched.stats().trimmed_prefixes, 0);
 }
 
 }  // namespace

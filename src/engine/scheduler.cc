@@ -102,12 +102,10 @@ void Scheduler::loop() {
       a->timings.queue_ms = a->admitted_ms;
       a->gen = std::make_unique<GenerationState>(engine_.tokenizer(), a->request.params, engine_.n_vocab());
       a->gen->accept_prompt(a->request.prompt);
-      std::vector<const Sequence*> live;
-      for (const auto& r : running_) live.push_back(&r->seq);
       // Keep at least the last prompt token to evaluate: its logits start the generation. A
       // scored prompt is computed whole: cached tokens kept no logits.
       const int32_t max_reuse = a->scores_prompt() ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
-      a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live, a->seq, clock_.now_ms());
+      a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live_sequences(), a->seq, clock_.now_ms());
       if (persist_.store && max_reuse > a->n_prompt_done) restore_from_disk(*a, max_reuse);
       a->timings.cached_tokens = a->n_prompt_done;
       {
@@ -178,14 +176,18 @@ void Scheduler::restore_from_disk(Active& a, int32_t max_reuse) {
                   : Status(Error("no room in the KV cache for " + std::to_string(match.n_tokens) + " tokens"));
   if (!st.ok()) {
     log_warn("scheduler: prefix not restored from disk, computing it: " + st.error().message());
-    std::vector<const Sequence*> live;
-    for (const auto& r : running_) live.push_back(&r->seq);
-    a.n_prompt_done = prefix_cache_.reuse(a.request.prompt, max_reuse, live, a.seq);
+    a.n_prompt_done = prefix_cache_.reuse(a.request.prompt, max_reuse, live_sequences(), a.seq, clock_.now_ms());
     return;
   }
   a.seq = std::move(restored);
   a.n_prompt_done = match.n_tokens;
   a.timings.disk_tokens = match.n_tokens;
+}
+
+std::vector<const Sequence*> Scheduler::live_sequences() const {
+  std::vector<const Sequence*> live;
+  for (const auto& r : running_) live.push_back(&r->seq);
+  return live;
 }
 
 void Scheduler::save_to_disk(const std::vector<const Sequence*>& seqs) {

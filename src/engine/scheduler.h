@@ -145,6 +145,8 @@ class Scheduler {
   // Starts `a` from the disk store's longest prefix of its prompt when that beats the memory's.
   void restore_from_disk(Active& a, int32_t max_reuse);
   void save_to_disk(const std::vector<const Sequence*>& seqs);
+  // The running sequences, whose cached tokens a new prompt may share.
+  std::vector<const Sequence*> live_sequences() const;
   // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
   void score_prompt_chunk(Active& a, const float* logits, int32_t n);
 
