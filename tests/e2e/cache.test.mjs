@@ -124,7 +124,12 @@ describe('a budget that holds one model', () => {
   test('a request waits for a busy model instead of a 507; a full queue answers 429 with Retry-After', async () => {
     // Keep QWEN busy: long streams, two at a time (--parallel 2), aborted once the checks are done.
     const busy = keepBusy(server, QWEN, 480);
-    await waitFor('QWEN to be busy', async () => (await server.model(QWEN)).in_flight > 0, { intervalMs: 5 });
+    // in_flight counts from acquire, so a request still waiting for QWEN's load counts too: wait
+    // until the load is done, or LLAMA's request may queue behind the load instead of the streams.
+    await waitFor('QWEN to be loaded and busy', async () => {
+      const m = await server.model(QWEN);
+      return m.state === 'loaded' && m.in_flight > 0;
+    }, { intervalMs: 5 });
 
     const waiting = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
     await waitFor('the request for LLAMA to queue', async () => (await server.stats()).queue.waiting === 1,
