@@ -216,13 +216,13 @@ int64_t pmd_mapped_bytes(const void* start) {
 
 }  // namespace
 
-bool MappedFile::populate() const {
+bool MappedFile::populate(bool check_folios) const {
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
 #endif
   if (!data_ || backing_ == Backing::kMemory) return true;
   if (::madvise(data_, size_, MADV_POPULATE_READ) != 0) return false;
-  if (backing_ != Backing::kWeights || size_ < (size_t{64} << 20)) return true;
+  if (!check_folios || backing_ != Backing::kWeights || size_ < (size_t{64} << 20)) return true;
   // A file written or read with write()/read() (a copy, a download, hashing) sits in the page
   // cache in small folios, which map with 4 KiB entries whatever MADV_HUGEPAGE says: streaming
   // them is up to 2-3x slower in a VM. Drop those pages (only clean pages nobody else maps go)

@@ -66,8 +66,11 @@ class MappedFile {
 
   // Maps every page now (reading from the file what the page cache lacks), so that the first
   // pass over the bytes takes no page faults. False when the kernel cannot (before Linux 5.14):
-  // the caller then touches the pages itself. A no-op for kMemory.
-  bool populate() const;
+  // the caller then touches the pages itself. A no-op for kMemory. With `check_folios`, a big
+  // kWeights file found mapped mostly in 4 KiB pages is dropped from the page cache and read
+  // back in 2 MiB folios; the check reads /proc/self/smaps (several ms in a big process), so a
+  // caller that checked this file version before may skip it.
+  bool populate(bool check_folios = true) const;
   // Asks the kernel to read the range ahead (used when a model is loaded eagerly).
   void advise_willneed(size_t offset, size_t length) const;
   // Bytes resident in RAM (mincore), for memory accounting.

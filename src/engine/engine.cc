@@ -14,17 +14,18 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   // With a tokenizer cache the vocabulary (hundreds of thousands of metadata values) is left
   // undecoded, and decoded below only when no earlier load of this file version left one.
   // The file's identity before and after the open must agree: a file replaced between the two
-  // is not matched with another version's tokenizer.
-  const std::optional<FileIdentity> before = opts.tokenizers ? file_identity(path) : std::nullopt;
-  const auto arrays = before ? gguf::File::LongArrays::kSkip : gguf::File::LongArrays::kRead;
+  // has none, so it is not matched with another version's tokenizer (nor taken as checked).
+  const std::optional<FileIdentity> before = file_identity(path);
+  const auto arrays = before && opts.tokenizers ? gguf::File::LongArrays::kSkip : gguf::File::LongArrays::kRead;
   HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
                                                                             : MappedFile::Backing::kWeights, arrays));
-  const std::optional<FileIdentity> identity = before && before == file_identity(path) ? before : std::nullopt;
-  std::optional<Tokenizer> tok = identity ? opts.tokenizers->find(*identity) : std::nullopt;
+  e->identity_ = before && before == file_identity(path) ? before : std::nullopt;
+  const std::optional<FileIdentity>& identity = e->identity_;
+  std::optional<Tokenizer> tok = identity && opts.tokenizers ? opts.tokenizers->find(*identity) : std::nullopt;
   if (!tok) {
     HANGAR_TRY(e->model_->read_long_arrays());
     HANGAR_ASSIGN(tok, Tokenizer::from_gguf(e->model_->file()));
-    if (identity) opts.tokenizers->put(*identity, *tok);
+    if (identity && opts.tokenizers) opts.tokenizers->put(*identity, *tok);
   }
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(*tok));
   // Copied weights are rearranged in place; mapped ones come from the layout cache file.
@@ -67,10 +68,10 @@ std::string Engine::kv_layout() const {
   return s.str();
 }
 
-void Engine::prefault_weights() {
+void Engine::prefault_weights(bool check_folios) {
   const MappedFile& m = model_->file().mapped();
   if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
-  if (m.populate()) return;
+  if (m.populate(check_folios)) return;
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
   constexpr int64_t kPage = 4096, kChunk = 1 << 22;

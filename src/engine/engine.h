@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -96,18 +97,23 @@ class Engine {
   MemoryEstimate memory() const;
   // Maps every page of the weights so that the first request does not pay for page faults and
   // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
-  void prefault_weights();
+  // `check_folios`: see MappedFile::populate.
+  void prefault_weights(bool check_folios = true);
   // True when the weights file was truncated under the mapping: the lost pages read as zeros
   // and the model's output is garbage. The owner should stop using the engine.
   bool weights_pulled_away() const { return model_->file().mapped().pulled_away(); }
   // True when the weights are the file's pages (mapped), not a private copy.
   bool weights_mapped() const { return model_->file().mapped().backing() != MappedFile::Backing::kMemory; }
+  // The version of the file these weights came from (the same stat before and after the open);
+  // nullopt when the file changed during the load or could not be stat'ed.
+  const std::optional<FileIdentity>& weights_identity() const { return identity_; }
 
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}
   ThreadPool& pool_;
   EngineOptions opts_;
   std::unique_ptr<model::Model> model_;
+  std::optional<FileIdentity> identity_;
   std::unique_ptr<Tokenizer> tokenizer_;
   mutable std::once_flag grammar_vocab_once_;
   mutable std::shared_ptr<const grammar::TokenVocab> grammar_vocab_;

@@ -1,11 +1,13 @@
 // EngineLoader: the real ModelLoader; loads an Engine and starts its Scheduler for the cache.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "base/profiler.h"
 #include "base/thread_pool.h"
@@ -101,6 +103,9 @@ class EngineLoader final : public ModelLoader {
   // Tokenizers kept across loads of unchanged files (a switch back to a model skips its
   // vocabulary).
   engine::TokenizerCache& tokenizers() { return tokenizers_; }
+  // Loads that checked the page cache's folio size of their weights (MappedFile::populate):
+  // once per file version, not at every switch back to it.
+  int64_t folio_checks() const { return folio_checks_.load(); }
 
  private:
   struct HeaderFacts {
@@ -119,6 +124,9 @@ class EngineLoader final : public ModelLoader {
   std::map<std::string, HeaderFacts> headers_;  // by path
   LoadSettingsFn load_settings_;  // guarded by mu_
   engine::TokenizerCache tokenizers_;
+  static constexpr size_t kFolioChecksKept = 64;
+  std::vector<engine::FileIdentity> folios_checked_;  // guarded by mu_; the last few
+  std::atomic<int64_t> folio_checks_{0};
 };
 
 }  // namespace hangar::manager

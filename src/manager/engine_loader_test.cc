@@ -184,5 +184,33 @@ TEST(EngineLoader, TruncatedFileIsAnErrorNamingIt) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(EngineLoader, ChecksTheFolioSizeOfAFileVersionOnceAndItsTokenizerIsKept) {
+  // A copy of a shared model whose mtime the test moves: a changed file is another version.
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hangar-folios-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path path = dir / "m.gguf";
+  std::filesystem::copy_file(kShared + "/models/llama-spm-d256-q8_0.gguf", path);
+  ModelRecord rec = record_for("llama-spm-d256-q8_0.gguf");
+  rec.path = path.string();
+  ThreadPool pool(1);
+  EngineLoader loader(pool, {.ctx = 64, .parallel = 1});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(loader.load(rec, {}).ok());
+  EXPECT_EQ(loader.folio_checks(), 1);
+  EXPECT_EQ(loader.tokenizers().stats().hits, 2);  // the second and third loads
+  std::filesystem::last_write_time(path, std::filesystem::last_write_time(path) + std::chrono::seconds(5));
+  auto changed = loader.load(rec, {});
+  ASSERT_TRUE(changed.ok()) << changed.error().message();
+  EXPECT_EQ(loader.folio_checks(), 2);
+  EXPECT_EQ(loader.tokenizers().stats().hits, 2);  // a new version decodes its vocabulary
+  // The kept tokenizer encodes as a fresh one does.
+  auto& m = dynamic_cast<EngineModel&>(**changed);
+  auto fresh = loader.load(rec, {});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(dynamic_cast<EngineModel&>(**fresh).tokenizer().encode("Hello world", true, false),
+            m.tokenizer().encode("Hello world", true, false));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace hangar::manager
