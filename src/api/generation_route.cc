@@ -237,6 +237,14 @@ bool write_stream(Run& run, httplib::DataSink& sink) {
   return true;
 }
 
+// A prompt check's refusal, the same before the model is held (token ids against the header)
+// and after (the tokenized prompts against the loaded model).
+ApiError prompt_refusal(const engine::PromptError& bad) {
+  if (bad.kind == engine::PromptError::Kind::kTooLong)
+    return bad_request("prompt", bad.message + " (start the server with a larger --ctx)", "context_length_exceeded");
+  return bad_request("prompt", bad.message);
+}
+
 }  // namespace
 
 void GenerationPlan::add_prompt(const std::vector<int32_t>& tokens, int n, int prompt, const std::string& prefix) {
@@ -261,13 +269,20 @@ void GenerationPlan::constrain(std::shared_ptr<const grammar::Grammar> g, const 
 }
 
 MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
-                          ModelHold* hold) {
+                          ModelHold* hold, std::span<const PromptInput> prompts) {
   // Everything the model's header can answer is checked before the model is acquired, so a bad
-  // request never loads a model (nor evicts another) just to be refused.
+  // request never loads a model (nor evicts another) just to be refused. Text prompts need the
+  // tokenizer, so they are checked once the model is held (validate_prompts).
   Result<manager::AdmissionFigure> figure = ctx.manager.cache().admission(resolve_model_name(ctx, model));
   if (!figure.ok()) return not_found("The model '" + model + "' does not exist", "model_not_found");
-  if (figure->plan.n_vocab > 0)
-    if (MaybeError e = validate_for_model(common, figure->plan.n_vocab)) return e;
+  const manager::LoadPlan& plan = figure->plan;
+  if (plan.n_vocab > 0) {
+    if (MaybeError e = validate_for_model(common, plan.n_vocab)) return e;
+    for (const PromptInput& p : prompts)
+      if (p.is_tokens && plan.n_ctx > 0)
+        if (std::optional<engine::PromptError> bad = engine::check_prompt(p.tokens, plan.n_vocab, plan.n_ctx))
+          return prompt_refusal(*bad);
+  }
   return acquire_model(ctx, model, common.keep_alive_ms, hold);
 }
 
@@ -290,11 +305,8 @@ MaybeError check_prompt_bytes(const std::string& text, const manager::EngineMode
 
 MaybeError validate_prompts(const GenerationPlan& plan, const manager::EngineModel& model) {
   for (const std::vector<int32_t>& p : plan.prompts) {
-    std::optional<engine::PromptError> bad = engine::check_prompt(p, model.n_vocab(), model.n_ctx());
-    if (!bad) continue;
-    if (bad->kind == engine::PromptError::Kind::kTooLong)
-      return bad_request("prompt", bad->message + " (start the server with a larger --ctx)", "context_length_exceeded");
-    return bad_request("prompt", bad->message);
+    if (std::optional<engine::PromptError> bad = engine::check_prompt(p, model.n_vocab(), model.n_ctx()))
+      return prompt_refusal(*bad);
   }
   return std::nullopt;
 }

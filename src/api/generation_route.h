@@ -72,11 +72,12 @@ struct GenerationPlan {
   void constrain(std::shared_ptr<const grammar::Grammar> g, const manager::EngineModel& model);
 };
 
-// The start both generation routes share: checks the request's sampling parameters against the
-// model's header (vocabulary) first, then acquires `model` (loading it or waiting for memory if
-// needed). Errors are the responses to send.
+// The start both generation routes share: checks the request's sampling parameters and the
+// prompts given as token ids against the model's header (vocabulary, context) first, then
+// acquires `model` (loading it or waiting for memory if needed), so a request refused for what
+// the header can answer never loads a model nor evicts another. Errors are the responses to send.
 MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const CommonParams& common,
-                          ModelHold* hold);
+                          ModelHold* hold, std::span<const PromptInput> prompts = {});
 
 // Submits every choice to the model's scheduler and answers: one JSON response, or an SSE
 // stream of chunks ending with "data: [DONE]" (an error mid-stream is sent as a data event

@@ -62,7 +62,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   }
   apply_model_settings(ctx, body, &cr.model, &cr.common);
   ModelHold hold;
-  if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
+  if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold, cr.prompts)) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();
   plan.take_common(cr.model, cr.common, "cmpl");
   plan.constrain(cr.common.grammar, *hold.model);

@@ -1,7 +1,8 @@
 // hangar serve's model cache through the real server on loopback and its real SQLite state: learned
 // footprints (kept across a restart), the dry-run fit, requests that wait for memory instead of a
 // 507, a full queue's 429 with Retry-After, eviction reasons in stats and /metrics, and the
-// /v1/models/events stream; settings changes that reload a model, memory_limit's 507, and priorities.
+// /v1/models/events stream; settings changes that reload a model, memory_limit's 507, and priorities;
+// bad requests refused before any load, single-flight loads, --memory-budget auto and the jobs in stats.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -333,5 +334,79 @@ describe('priorities from the settings file', () => {
     const s = await server.stats();
     assert.equal(s.models.find((m) => m.id === LLAMA_K).priority, 5);
     assert.equal(s.models.find((m) => m.id === LLAMA).priority, 0);
+  });
+});
+
+describe('before any load, and what the stats show', () => {
+  const own = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
+  let server, events;
+  before(async () => {
+    server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--memory-budget', 'auto',
+      '--max-loaded', '1', '--parallel', '1', ...common]);
+    events = await subscribeEvents(server);
+  });
+  after(async () => {
+    if (events) await events.stop();
+    if (server) await server.stop();
+  });
+
+  test('a bad request is refused before anything is loaded or evicted', async () => {
+    assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
+    const vocab = 10_000_000;  // beyond any test model's vocabulary
+    // Token ids the header can judge (outside the vocabulary; longer than the context), and a
+    // logit_bias outside the vocabulary: a 400, and LLAMA is neither loaded nor QWEN evicted
+    // (--max-loaded 1: any load of LLAMA would evict QWEN).
+    const bad = [
+      [{ model: LLAMA, prompt: [1, vocab], max_tokens: 1 }, /token id 10000000 is outside the model's vocabulary/],
+      [{ model: LLAMA, prompt: longPrompt(600), max_tokens: 1 }, /the prompt has 600 tokens, which does not fit the context of \d+ tokens/],
+      [{ model: LLAMA, prompt: 'Hi', max_tokens: 1, logit_bias: { [vocab]: 1 } }, /'logit_bias' token id 10000000 is outside/],
+    ];
+    for (const [body, message] of bad) {
+      const r = await server.request('POST', '/v1/completions', body);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match(r.body.error.message, message);
+    }
+    assert.equal((await server.model(LLAMA)).state, 'unloaded');
+    assert.equal((await server.model(QWEN)).state, 'loaded');
+    const s = await server.stats();
+    assert.equal(s.loads, 1);
+    assert.equal(s.recent_evictions.length, 0);
+    assert.ok(!events.events.some((e) => e.model === LLAMA), JSON.stringify(events.events));
+  });
+
+  test('concurrent requests for an unloaded model load it once', async () => {
+    const rs = await Promise.all(Array.from({ length: 4 }, (_, i) =>
+      server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi ' + i, max_tokens: 1 })));
+    for (const r of rs) assert.equal(r.status, 200, JSON.stringify(r.body));
+    await waitFor('the loaded event', async () => events.events.some((e) => e.type === 'loaded' && e.model === LLAMA));
+    assert.equal(events.events.filter((e) => e.type === 'loaded' && e.model === LLAMA).length, 1);
+    assert.equal((await server.stats()).loads, 2);  // QWEN's, then LLAMA's once
+  });
+
+  test('--memory-budget auto: stats show the effective budget and why, and every background job', async () => {
+    const s = await server.stats();
+    assert.equal(s.budget.configured, 'auto');
+    assert.ok(s.budget.effective_bytes > 0, JSON.stringify(s.budget));
+    assert.equal(s.budget.effective_bytes, s.bytes_budget);
+    assert.match(s.budget.reason, /^auto: 80% of the |what the machine can give|memory pressure/);
+    assert.equal(s.memory.budget_reason, s.budget.reason);
+    for (const job of ['keep_alive', 'settings', 'kv_trim', 'rescan', 'headers', 'prune', 'history', 'sqlite']) {
+      const j = s.background.jobs[job];
+      assert.ok(j, `job ${job} in ${JSON.stringify(Object.keys(s.background.jobs))}`);
+      assert.ok(j.runs >= 1 && j.last_run_ms !== null && j.last_error === null, `${job}: ${JSON.stringify(j)}`);
+      assert.equal(typeof j.last_result, 'string');
+    }
+    // The keep-alive job frees a model whose keep-alive ran out, and says what it freed.
+    const r = await server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 1,
+      keep_alive: '1s' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const bytes = (await server.model(LLAMA)).memory_bytes;
+    const job = await waitFor('the keep-alive job to unload LLAMA', async () => {
+      const j = (await server.stats()).background.jobs.keep_alive;
+      return j.freed_items_total >= 1 ? j : null;
+    });
+    assert.equal(job.freed_items_total, 1);
+    assert.equal(job.freed_bytes_total, bytes);
+    assert.equal((await server.model(LLAMA)).last_eviction, 'keep_alive');
   });
 });
