@@ -402,7 +402,9 @@ TEST_F(QueueTest, ReadinessIsADryRunThatSaysWhyNot) {
 }
 
 TEST_F(QueueTest, TheBudgetFollowsTheMachineAndAWaiterGetsInWhenMemoryReturns) {
-  make_cache(opts(0));  // no fixed cap: the machine decides
+  EventBus bus(wall_);
+  auto sub = bus.subscribe();
+  make_cache(opts(0), &bus);  // no fixed cap: the machine decides
   FakeMemoryReader memory;
   PressureOptions p;
   p.min_available_bytes = 1000;
@@ -420,6 +422,11 @@ TEST_F(QueueTest, TheBudgetFollowsTheMachineAndAWaiterGetsInWhenMemoryReturns) {
   EXPECT_EQ(cache_->budget_bytes(), 150u);
   EXPECT_NE(cache_->stats().budget_reason.find("memory pressure"), std::string::npos);
   EXPECT_EQ(cache_->status("a")->last_eviction, "memory_pressure");
+  // The eviction is in the event stream with its reason, as every other eviction is.
+  std::vector<std::string> evicted;
+  while (auto ev = sub->next(0ms))
+    if (ev->type == ModelEvent::kEvicted) evicted.push_back(ev->model + " " + std::get<std::string>(*ev->find("reason")));
+  EXPECT_EQ(evicted, Strings{"a memory_pressure"});
   Pending c(*cache_, "c");  // 100 + 100 > 150: waits
   wait_queued(1);
   memory.set_available(1000 + 300);  // memory returned
