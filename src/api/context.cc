@@ -64,6 +64,23 @@ MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optio
   return std::nullopt;
 }
 
+MaybeError resolve_default_model(ServerContext& ctx, std::string* model) {
+  if (!model->empty()) return std::nullopt;
+  if (!ctx.options.default_model.empty()) {
+    *model = ctx.options.default_model;
+    return std::nullopt;
+  }
+  std::vector<std::string> present;
+  for (const manager::ModelRecord& rec : ctx.manager.registry().list())
+    if (rec.present && rec.scan_error.empty()) present.push_back(rec.id);
+  if (present.size() == 1) {
+    *model = present[0];
+    return std::nullopt;
+  }
+  return bad_request("model", "'model' is required: the server has " + std::to_string(present.size()) +
+                                  " models and no --default-model");
+}
+
 void send_json(httplib::Response& res, int status, const Json& body) {
   res.status = status;
   res.set_content(dump_json(body), "application/json; charset=utf-8");

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "api/api_error.h"
+#include "api/cors.h"
 #include "api/metrics.h"
 #include "api/model_list.h"
 #include "api/request.h"
@@ -32,6 +33,8 @@ struct ServerOptions {
   int max_connections = 1024;                 // open connections; past it the longest-idle closes
   int64_t read_timeout_ms = 10000;            // a request must arrive within this (408), and waits
                                               // this long at most for a free thread (503)
+  std::string default_model;                  // serves requests without `model` (else the only model)
+  CorsPolicy cors;                            // --cors-origin (default: off)
   Profiler* profiler = nullptr;               // serve --profile: request parsing, templates,
                                               // tokenization, response writing
   const engine::KvStore* kv_store = nullptr;  // saved prompt prefixes, for /metrics; null: none
@@ -81,6 +84,10 @@ ApiError acquire_error(const std::string& message, const manager::AcquireFailure
 // acquire_error().
 MaybeError acquire_model(ServerContext& ctx, const std::string& name, std::optional<int64_t> keep_alive_ms,
                          ModelHold* out);
+
+// A request without `model` (empty `*model`) gets --default-model, or the models dir's only
+// model; otherwise a 400 naming `model`. A named model is left as it is.
+MaybeError resolve_default_model(ServerContext& ctx, std::string* model);
 
 // Writes `body` as JSON with `status`.
 void send_json(httplib::Response& res, int status, const Json& body);

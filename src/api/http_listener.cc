@@ -43,13 +43,13 @@ const char* reason_phrase(int status) {
   }
 }
 
-std::string error_reply(const ApiError& e) {
+std::string error_reply(const ApiError& e, const std::string& extra_headers = "") {
   const std::string body = e.to_json().dump();
   std::string out = "HTTP/1.1 " + std::to_string(e.status) + " " + reason_phrase(e.status) + "\r\n";
   out += "Content-Type: application/json; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\nConnection: close\r\n";
   if (e.status == 503) out += "Retry-After: 1\r\n";
-  return out + "\r\n" + body;
+  return out + extra_headers + "\r\n" + body;
 }
 
 void endpoint_of(const sockaddr_storage& a, std::string* ip, int* port) {
@@ -460,7 +460,8 @@ void HttpListener::advance(Conn& c, int64_t now) {
     if (s == State::kFailed) return refuse(c, api_error(c.reader.error_status(), c.reader.error_message()), now);
     if (s != State::kHead && !c.admitted) {
       c.admitted = true;
-      if (MaybeError e = admit_(c.reader.head())) return refuse(c, *e, now);
+      if (MaybeError e = admit_(c.reader.head()))
+        return refuse(c, *e, now, options_.refusal_headers ? options_.refusal_headers(c.reader.head()) : "");
       if (c.reader.expects_continue()) {
         static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (::send(c.fd, kContinue, sizeof(kContinue) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
@@ -508,11 +509,11 @@ void HttpListener::on_deadline(Conn& c, int64_t now) {
   }
 }
 
-void HttpListener::refuse(Conn& c, const ApiError& error, int64_t now) {
+void HttpListener::refuse(Conn& c, const ApiError& error, int64_t now, const std::string& extra_headers) {
   log_debug("http: " + std::to_string(error.status) + " to " + c.peer_ip + ":" + std::to_string(c.peer_port) + ": " +
             error.message);
   if (refused_) refused_(error.status);
-  c.out = error_reply(error);
+  c.out = error_reply(error, extra_headers);
   c.in = std::string();
   c.request = std::string();
   c.reader.reset();  // frees a partial body now

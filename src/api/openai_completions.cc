@@ -60,6 +60,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     ProfileScope scope(ctx.options.profiler, "http: parse request");
     if (MaybeError e = parse_completion_request(body, &cr)) return send_error(res, *e);
   }
+  if (MaybeError e = resolve_default_model(ctx, &cr.model)) return send_error(res, *e);
   apply_model_settings(ctx, body, &cr.model, &cr.common);
   ModelHold hold;
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold, cr.prompts)) return send_error(res, *e);

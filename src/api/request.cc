@@ -173,53 +173,58 @@ MaybeError parse_tools(const Json& body, ChatRequest* out) {
   return std::nullopt;
 }
 
-MaybeError parse_token_array(const Json& arr, const std::string& field, std::vector<int32_t>* out) {
+MaybeError parse_token_array(const Json& arr, const std::string& param, const std::string& field,
+                             std::vector<int32_t>* out) {
   for (size_t i = 0; i < arr.size(); ++i) {
     const Json& t = arr[i];
     if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > std::numeric_limits<int32_t>::max())
-      return bad_request("prompt", "'" + field + "[" + std::to_string(i) + "]' must be a token id (a non-negative integer)");
+      return bad_request(param, "'" + field + "[" + std::to_string(i) + "]' must be a token id (a non-negative integer)");
     out->push_back(static_cast<int32_t>(t.get<int64_t>()));
   }
   return std::nullopt;
 }
 
-MaybeError parse_prompt(const Json& body, std::vector<PromptInput>* out) {
-  auto it = body.find("prompt");
-  if (it == body.end() || it->is_null()) return bad_request("prompt", "'prompt' is required");
+}  // namespace
+
+MaybeError parse_inputs(const Json& body, const std::string& param, size_t max_inputs, std::vector<PromptInput>* out) {
+  auto it = body.find(param);
+  if (it == body.end() || it->is_null()) return bad_request(param, "'" + param + "' is required");
   const Json& p = *it;
   auto bad_shape = [&] {
-    return bad_request("prompt", "'prompt' must be a string, an array of token ids, or an array of those, got " +
-                                     json_type_name(p));
+    return bad_request(param, "'" + param + "' must be a string, an array of token ids, or an array of those, got " +
+                                  json_type_name(p));
   };
   if (p.is_string()) {
     out->push_back({false, p.get<std::string>(), {}});
     return std::nullopt;
   }
   if (!p.is_array()) return bad_shape();
-  if (p.empty()) return bad_request("prompt", "'prompt' must not be empty");
-  if (p[0].is_number()) {  // one prompt as token ids
+  if (p.empty()) return bad_request(param, "'" + param + "' must not be empty");
+  if (p[0].is_number()) {  // one input as token ids
     PromptInput in{true, "", {}};
-    HANGAR_API_TRY(parse_token_array(p, "prompt", &in.tokens));
+    HANGAR_API_TRY(parse_token_array(p, param, param, &in.tokens));
     out->push_back(std::move(in));
     return std::nullopt;
   }
-  for (size_t i = 0; i < p.size(); ++i) {  // a batch of prompts
-    const std::string field = "prompt[" + std::to_string(i) + "]";
+  for (size_t i = 0; i < p.size(); ++i) {  // a batch of inputs
+    const std::string field = param + "[" + std::to_string(i) + "]";
     if (p[i].is_string()) {
       out->push_back({false, p[i].get<std::string>(), {}});
     } else if (p[i].is_array() && !p[i].empty()) {
       PromptInput in{true, "", {}};
-      HANGAR_API_TRY(parse_token_array(p[i], field, &in.tokens));
+      HANGAR_API_TRY(parse_token_array(p[i], param, field, &in.tokens));
       out->push_back(std::move(in));
     } else {
-      return bad_request("prompt", "'" + field + "' must be a string or a non-empty array of token ids, got " +
-                                       json_type_name(p[i]));
+      return bad_request(param, "'" + field + "' must be a string or a non-empty array of token ids, got " +
+                                    json_type_name(p[i]));
     }
   }
-  if (out->size() > static_cast<size_t>(kMaxChoices))
-    return bad_request("prompt", "'prompt' may hold at most " + std::to_string(kMaxChoices) + " prompts");
+  if (out->size() > max_inputs)
+    return bad_request(param, "'" + param + "' may hold at most " + std::to_string(max_inputs) + " inputs");
   return std::nullopt;
 }
+
+namespace {
 
 // Deeper bodies are refused before parsing: copying, printing or templating a JSON value
 // recurses once per level, and a few megabytes of '[' would overflow the thread's stack.
@@ -282,7 +287,7 @@ MaybeError parse_keep_alive(const Json& body, std::optional<int64_t>* out) {
 
 MaybeError parse_chat_request(const Json& body, ChatRequest* out) {
   FieldReader f(body);
-  HANGAR_API_TRY(f.required_string("model", &out->model));
+  HANGAR_API_TRY(f.string("model", &out->model));  // none: the default model (resolve_default_model)
   if (!f.has("messages")) return bad_request("messages", "'messages' is required (an array of messages)");
   const Json& messages = f.at("messages");
   if (!messages.is_array())
@@ -311,8 +316,8 @@ MaybeError parse_chat_request(const Json& body, ChatRequest* out) {
 
 MaybeError parse_completion_request(const Json& body, CompletionRequest* out) {
   FieldReader f(body);
-  HANGAR_API_TRY(f.required_string("model", &out->model));
-  HANGAR_API_TRY(parse_prompt(body, &out->prompts));
+  HANGAR_API_TRY(f.string("model", &out->model));  // none: the default model (resolve_default_model)
+  HANGAR_API_TRY(parse_inputs(body, "prompt", kMaxChoices, &out->prompts));
   HANGAR_API_TRY(f.boolean("echo", &out->echo));
   HANGAR_API_TRY(f.integer("logprobs", 0, kMaxTopLogprobs, &out->logprobs));
   if (f.has("suffix")) {

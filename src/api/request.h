@@ -71,6 +71,10 @@ struct CompletionRequest {
   CommonParams common;
 };
 
+// The field `param` as one input or a batch: a string, an array of token ids, or an array of
+// those (completions' prompt, embeddings' input); at most `max_inputs`. A 400 naming `param`.
+MaybeError parse_inputs(const Json& body, const std::string& param, size_t max_inputs, std::vector<PromptInput>* out);
+
 // Each returns the first invalid field as a 400 naming it (param) and what was expected.
 // Unknown fields are ignored, as OpenAI-compatible servers do; known ones that cannot be
 // honoured (a JSON schema with an unsupported keyword, suffix, best_of > 1) are refused.

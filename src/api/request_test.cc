@@ -119,10 +119,13 @@ TEST(ParseChat, SeedMinusOneIsRandom) {
 }
 
 TEST(ParseChat, MissingOrBadModelAndMessagesNameTheField) {
-  ApiError e = chat_error(R"({"messages": [{"role": "user", "content": "x"}]})");
+  // No model parses: the server serves its default model (resolve_default_model) or says why not.
+  ChatRequest cr;
+  EXPECT_FALSE(parse_chat_request(Json::parse(R"({"messages": [{"role": "user", "content": "x"}]})"), &cr));
+  EXPECT_EQ(cr.model, "");
+  ApiError e = chat_error(R"({"model": 5, "messages": []})");
   EXPECT_EQ(e.status, 400);
   EXPECT_EQ(e.param, "model");
-  EXPECT_EQ(chat_error(R"({"model": 5, "messages": []})").param, "model");
   EXPECT_EQ(chat_error(R"({"model": "m"})").param, "messages");
   EXPECT_EQ(chat_error(R"({"model": "m", "messages": []})").param, "messages");
   EXPECT_EQ(chat_error(R"({"model": "m", "messages": "hi"})").param, "messages");

@@ -18,6 +18,9 @@ void add_metrics_routes(httplib::Server& http, ServerContext& ctx);      // metr
 void add_settings_routes(httplib::Server& http, ServerContext& ctx);     // settings_routes.cc
 void add_event_routes(httplib::Server& http, ServerContext& ctx);        // events_route.cc
 void add_ui_routes(httplib::Server& http, ServerContext& ctx);           // ui_route.cc
+void add_embedding_routes(httplib::Server& http, ServerContext& ctx);    // embeddings.cc
+void add_ollama_routes(httplib::Server& http, ServerContext& ctx);       // ollama_routes.cc
+void add_ollama_generation_routes(httplib::Server& http, ServerContext& ctx);  // ollama_generation.cc
 // The dashboard's page and files: public (they hold no data; the page asks for the API key).
 bool is_ui_path(std::string_view path);
 

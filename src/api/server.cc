@@ -40,8 +40,10 @@ bool is_public_path(std::string_view path) {
 }
 
 // The API key check, on the raw head: the value after "Bearer " must be the key, byte for byte.
-MaybeError check_api_key(const std::string& key, const HttpHead& head) {
+MaybeError check_api_key(const std::string& key, const HttpHead& head, bool cors) {
   if (key.empty() || is_public_path(head.path())) return std::nullopt;
+  // Browsers send CORS preflights without credentials; they only ever get headers.
+  if (cors && head.method == "OPTIONS") return std::nullopt;
   const std::string* auth = head.find("Authorization");
   if (auth == nullptr) return api_error(401, "missing API key: send the header 'Authorization: Bearer <key>'", "invalid_api_key");
   const std::string prefix = "Bearer ";
@@ -49,6 +51,11 @@ MaybeError check_api_key(const std::string& key, const HttpHead& head) {
       !same_secret(auth->substr(prefix.size()), key))
     return api_error(401, "invalid API key", "invalid_api_key");
   return std::nullopt;
+}
+
+HeaderList cors_headers(const CorsPolicy& cors, const std::string* origin, bool options,
+                        const std::string* request_headers) {
+  return cors.headers(origin ? *origin : "", options, request_headers ? *request_headers : "");
 }
 
 }  // namespace
@@ -64,8 +71,17 @@ Server::Server(manager::Manager& manager, ServerOptions options)
   lo.limits.max_body_bytes = o.max_body_bytes;
   lo.read_timeout_ms = o.read_timeout_ms;
   ServerContext& ctx = *ctx_;
+  if (o.cors.enabled()) {
+    lo.refusal_headers = [&ctx](const HttpHead& head) {
+      std::string lines;
+      for (const auto& [k, v] : cors_headers(ctx.options.cors, head.find("Origin"), head.method == "OPTIONS",
+                                             head.find("Access-Control-Request-Headers")))
+        lines += k + ": " + v + "\r\n";
+      return lines;
+    };
+  }
   listener_ = std::make_unique<HttpListener>(
-      lo, [&ctx](const HttpHead& head) { return check_api_key(ctx.options.api_key, head); },
+      lo, [&ctx](const HttpHead& head) { return check_api_key(ctx.options.api_key, head, ctx.options.cors.enabled()); },
       [this](httplib::Stream& stream, bool close_connection, bool* connection_closed) {
         bool closed = false;
         const bool ok = http_->process_request(stream, close_connection, closed, nullptr);
@@ -127,12 +143,26 @@ void Server::install_handlers() {
     log_debug(req.method + " " + req.path + " -> " + std::to_string(res.status));
   });
 
+  // CORS: the headers go on every answer httplib writes (errors and streams too); a preflight
+  // is answered here, whatever its path.
+  if (ctx.options.cors.enabled()) {
+    http_->set_post_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+      const bool preflight = req.method == "OPTIONS";
+      const std::string origin = req.get_header_value("Origin");
+      const std::string asked = req.get_header_value("Access-Control-Request-Headers");
+      for (const auto& [k, v] : cors_headers(ctx.options.cors, &origin, preflight, &asked)) res.set_header(k, v);
+    });
+    http_->Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  }
+
   // Order matters: fixed paths before the /v1/models/{id} patterns that would match them.
   add_management_routes(*http_, ctx);
   add_model_routes(*http_, ctx);
   add_settings_routes(*http_, ctx);
   add_chat_routes(*http_, ctx);
   add_completion_routes(*http_, ctx);
+  add_embedding_routes(*http_, ctx);
+  add_ollama_routes(*http_, ctx);
   add_utility_routes(*http_, ctx);
   add_metrics_routes(*http_, ctx);
   add_ui_routes(*http_, ctx);

@@ -46,6 +46,8 @@ struct ServeOptions {
   int threads = 0;
   std::string api_key;
   std::string api_key_file;
+  std::string cors_origin;
+  std::string default_model;
   std::string max_body = "8Mi";
   int http_threads = 64;
   int max_connections = 1024;
@@ -181,6 +183,8 @@ int serve(const ServeOptions& o) {
   if (*read_timeout <= 0) return fail("--read-timeout: expected a duration > 0, got '" + o.read_timeout + "'");
   Result<std::string> key = api_key(o);
   if (!key.ok()) return fail(key.error().message());
+  Result<api::CorsPolicy> cors = api::CorsPolicy::parse(o.cors_origin);
+  if (!cors.ok()) return fail(cors.error().message());
   Result<uint64_t> kv_budget = manager::parse_bytes(o.kv_disk_budget, "--kv-disk-budget");
   if (!kv_budget.ok()) return fail(kv_budget.error().message());
 
@@ -215,8 +219,15 @@ int serve(const ServeOptions& o) {
   if (!opened.ok()) return fail(opened.error().message());
   manager::Manager& mgr = **opened;
 
+  if (!o.default_model.empty()) {
+    const std::optional<manager::ModelRecord> rec = mgr.registry().get(mgr.settings().resolve_name(o.default_model));
+    if (!rec || !rec->present)
+      return fail("--default-model: no model '" + o.default_model + "' in the models dir (an id or an alias)");
+  }
   api::ServerOptions so;
   so.host = o.host;
+  so.cors = *cors;
+  so.default_model = o.default_model;
   so.port = o.port;
   so.api_key = *key;
   so.max_body_bytes = *max_body;
@@ -313,6 +324,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "prefer the HANGAR_API_KEY variable or --api-key-file)")
       ->envname("HANGAR_API_KEY");
   cmd->add_option("--api-key-file", o->api_key_file, "read the API key from this file (one line)");
+  cmd->add_option("--cors-origin", o->cors_origin,
+                  "browser origins allowed to call the API, comma-separated (http://localhost:3000,https://app.example), "
+                  "or * for any; preflights are answered without the API key (default: none)");
+  cmd->add_option("--default-model", o->default_model,
+                  "the model (id or alias) of requests that name none; without it, the only model when there is one");
   cmd->add_option("--max-body-size", o->max_body, "largest request body accepted (413 beyond, chunked or not)")
       ->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads,

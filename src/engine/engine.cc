@@ -116,6 +116,7 @@ Status Engine::eval(std::span<const EvalItem> items) {
       bt.blocks = it.seq->blocks().data();
       if (it.logits && it.all_logits) bt.logits = it.logits + static_cast<size_t>(j) * nv;
       else if (it.logits && j == n - 1) bt.logits = it.logits;
+      if (it.embd) bt.embd = it.embd + static_cast<size_t>(j) * hparams().n_embd;
       it.seq->push(bt.token);
       batch.push_back(bt);
       if (static_cast<int32_t>(batch.size()) == opts_.batch_tokens) {

@@ -50,6 +50,8 @@ struct EvalItem {
   std::span<const TokenId> tokens;
   float* logits = nullptr;
   bool all_logits = false;
+  // When set: n_embd floats per token of the item, each token's final-normed hidden state.
+  float* embd = nullptr;
 };
 
 // Not thread-safe: one thread (the CLI, or the scheduler's loop) drives an Engine.

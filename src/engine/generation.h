@@ -15,6 +15,10 @@
 
 namespace hangar::engine {
 
+// How an embedding request turns its prompt's hidden states into one vector: their mean, the
+// first token's (CLS) or the last token's. kNone: a generation.
+enum class Pooling { kNone, kMean, kCls, kLast };
+
 struct GenerationParams {
   SamplingParams sampling;
   int32_t max_tokens = -1;          // -1: until the context is full
@@ -31,6 +35,9 @@ struct GenerationParams {
   // Special tokens whose text is part of the output (tool-call markers such as Mistral's
   // [TOOL_CALLS]); other special tokens stay silent.
   std::vector<int32_t> preserved_tokens;
+  // Embedding requests (not kNone): nothing is sampled; the prompt's final-normed hidden states
+  // are pooled into RequestResult::embedding and the request ends with its prompt.
+  Pooling pooling = Pooling::kNone;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "engine/prompt_check.h"
@@ -22,7 +23,9 @@ struct Scheduler::Active {
   double admitted_ms = 0, first_token_ms = -1;
   RequestTimings timings;
   std::vector<TokenLogprob> prompt_logprobs;  // when the prompt is scored; sent with the first step
+  std::vector<float> pooled;                   // embedding requests: the pooling so far
   bool scores_prompt() const { return request.params.prompt_logprobs >= 0; }
+  bool embeds() const { return request.params.pooling != Pooling::kNone; }
   bool prefilling() const { return n_prompt_done < static_cast<int32_t>(request.prompt.size()); }
 };
 
@@ -104,7 +107,10 @@ void Scheduler::loop() {
       a->gen->accept_prompt(a->request.prompt);
       // Keep at least the last prompt token to evaluate: its logits start the generation. A
       // scored prompt is computed whole: cached tokens kept no logits.
-      const int32_t max_reuse = a->scores_prompt() ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
+      // Embeddings pooled over the first or every token need those tokens' hidden states.
+      const Pooling pooling = a->request.params.pooling;
+      const bool needs_all = a->scores_prompt() || pooling == Pooling::kMean || pooling == Pooling::kCls;
+      const int32_t max_reuse = needs_all ? 0 : static_cast<int32_t>(a->request.prompt.size()) - 1;
       a->n_prompt_done = prefix_cache_.reuse(a->request.prompt, max_reuse, live_sequences(), a->seq, clock_.now_ms());
       if (persist_.store && max_reuse > a->n_prompt_done) restore_from_disk(*a, max_reuse);
       a->timings.cached_tokens = a->n_prompt_done;
@@ -224,7 +230,14 @@ void Scheduler::finish(Active& a, FinishReason reason, const std::string& error)
   // A generation that failed by itself (its grammar allowed no token) says why.
   if (r.error.empty() && reason == FinishReason::kError && a.gen) r.error = a.gen->error();
   r.timings = a.timings;
-  r.timings.generated_tokens = a.gen ? a.gen->n_generated() : 0;
+  r.timings.generated_tokens = a.gen && !a.embeds() ? a.gen->n_generated() : 0;
+  if (a.embeds() && reason == FinishReason::kStop) {
+    const int32_t n_embd = engine_.hparams().n_embd;
+    if (a.request.params.pooling == Pooling::kMean)
+      for (float& v : a.pooled) v /= static_cast<float>(a.request.prompt.size());
+    a.pooled.resize(static_cast<size_t>(n_embd));
+    r.embedding = std::move(a.pooled);
+  }
   const double now = a.clock.elapsed_ms();
   if (a.first_token_ms >= 0) {
     r.timings.prompt_ms = a.first_token_ms - a.admitted_ms;
@@ -253,6 +266,25 @@ void Scheduler::score_prompt_chunk(Active& a, const float* logits, int32_t n) {
     lp.logprob = token_logprob(row, n_vocab, lp.token);
     if (k > 0) lp.top = top_logprobs(row, n_vocab, k);
     a.prompt_logprobs.push_back(std::move(lp));
+  }
+}
+
+void Scheduler::pool_chunk(Active& a, const float* embd, int32_t n) {
+  const size_t d = static_cast<size_t>(engine_.hparams().n_embd);
+  if (a.pooled.empty()) a.pooled.assign(d, 0.0f);
+  const bool chunk_ends_prompt = a.n_prompt_done + n == static_cast<int32_t>(a.request.prompt.size());
+  switch (a.request.params.pooling) {
+    case Pooling::kMean:
+      for (int32_t j = 0; j < n; ++j)
+        for (size_t c = 0; c < d; ++c) a.pooled[c] += embd[static_cast<size_t>(j) * d + c];
+      break;
+    case Pooling::kCls:
+      if (a.n_prompt_done == 0) std::copy(embd, embd + d, a.pooled.begin());
+      break;
+    case Pooling::kLast:
+      if (chunk_ends_prompt) std::copy(embd + static_cast<size_t>(n - 1) * d, embd + static_cast<size_t>(n) * d, a.pooled.begin());
+      break;
+    case Pooling::kNone: HANGAR_ASSERT(false);
   }
 }
 
@@ -292,6 +324,12 @@ void Scheduler::plan_batch(Batch& b) {
 
 void Scheduler::assign_logits(Batch& b) {
   const size_t n_vocab = static_cast<size_t>(engine_.n_vocab());
+  const size_t n_embd = static_cast<size_t>(engine_.hparams().n_embd);
+  size_t embd_rows = 0;
+  for (size_t i = 0; i < b.items.size(); ++i)
+    if (b.owners[i]->embeds()) embd_rows += b.items[i].tokens.size();
+  if (embd_.size() < embd_rows * n_embd) embd_.resize(embd_rows * n_embd);
+  embd_rows = 0;
   size_t scored_rows = 0;
   for (size_t i = 0; i < b.items.size(); ++i)
     if (b.owners[i]->prefilling() && b.owners[i]->scores_prompt()) scored_rows += b.items[i].tokens.size();
@@ -300,7 +338,10 @@ void Scheduler::assign_logits(Batch& b) {
   for (size_t i = 0; i < b.items.size(); ++i) {
     Active* a = b.owners[i];
     EvalItem& item = b.items[i];
-    if (a->prefilling() && a->scores_prompt()) {  // every position's logits, for the prompt's scores
+    if (a->embeds()) {  // hidden states only: no logits (the output matmul is skipped)
+      item.embd = &embd_[embd_rows * n_embd];
+      embd_rows += item.tokens.size();
+    } else if (a->prefilling() && a->scores_prompt()) {  // every position's logits, for the prompt's scores
       item.logits = &prompt_logits_[scored_rows * n_vocab];
       item.all_logits = true;
       scored_rows += item.tokens.size();
@@ -319,6 +360,11 @@ void Scheduler::deliver(const Batch& b) {
     const float* logits = b.items[i].logits;
     if (a->prefilling()) {
       const int32_t n = static_cast<int32_t>(b.items[i].tokens.size());
+      if (a->embeds()) {
+        pool_chunk(*a, b.items[i].embd, n);
+        a->n_prompt_done += n;
+        continue;  // done when its prompt is (retired after delivery)
+      }
       if (b.items[i].all_logits) {
         score_prompt_chunk(*a, logits, n);
         logits += static_cast<size_t>(n - 1) * n_vocab;  // the chunk's last position
@@ -363,6 +409,7 @@ void Scheduler::step() {
   } else {
     deliver(batch);
     retire_if([](const Active& a) -> std::optional<FinishReason> {
+      if (a.embeds() && !a.prefilling()) return FinishReason::kStop;
       if (a.gen->finished()) return a.gen->reason();
       if (a.handle->cancelled()) return FinishReason::kCancelled;
       return std::nullopt;

@@ -40,11 +40,14 @@ struct RequestResult {
   FinishReason reason = FinishReason::kNone;
   std::string error;             // set when reason == kError
   RequestTimings timings;
+  // Embedding requests (params.pooling), finished with kStop: the pooled hidden state
+  // (n_embd floats, not normalised).
+  std::vector<float> embedding;
 };
 
 struct Request {
   std::vector<TokenId> prompt;   // must be non-empty
-  GenerationParams params;
+  GenerationParams params;       // params.pooling set: an embedding request (no on_token calls)
   // Both run on the scheduler thread and must not block for long. on_token returns false when
   // the consumer is gone (client disconnected): the request is then cancelled.
   std::function<bool(const StepOutput&)> on_token;
@@ -149,6 +152,8 @@ class Scheduler {
   std::vector<const Sequence*> live_sequences() const;
   // Appends the log-probabilities of the prompt tokens that the chunk's n positions predict.
   void score_prompt_chunk(Active& a, const float* logits, int32_t n);
+  // Adds a chunk's n hidden states (n_embd floats each) to an embedding request's pooling.
+  void pool_chunk(Active& a, const float* embd, int32_t n);
 
   Engine& engine_;
   SteadyClock steady_clock_;
@@ -162,6 +167,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Active>> running_;
   ScratchBuffer<float> logits_;  // a row per sequence, written by the forward pass before it is read
   std::vector<float> prompt_logits_;  // every position of prompt chunks that are being scored
+  std::vector<float> embd_;           // hidden states of embedding requests' chunks in a pass
   bool stop_ = false;
   // trim_prefixes' hand-off: a pending age (-1: none) and a count of trims done.
   int64_t trim_unused_for_ms_ = -1;

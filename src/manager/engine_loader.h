@@ -67,6 +67,7 @@ class EngineModel final : public LoadedModel {
   std::shared_ptr<const grammar::TokenVocab> grammar_vocab() const { return engine_->grammar_vocab(); }
   int32_t n_ctx() const { return engine_->n_ctx(); }
   int32_t n_vocab() const { return engine_->n_vocab(); }
+  const model::HParams& hparams() const { return engine_->hparams(); }
   int32_t parallel() const { return engine_->options().n_seq; }
   // tokenizer.chat_template from the file; empty when the model has none.
   const std::string& chat_template() const { return chat_template_; }

@@ -99,6 +99,13 @@ Result<HParams> read_common_hparams(const gguf::File& f, const std::string& arch
                  ", expected an even number <= the head size " + std::to_string(hp.head_dim));
   HANGAR_ASSIGN(hp.rms_eps, read_float(f, p + "attention.layer_norm_rms_epsilon", 1e-5, 0.0, 1.0));
   HANGAR_ASSIGN(hp.rope_base, read_float(f, p + "rope.freq_base", 10000.0, 1e-3, 1e12));
+  if (f.has(p + "pooling_type")) {
+    HANGAR_ASSIGN(int64_t pooling, f.get_int(p + "pooling_type"));
+    if (pooling < 0 || pooling > 4)
+      return Error(f.path() + ": metadata key " + p + "pooling_type = " + std::to_string(pooling) +
+                   ", expected 0 (none), 1 (mean), 2 (cls), 3 (last) or 4 (rank)");
+    hp.pooling_type = static_cast<int32_t>(pooling);
+  }
 
   HANGAR_ASSIGN(std::string scaling, f.get_string_or(p + "rope.scaling.type", "none"));
   HANGAR_ASSIGN(double factor, f.get_number_or(p + "rope.scaling.factor", 0.0));

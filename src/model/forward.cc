@@ -182,11 +182,12 @@ void Model::compute_logits(std::span<const BatchToken> batch, ForwardContext& ct
   std::vector<float*> dest;
   const int32_t n = static_cast<int32_t>(batch.size());
   for (int32_t i = 0; i <= n; ++i) {
-    if (i < n && batch[i].logits) {
+    if (i < n && (batch[i].logits || batch[i].embd)) {
       ProfileScope scope(ctx.profiler, "norm");
-      kernels::rms_norm(&ctx.x_[static_cast<size_t>(i) * d], w_.output_norm.data(),
-                        &ctx.out_x_[dest.size() * d], d, hp_.rms_eps);
-      dest.push_back(batch[i].logits);
+      float* normed = batch[i].logits ? &ctx.out_x_[dest.size() * d] : batch[i].embd;
+      kernels::rms_norm(&ctx.x_[static_cast<size_t>(i) * d], w_.output_norm.data(), normed, d, hp_.rms_eps);
+      if (batch[i].logits && batch[i].embd) std::memcpy(batch[i].embd, normed, sizeof(float) * d);
+      if (batch[i].logits) dest.push_back(batch[i].logits);
     }
     const bool flush = !dest.empty() && (i == n || dest.size() == static_cast<size_t>(kLogitsChunk) ||
                                          dest.size() * d >= ctx.out_x_.size());

@@ -40,6 +40,9 @@ struct HParams {
   RopeStyle rope_style = RopeStyle::kNormal;
   bool qkv_bias = false;     // Qwen2
   bool qk_norm = false;      // Qwen3: RMS norm of each head's q and k before rope
+  // <arch>.pooling_type as llama.cpp numbers it (0 none, 1 mean, 2 cls, 3 last, 4 rank): how
+  // embedding models pool their hidden states; -1 when the file does not say.
+  int32_t pooling_type = -1;
 
   // At most kMaxQDim for hyper-parameters that read_common_hparams accepted.
   int32_t q_dim() const { return static_cast<int32_t>(int64_t{n_head} * head_dim); }

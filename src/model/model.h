@@ -29,6 +29,9 @@ struct BatchToken {
   int32_t pos = 0;
   const int32_t* blocks = nullptr;
   float* logits = nullptr;  // n_vocab floats to fill, or nullptr when not needed
+  // n_embd floats: the hidden state after the output norm (what llama.cpp's embeddings pool),
+  // or nullptr when not needed.
+  float* embd = nullptr;
 };
 
 // Scratch memory for forward passes, sized once; one per engine thread. Not thread-safe.

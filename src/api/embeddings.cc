@@ -1,0 +1,208 @@
+// Embeddings: request parsing, batched pooling through the scheduler, and POST /v1/embeddings.
+#include "api/embeddings.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "api/generation_job.h"
+#include "api/generation_route.h"
+#include "api/json_fields.h"
+#include "api/routes.h"
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace hangar::api {
+namespace {
+
+// OpenAI's limit on inputs per request.
+constexpr size_t kMaxInputs = 2048;
+
+// How often a request checks that its client is still there while it waits.
+constexpr std::chrono::milliseconds kClientCheck{100};
+
+// llama.cpp's numbering of <arch>.pooling_type.
+Result<engine::Pooling> pooling_of_file(int32_t type) {
+  switch (type) {
+    case 2: return engine::Pooling::kCls;
+    case 3: return engine::Pooling::kLast;
+    case 4: return Error("the model is a reranker (pooling type rank), which has no embeddings");
+    default: return engine::Pooling::kMean;  // mean, or none / not given: one vector per input is asked for
+  }
+}
+
+void finish_vector(std::vector<float>& v, int32_t dimensions, bool normalize) {
+  if (dimensions > 0 && static_cast<size_t>(dimensions) < v.size()) v.resize(static_cast<size_t>(dimensions));
+  if (!normalize) return;
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  const double norm = std::sqrt(sum);
+  if (norm > 0)
+    for (float& x : v) x = static_cast<float>(x / norm);
+}
+
+}  // namespace
+
+MaybeError parse_pooling(const Json& body, engine::Pooling* out) {
+  auto it = body.find("pooling");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  const std::string s = it->is_string() ? it->get<std::string>() : "";
+  if (s == "mean") *out = engine::Pooling::kMean;
+  else if (s == "cls") *out = engine::Pooling::kCls;
+  else if (s == "last") *out = engine::Pooling::kLast;
+  else return bad_request("pooling", "'pooling' must be \"mean\", \"cls\" or \"last\", got " + it->dump());
+  return std::nullopt;
+}
+
+MaybeError parse_embedding_request(const Json& body, EmbeddingRequest* out) {
+  FieldReader f(body);
+  HANGAR_API_TRY(f.string("model", &out->model));  // none: the default model
+  HANGAR_API_TRY(parse_inputs(body, "input", kMaxInputs, &out->inputs));
+  std::string encoding = "float";
+  HANGAR_API_TRY(f.string("encoding_format", &encoding));
+  if (encoding != "float" && encoding != "base64")
+    return bad_request("encoding_format", "'encoding_format' must be \"float\" or \"base64\", got \"" + encoding + "\"");
+  out->base64 = encoding == "base64";
+  HANGAR_API_TRY(f.integer("dimensions", 1, 1 << 20, &out->dimensions));
+  HANGAR_API_TRY(parse_pooling(body, &out->pooling));
+  return parse_keep_alive(body, &out->keep_alive_ms);
+}
+
+std::string base64_floats(const std::vector<float>& v) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes(v.size() * sizeof(float), '\0');
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], sizeof u);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xff);  // little-endian
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t chunk = 0;
+    for (size_t j = 0; j < 3; ++j)
+      chunk = (chunk << 8) | (j < n ? static_cast<unsigned char>(bytes[i + j]) : 0u);
+    for (size_t j = 0; j < 4; ++j) out += j <= n ? kAlphabet[(chunk >> (18 - 6 * j)) & 63] : '=';
+  }
+  return out;
+}
+
+MaybeError compute_embeddings(ServerContext& ctx, const httplib::Request& req, const EmbeddingRequest& r,
+                              EmbeddingResult* out) {
+  Stopwatch total;
+  std::string name = r.model;
+  HANGAR_API_TRY(resolve_default_model(ctx, &name));
+  ModelHold hold;
+  HANGAR_API_TRY(acquire_model(ctx, name, r.keep_alive_ms, &hold));
+  out->load_ms = total.elapsed_ms();
+  out->model_id = hold.model->id();
+  const model::HParams& hp = hold.model->hparams();
+  engine::Pooling pooling = r.pooling;
+  if (pooling == engine::Pooling::kNone) {
+    Result<engine::Pooling> p = pooling_of_file(hp.pooling_type);
+    if (!p.ok()) return bad_request("model", "model '" + out->model_id + "': " + p.error().message());
+    pooling = *p;
+  }
+  if (r.dimensions > hp.n_embd)
+    return bad_request("dimensions", "'dimensions' may be at most the model's embedding size " +
+                                         std::to_string(hp.n_embd) + ", got " + std::to_string(r.dimensions));
+
+  const Tokenizer& tok = hold.model->tokenizer();
+  const int32_t n_ctx = hold.model->n_ctx();
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    const PromptInput& in = r.inputs[i];
+    const std::string param = r.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
+    std::vector<int32_t> tokens = in.tokens;
+    if (!in.is_tokens) {
+      if (!r.truncate) HANGAR_API_TRY(check_prompt_bytes(in.text, *hold.model, param));
+      tokens = tok.encode(in.text, /*add_special=*/true, /*parse_special=*/true);
+    }
+    if (tokens.empty()) return bad_request(param, "'" + param + "' is empty (no tokens)");
+    for (int32_t t : tokens)
+      if (t < 0 || t >= hold.model->n_vocab())
+        return bad_request(param, "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
+                                      std::to_string(hold.model->n_vocab()));
+    if (static_cast<int32_t>(tokens.size()) >= n_ctx) {
+      if (!r.truncate)
+        return bad_request(param,
+                           "'" + param + "' has " + std::to_string(tokens.size()) +
+                               " tokens, which does not fit the context of " + std::to_string(n_ctx) + " tokens",
+                           "context_length_exceeded");
+      tokens.resize(static_cast<size_t>(n_ctx - 1));
+    }
+    out->prompt_tokens += static_cast<int64_t>(tokens.size());
+    prompts.push_back(std::move(tokens));
+  }
+
+  engine::GenerationParams params;
+  params.pooling = pooling;
+  out->vectors.assign(prompts.size(), {});
+  std::string error;
+  bool client_gone = false;
+  {
+    GenerationJob job(hold.model->scheduler());
+    for (size_t i = 0; i < prompts.size(); ++i) job.submit(static_cast<int>(i), std::move(prompts[i]), params);
+    ChoiceEvent ev;
+    for (;;) {
+      const GenerationJob::Wait w = job.next_for(&ev, kClientCheck);
+      if (w == GenerationJob::Wait::kFinished) break;
+      if (!client_gone && (ctx.stopping || !ctx.client_connected(req))) {
+        client_gone = true;
+        job.cancel();
+      }
+      if (w != GenerationJob::Wait::kEvent || !ev.done) continue;
+      if (ev.result.reason == engine::FinishReason::kStop && !ev.result.embedding.empty())
+        out->vectors[static_cast<size_t>(ev.index)] = std::move(ev.result.embedding);
+      else if (error.empty())
+        error = ev.result.error.empty() ? finish_reason_name(ev.result.reason) : ev.result.error;
+    }
+  }
+  GenerationSample s;
+  s.model = out->model_id;
+  s.endpoint = "embeddings";
+  s.outcome = client_gone ? "cancelled" : error.empty() ? "ok" : "error";
+  s.prompt_tokens = out->prompt_tokens;
+  ctx.metrics.record_generation(s);
+  if (client_gone) return api_error(499, "the client closed the connection");
+  if (!error.empty()) return server_error("embedding failed: " + error);
+  for (auto& v : out->vectors) finish_vector(v, r.dimensions, r.normalize);
+  out->total_ms = total.elapsed_ms();
+  return std::nullopt;
+}
+
+namespace {
+
+void handle_embeddings(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  Json body;
+  if (!read_json_body(req, res, &body)) return;
+  EmbeddingRequest er;
+  if (MaybeError e = parse_embedding_request(body, &er)) return send_error(res, *e);
+  EmbeddingResult result;
+  if (MaybeError e = compute_embeddings(ctx, req, er, &result)) return send_error(res, *e);
+  Json data = Json::array();
+  for (size_t i = 0; i < result.vectors.size(); ++i) {
+    Json item;
+    item["object"] = "embedding";
+    item["index"] = i;
+    item["embedding"] = er.base64 ? Json(base64_floats(result.vectors[i])) : Json(result.vectors[i]);
+    data.push_back(std::move(item));
+  }
+  Json out;
+  out["object"] = "list";
+  out["data"] = std::move(data);
+  out["model"] = result.model_id;
+  out["usage"] = {{"prompt_tokens", result.prompt_tokens}, {"total_tokens", result.prompt_tokens}};
+  send_json(res, 200, out);
+}
+
+}  // namespace
+
+void add_embedding_routes(httplib::Server& http, ServerContext& ctx) {
+  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { handle_embeddings(ctx, req, res); };
+  http.Post("/v1/embeddings", handler);
+  http.Post("/embeddings", handler);  // llama.cpp's server accepts both
+}
+
+}  // namespace hangar::api
