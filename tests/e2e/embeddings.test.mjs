@@ -75,7 +75,9 @@ describe('embeddings', () => {
     const tokens = (await server.request('POST', '/tokenize', { model, content: 'Hello world', add_special: true })).body.tokens;
     const byTokens = await openai.embeddings.create({ model, input: [tokens, tokens], encoding_format: 'float' });
     assert.equal(byTokens.data.length, 2);
-    assert.ok(cosine(byTokens.data[1].embedding, floats) > 0.99999);
+    assert.deepEqual(byTokens.data[1].embedding, byTokens.data[0].embedding);
+    // Not bit-equal to the text's: two inputs in one pass take other kernel paths (float rounding).
+    assert.ok(cosine(byTokens.data[1].embedding, floats) > 0.9999);
   });
 
   test('bad inputs are 400s naming the field', async () => {
