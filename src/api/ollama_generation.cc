@@ -18,6 +18,21 @@ constexpr std::chrono::milliseconds kClientCheck{100};
 
 int64_t ns(double ms) { return static_cast<int64_t>(ms * 1e6); }
 
+// Our parsers name OpenAI's top-level fields; in Ollama's body a sampling field sits in
+// `options` (and max_tokens is num_predict there), so the error names it where the client put it.
+ApiError in_ollama_terms(ApiError e, const Json& body) {
+  const std::string name = e.param == "max_tokens" ? "num_predict" : e.param;
+  const auto opts = body.find("options");
+  if (name.empty() || opts == body.end() || !opts->is_object() || !opts->contains(name)) return e;
+  const std::string quoted = "'" + e.param + "'";
+  if (const size_t at = e.message.find(quoted); at != std::string::npos)
+    e.message.replace(at, quoted.size(), "'options." + name + "'");
+  else
+    e.message = "'options." + name + "': " + e.message;
+  e.param = "options." + name;
+  return e;
+}
+
 // One request's generation until its last byte (a stream outlives the handler). Members are
 // destroyed in reverse order: the job (which waits for the scheduler) before the model hold.
 struct OllamaRun {
@@ -266,7 +281,7 @@ void handle(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
     return answer_load_only(ctx, run->name, common, chat, res);
   }
   ChatRequest cr;
-  if (MaybeError e = parse_chat_request(oa, &cr)) return send_ollama_error(res, *e);
+  if (MaybeError e = parse_chat_request(oa, &cr)) return send_ollama_error(res, in_ollama_terms(*e, body));
   apply_model_settings(ctx, oa, &cr.model, &cr.common);
   Stopwatch load;
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &run->hold)) return send_ollama_error(res, *e);

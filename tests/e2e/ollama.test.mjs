@@ -85,6 +85,21 @@ describe('ollama API', () => {
     assert.ok(!(await ollama.ps()).models.some((m) => m.name === QWEN));
   });
 
+  test('keep_alive sets how long the model stays after the request; 0 unloads it', async () => {
+    const messages = [{ role: 'user', content: 'hi' }];
+    const before = Date.now();
+    await ollama.chat({ model: LLAMA, messages, keep_alive: '10m', options: { num_predict: 2 } });
+    const listed = (await ollama.ps()).models.find((m) => m.name === LLAMA);
+    assert.ok(listed, 'loaded after the request');
+    const expires = Date.parse(listed.expires_at) - before;
+    assert.ok(expires > 9 * 60e3 && expires < 11 * 60e3, `expires in ${expires} ms`);
+    // A number is seconds, as in Ollama; 0 unloads once the answer is done.
+    await ollama.chat({ model: LLAMA, messages, keep_alive: 0, options: { num_predict: 2 } });
+    assert.ok(!(await ollama.ps()).models.some((m) => m.name === LLAMA));
+    await assert.rejects(ollama.chat({ model: LLAMA, messages, keep_alive: 'soon' }),
+      (e) => e.status_code === 400 && /keep_alive/.test(e.error));
+  });
+
   test('format: json and a schema give valid JSON', async () => {
     const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } },
       required: ['ok', 'n'], additionalProperties: false };
@@ -151,7 +166,9 @@ describe('ollama API', () => {
     await assert.rejects(ollama.chat({ model: QWEN, messages: [{ role: 'user', content: 'x' }], format: 'yaml' }),
       (e) => e.status_code === 400 && /format/.test(e.error));
     await assert.rejects(ollama.chat({ model: QWEN, messages: [{ role: 'user', content: 'x' }], options: { temperature: 9 } }),
-      (e) => e.status_code === 400 && /temperature/.test(e.error));
+      (e) => e.status_code === 400 && /'options\.temperature'/.test(e.error));
+    await assert.rejects(ollama.generate({ model: QWEN, prompt: 'x', options: { top_k: -1 } }),
+      (e) => e.status_code === 400 && /'options\.top_k'/.test(e.error));
     await assert.rejects(ollama.show({ model: 'nope' }), (e) => e.status_code === 404);
     await assert.rejects(ollama.copy({ source: QWEN, destination: '../evil' }), (e) => e.status_code === 400);
     await assert.rejects(ollama.delete({ model: 'nope' }), (e) => e.status_code === 404);
