@@ -461,7 +461,7 @@ void HttpListener::advance(Conn& c, int64_t now) {
     if (s != State::kHead && !c.admitted) {
       c.admitted = true;
       if (MaybeError e = admit_(c.reader.head()))
-        return refuse(c, *e, now, options_.refusal_headers ? options_.refusal_headers(c.reader.head()) : "");
+        return refuse(c, *e, now);
       if (c.reader.expects_continue()) {
         static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (::send(c.fd, kContinue, sizeof(kContinue) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
@@ -509,7 +509,10 @@ void HttpListener::on_deadline(Conn& c, int64_t now) {
   }
 }
 
-void HttpListener::refuse(Conn& c, const ApiError& error, int64_t now, const std::string& extra_headers) {
+void HttpListener::refuse(Conn& c, const ApiError& error, int64_t now) {
+  // What was read of the head (all of it past kHead; maybe none) decides the extra lines: a
+  // 413 or 408 to a browser carries its CORS headers as a 401 does.
+  const std::string extra_headers = options_.refusal_headers ? options_.refusal_headers(c.reader.head()) : "";
   log_debug("http: " + std::to_string(error.status) + " to " + c.peer_ip + ":" + std::to_string(c.peer_port) + ": " +
             error.message);
   if (refused_) refused_(error.status);

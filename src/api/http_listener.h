@@ -36,8 +36,8 @@ struct HttpListenerOptions {
   int64_t keep_alive_ms = 5000;       // an idle connection is closed after this
   int64_t write_timeout_ms = 5000;    // a client that reads nothing for this long is dropped
   int max_requests_per_connection = 1000;
-  // Extra header lines ("Name: value\r\n" each) for a refusal of a request whose head was read
-  // (CORS headers on a 401, so that a browser can read it); null: none.
+  // Extra header lines ("Name: value\r\n" each) for a refusal, given what was read of the
+  // request's head (CORS headers on a 401 or 413, so that a browser can read it); null: none.
   std::function<std::string(const HttpHead&)> refusal_headers;
 };
 
@@ -91,7 +91,7 @@ class HttpListener {
   void on_writable(Conn& c, int64_t now);
   void on_deadline(Conn& c, int64_t now);
   void take_returned(int64_t now);
-  void refuse(Conn& c, const ApiError& error, int64_t now, const std::string& extra_headers = "");
+  void refuse(Conn& c, const ApiError& error, int64_t now);
   void send_out(Conn& c, int64_t now);
   void close_conn(int fd);
   Conn* eviction_victim();

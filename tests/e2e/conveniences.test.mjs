@@ -37,7 +37,7 @@ describe('CORS', () => {
   before(async () => {
     const dirs = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, ...common,
-      '--cors-origin', 'http://localhost:3000,https://app.example', '--api-key', KEY]);
+      '--cors-origin', 'http://localhost:3000,https://app.example', '--api-key', KEY, '--max-body-size', '64Ki']);
   });
   after(async () => {
     if (server) await server.stop();
@@ -72,6 +72,14 @@ describe('CORS', () => {
     const noKey = await send(server, 'GET', '/v1/models', { Origin: origin });
     assert.equal(noKey.status, 401);  // a browser can read why
     assert.equal(noKey.headers['access-control-allow-origin'], origin);
+    // Refused by the listener before httplib sees it, from the head alone.
+    const tooBig = await send(server, 'POST', '/v1/chat/completions', { Origin: origin, Authorization: `Bearer ${KEY}`,
+      'Content-Type': 'application/json', 'Content-Length': String(1 << 20) });
+    assert.equal(tooBig.status, 413);
+    assert.equal(tooBig.headers['access-control-allow-origin'], origin);
+    const unknown = await send(server, 'GET', '/v1/nowhere', { Origin: origin, Authorization: `Bearer ${KEY}` });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers['access-control-allow-origin'], origin);
     const bad = await send(server, 'POST', '/v1/chat/completions', { Origin: origin, Authorization: `Bearer ${KEY}`,
       'Content-Type': 'application/json' }, { model: QWEN, messages: [] });
     assert.equal(bad.status, 400);
