@@ -46,7 +46,11 @@ std::string ollama_model_name(const std::string& name) {
 MaybeError ollama_to_openai(const Json& body, Json* openai) {
   Json& o = *openai;
   o = Json::object();
-  if (body.contains("model")) o["model"] = body["model"].is_string() ? Json(ollama_model_name(body["model"])) : body["model"];
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string())
+      return bad_request("model", "'model' must be a string, got " + json_type_name(body["model"]));
+    o["model"] = ollama_model_name(body["model"]);
+  }
   if (body.contains("messages")) {
     if (!body["messages"].is_array()) return bad_request("messages", "'messages' must be an array");
     Json messages = Json::array();

@@ -169,6 +169,11 @@ describe('ollama API', () => {
       (e) => e.status_code === 400 && /'options\.temperature'/.test(e.error));
     await assert.rejects(ollama.generate({ model: QWEN, prompt: 'x', options: { top_k: -1 } }),
       (e) => e.status_code === 400 && /'options\.top_k'/.test(e.error));
+    for (const route of ['/api/chat', '/api/generate']) {
+      const r = await server.request('POST', route, { model: 5, prompt: 'x', messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(r.status, 400, route);
+      assert.match(r.body.error, /'model' must be a string/);
+    }
     await assert.rejects(ollama.show({ model: 'nope' }), (e) => e.status_code === 404);
     await assert.rejects(ollama.copy({ source: QWEN, destination: '../evil' }), (e) => e.status_code === 400);
     await assert.rejects(ollama.delete({ model: 'nope' }), (e) => e.status_code === 404);
