@@ -37,8 +37,8 @@ void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
 // Quantizes n floats (a multiple of the block size) into ggml blocks, reproducing llama.cpp's
 // reference quantizers (quantize_row_*_ref): same block layouts and the same scale search for
 // the K-quants; bit-identical blocks on llama.cpp's own files. Accepts every supported weight
-// type and Q8_K. Scalar; the K-quant scale search costs about 20-40 us per 256 values (the sums
-// keep llama.cpp's order so that results match bit for bit): parallelize over rows.
+// type and Q8_K. Scalar, and the K-quant scale search is slow (the sums keep llama.cpp's order
+// so that results match bit for bit): parallelize over rows.
 void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
 
 // A weight matrix in ggml layout: `rows` rows of `cols` elements, row r at data + r * row_bytes.
@@ -55,12 +55,12 @@ struct Matrix {
 };
 
 // Rewrites a Q5_0 matrix in place (data is m.data, writable) into the row-pairs layout that this
-// CPU's decode kernel reads faster (AVX-512: 1.4-1.6x from cache, qwen2-0.5b's Q5_0 matmuls
-// 77 -> 64 us a call in the model), and sets m.row_pairs. Returns false and changes nothing for
-// other types, padded rows, fewer than 2 rows, or without AVX-512. matmul reads the layout
+// CPU's decode kernel reads faster (AVX-512 only; figures in docs/PERFORMANCE.md), and sets
+// m.row_pairs. Returns false and changes nothing for other types, padded rows, fewer than 2
+// rows, or without AVX-512. matmul reads the layout
 // directly up to 8 tokens (in llama.cpp's per-token order, as ggml layout's one-token kernel);
-// larger batches and other ISAs convert rows back as they go, which costs batches of 9-64
-// tokens (qwen2-0.5b batched decode of 12 sequences 149 -> 110 t/s). Splits the work over pool.
+// larger batches and other ISAs convert rows back as they go, which slows batches of 9-64
+// tokens (docs/PERFORMANCE.md, "Row pairs cost mid-size batches"). Splits the work over pool.
 bool pack_row_pairs(Matrix& m, void* data, ThreadPool& pool);
 
 class MatmulScratch;
