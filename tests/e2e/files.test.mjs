@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeModelsDir, sharedDir, startServer, waitFor } from './server.mjs';
+import { makeModelsDir, metricValue, sharedDir, startServer, waitFor } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';     // the largest header (151k-token vocabulary with merges)
 const LLAMA = 'llama-spm-d256-q4_0';
@@ -133,6 +133,67 @@ for (const weights of ['copy', 'map']) {
     });
   });
 }
+
+// The file of a mapped model replaced while a request is generating from it: the weights' pages
+// leave the mapping under the running forward pass. That request still gets its whole answer
+// (its text is not the model's any more, but the server neither dies of SIGBUS nor hangs it),
+// other requests get 409 meanwhile and after it, and accepting the new file serves it.
+describe('a busy model whose file is replaced under it (weights mapped)', () => {
+  let server, dirs;
+  before(async () => {
+    dirs = makeModelsDir([LLAMA + '.gguf', LLAMA_K + '.gguf']);
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state,
+      '--ctx', '4096', '--parallel', '1', '--threads', '2', '--keep-alive', '-1', '--memory-budget', '2G']);
+    await hashed(server);
+  });
+  after(async () => {
+    if (server) assert.equal((await server.stop()).code, 0);
+  });
+
+  test('answers the request in flight, refuses the others with 409, and serves the file once accepted', async () => {
+    const file = path.join(dirs.models, LLAMA + '.gguf');
+    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 200);
+    const res = await fetch(server.url + '/v1/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: LLAMA, prompt: 'Once upon a time', max_tokens: 4000, ignore_eos: true,
+        temperature: 0, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value);  // generating: the first tokens are here
+    fs.copyFileSync(shared(LLAMA_K), file);  // in place, as `cp` does: the mapped pages go
+    // Still the same request in flight after the copy: the file changed under a busy model.
+    assert.equal((await server.model(LLAMA)).in_flight, 1, 'the stream ended before the copy was done');
+    const during = await complete(server, LLAMA);
+    assert.equal(during.status, 409, JSON.stringify(during.body));
+    assert.equal(during.body.error.code, 'integrity_mismatch');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.match(text, /data: \[DONE\]\n\n$/);
+    const events = text.split('\n\n').filter((e) => e.startsWith('data: {'));
+    assert.ok(events.every((e) => !JSON.parse(e.slice(6)).error), 'an error event in the stream');
+    const last = JSON.parse(events.at(-1).slice(6));
+    assert.equal(last.choices[0].finish_reason, 'length');
+    // Idle now: still refused, and unloaded, until the user accepts the new file.
+    const afterwards = await complete(server, LLAMA);
+    assert.equal(afterwards.status, 409, JSON.stringify(afterwards.body));
+    await waitFor('the changed model unloaded', async () => (await server.model(LLAMA)).state !== 'loaded');
+    const metrics = (await server.request('GET', '/metrics')).body;
+    assert.equal(metricValue(metrics, 'hangar_model_unloads_total', 'reason="file_changed"'), 1);
+    assert.equal((await server.request('POST', `/v1/models/${LLAMA}/load`)).status, 409);
+    const accepted = await server.request('POST', `/v1/models/${LLAMA}/verify`, { accept: true });
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    const now = await complete(server, LLAMA);
+    assert.equal(now.status, 200, JSON.stringify(now.body));
+    assert.equal(now.body.choices[0].text, (await complete(server, LLAMA_K)).body.choices[0].text);
+    assert.equal((await server.request('GET', '/health')).status, 200);
+  });
+});
 
 describe('model files rewritten while the server scans, loads and serves them (weights mapped)', () => {
   let server, dirs;
