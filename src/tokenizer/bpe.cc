@@ -24,7 +24,7 @@ struct BigramAfter {
 void PairRanks::reserve(size_t n) {
   size_t capacity = 16;
   int bits = 4;
-  while (capacity < n + n / 2) {  // load <= 2/3
+  while (capacity * 2 < n * 3) {  // load <= 2/3, as insert_if_absent asserts (n + n / 2 rounds down)
     capacity <<= 1;
     ++bits;
   }

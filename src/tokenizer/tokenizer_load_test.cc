@@ -92,6 +92,26 @@ TEST(SyntheticBpe, UnknownBytesAreDropped) {
   EXPECT_FALSE(tok->add_bos());
 }
 
+// 11, 43, 171... distinct merges: n + n / 2 rounds down to a power of two, which the rank table
+// took as room enough, and the last insert broke its load-factor assertion (a crafted or
+// unlucky vocabulary aborted the server at load; found by hangar_fuzz).
+TEST(SyntheticBpe, EveryMergeCountFitsTheRankTable) {
+  for (int n : {1, 2, 3, 10, 11, 12, 42, 43, 44, 171, 683}) {
+    std::vector<std::string> tokens = {"a"}, merges;
+    std::string word = "a";
+    for (int i = 0; i < n; ++i) {
+      merges.push_back(word + " a");
+      word += "a";
+      tokens.push_back(word);
+    }
+    gguf::Writer w;
+    set_bpe(w, tokens, merges);
+    auto tok = load(w, "merges_" + std::to_string(n));
+    ASSERT_TRUE(tok.ok()) << n << " merges: " << tok.error().message();
+    EXPECT_EQ(tok->encode("aa", false, false), (Ids{1})) << n << " merges";
+  }
+}
+
 // A byte-level token made of 10,000 code points that stand for no byte (30 KB of CJK): its
 // piece used to repeat the whole text after each one (300 MB, seconds to load).
 TEST(SyntheticBpe, UnmappedCodePointsRenderInLinearSpace) {
