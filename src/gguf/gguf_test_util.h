@@ -19,7 +19,8 @@ inline std::string temp_path(const std::string& name) {
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  // An empty vector's data() may be null, which fwrite must not be given (UBSan).
+  if (!bytes.empty()) std::fwrite(bytes.data(), 1, bytes.size(), f);
   std::fclose(f);
 }
 
