@@ -10,7 +10,7 @@ seed=${FUZZ_SEED:-$(date +%s)}
 mkdir -p "$out"
 echo "fuzzing each target for ${seconds}s, seed $seed, findings in $out"
 status=0
-for target in gguf tokenizer template request; do
+for target in gguf tokenizer template request http; do
   "$bin" --shared "$shared" --target "$target" --seconds "$seconds" --seed "$seed" --out "$out"
   rc=$?
   case $rc in

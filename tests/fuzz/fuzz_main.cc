@@ -1,7 +1,7 @@
 // hangar_fuzz: a seeded mutation fuzzer for hangar's untrusted-input parsers, no extra toolchain
 // needed. Runs each target for a number of cases or seconds, saves any input that crashes,
 // hangs or breaks an invariant, and prints per-target figures.
-//   hangar_fuzz --shared ../shared [--target gguf|tokenizer|template|request|all]
+//   hangar_fuzz --shared ../shared [--target gguf|tokenizer|template|request|http|all]
 //               [--cases N | --seconds S] [--seed K] [--out DIR] [--hang-seconds H]
 #include <fcntl.h>
 #include <signal.h>
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: hangar_fuzz --shared DIR [--target gguf|tokenizer|template|request|all] "
+                 "usage: hangar_fuzz --shared DIR [--target gguf|tokenizer|template|request|http|all] "
                  "(--cases N | --seconds S) [--seed K] [--out DIR] [--hang-seconds H]\n");
     return 2;
   }
@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
 
   std::vector<Target> targets = make_file_targets(o.shared, scratch);
   for (auto& t : make_text_targets(o.shared)) targets.push_back(std::move(t));
+  targets.push_back(http_target());
   int findings = 0;
   bool ran = false;
   for (size_t i = 0; i < targets.size(); ++i) {

@@ -1,5 +1,6 @@
 // Fuzz targets: the untrusted-input parsers hangar runs (GGUF reader, tokenizer load and encode,
-// chat template parse and render, API request parsing), each with its seeds and mutations.
+// chat template parse and render, API request bodies, HTTP framing), each with its seeds and
+// mutations.
 #pragma once
 
 #include <functional>
@@ -26,5 +27,7 @@ struct Target {
 std::vector<Target> make_file_targets(const std::string& shared_dir, const std::string& scratch_dir);
 // template and request (fuzz_text.cc), seeded from the golden chat templates and sample bodies.
 std::vector<Target> make_text_targets(const std::string& shared_dir);
+// http (fuzz_http.cc): raw request bytes through the server's HTTP/1.x reader.
+Target http_target();
 
 }  // namespace hangar::fuzz
