@@ -8,6 +8,7 @@
 #include "api/generation_job.h"
 #include "api/generation_route.h"
 #include "api/json_fields.h"
+#include "api/model_settings.h"
 #include "api/routes.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -39,6 +40,27 @@ void finish_vector(std::vector<float>& v, int32_t dimensions, bool normalize) {
   const double norm = std::sqrt(sum);
   if (norm > 0)
     for (float& x : v) x = static_cast<float>(x / norm);
+}
+
+// An input's token ids against the model: in its vocabulary, and shorter than its context
+// unless cut to it (`truncate`, Ollama's default). A 400 naming the input.
+MaybeError check_input(const std::vector<int32_t>& tokens, int32_t n_vocab, int32_t n_ctx, bool truncate,
+                       const std::string& param) {
+  if (tokens.empty()) return bad_request(param, "'" + param + "' is empty (no tokens)");
+  for (int32_t t : tokens)
+    if (t < 0 || t >= n_vocab)
+      return bad_request(param, "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
+                                    std::to_string(n_vocab));
+  if (!truncate && static_cast<int64_t>(tokens.size()) >= n_ctx)
+    return bad_request(param,
+                       "'" + param + "' has " + std::to_string(tokens.size()) +
+                           " tokens, which does not fit the context of " + std::to_string(n_ctx) + " tokens",
+                       "context_length_exceeded");
+  return std::nullopt;
+}
+
+std::string input_param(const EmbeddingRequest& r, size_t i) {
+  return r.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
 }
 
 }  // namespace
@@ -93,6 +115,14 @@ MaybeError compute_embeddings(ServerContext& ctx, const httplib::Request& req, c
   Stopwatch total;
   std::string name = r.model;
   HANGAR_API_TRY(resolve_default_model(ctx, &name));
+  // Token ids are checked against the model's header before it is acquired, as completions'
+  // are (hold_model_for): a bad request never loads a model, nor evicts another, to be refused.
+  Result<manager::AdmissionFigure> figure = ctx.manager.cache().admission(resolve_model_name(ctx, name));
+  if (!figure.ok()) return not_found("The model '" + name + "' does not exist", "model_not_found");
+  if (const manager::LoadPlan& plan = figure->plan; plan.n_vocab > 0 && plan.n_ctx > 0)
+    for (size_t i = 0; i < r.inputs.size(); ++i)
+      if (r.inputs[i].is_tokens)
+        HANGAR_API_TRY(check_input(r.inputs[i].tokens, plan.n_vocab, plan.n_ctx, r.truncate, input_param(r, i)));
   ModelHold hold;
   HANGAR_API_TRY(acquire_model(ctx, name, r.keep_alive_ms, &hold));
   out->load_ms = total.elapsed_ms();
@@ -113,25 +143,14 @@ MaybeError compute_embeddings(ServerContext& ctx, const httplib::Request& req, c
   std::vector<std::vector<int32_t>> prompts;
   for (size_t i = 0; i < r.inputs.size(); ++i) {
     const PromptInput& in = r.inputs[i];
-    const std::string param = r.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
+    const std::string param = input_param(r, i);
     std::vector<int32_t> tokens = in.tokens;
     if (!in.is_tokens) {
       if (!r.truncate) HANGAR_API_TRY(check_prompt_bytes(in.text, *hold.model, param));
       tokens = tok.encode(in.text, /*add_special=*/true, /*parse_special=*/true);
     }
-    if (tokens.empty()) return bad_request(param, "'" + param + "' is empty (no tokens)");
-    for (int32_t t : tokens)
-      if (t < 0 || t >= hold.model->n_vocab())
-        return bad_request(param, "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
-                                      std::to_string(hold.model->n_vocab()));
-    if (static_cast<int32_t>(tokens.size()) >= n_ctx) {
-      if (!r.truncate)
-        return bad_request(param,
-                           "'" + param + "' has " + std::to_string(tokens.size()) +
-                               " tokens, which does not fit the context of " + std::to_string(n_ctx) + " tokens",
-                           "context_length_exceeded");
-      tokens.resize(static_cast<size_t>(n_ctx - 1));
-    }
+    HANGAR_API_TRY(check_input(tokens, hold.model->n_vocab(), n_ctx, r.truncate, param));
+    if (static_cast<int32_t>(tokens.size()) >= n_ctx) tokens.resize(static_cast<size_t>(n_ctx - 1));
     out->prompt_tokens += static_cast<int64_t>(tokens.size());
     prompts.push_back(std::move(tokens));
   }

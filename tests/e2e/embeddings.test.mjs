@@ -101,5 +101,14 @@ describe('embeddings', () => {
     }
     const unknown = await server.request('POST', '/v1/embeddings', { model: 'nope', input: 'x' });
     assert.equal(unknown.status, 404);
+    // Token ids are refused from the model's header: an unloaded model stays unloaded.
+    const idle = models[1].replace(/\.gguf$/, '');
+    assert.equal((await server.request('DELETE', '/v1/models/' + idle)).status, 200);
+    for (const input of [[999999999], ['x', Array(600).fill(1)]]) {
+      const r = await server.request('POST', '/v1/embeddings', { model: idle, input });
+      assert.equal(r.status, 400);
+      assert.match(r.body.error.param, /^input/);
+    }
+    assert.equal((await server.model(idle)).state, 'unloaded');
   });
 });
