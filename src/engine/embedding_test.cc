@@ -99,5 +99,36 @@ TEST(Embeddings, ASecondRequestReusesNothingItsPoolingNeeds) {
   EXPECT_GE(cosine(got[1], want), 0.999);
 }
 
+TEST(Embeddings, LastTokenPoolingReusesTheCachedPrefix) {
+  // Only the last token's state counts: a second request for the same input computes that token
+  // alone, on the first's cached prefix, and still agrees with llama.cpp.
+  const nlohmann::json g = golden();
+  const nlohmann::json* run = nullptr;
+  for (const auto& r : g["runs"])
+    if (r["pooling"] == "last") run = &r;
+  ASSERT_NE(run, nullptr);
+  ThreadPool pool(2);
+  EngineOptions eo;
+  eo.n_ctx = 512;
+  eo.n_seq = 2;
+  eo.extra_kv_blocks = 32;
+  auto engine = Engine::load(std::string(HANGAR_SHARED_DIR) + "/models/" + (*run)["model"].get<std::string>(), eo, pool);
+  ASSERT_TRUE(engine.ok()) << engine.error().message();
+  Scheduler scheduler(**engine);
+  const auto prompt = (*run)["tokens"][4].get<std::vector<TokenId>>();
+  for (int rep = 0; rep < 2; ++rep) {
+    std::promise<RequestResult> done;
+    Request r;
+    r.prompt = prompt;
+    r.params.pooling = Pooling::kLast;
+    r.on_done = [&done](const RequestResult& res) { done.set_value(res); };
+    scheduler.submit(std::move(r));
+    const RequestResult res = done.get_future().get();
+    ASSERT_EQ(res.reason, FinishReason::kStop) << res.error;
+    EXPECT_EQ(res.timings.cached_tokens, rep == 0 ? 0 : static_cast<int32_t>(prompt.size()) - 1);
+    EXPECT_GE(cosine(res.embedding, (*run)["embeddings"][4].get<std::vector<double>>()), 0.999) << "rep " << rep;
+  }
+}
+
 }  // namespace
 }  // namespace hangar::engine
