@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,43 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   if (in_open) close(in_pipe[1]);
   if (out_open) close(out_pipe[0]);
   if (err_open) close(err_pipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+ProcessResult run_on_terminal(const std::vector<std::string>& argv, int timeout_s) {
+  int master = -1;
+  winsize size{};
+  size.ws_row = 24;
+  size.ws_col = 200;
+  pid_t pid = forkpty(&master, nullptr, nullptr, &size);
+  if (pid < 0) return {};
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  ProcessResult r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  for (;;) {
+    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now()).count());
+    if (ms <= 0) {
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, ms) < 0 && errno != EINTR) break;
+    char buf[65536];
+    const ssize_t n = read(master, buf, sizeof buf);
+    if (n > 0) r.out.append(buf, n);
+    else if (n == 0 || errno != EINTR) break;  // EIO once the child closed the terminal
+  }
+  close(master);
   int status = 0;
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

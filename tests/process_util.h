@@ -18,6 +18,10 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
                           int timeout_s = 300);
 
+// Runs argv[0] with argv on a new pseudo-terminal (its stdin, stdout and stderr), as a user at a
+// terminal would; `out` holds everything it wrote there (with the terminal's \r\n line ends).
+ProcessResult run_on_terminal(const std::vector<std::string>& argv, int timeout_s = 300);
+
 // Path of the built hangar binary.
 std::string hangar_binary();
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -254,6 +255,42 @@ TEST_F(QuantizeCli, FullDiskFailsAndLeavesNothing) {
   EXPECT_NE(r.err.find("write failed"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("[ 1/39]"), std::string::npos);  // it had started writing tensors
   expect_no_output(out);
+}
+
+// Progress is for people at a terminal: with stderr to a file there is none (no redrawn line),
+// --quiet leaves only the summary, and on a terminal the line shows bytes, rate and ETA.
+TEST_F(QuantizeCli, ProgressOnlyOnATerminal) {
+  const std::string out = path("q8.gguf"), err = path("stderr.txt");
+  auto r = run_process({"/bin/sh", "-c", "exec \"$0\" quantize \"$1\" \"$2\" Q8_0 --threads 2 2>\"$3\"",
+                        hangar_binary(), kF16, out, err});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(err);
+  const std::string err_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(err_text, "");
+  EXPECT_EQ(count_lines_with(r.out, " MiB -> "), 40);  // the report itself is unchanged
+  EXPECT_EQ(r.out.find('\r'), std::string::npos);
+
+  fs::remove(out);
+  auto quiet = run_process({hangar_binary(), "quantize", kF16, out, "Q8_0", "--threads", "2", "--quiet"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(count_lines_with(quiet.out, "\n"), 1) << quiet.out;  // the summary alone
+  EXPECT_NE(quiet.out.find("bits per weight"), std::string::npos);
+
+  fs::remove(out);
+  auto tty = testing::run_on_terminal({hangar_binary(), "quantize", kF16, out, "Q8_0", "--threads", "2"});
+  ASSERT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("\rquantize ["), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("MiB/s  ETA "), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("tensor 39/39"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("bits per weight"), std::string::npos);
+
+  fs::remove(out);
+  auto tty_quiet =
+      testing::run_on_terminal({hangar_binary(), "quantize", kF16, out, "Q8_0", "--threads", "2", "--quiet"});
+  ASSERT_EQ(tty_quiet.exit_code, 0) << tty_quiet.out;
+  EXPECT_EQ(tty_quiet.out.find("quantize ["), std::string::npos) << tty_quiet.out;
+  EXPECT_EQ(count_lines_with(tty_quiet.out, "\n"), 1) << tty_quiet.out;
 }
 
 // Figures from llama.cpp's llama-perplexity on the same text and windows

@@ -3,12 +3,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "base/mapped_file.h"
+#include "base/progress.h"
 #include "cli/common.h"
 
 namespace hangar::cli {
@@ -24,6 +26,7 @@ struct BenchOptions {
   int reps = 3;
   bool json = false;
   bool profile = false;
+  bool quiet = false;
 };
 
 struct Stats {
@@ -177,14 +180,26 @@ int bench(const BenchOptions& o) {
   if (o.n_gen > 0) (void)run_decode(e, 4, rng);
   if (o.profile) e.set_profiler(&profiler);
 
+  // Which test runs now, on a terminal only: the figures are printed at the end.
+  SteadyClock clock;
+  Progress bar(clock, std::cerr, !o.quiet && stderr_is_terminal(), "bench runs");
+  const int tests = (o.n_prompt > 0) + (o.n_gen > 0) + (o.batch > 0);
+  bar.set_total(double(tests * o.reps));
+  int runs_done = 0;
+  auto running = [&](const std::string& test, int r) {
+    bar.update(double(runs_done++), test + " run " + std::to_string(r + 1) + "/" + std::to_string(o.reps),
+               /*now=*/true);
+  };
   std::vector<double> pp, tg;
   for (int r = 0; r < o.reps; ++r) {
     if (o.n_prompt > 0) {
+      running("pp" + std::to_string(o.n_prompt), r);
       auto v = run_prompt(e, o.n_prompt, rng);
       if (!v.ok()) return fail(v.error().message());
       pp.push_back(*v);
     }
     if (o.n_gen > 0) {
+      running("tg" + std::to_string(o.n_gen), r);
       auto v = run_decode(e, o.n_gen, rng);
       if (!v.ok()) return fail(v.error().message());
       tg.push_back(*v);
@@ -194,14 +209,17 @@ int bench(const BenchOptions& o) {
   if (o.batch > 0) {
     (void)run_batched_decode(e, o.batch, 8, 2, rng);  // warm-up
     for (int r = 0; r < o.reps; ++r) {
+      running("batched decode x" + std::to_string(o.batch), r);
       auto v = run_batched_decode(e, o.batch, o.batch_prompt, o.batch_gen, rng);
       if (!v.ok()) return fail(v.error().message());
       btg.push_back(*v);
     }
   }
+  if (o.n_gen > 0) bar.update(double(runs_done), "measuring read bandwidth", /*now=*/true);
   Stats p = stats(pp), g = stats(tg), b = stats(btg);
   const double gb_per_token = e.model().bytes_per_token() / 1e9;
   const double bandwidth = o.n_gen > 0 ? measure_read_bandwidth(pool, true) : 0;
+  bar.finish();
   const double bw_share = bandwidth > 0 ? 100.0 * g.mean * gb_per_token / bandwidth : 0;
   if (o.json) {
     nlohmann::json j = {{"model", o.model.model_path}, {"threads", threads}, {"n_prompt", o.n_prompt},
@@ -248,6 +266,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_flag("--json", opts->json, "print one JSON object");
   cmd->add_flag("--profile", opts->profile, "print a per-op time breakdown to stderr");
+  cmd->add_flag("-q,--quiet", opts->quiet, "no progress line on stderr");
   cmd->callback([opts, &exit_code] { exit_code = bench(*opts); });
 }
 

@@ -1,10 +1,12 @@
 // `hangar perplexity`: perplexity over a text, and KL divergence from a base model's distributions.
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/progress.h"
 #include "cli/common.h"
 #include "quant/quality.h"
 
@@ -16,6 +18,7 @@ struct PerplexityOptions {
   std::string text_path, kl_base;
   int chunks = 0;  // 0: every whole window of the text
   bool json = false;
+  bool quiet = false;
 };
 
 Result<std::string> read_text(const std::string& path) {
@@ -87,9 +90,16 @@ int perplexity(const PerplexityOptions& o) {
   const size_t n_rows = static_cast<size_t>(ctx) - first;
   const int32_t nv = e.n_vocab();
   std::vector<float> logits(n_rows * nv), base_logits(base ? n_rows * nv : 0);
-  std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %d, scoring %zu tokens per window%s\n",
-               tokens.size(), n_windows, ctx, n_rows - 1, base ? " (with KL divergence)" : "");
+  if (!o.quiet)
+    std::fprintf(stderr, "perplexity: %zu tokens, %zu windows of %d, scoring %zu tokens per window%s\n",
+                 tokens.size(), n_windows, ctx, n_rows - 1, base ? " (with KL divergence)" : "");
 
+  // Windows done and the running figures, redrawn in place on a terminal only: the result is
+  // the final estimate on stdout.
+  SteadyClock clock;
+  Progress bar(clock, std::cerr, !o.quiet && stderr_is_terminal(), "perplexity chunks");
+  bar.set_total(double(n_windows));
+  bar.update(0);
   quant::QualityAccumulator acc;
   Stopwatch sw;
   for (size_t w = 0; w < n_windows; ++w) {
@@ -108,12 +118,15 @@ int perplexity(const PerplexityOptions& o) {
     }
     auto s = acc.summary();
     const double tps = double((w + 1) * ctx * (base ? 2 : 1)) / sw.elapsed_s();
+    char note[160];
     if (base)
-      std::fprintf(stderr, "[%zu/%zu] ppl %.4f  kl %.6f  same top %.2f%%  (%.1f tokens/s)\n", w + 1,
-                   n_windows, s.ppl, s.kl_mean, 100 * s.top1_agreement, tps);
+      std::snprintf(note, sizeof(note), "ppl %.4f  kl %.6f  same top %.2f%%  %.1f tokens/s", s.ppl, s.kl_mean,
+                    100 * s.top1_agreement, tps);
     else
-      std::fprintf(stderr, "[%zu/%zu] ppl %.4f  (%.1f tokens/s)\n", w + 1, n_windows, s.ppl, tps);
+      std::snprintf(note, sizeof(note), "ppl %.4f  %.1f tokens/s", s.ppl, tps);
+    bar.update(double(w + 1), note);
   }
+  bar.finish();
 
   const auto s = acc.summary();
   if (o.json) {
@@ -159,6 +172,7 @@ void add_perplexity_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--chunks", opts->chunks, "score at most this many windows (default: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", opts->json, "print one JSON object on stdout");
+  cmd->add_flag("-q,--quiet", opts->quiet, "no header or progress line on stderr");
   cmd->callback([opts, &exit_code] { exit_code = perplexity(*opts); });
 }
 

@@ -1,6 +1,8 @@
 // `hangar quantize IN OUT TYPE`: writes a quantized copy of an F32/F16/BF16 GGUF model.
 #include <cstdio>
+#include <iostream>
 
+#include "base/progress.h"
 #include "cli/common.h"
 #include "kernels/kernels.h"
 #include "quant/quantizer.h"
@@ -12,6 +14,7 @@ struct QuantizeOptions {
   std::string in_path, out_path, type;
   int threads = 0;
   bool keep_output = false;
+  bool quiet = false;
   std::string token_embedding_type;
 };
 
@@ -36,17 +39,26 @@ int quantize(const QuantizeOptions& o) {
     plan.token_embedding_type = *t;
   }
   ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::physical_cores());
-  std::printf("hangar quantize: %s -> %s as %s on %d threads\n", o.in_path.c_str(), o.out_path.c_str(),
-              scheme->name, pool.size());
-  auto progress = [](const quant::TensorProgress& p) {
+  if (!o.quiet)
+    std::printf("hangar quantize: %s -> %s as %s on %d threads\n", o.in_path.c_str(), o.out_path.c_str(),
+                scheme->name, pool.size());
+  // The per-tensor report scrolls on stdout; the progress line stays below it on a terminal.
+  SteadyClock clock;
+  Progress bar(clock, std::cerr, !o.quiet && stderr_is_terminal(), "quantize", Progress::Unit::kBytes);
+  auto progress = [&](const quant::TensorProgress& p) {
+    if (o.quiet) return;
+    bar.set_total(double(p.bytes_in_total));
+    bar.clear();
     const int width = static_cast<int>(std::to_string(p.count).size());
     std::printf("[%*zu/%zu] %-32s %-5s -> %-5s %-16s %9.2f MiB -> %9.2f MiB  %.2fs%s%s\n", width, p.index + 1,
                 p.count, p.plan->name.c_str(), tensor_type_name(p.plan->src_type).c_str(),
                 tensor_type_name(p.plan->dst_type).c_str(), dims_text(p.plan->dims).c_str(), mib(p.bytes_in),
                 mib(p.bytes_out), p.seconds, p.plan->note.empty() ? "" : "  ", p.plan->note.c_str());
     std::fflush(stdout);
+    bar.update(double(p.bytes_in_done), "tensor " + std::to_string(p.index + 1) + "/" + std::to_string(p.count));
   };
   auto sum = quant::quantize_file(o.in_path, o.out_path, *scheme, plan, pool, progress);
+  bar.finish();
   if (!sum.ok()) return fail(sum.error().message());
   std::printf(
       "hangar quantize: %zu tensors (%zu quantized, %zu fallback), %.2f MiB -> %.2f MiB, "
@@ -69,6 +81,7 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("-t,--threads", opts->threads, "threads (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("-q,--quiet", opts->quiet, "print only the summary: no per-tensor lines, no progress");
   cmd->add_flag("--keep-output", opts->keep_output, "leave output.weight in its input type");
   cmd->add_option("--token-embedding-type", opts->token_embedding_type, "type for token_embd.weight");
   cmd->callback([opts, &exit_code] { exit_code = quantize(*opts); });

@@ -75,6 +75,8 @@ Result<QuantizeSummary> quantize_file(const std::string& in_path, const std::str
   sum.n_tensors = plans.size();
   std::vector<uint8_t> out;
   const auto& infos = in.tensors();
+  uint64_t bytes_in_total = 0;
+  for (size_t i = 0; i < plans.size(); ++i) bytes_in_total += infos[i].n_bytes;
   for (size_t i = 0; i < plans.size(); ++i) {
     Stopwatch sw;
     const TensorPlan& p = plans[i];
@@ -96,7 +98,7 @@ Result<QuantizeSummary> quantize_file(const std::string& in_path, const std::str
     sum.n_elements += p.n_elements();
     sum.bytes_in += t.n_bytes;
     sum.bytes_out += n_out;
-    if (on_tensor) on_tensor({i, plans.size(), &p, t.n_bytes, n_out, sw.elapsed_s()});
+    if (on_tensor) on_tensor({i, plans.size(), &p, t.n_bytes, n_out, sw.elapsed_s(), sum.bytes_in, bytes_in_total});
   }
   // Keep the largest buffer from outliving its use while the file is synced.
   std::vector<uint8_t>().swap(out);

@@ -18,6 +18,7 @@ struct TensorProgress {
   const TensorPlan* plan = nullptr;  // valid during the callback only
   uint64_t bytes_in = 0, bytes_out = 0;
   double seconds = 0;
+  uint64_t bytes_in_done = 0, bytes_in_total = 0;  // input tensor data so far (this one included), and in all
 };
 
 struct QuantizeSummary {
