@@ -71,7 +71,7 @@ namespace {
 
 // Reads the whole file into `dst` in large chunks, dropping each chunk from the page cache
 // once copied, so that the file does not sit in RAM twice.
-Status read_all(int fd, const std::string& path, uint8_t* dst, size_t size) {
+Status read_all(int fd, const std::string& path, uint8_t* dst, size_t size, const ByteProgress& progress) {
   constexpr size_t kChunk = size_t{16} << 20;
   for (size_t off = 0; off < size;) {
     const ssize_t n = ::pread(fd, dst + off, std::min(kChunk, size - off), static_cast<off_t>(off));
@@ -80,13 +80,14 @@ Status read_all(int fd, const std::string& path, uint8_t* dst, size_t size) {
     if (n == 0) return Error(path + ": cannot read: the file shrank while it was read");
     ::posix_fadvise(fd, static_cast<off_t>(off), n, POSIX_FADV_DONTNEED);
     off += static_cast<size_t>(n);
+    if (progress) progress(off, size);
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<MappedFile> MappedFile::open(const std::string& path, Backing backing) {
+Result<MappedFile> MappedFile::open(const std::string& path, Backing backing, const ByteProgress& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -109,7 +110,7 @@ Result<MappedFile> MappedFile::open(const std::string& path, Backing backing) {
       ::close(fd);
       return Error(path + ": " + buf.error().message());
     }
-    Status st = read_all(fd, path, buf->data(), f.size_);
+    Status st = read_all(fd, path, buf->data(), f.size_, progress);
     ::close(fd);
     if (!st.ok()) return st.error();
     f.memory_ = std::move(*buf);
@@ -214,14 +215,26 @@ int64_t pmd_mapped_bytes(const void* start) {
   return kb < 0 ? -1 : kb * 1024;
 }
 
+#ifndef MADV_POPULATE_READ
+constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
+#endif
+
+// MADV_POPULATE_READ over [data, data + size), in slices when someone follows the progress.
+bool populate_read(uint8_t* data, size_t size, const ByteProgress& progress) {
+  if (!progress) return ::madvise(data, size, MADV_POPULATE_READ) == 0;
+  constexpr size_t kSlice = size_t{64} << 20;  // a multiple of the 2 MiB huge page
+  for (size_t off = 0; off < size; off += kSlice) {
+    if (::madvise(data + off, std::min(kSlice, size - off), MADV_POPULATE_READ) != 0) return false;
+    progress(std::min(off + kSlice, size), size);
+  }
+  return true;
+}
+
 }  // namespace
 
-bool MappedFile::populate(bool check_folios) const {
-#ifndef MADV_POPULATE_READ
-  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
-#endif
+bool MappedFile::populate(bool check_folios, const ByteProgress& progress) const {
   if (!data_ || backing_ == Backing::kMemory) return true;
-  if (::madvise(data_, size_, MADV_POPULATE_READ) != 0) return false;
+  if (!populate_read(data_, size_, progress)) return false;
   if (!check_folios || backing_ != Backing::kWeights || size_ < (size_t{64} << 20)) return true;
   // A file written or read with write()/read() (a copy, a download, hashing) sits in the page
   // cache in small folios, which map with 4 KiB entries whatever MADV_HUGEPAGE says: streaming
@@ -234,7 +247,7 @@ bool MappedFile::populate(bool check_folios) const {
   ::madvise(data_, size_, MADV_DONTNEED);  // our own mapping must not hold the pages
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
-  return ::madvise(data_, size_, MADV_POPULATE_READ) == 0;
+  return populate_read(data_, size_, progress);
 }
 
 void MappedFile::advise_willneed(size_t offset, size_t length) const {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,10 @@
 #include "base/result.h"
 
 namespace hangar {
+
+// Told of a long read as it goes: bytes done so far and in all (called on the reading thread,
+// after each large chunk, so a few dozen times a GB).
+using ByteProgress = std::function<void(uint64_t done, uint64_t total)>;
 
 // Anonymous memory, 2 MiB aligned, with transparent huge pages requested (MADV_HUGEPAGE), so
 // that streaming through it costs one TLB entry per 2 MiB instead of per 4 KiB page. Movable.
@@ -49,7 +54,9 @@ class MappedFile {
                // but a copy: ~0.1-0.2 s a GB, more on first touch of fresh memory in a VM;
                // the page cache's copy is dropped after reading
   };
-  static Result<MappedFile> open(const std::string& path, Backing backing = Backing::kMap);
+  // `progress` (optional) follows kMemory's copy.
+  static Result<MappedFile> open(const std::string& path, Backing backing = Backing::kMap,
+                                 const ByteProgress& progress = {});
   MappedFile() = default;
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;
@@ -70,7 +77,8 @@ class MappedFile {
   // kWeights file found mapped mostly in 4 KiB pages is dropped from the page cache and read
   // back in 2 MiB folios; the check reads /proc/self/smaps (several ms in a big process), so a
   // caller that checked this file version before may skip it.
-  bool populate(bool check_folios = true) const;
+  // `progress` (optional) is told as the pages come in.
+  bool populate(bool check_folios = true, const ByteProgress& progress = {}) const;
   // Asks the kernel to read the range ahead (used when a model is loaded eagerly).
   void advise_willneed(size_t offset, size_t length) const;
   // Bytes resident in RAM (mincore), for memory accounting.

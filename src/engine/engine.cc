@@ -9,7 +9,7 @@
 namespace hangar::engine {
 
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& opts,
-                                             ThreadPool& pool) {
+                                             ThreadPool& pool, const ByteProgress& progress) {
   std::unique_ptr<Engine> e(new Engine(pool));
   // With a tokenizer cache the vocabulary (hundreds of thousands of metadata values) is left
   // undecoded, and decoded below only when no earlier load of this file version left one.
@@ -18,7 +18,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   const std::optional<FileIdentity> before = file_identity(path);
   const auto arrays = before && opts.tokenizers ? gguf::File::LongArrays::kSkip : gguf::File::LongArrays::kRead;
   HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
-                                                                            : MappedFile::Backing::kWeights, arrays));
+                                                                            : MappedFile::Backing::kWeights,
+                                              arrays, progress));
   e->identity_ = before && before == file_identity(path) ? before : std::nullopt;
   const std::optional<FileIdentity>& identity = e->identity_;
   std::optional<Tokenizer> tok = identity && opts.tokenizers ? opts.tokenizers->find(*identity) : std::nullopt;
@@ -68,10 +69,10 @@ std::string Engine::kv_layout() const {
   return s.str();
 }
 
-void Engine::prefault_weights(bool check_folios) {
+void Engine::prefault_weights(bool check_folios, const ByteProgress& progress) {
   const MappedFile& m = model_->file().mapped();
   if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
-  if (m.populate(check_folios)) return;
+  if (m.populate(check_folios, progress)) return;
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
   constexpr int64_t kPage = 4096, kChunk = 1 << 22;

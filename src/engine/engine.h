@@ -57,9 +57,10 @@ struct EvalItem {
 // Not thread-safe: one thread (the CLI, or the scheduler's loop) drives an Engine.
 class Engine {
  public:
-  // Loads the model and its tokenizer; errors name the file and what was wrong.
+  // Loads the model and its tokenizer; errors name the file and what was wrong. `progress`
+  // (optional) follows the copy of the weights (weights_in_memory).
   static Result<std::unique_ptr<Engine>> load(const std::string& path, const EngineOptions& opts,
-                                              ThreadPool& pool);
+                                              ThreadPool& pool, const ByteProgress& progress = {});
   ~Engine();
 
   const model::Model& model() const { return *model_; }
@@ -99,8 +100,8 @@ class Engine {
   MemoryEstimate memory() const;
   // Maps every page of the weights so that the first request does not pay for page faults and
   // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
-  // `check_folios`: see MappedFile::populate.
-  void prefault_weights(bool check_folios = true);
+  // `check_folios`: see MappedFile::populate. `progress` (optional) is told as the pages come in.
+  void prefault_weights(bool check_folios = true, const ByteProgress& progress = {});
   // True when the weights file was truncated under the mapping: the lost pages read as zeros
   // and the model's output is garbage. The owner should stop using the engine.
   bool weights_pulled_away() const { return model_->file().mapped().pulled_away(); }

@@ -374,11 +374,12 @@ Status File::read_long_arrays() {
   return Status::Ok();
 }
 
-Result<File> File::open(const std::string& path, MappedFile::Backing backing, LongArrays arrays) {
+Result<File> File::open(const std::string& path, MappedFile::Backing backing, LongArrays arrays,
+                        const ByteProgress& progress) {
   const bool skip = arrays == LongArrays::kSkip;
   if (backing == MappedFile::Backing::kMemory) {
     // The copy is one snapshot of the file: parse it, not the file, which may change.
-    HANGAR_ASSIGN(MappedFile memory, MappedFile::open(path, backing));
+    HANGAR_ASSIGN(MappedFile memory, MappedFile::open(path, backing, progress));
     File f;
     f.path_ = path;
     f.file_size_ = memory.size();

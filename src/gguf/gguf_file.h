@@ -45,8 +45,9 @@ class File {
   // unknown value or tensor types, overflowing dims or byte sizes, misaligned or out-of-range
   // tensor data, metadata that would take more than kMaxHeaderMemory. With kMap the header is
   // read with pread and only the data is mapped; with kMemory the whole file is copied first.
+  // `progress` (optional) follows kMemory's copy.
   static Result<File> open(const std::string& path, MappedFile::Backing backing = MappedFile::Backing::kMap,
-                           LongArrays arrays = LongArrays::kRead);
+                           LongArrays arrays = LongArrays::kRead, const ByteProgress& progress = {});
   // Decodes the arrays a LongArrays::kSkip open skipped (from the mapping; a no-op when none
   // was). Invalidates Value pointers from find(). Asserts on a header-only File.
   Status read_long_arrays();

@@ -6,6 +6,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "gguf/gguf_file.h"
+#include "manager/load_reporter.h"
 #include "manager/model_inspect.h"
 #include "manager/units.h"
 #include "model/architecture.h"
@@ -118,9 +119,8 @@ LoadPlan EngineLoader::plan(const ModelRecord& rec) {
 
 Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, const LoadProgress& progress) {
   Stopwatch watch;
-  auto report = [&](double fraction, std::string_view stage) {
-    if (progress) progress(fraction, stage);
-  };
+  static const SteadyClock steady;
+  LoadReporter report(options_.clock ? *options_.clock : steady, progress, rec.id);
   // memory_limit is the cache's to enforce (before the load on the admission figure, after
   // it on the measurement), so that a refusal is a 507 and the measurement is learned.
   ModelLoadSettings settings;
@@ -128,12 +128,17 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   std::unique_ptr<ThreadPool> own_pool;
   if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
   ThreadPool& pool = own_pool ? *own_pool : pool_;
-  report(0.0, "reading weights");
   engine::EngineOptions eo = engine_options(o);
   eo.tokenizers = &tokenizers_;
-  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng, engine::Engine::load(rec.path, eo, pool));
+  log_info("loading model '" + rec.id + "': " + format_bytes(rec.file_size) + " from '" + rec.path + "' (weights " +
+           (eo.weights_in_memory ? "copied" : "mapped") + ")");
+  // Where the time goes: copying the file (weights in memory), or faulting in its pages (mapped).
+  const double read_end = eo.weights_in_memory ? 0.9 : 0.1;
+  report.stage(0.0, "reading weights");
+  HANGAR_ASSIGN(std::unique_ptr<engine::Engine> eng,
+                engine::Engine::load(rec.path, eo, pool, report.span(0.0, read_end)));
   if (o.prefault) {
-    report(0.8, "prefaulting weights");
+    report.stage(read_end, "prefaulting weights");
     // The folio check reads /proc/self/smaps (~6 ms of CPU a load, perf): once per file
     // version. A file changed on disk has a new identity and is checked again; one changed
     // during this load has none and is checked every time. (Pages of a checked version that
@@ -149,10 +154,10 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
       }
     }
     if (check) folio_checks_ += 1;
-    eng->prefault_weights(check);
+    eng->prefault_weights(check, report.span(read_end, 0.9));
   }
   eng->set_profiler(o.profiler);
-  report(0.95, "starting scheduler");
+  report.stage(0.95, "starting scheduler");
   // A template of the wrong type is treated as absent (ChatML is used), as llama.cpp does.
   Result<std::string> tmpl_r = eng->model().file().get_string_or("tokenizer.chat_template", "");
   std::string tmpl = tmpl_r.ok() ? *tmpl_r : std::string();
@@ -164,7 +169,7 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
             format_bytes(mem.kv_capacity) + ", scratch " + format_bytes(mem.scratch) + ", ctx " +
             std::to_string(n_ctx) + " x " + std::to_string(n_seq) + " sequences, " + std::to_string(pool.size()) +
             " threads, " + std::to_string(static_cast<int64_t>(watch.elapsed_ms())) + " ms");
-  report(1.0, "done");
+  report.stage(1.0, "done");
   return std::shared_ptr<LoadedModel>(std::move(model));
 }
 

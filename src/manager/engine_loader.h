@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/profiler.h"
 #include "base/thread_pool.h"
 #include "engine/engine.h"
@@ -30,6 +31,9 @@ struct EngineLoaderOptions {
   // Where models' prompt prefixes go when they are unloaded and come back from on a later load
   // (serve --kv-disk-budget); null: nowhere. Must outlive every model loaded.
   engine::KvStore* kv_store = nullptr;
+  // Paces load progress (events at most every 250 ms, log lines every 5 s); null: a steady
+  // clock. Must outlive the loader.
+  const Clock* clock = nullptr;
 };
 
 // Where a loaded model's bytes go, as measured right after the load.

@@ -8,9 +8,9 @@
 namespace hangar::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, MappedFile::Backing backing,
-                                           gguf::File::LongArrays arrays) {
+                                           gguf::File::LongArrays arrays, const ByteProgress& progress) {
   std::unique_ptr<Model> m(new Model());
-  HANGAR_ASSIGN(m->file_, gguf::File::open(path, backing, arrays));
+  HANGAR_ASSIGN(m->file_, gguf::File::open(path, backing, arrays, progress));
   HANGAR_ASSIGN(std::string arch, m->file_.get_string("general.architecture"));
   m->arch_ = find_architecture(arch);
   if (!m->arch_)

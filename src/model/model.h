@@ -69,9 +69,11 @@ class Model {
   // kMemory copies the file into huge-page memory (inference); kMap uses it in place.
   // LongArrays::kSkip leaves the vocabulary undecoded (a tokenizer kept from an earlier load
   // of the same file needs none) until read_long_arrays().
+  // `progress` (optional) follows kMemory's copy.
   static Result<std::unique_ptr<Model>> load(const std::string& path,
                                              MappedFile::Backing backing = MappedFile::Backing::kMap,
-                                             gguf::File::LongArrays arrays = gguf::File::LongArrays::kRead);
+                                             gguf::File::LongArrays arrays = gguf::File::LongArrays::kRead,
+                                             const ByteProgress& progress = {});
 
   const HParams& hparams() const { return hp_; }
   const gguf::File& file() const { return file_; }
