@@ -64,6 +64,9 @@ struct ServerContext {
   // Set when the server stops: running generations are cancelled so that shutdown does not
   // wait for long streams.
   std::atomic<bool> stopping{false};
+  // Set when a graceful shutdown begins (Server::shutdown): running requests go on, event
+  // streams end so that they do not hold the shutdown for its whole grace.
+  std::atomic<bool> draining{false};
   // Whether the client of a request being served is still connected (set by the Server;
   // thread-safe).
   std::function<bool(const httplib::Request&)> client_connected = [](const httplib::Request&) { return true; };

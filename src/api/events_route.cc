@@ -41,7 +41,7 @@ void add_event_routes(httplib::Server& http, ServerContext& ctx) {
             *opened = true;  // headers and a first line at once: clients know they are subscribed
             return write(": subscribed to hangar model events\n\n");
           }
-          if (ctx.stopping || sub->closed()) {
+          if (ctx.stopping || ctx.draining || sub->closed()) {
             sink.done();
             return true;
           }

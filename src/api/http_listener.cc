@@ -230,6 +230,26 @@ void HttpListener::stop() {
   wake();
 }
 
+void HttpListener::drain() {
+  draining_ = true;
+  wake();
+}
+
+bool HttpListener::wait_idle(int64_t timeout_ms) {
+  std::unique_lock lock(mu_);
+  return idle_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0)),
+                           [&] { return in_service_ == 0; });
+}
+
+int HttpListener::in_service() const {
+  std::lock_guard lock(mu_);
+  return in_service_;
+}
+
+void HttpListener::served_one() {
+  if (--in_service_ == 0) idle_cv_.notify_all();
+}
+
 void HttpListener::wake() {
   if (wake_fd_ < 0) return;
   const uint64_t one = 1;
@@ -247,13 +267,23 @@ void HttpListener::poll_loop() {
   std::vector<pollfd> fds;
   std::vector<Conn*> polled;
   while (!stopping_) {
+    if (draining_ && listen_fd_ >= 0) {
+      // New connections are refused from now on. Idle ones close now: a proxy (HAProxy's
+      // retry-on empty-response) or client then sends its next request elsewhere. A request
+      // already arriving gets a 503 (advance), and served ones close when answered.
+      ::close(listen_fd_);
+      listen_fd_ = -1;
+      for (auto& [fd, c] : conns_)
+        if (c->phase == Conn::Phase::kReading && !c->reader.started() && c->in.empty()) close_conn(c->fd);
+      std::erase_if(conns_, [](const auto& kv) { return kv.second->dead; });
+    }
     int64_t now = now_ms();
     fds.clear();
     polled.clear();
     fds.push_back({wake_fd_, POLLIN, 0});
     // Past max_connections a new one is accepted only if an idle one can make room.
-    const bool accepting =
-        static_cast<int>(conns_.size()) < options_.max_connections || eviction_victim() != nullptr;
+    const bool accepting = listen_fd_ >= 0 && (static_cast<int>(conns_.size()) < options_.max_connections ||
+                                               eviction_victim() != nullptr);
     fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
     int64_t next = now + 60000;
     for (auto& [fd, c] : conns_) {
@@ -294,7 +324,7 @@ void HttpListener::poll_loop() {
   }
 
   // Stopping: no new connections; queued requests are refused; served ones finish first.
-  ::close(listen_fd_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   std::deque<Conn*> queued;
   {
@@ -305,6 +335,10 @@ void HttpListener::poll_loop() {
   cv_.notify_all();
   const int64_t now = now_ms();
   for (Conn* c : queued) {
+    {
+      std::lock_guard lock(mu_);
+      served_one();
+    }
     c->phase = Conn::Phase::kReading;
     refuse(*c, api_error(503, "the server is stopping"), now);
   }
@@ -333,7 +367,7 @@ void HttpListener::worker_loop() {
     }
     ConnStream stream(c->fd, c->request, c->peer_ip, c->peer_port, c->local_ip, c->local_port,
                       options_.write_timeout_ms);
-    const bool close = stopping_ || c->served + 1 >= options_.max_requests_per_connection;
+    const bool close = stopping_ || draining_ || c->served + 1 >= options_.max_requests_per_connection;
     bool closed = false;
     const bool ok = serve_(stream, close, &closed);
     ++c->served;
@@ -344,6 +378,7 @@ void HttpListener::worker_loop() {
     {
       std::lock_guard lock(mu_);
       returned_.emplace_back(c, ok && !close && !closed);
+      served_one();
     }
     wake();
   }
@@ -358,7 +393,7 @@ void HttpListener::take_returned(int64_t now) {
   for (auto& [c, keep] : back) {
     c->request = std::string();
     c->last_active = ++events_;
-    if (!keep) {
+    if (!keep || draining_) {
       ::shutdown(c->fd, SHUT_WR);
       c->phase = Conn::Phase::kLinger;
       c->deadline = now + kLingerMs;
@@ -460,6 +495,9 @@ void HttpListener::advance(Conn& c, int64_t now) {
     if (s == State::kFailed) return refuse(c, api_error(c.reader.error_status(), c.reader.error_message()), now);
     if (s != State::kHead && !c.admitted) {
       c.admitted = true;
+      if (draining_)
+        return refuse(c, api_error(503, "the server is shutting down; retry (another replica)", "shutting_down"),
+                      now);
       if (MaybeError e = admit_(c.reader.head()))
         return refuse(c, *e, now);
       if (c.reader.expects_continue()) {
@@ -476,6 +514,7 @@ void HttpListener::advance(Conn& c, int64_t now) {
     std::lock_guard lock(mu_);
     c.phase = Conn::Phase::kQueued;
     ready_.push_back(&c);
+    ++in_service_;
     cv_.notify_one();
     return;
   }
@@ -495,6 +534,7 @@ void HttpListener::on_deadline(Conn& c, int64_t now) {
         auto it = std::find(ready_.begin(), ready_.end(), &c);
         if (it == ready_.end()) return;  // a worker took it just now
         ready_.erase(it);
+        served_one();
       }
       c.phase = Conn::Phase::kReading;
       return refuse(c,

@@ -75,6 +75,15 @@ class HttpListener {
   void run();
   // Thread-safe; may be called before run().
   void stop();
+  // Graceful shutdown, before stop(): the listening socket closes (new connections are
+  // refused), idle connections close, a request still arriving gets a 503 with Retry-After,
+  // and requests already received (queued or being served) go on, their connections closing
+  // once answered. Thread-safe.
+  void drain();
+  // Waits up to timeout_ms for no request to be queued or served; true once there is none.
+  bool wait_idle(int64_t timeout_ms);
+  // Requests queued or being served now.
+  int in_service() const;
 
   // Whether the client at ip:port, whose request a worker is serving, is still connected.
   // Thread-safe; false for unknown peers.
@@ -97,6 +106,7 @@ class HttpListener {
   Conn* eviction_victim();
   bool evict_one();
   void wake();
+  void served_one();  // under mu_: a queued or busy request left
 
   HttpListenerOptions options_;
   Admit admit_;
@@ -106,16 +116,19 @@ class HttpListener {
   int wake_fd_ = -1;
   int port_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
 
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;  // poll thread only
   uint64_t events_ = 0;                                   // poll thread only
 
   // Shared between the poll thread and the workers.
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Conn*> ready_;                      // complete requests waiting for a worker
   std::vector<std::pair<Conn*, bool>> returned_;  // served: (connection, keep it open)
   bool workers_stop_ = false;
+  int in_service_ = 0;                           // queued or busy requests
+  std::condition_variable idle_cv_;              // in_service_ fell to 0
   std::vector<std::thread> workers_;
 
   mutable std::mutex peers_mu_;

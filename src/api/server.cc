@@ -175,6 +175,15 @@ void Server::run() {
   listener_->run();
 }
 
+void Server::drain() {
+  ctx_->draining = true;
+  listener_->drain();
+}
+
+bool Server::wait_drained(int64_t timeout_ms) { return listener_->wait_idle(timeout_ms); }
+
+int Server::in_flight() const { return listener_->in_service(); }
+
 void Server::stop() {
   ctx_->stopping = true;
   http_->set_serving(false);

@@ -35,6 +35,16 @@ class Server {
   void run();
   // Stops accepting and ends run(). Thread-safe; may be called before run() starts.
   void stop();
+  // Graceful shutdown, step one: new connections are refused, idle ones close, a request
+  // still arriving gets a 503 with Retry-After, event streams end, and requests already
+  // received go on.
+  // Thread-safe. stop() then ends run(), cancelling what still runs.
+  void drain();
+  // After drain(): waits up to timeout_ms for the requests in flight to finish; true once
+  // none is left.
+  bool wait_drained(int64_t timeout_ms);
+  // Requests queued or being served now.
+  int in_flight() const;
 
  private:
   void install_handlers();

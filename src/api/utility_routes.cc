@@ -94,7 +94,7 @@ const char* failure_name(manager::FailureKind k) {
 void handle_ready(ServerContext& ctx, const std::string& name, httplib::Response& res) {
   const std::string model = name.empty() ? name : resolve_model_name(ctx, name);
   Json j;
-  if (ctx.stopping) {
+  if (ctx.stopping || ctx.draining) {
     j = {{"status", "not_ready"}, {"reason", "the server is stopping"}, {"draining", true}};
     if (!model.empty()) j["model"] = model;
     return send_json(res, 503, j);

@@ -52,6 +52,7 @@ struct ServeOptions {
   int http_threads = 64;
   int max_connections = 1024;
   std::string read_timeout = "10s";
+  std::string shutdown_grace = "10s";
   std::string kv_disk_budget = "4G";
   bool profile = false;
   std::string weights = "map";
@@ -161,6 +162,38 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   return c;
 }
 
+// On SIGTERM or SIGINT: refuse new connections and requests, give the requests in flight up
+// to `grace_ms` to finish (a second signal cuts it short), then stop the server, which
+// cancels what still runs. The caller then stops the manager: models unload and save their
+// prompt prefixes to the KV store, and the registry writes its pending history.
+void stop_gracefully(api::Server& server, const sigset_t& stop_signals, int sig, int64_t grace_ms,
+                     const std::string& grace_text) {
+  const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  server.drain();
+  log_info(std::string("hangar serve: ") + name + ", shutting down: new connections refused, " +
+           std::to_string(server.in_flight()) + " requests in flight may finish within " + grace_text +
+           " (--shutdown-grace)");
+  SteadyClock clock;
+  const int64_t deadline = clock.now_ms() + grace_ms;
+  constexpr int64_t kSlice = 100;  // how often a second signal is looked for
+  for (;;) {
+    const int64_t left = deadline - clock.now_ms();
+    if (server.wait_drained(std::min(left, kSlice))) break;
+    if (left <= kSlice) {
+      log_info("hangar serve: --shutdown-grace " + grace_text + " passed; cancelling " +
+               std::to_string(server.in_flight()) + " requests still in flight");
+      break;
+    }
+    const timespec now{0, 0};
+    if (sigtimedwait(&stop_signals, nullptr, &now) > 0) {
+      log_info("hangar serve: second stop signal; cancelling " + std::to_string(server.in_flight()) +
+               " requests still in flight");
+      break;
+    }
+  }
+  server.stop();
+}
+
 int serve(const ServeOptions& o) {
   if (o.verbose) set_log_level(LogLevel::kDebug);
   // Block the stop signals before any thread starts, so every thread inherits the mask and
@@ -181,6 +214,9 @@ int serve(const ServeOptions& o) {
   Result<int64_t> read_timeout = manager::parse_duration_ms(o.read_timeout, "--read-timeout");
   if (!read_timeout.ok()) return fail(read_timeout.error().message());
   if (*read_timeout <= 0) return fail("--read-timeout: expected a duration > 0, got '" + o.read_timeout + "'");
+  Result<int64_t> grace_ms = manager::parse_duration_ms(o.shutdown_grace, "--shutdown-grace");
+  if (!grace_ms.ok()) return fail(grace_ms.error().message());
+  if (*grace_ms < 0) return fail("--shutdown-grace: expected a duration >= 0, got '" + o.shutdown_grace + "'");
   Result<std::string> key = api_key(o);
   if (!key.ok()) return fail(key.error().message());
   Result<api::CorsPolicy> cors = api::CorsPolicy::parse(o.cors_origin);
@@ -257,8 +293,7 @@ int serve(const ServeOptions& o) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     if (done) return;  // woken by us after the server stopped on its own
-    log_info(std::string("hangar serve: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
-    server.stop();
+    stop_gracefully(server, stop_signals, sig, *grace_ms, o.shutdown_grace);
   });
   server.run();
   done = true;
@@ -341,6 +376,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--read-timeout", o->read_timeout,
                   "a request's head and body must arrive within this (408), and a request waits this long at most "
                   "for a free HTTP thread (503)")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", o->shutdown_grace,
+                  "on SIGTERM or SIGINT, how long requests in flight may take to finish (new ones are refused; "
+                  "then the rest are cancelled; a second signal cancels at once)")
       ->capture_default_str();
   cmd->add_option("--weights", o->weights,
                   "map: use each model file in place (huge-page folios of the page cache; a switch between "
