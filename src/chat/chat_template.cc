@@ -242,6 +242,52 @@ void to_ministral_blocks(Json& messages) {
   }
 }
 
+bool has_content(const Json& content) {
+  return (content.is_string() && !content.get<std::string>().empty()) || (content.is_array() && !content.empty());
+}
+
+bool has_tool_calls(const Json& m) {
+  return m.contains("tool_calls") && m["tool_calls"].is_array() && !m["tool_calls"].empty();
+}
+
+// Gemma 4's first templates (without the "OpenAI Chat Completions" notes) read tool results from
+// the calling turn's tool_responses, not from role "tool" messages. As llama.cpp does, each
+// assistant turn with calls takes the results that follow it ({name of the call at the same
+// position, response parsed as JSON when it is}) and the plain answer after them, if any.
+Json fold_gemma4_tool_results(const Json& messages) {
+  Json out = Json::array();
+  for (size_t i = 0; i < messages.size();) {
+    const Json& m = messages[i];
+    if (m["role"] != "assistant" || !has_tool_calls(m)) {
+      out.push_back(m);
+      ++i;
+      continue;
+    }
+    Json turn = {{"role", "assistant"}, {"tool_calls", m["tool_calls"]}};
+    Json responses = Json::array();
+    for (++i; i < messages.size() && messages[i]["role"] == "tool"; ++i) {
+      const Json& r = messages[i];
+      Json response = r["content"];
+      if (response.is_string()) {
+        Json parsed = Json::parse(response.get<std::string>(), nullptr, false);
+        if (!parsed.is_discarded()) response = std::move(parsed);
+      }
+      std::string name;
+      if (responses.size() < turn["tool_calls"].size()) name = turn["tool_calls"][responses.size()]["function"]["name"];
+      if (name.empty() && r.contains("tool_call_id")) name = r["tool_call_id"];
+      responses.push_back({{"name", name}, {"response", std::move(response)}});
+    }
+    if (!responses.empty()) turn["tool_responses"] = std::move(responses);
+    if (i < messages.size() && messages[i]["role"] == "assistant" && !has_tool_calls(messages[i]) &&
+        has_content(messages[i]["content"])) {
+      turn["content"] = messages[i++]["content"];
+    }
+    if (m.contains("reasoning_content")) turn["reasoning_content"] = m["reasoning_content"];
+    out.push_back(std::move(turn));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
@@ -285,10 +331,17 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
     }
   }
 
+  const bool gemma4 = contains(src, "'<|tool_call>call:'");
+  if (gemma4 && !contains(src, "{#- OpenAI Chat Completions:")) messages = fold_gemma4_tool_results(messages);
+
   HANGAR_ASSIGN(Json tools, normalize_tools(in.tools));
   const std::tm now = in.now ? *in.now : local_now();
   try {
-    return render_with(messages, tools, now, in);
+    HANGAR_ASSIGN(std::string out, render_with(messages, tools, now, in));
+    // Gemma 4 templates open no model turn after a turn that ends in a tool call; llama.cpp
+    // opens it so the model starts its answer (or its thinking) where it expects to.
+    if (gemma4 && in.add_generation_prompt && out.ends_with("<turn|>\n")) out += "<|turn>model\n";
+    return out;
   } catch (const RenderError& e) {
     return Error(std::string("chat template: ") + e.what());  // e.g. JSON nested too deeply
   }
