@@ -30,7 +30,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   }
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(*tok));
   // Copied weights are rearranged in place; mapped ones come from the layout cache file.
-  e->model_->pack_for_decode(pool, opts.layout_cache_dir);
+  e->model_->pack_for_decode(pool, opts.layout_cache_dir, opts.check_folios);
   const model::HParams& hp = e->model_->hparams();
   e->opts_ = opts;
   if (opts.n_ctx <= 0) return Error("context size must be positive, got " + std::to_string(opts.n_ctx));
@@ -69,10 +69,10 @@ std::string Engine::kv_layout() const {
   return s.str();
 }
 
-void Engine::prefault_weights(bool check_folios, const ByteProgress& progress) {
+void Engine::prefault_weights(const ByteProgress& progress) {
   const MappedFile& m = model_->file().mapped();
   if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
-  if (m.populate(check_folios, progress)) return;
+  if (m.populate(opts_.check_folios, progress)) return;
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
   constexpr int64_t kPage = 4096, kChunk = 1 << 22;

@@ -35,6 +35,10 @@ struct EngineOptions {
   // Tokenizers of earlier loads, by file identity (the manager's loader keeps one); null:
   // every load decodes the vocabulary. Must outlive the load call.
   TokenizerCache* tokenizers = nullptr;
+  // Mapped weights: whether populating the weights and the layout cache file checks their
+  // page-cache folio size (MappedFile::populate reads /proc/self/smaps, several ms in a big
+  // process). A caller that checked this file version at an earlier load may turn it off.
+  bool check_folios = true;
 };
 
 // Memory of a loaded model by kind: weights, KV cache (F16 keys and values, all layers) and
@@ -100,8 +104,9 @@ class Engine {
   MemoryEstimate memory() const;
   // Maps every page of the weights so that the first request does not pay for page faults and
   // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
-  // `check_folios`: see MappedFile::populate. `progress` (optional) is told as the pages come in.
-  void prefault_weights(bool check_folios = true, const ByteProgress& progress = {});
+  // The folio size is checked as EngineOptions::check_folios says. `progress` (optional) is
+  // told as the pages come in.
+  void prefault_weights(const ByteProgress& progress = {});
   // True when the weights file was truncated under the mapping: the lost pages read as zeros
   // and the model's output is garbage. The owner should stop using the engine.
   bool weights_pulled_away() const { return model_->file().mapped().pulled_away(); }

@@ -132,6 +132,16 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   eo.tokenizers = &tokenizers_;
   log_info("loading model '" + rec.id + "': " + format_bytes(rec.file_size) + " from '" + rec.path + "' (weights " +
            (eo.weights_in_memory ? "copied" : "mapped") + ")");
+  // The folio check of the weights and of their layout cache file reads /proc/self/smaps
+  // (~6 ms of CPU a load, perf): once per file version. A file changed on disk has a new
+  // identity and is checked again; one changed during a load is not remembered as checked.
+  // (Pages of a checked version that the kernel drops and a later read() brings back in small
+  // folios are not noticed until the file changes.)
+  const std::optional<engine::FileIdentity> before = engine::file_identity(rec.path);
+  if (before && o.prefault) {
+    std::lock_guard lock(mu_);
+    eo.check_folios = std::find(folios_checked_.begin(), folios_checked_.end(), *before) == folios_checked_.end();
+  }
   // Where the time goes: copying the file (weights in memory), or faulting in its pages (mapped).
   const double read_end = eo.weights_in_memory ? 0.9 : 0.1;
   report.stage(0.0, "reading weights");
@@ -139,22 +149,15 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
                 engine::Engine::load(rec.path, eo, pool, report.span(0.0, read_end)));
   if (o.prefault) {
     report.stage(read_end, "prefaulting weights");
-    // The folio check reads /proc/self/smaps (~6 ms of CPU a load, perf): once per file
-    // version. A file changed on disk has a new identity and is checked again; one changed
-    // during this load has none and is checked every time. (Pages of a checked version that
-    // the kernel drops and a later read() brings back in small folios are not noticed.)
-    const std::optional<engine::FileIdentity>& identity = eng->weights_identity();
-    bool check = true;
-    if (identity) {
-      std::lock_guard lock(mu_);
-      check = std::find(folios_checked_.begin(), folios_checked_.end(), *identity) == folios_checked_.end();
-      if (check) {
+    eng->prefault_weights(report.span(read_end, 0.9));
+    if (eo.check_folios) {
+      folio_checks_ += 1;
+      if (before && eng->weights_identity() == before) {
+        std::lock_guard lock(mu_);
         if (folios_checked_.size() >= kFolioChecksKept) folios_checked_.erase(folios_checked_.begin());
-        folios_checked_.push_back(*identity);
+        folios_checked_.push_back(*before);
       }
     }
-    if (check) folio_checks_ += 1;
-    eng->prefault_weights(check, report.span(read_end, 0.9));
   }
   eng->set_profiler(o.profiler);
   report.stage(0.95, "starting scheduler");

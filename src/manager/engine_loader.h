@@ -108,7 +108,7 @@ class EngineLoader final : public ModelLoader {
   // Tokenizers kept across loads of unchanged files (a switch back to a model skips its
   // vocabulary).
   engine::TokenizerCache& tokenizers() { return tokenizers_; }
-  // Loads that checked the page cache's folio size of their weights (MappedFile::populate):
+  // Loads that checked the page cache's folio size of their weights and layout cache file:
   // once per file version, not at every switch back to it.
   int64_t folio_checks() const { return folio_checks_.load(); }
 

@@ -134,7 +134,7 @@ std::string LayoutCache::path_for(const std::string& dir, const std::string& mod
 
 Result<LayoutCache> LayoutCache::open_or_build(const std::string& dir, const std::string& model_path,
                                                const uint8_t* file_base, std::span<kernels::Matrix*> matrices,
-                                               ThreadPool& pool) {
+                                               ThreadPool& pool, bool check_folios) {
   HANGAR_ASSIGN(Header id, identify(model_path));
   const std::string path = path_for(dir, model_path);
   bool built = false;
@@ -165,7 +165,7 @@ Result<LayoutCache> LayoutCache::open_or_build(const std::string& dir, const std
         ++c.n_matrices_;
       }
       c.file_ = std::move(*f);
-      if (c.n_matrices_ > 0) c.file_.populate();
+      if (c.n_matrices_ > 0) c.file_.populate(check_folios || built);
       return c;
     }
     if (attempt == 0) {

@@ -26,10 +26,12 @@ class LayoutCache {
   // (their data must point into the model file's mapping at `file_base`). On success every
   // matrix that has a rearranged copy is repointed into the cache (row_pairs set) and the rest
   // are left as they are. Errors (an unwritable dir, a full disk) change no matrix: the caller
-  // keeps the file's layout. `pool` splits the rearranging.
+  // keeps the file's layout. `pool` splits the rearranging. `check_folios`: see
+  // MappedFile::populate (an existing cache of a model file version checked before may skip it;
+  // a cache built now is always checked).
   static Result<LayoutCache> open_or_build(const std::string& dir, const std::string& model_path,
                                            const uint8_t* file_base, std::span<kernels::Matrix*> matrices,
-                                           ThreadPool& pool);
+                                           ThreadPool& pool, bool check_folios = true);
   LayoutCache() = default;
 
   int matrices() const { return n_matrices_; }

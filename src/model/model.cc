@@ -42,7 +42,7 @@ uint64_t Model::bytes_per_token() const {
   return tied ? weight_bytes_ : weight_bytes_ - embd + w_.token_embd.row_bytes;
 }
 
-int Model::pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir) {
+int Model::pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir, bool check_folios) {
   std::vector<Matrix*> matrices;
   for (LayerWeights& l : w_.layers)
     for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
@@ -50,7 +50,7 @@ int Model::pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir
   if (file_.mapped().backing() != MappedFile::Backing::kMemory) {  // read-only mapping
     if (layout_cache_dir.empty()) return 0;
     Result<LayoutCache> c =
-        LayoutCache::open_or_build(layout_cache_dir, file_.path(), file_.mapped().data(), matrices, pool);
+        LayoutCache::open_or_build(layout_cache_dir, file_.path(), file_.mapped().data(), matrices, pool, check_folios);
     if (!c.ok()) {
       log_warn("layout cache: " + c.error().message() + "; decoding from the file's layout");
       return 0;

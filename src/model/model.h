@@ -94,8 +94,8 @@ class Model {
   // place; with mapped weights (read-only) they come from a LayoutCache file in
   // `layout_cache_dir` (built on first use), or stay in the file's layout when that is empty or
   // cannot be written. Call once, before any forward pass. The embedding table and output
-  // matrix keep ggml layout.
-  int pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir = "");
+  // matrix keep ggml layout. `check_folios`: see LayoutCache::open_or_build.
+  int pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir = "", bool check_folios = true);
   // The layout cache of a mapped model (empty path: none in use).
   const LayoutCache& layout_cache() const { return layouts_; }
 
