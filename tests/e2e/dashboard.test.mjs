@@ -1,6 +1,7 @@
 // The dashboard (GET /) in a real headless Chromium driven by puppeteer-core against a real
 // `hangar serve` on loopback: no console errors, the models listed, a load and an unload made
-// outside the page reflected in it, the page's own buttons, and a chat streamed into the page.
+// outside the page reflected in it, the page's own buttons, and a chat streamed into the page;
+// then forty models at once (issue 16): every row, the filter, scrolling and a load.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -177,5 +178,91 @@ describe('dashboard behind an API key', { skip }, () => {
     await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === 'loaded',
       { timeout: 10000 }, QWEN);
     await page.waitForFunction(() => document.querySelector('#conn').textContent === 'live', { timeout: 10000 });
+  });
+});
+
+// Issue 16: the page must stay usable with dozens of models. Forty hard links of one small model
+// under distinct names: every row listed by id, the filter narrowing them, the last row reachable
+// by scrolling, nothing wider than the window, and a load of one of them shown as loaded.
+describe('dashboard with forty models', { skip }, () => {
+  const N = 40;
+  const name = (i) => 'fleet-' + String(i).padStart(2, '0');
+  const ids = Array.from({ length: N }, (_, i) => name(i));
+  let server, browser, page, dirs;
+  const problems = [];
+
+  before(async () => {
+    dirs = makeModelsDir([]);
+    const base = path.join(dirs.root, 'base.gguf');
+    fs.copyFileSync(path.join(process.env.HANGAR_SHARED_DIR, 'models', QWEN + '.gguf'), base);
+    for (const id of ids) fs.linkSync(base, path.join(dirs.models, id + '.gguf'));
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '256',
+      '--threads', '1', '--parallel', '1', '--keep-alive', '10m']);
+    const puppeteer = (await import('puppeteer-core')).default;
+    browser = await puppeteer.launch({ executablePath: chromium, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+    page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+    page.on('requestfailed', (r) => {
+      if (!r.url().endsWith('/v1/models/events')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+    });
+    await page.goto(server.url + '/', { waitUntil: 'domcontentloaded' });
+  });
+  after(async () => {
+    if (page) {
+      const dir = process.env.HANGAR_ARTIFACT_DIR;
+      if (dir) {
+        fs.mkdirSync(dir, { recursive: true });
+        await page.screenshot({ path: path.join(dir, 'dashboard-40.png'), fullPage: true }).catch(() => {});
+      }
+    }
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (dirs) fs.rmSync(dirs.root, { recursive: true, force: true });
+  });
+
+  const visibleIds = () => page.$$eval('#models tbody tr', (trs) => trs.filter((tr) => !tr.hidden).map((tr) => tr.dataset.id));
+
+  test('every model has its row, in the table and the chat list, and nothing is wider than the window', async () => {
+    await page.waitForFunction((n) => document.querySelectorAll('#models tbody tr').length === n, { timeout: 10000 }, N);
+    assert.deepEqual(await visibleIds(), ids);
+    assert.equal(await page.$eval('#model-count', (e) => e.textContent), `(${N})`);
+    assert.deepEqual(await page.$$eval('#chat-model option', (os) => os.map((o) => o.value)), ids);
+    const { scrollWidth, innerWidth } = await page.evaluate(() =>
+      ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+  });
+
+  test('the last row is reached by scrolling, and the filter narrows the table', async () => {
+    const last = name(N - 1);
+    const inView = (id) => page.$eval(`#models tr[data-id="${id}"]`, (tr) => {
+      const r = tr.getBoundingClientRect();
+      return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    });
+    await page.$eval(`#models tr[data-id="${last}"]`, (tr) => tr.scrollIntoView({ block: 'center' }));
+    assert.equal(await inView(last), true);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.type('#filter', 'fleet-3');
+    await page.waitForFunction(() => /10 shown/.test(document.querySelector('#model-count').textContent), { timeout: 10000 });
+    assert.deepEqual(await visibleIds(), ids.slice(30));
+    assert.equal(await page.$eval('#model-count', (e) => e.textContent), `(${N}, 10 shown)`);
+  });
+
+  test('a load from a filtered row shows as loaded, with one segment in the budget bar', async () => {
+    const id = name(37);
+    await page.click(`#models tr[data-id="${id}"] button[data-action="load"]`);
+    await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === 'loaded',
+      { timeout: 20000 }, id);
+    assert.equal((await server.request('GET', `/v1/models/${id}`)).body.state, 'loaded');
+    await page.waitForFunction(() => document.querySelectorAll('#budget-bar span').length === 1, { timeout: 10000 });
+    // Clearing the filter brings every row back, and only the loaded one says so.
+    await page.$eval('#filter', (e) => { e.value = ''; e.dispatchEvent(new Event('input')); });
+    assert.deepEqual(await visibleIds(), ids);
+    const states = await page.$$eval('#models tbody tr .col-state', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(states.map((s, i) => (s === 'loaded' ? ids[i] : null)).filter(Boolean), [id]);
+    assert.equal(await page.$eval('#action-error', (e) => e.textContent), '');
+    assert.deepEqual(problems, []);
   });
 });
