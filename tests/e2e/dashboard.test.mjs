@@ -29,6 +29,24 @@ const chromium = findChromium();
 const skip = chromium ? false : 'chromium not found (install Debian\'s chromium, or set CHROMIUM=/path/to/chrome)';
 if (skip) console.log('# SKIP dashboard browser test: ' + skip);
 
+// A headless Chromium on the server's page; every console error, page error and failed request
+// (other than the event stream the page itself ends) goes into `problems`, fatal at the end.
+async function openDashboard(server, viewport, problems) {
+  const puppeteer = (await import('puppeteer-core')).default;
+  const browser = await puppeteer.launch({ executablePath: chromium, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+  const page = await browser.newPage();
+  await page.setViewport(viewport);
+  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('requestfailed', (r) => {
+    // Streams the page itself ends (leaving, or closing the browser) are not failures.
+    if (!r.url().endsWith('/v1/models/events')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  await page.goto(server.url + '/', { waitUntil: 'domcontentloaded' });
+  return { browser, page };
+}
+
 describe('dashboard in a real browser', { skip }, () => {
   let server, browser, page;
   const problems = [];  // console errors, page errors and failed requests, all fatal at the end
@@ -39,21 +57,7 @@ describe('dashboard in a real browser', { skip }, () => {
     dirs = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '256',
       '--threads', '1', '--parallel', '1', '--keep-alive', '10m']);
-    const puppeteer = (await import('puppeteer-core')).default;
-    browser = await puppeteer.launch({
-      executablePath: chromium,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 1000 });
-    page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-    page.on('requestfailed', (r) => {
-      // Streams the page itself ends (leaving, or closing the browser) are not failures.
-      if (!r.url().endsWith('/v1/models/events')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-    });
-    await page.goto(server.url + '/', { waitUntil: 'domcontentloaded' });
+    ({ browser, page } = await openDashboard(server, { width: 1280, height: 1000 }, problems));
   });
 
   after(async () => {
@@ -198,17 +202,7 @@ describe('dashboard with forty models', { skip }, () => {
     for (const id of ids) fs.linkSync(base, path.join(dirs.models, id + '.gguf'));
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '256',
       '--threads', '1', '--parallel', '1', '--keep-alive', '10m']);
-    const puppeteer = (await import('puppeteer-core')).default;
-    browser = await puppeteer.launch({ executablePath: chromium, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
-    page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-    page.on('requestfailed', (r) => {
-      if (!r.url().endsWith('/v1/models/events')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-    });
-    await page.goto(server.url + '/', { waitUntil: 'domcontentloaded' });
+    ({ browser, page } = await openDashboard(server, { width: 1280, height: 800 }, problems));
   });
   after(async () => {
     if (page) {
