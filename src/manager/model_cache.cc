@@ -88,7 +88,6 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   const Result<FileIdentity> identity = file_identity(id, rec->path);
 
   CacheLock guard(mu_, dropped_);
-  std::unique_lock<std::mutex>& lock = guard.get();
   Entry& e = entry_locked(id, *rec);  // rec was read before this access was recorded
   const int64_t now = clock_.now_ms();
   if (options.count_access) {
