@@ -14,7 +14,9 @@ const QWEN = 'qwen2-d256-q4_k_m';
 const LLAMA = 'llama-spm-d256-q4_0';
 const LLAMA_K = 'llama-spm-d256-q4_k_m';
 const MODELS = [QWEN, LLAMA, LLAMA_K];
-const common = ['--ctx', '512', '--threads', '2', '--keep-alive', '-1'];
+// A context long enough that keepBusy's streams outlast a test's checks on a fast machine: with a
+// model queued behind it QWEN drains (takes no new streams), so only the two running ones keep it busy.
+const common = ['--ctx', '2048', '--threads', '2', '--keep-alive', '-1'];
 
 const dirs = makeModelsDir(MODELS.map((m) => m + '.gguf'));
 const measured = {};  // id -> measured footprint from the first server
@@ -55,7 +57,7 @@ describe('learned footprints', () => {
       assert.equal(after.footprint.admission_bytes, after.memory_bytes);
       const error = (after.footprint.estimated_bytes - after.memory_bytes) / after.memory_bytes;
       assert.ok(Math.abs(after.footprint.estimate_error - error) < 1e-9, JSON.stringify(after.footprint));
-      assert.match(after.footprint.settings, /ctx=512 parallel=2/);
+      assert.match(after.footprint.settings, /ctx=2048 parallel=2/);
       measured[id] = after.memory_bytes;
     }
     // Unloaded and loaded again: the dry run and the load count the measured figure, which the
@@ -124,12 +126,13 @@ describe('a budget that holds one model', () => {
 
   test('a request waits for a busy model instead of a 507; a full queue answers 429 with Retry-After', async () => {
     // Keep QWEN busy: long streams, two at a time (--parallel 2), aborted once the checks are done.
-    const busy = keepBusy(server, QWEN, 480);
+    const busy = keepBusy(server, QWEN, 2000);
     // in_flight counts from acquire, so a request still waiting for QWEN's load counts too: wait
-    // until the load is done, or LLAMA's request may queue behind the load instead of the streams.
+    // until the load is done, or LLAMA's request may queue behind the load instead of the streams;
+    // and for all 16, since a stream that arrives once LLAMA waits finds QWEN draining and queues.
     await waitFor('QWEN to be loaded and busy', async () => {
       const m = await server.model(QWEN);
-      return m.state === 'loaded' && m.in_flight > 0;
+      return m.state === 'loaded' && m.in_flight === 16;
     }, { intervalMs: 5 });
 
     const waiting = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
@@ -318,7 +321,7 @@ describe('priorities from the settings file', () => {
 
   test('a later request for a higher-priority model gets the memory first', async () => {
     assert.equal((await server.request('POST', `/v1/models/${QWEN}/load`)).status, 200);
-    const busy = keepBusy(server, QWEN, 480);
+    const busy = keepBusy(server, QWEN, 2000);
     await waitFor('QWEN to be busy', async () => (await server.model(QWEN)).in_flight === 16, { intervalMs: 5 });
     const low = server.request('POST', '/v1/completions', { model: LLAMA, prompt: 'Hi', max_tokens: 2 });
     await waitFor('the first to wait', async () => (await server.stats()).queue.waiting === 1, { intervalMs: 5 });
@@ -358,7 +361,7 @@ describe('before any load, and what the stats show', () => {
     // (--max-loaded 1: any load of LLAMA would evict QWEN).
     const bad = [
       [{ model: LLAMA, prompt: [1, vocab], max_tokens: 1 }, /token id 10000000 is outside the model's vocabulary/],
-      [{ model: LLAMA, prompt: longPrompt(600), max_tokens: 1 }, /the prompt has 600 tokens, which does not fit the context of \d+ tokens/],
+      [{ model: LLAMA, prompt: longPrompt(2100), max_tokens: 1 }, /the prompt has 2100 tokens, which does not fit the context of \d+ tokens/],
       [{ model: LLAMA, prompt: 'Hi', max_tokens: 1, logit_bias: { [vocab]: 1 } }, /'logit_bias' token id 10000000 is outside/],
     ];
     for (const [body, message] of bad) {
