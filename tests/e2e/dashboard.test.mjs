@@ -168,20 +168,21 @@ describe('dashboard behind an API key', { skip }, () => {
     if (dirs) fs.rmSync(dirs.root, { recursive: true, force: true });
   });
 
+  // Generous waits: this block's browser starts while make test runs everything else beside it.
   test('the page loads without the key, and lists the models once the key is typed in', async () => {
     assert.equal((await fetch(server.url + '/v1/models')).status, 401);  // the data stays behind the key
     const page = await browser.newPage();
     await page.goto(server.url + '/ui', { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(() => /invalid|missing/i.test(document.querySelector('#conn').textContent),
-      { timeout: 10000 });
+      { timeout: 30000 });
     assert.equal(await page.$(`#models tr[data-id="${QWEN}"]`), null);
     await page.type('#api-key', KEY);
     await page.$eval('#api-key', (e) => e.dispatchEvent(new Event('change')));
-    await page.waitForSelector(`#models tr[data-id="${QWEN}"]`, { timeout: 10000 });
+    await page.waitForSelector(`#models tr[data-id="${QWEN}"]`, { timeout: 30000 });
     await page.click(`#models tr[data-id="${QWEN}"] button[data-action="load"]`);
     await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === 'loaded',
-      { timeout: 10000 }, QWEN);
-    await page.waitForFunction(() => document.querySelector('#conn').textContent === 'live', { timeout: 10000 });
+      { timeout: 30000 }, QWEN);
+    await page.waitForFunction(() => document.querySelector('#conn').textContent === 'live', { timeout: 30000 });
   });
 });
 

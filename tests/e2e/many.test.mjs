@@ -72,7 +72,11 @@ describe('many models', () => {
   });
 
   test('the background reads every header; the list then has every model\'s facts', async () => {
-    await waitFor('headers read', async () => (await server.request('GET', '/v1/models/stats')).body.background.headers_pending === 0);
+    // And hashed: the hasher sets a record's sha256 between a list and a details call otherwise.
+    await waitFor('headers read and files hashed', async () => {
+      const s = (await server.request('GET', '/v1/models/stats')).body;
+      return s.background.headers_pending === 0 && s.hashing.pending === 0 && s.hashing.current_id === '';
+    });
     const models = await list();
     assert.equal(models.size, N);
     for (const m of models.values()) {
@@ -133,7 +137,11 @@ describe('many models', () => {
   });
 
   test('a restart lists the same models at once, with nothing left to read', async () => {
-    await waitFor('headers read', async () => (await server.request('GET', '/v1/models/stats')).body.background.headers_pending === 0);
+    // And hashed: the hasher sets a record's sha256 between a list and a details call otherwise.
+    await waitFor('headers read and files hashed', async () => {
+      const s = (await server.request('GET', '/v1/models/stats')).body;
+      return s.background.headers_pending === 0 && s.hashing.pending === 0 && s.hashing.current_id === '';
+    });
     const before = await list();
     await server.stop();
     server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, ...flags]);
