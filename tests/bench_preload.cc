@@ -113,9 +113,10 @@ Result replay(const std::vector<Request>& trace, const std::string& strategy, co
   FakeLoader loader(&clock);
   for (const Model& m : kModels) {
     const uint64_t bytes = static_cast<uint64_t>(m.gb * kGB);
-    loader.set(m.id, {.estimate = bytes, .actual = bytes, .load_ms = static_cast<int64_t>(m.gb * 1000)});
+    loader.set(m.id, {.estimate = bytes, .actual = bytes, .load_ms = static_cast<int64_t>(m.gb * 1000), .fail = ""});
   }
-  auto reg = Registry::open({state.path("state"), models_dir, &wall});
+  auto reg =
+      Registry::open({.state_dir = state.path("state"), .models_dir = models_dir, .wall_clock = &wall, .inspect = nullptr});
   if (!reg.ok() || !(*reg)->scan().ok()) std::abort();
   Registry& registry = **reg;
   CacheOptions co;

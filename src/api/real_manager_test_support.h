@@ -28,7 +28,7 @@ class RealManagerTest : public ::testing::Test {
     std::vector<std::string> models;  // ids: each a copy of llama-2-tiny-random.gguf
     manager::EngineLoaderOptions loader;
     int threads = 1;
-    std::function<void(manager::ManagerConfig&)> configure;  // more settings, may be empty
+    std::function<void(manager::ManagerConfig&)> configure = {};  // more settings, may be empty
   };
 
   // Call from SetUp() inside ASSERT_NO_FATAL_FAILURE.

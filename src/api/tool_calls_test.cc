@@ -16,7 +16,7 @@ struct Case {
   std::string output;
   std::string content;
   std::vector<std::pair<std::string, std::string>> calls;  // name, arguments (compact JSON)
-  std::string id;  // the first call's id when the model wrote one
+  std::string id = {};  // the first call's id when the model wrote one
 };
 
 const Json kTools = Json::parse(R"([
@@ -110,7 +110,9 @@ void expect_parse(const Case& c, const ToolParse& p, const std::string& how) {
     EXPECT_EQ(p.calls[i].arguments, c.calls[i].second) << c.source;
     EXPECT_FALSE(p.calls[i].id.empty());
   }
-  if (!c.id.empty() && !p.calls.empty()) EXPECT_EQ(p.calls[0].id, c.id) << c.source;
+  if (!c.id.empty() && !p.calls.empty()) {
+    EXPECT_EQ(p.calls[0].id, c.id) << c.source;
+  }
 }
 
 TEST(ToolCalls, RecordedOutputsParseWhole) {

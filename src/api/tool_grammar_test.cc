@@ -53,9 +53,13 @@ TEST(ToolGrammar, SampledCallsParseAndValidateInEveryFormat) {
           ToolParse p = parse_tool_calls(f, s.text, kTools);
           EXPECT_EQ(p.content, "");
           ASSERT_GE(p.calls.size(), 1u);
-          if (!parallel) EXPECT_EQ(p.calls.size(), 1u);
+          if (!parallel) {
+            EXPECT_EQ(p.calls.size(), 1u);
+          }
           for (const ToolCall& call : p.calls) {
-            if (!only.empty()) EXPECT_EQ(call.name, only);
+            if (!only.empty()) {
+              EXPECT_EQ(call.name, only);
+            }
             EXPECT_TRUE(valid_arguments(call.name, call.arguments)) << call.name << " " << call.arguments;
           }
         }

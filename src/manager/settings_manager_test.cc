@@ -233,8 +233,8 @@ TEST_F(SettingsManagerTest, ARequestDuringAReloadWaitsForTheNewSizesAndTheEvents
 }
 
 TEST_F(SettingsManagerTest, AModelOverItsMemoryLimitIsRefusedAsInsufficientMemory) {
-  loader_.inner_.set("qwen", {.estimate = 100, .actual = 100});
-  loader_.inner_.set("llama-a", {.estimate = 100, .actual = 300});
+  loader_.inner_.set("qwen", {.estimate = 100, .actual = 100, .fail = ""});
+  loader_.inner_.set("llama-a", {.estimate = 100, .actual = 300, .fail = ""});
   auto m = open("[models.qwen]\nmemory_limit = 50\n[models.llama-a]\nmemory_limit = 200\n");
   ASSERT_TRUE(m);
   // The estimate is over the limit: refused before any load.

@@ -26,7 +26,8 @@ class SettingsStoreTest : public ::testing::Test {
     open_registry();
   }
   void open_registry() {
-    auto reg = Registry::open({dir_.path("state"), dir_.path("models"), &wall_});
+    auto reg = Registry::open(
+        {.state_dir = dir_.path("state"), .models_dir = dir_.path("models"), .wall_clock = &wall_, .inspect = nullptr});
     ASSERT_TRUE(reg.ok()) << reg.error().message();
     registry_ = std::move(reg).value();
     ASSERT_TRUE(registry_->scan().ok());
