@@ -124,31 +124,10 @@ struct Run {
   }
 };
 
-// How often a non-streaming request checks that its client is still there; a stream finds
-// out when a write fails.
-constexpr std::chrono::milliseconds kClientCheck{100};
-
 void respond_collected(Run& run, const httplib::Request& req, httplib::Response& res) {
-  ChoiceEvent ev;
   std::string text;
   std::vector<engine::TokenLogprob> lps;
-  auto last_check = std::chrono::steady_clock::now() - kClientCheck;  // check at the first wake-up
-  for (;;) {
-    const GenerationJob::Wait w = run.job->next_for(&ev, kClientCheck);
-    if (w == GenerationJob::Wait::kFinished) break;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_check >= kClientCheck && !run.client_gone) {
-      last_check = now;
-      if (!run.ctx->client_connected(req)) {
-        run.client_gone = true;
-        run.job->cancel();
-        log_debug("client of " + run.plan.response_id + " went away; generation cancelled");
-      }
-    }
-    if (w == GenerationJob::Wait::kTimeout) continue;
-    if (run.ctx->stopping) run.job->cancel();
-    run.apply(ev, &text, &lps);
-  }
+  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](const ChoiceEvent& ev) { run.apply(ev, &text, &lps); });
   if (run.client_gone) {
     send_error(res, api_error(499, "the client closed the connection"));  // nobody reads it
     return;
@@ -246,6 +225,32 @@ ApiError prompt_refusal(const engine::PromptError& bad) {
 }
 
 }  // namespace
+
+bool collect_events(ServerContext& ctx, const httplib::Request& req, GenerationJob& job,
+                    const std::function<void(const ChoiceEvent&)>& on_event) {
+  // A stream finds out that its client went away when a write fails; an answer sent whole
+  // asks the listener, which is a lock and a poll: not at every token.
+  constexpr std::chrono::milliseconds kClientCheck{100};
+  auto last_check = std::chrono::steady_clock::now() - kClientCheck;  // check at the first wake-up
+  bool client_gone = false, cancelled = false;
+  ChoiceEvent ev;
+  for (;;) {
+    const GenerationJob::Wait w = job.next_for(&ev, kClientCheck);
+    if (w == GenerationJob::Wait::kFinished) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check >= kClientCheck && !client_gone) {
+      last_check = now;
+      client_gone = !ctx.client_connected(req);
+      if (client_gone) log_debug("client of " + req.path + " went away; generation cancelled");
+    }
+    if (!cancelled && (client_gone || ctx.stopping)) {
+      cancelled = true;
+      job.cancel();
+    }
+    if (w == GenerationJob::Wait::kEvent) on_event(ev);
+  }
+  return !client_gone;
+}
 
 void GenerationPlan::add_prompt(const std::vector<int32_t>& tokens, int n, int prompt, const std::string& prefix) {
   for (int i = 0; i < n; ++i) {

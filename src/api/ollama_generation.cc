@@ -1,6 +1,4 @@
 // Ollama's POST /api/chat and /api/generate: mapped onto our chat parsing, answered as NDJSON.
-#include <chrono>
-
 #include "api/chat_tools.h"
 #include "api/generation_job.h"
 #include "api/generation_route.h"
@@ -13,8 +11,6 @@
 
 namespace hangar::api {
 namespace {
-
-constexpr std::chrono::milliseconds kClientCheck{100};
 
 int64_t ns(double ms) { return static_cast<int64_t>(ms * 1e6); }
 
@@ -130,16 +126,7 @@ struct OllamaRun {
 };
 
 void respond_collected(OllamaRun& run, const httplib::Request& req, httplib::Response& res) {
-  ChoiceEvent ev;
-  for (;;) {
-    const GenerationJob::Wait w = run.job->next_for(&ev, kClientCheck);
-    if (w == GenerationJob::Wait::kFinished) break;
-    if (!run.client_gone && (run.ctx->stopping || !run.ctx->client_connected(req))) {
-      run.client_gone = true;
-      run.job->cancel();
-    }
-    if (w == GenerationJob::Wait::kEvent) run.apply(ev);
-  }
+  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](const ChoiceEvent& ev) { run.apply(ev); });
   if (run.client_gone) return send_ollama_error(res, api_error(499, "the client closed the connection"));
   if (!run.error.empty()) return send_ollama_error(res, server_error("generation failed: " + run.error));
   Json out;

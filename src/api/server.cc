@@ -15,10 +15,11 @@ namespace hangar::api {
 class Router final : public httplib::Server {
  public:
   using httplib::Server::process_request;
-  // httplib ends chunked responses (streams) once its listening socket is invalid. The socket
-  // is the listener's, so this only raises and lowers that flag; httplib's own listen() and
-  // stop() are never called.
-  void set_serving(bool on) { svr_sock_ = on ? 0 : INVALID_SOCKET; }
+  // httplib calls no stream's content provider once its listening socket is invalid, and then
+  // ends the response without its last chunk. The socket is the listener's, so this only
+  // raises that flag, for good: a stream ends itself when the server stops (with its last
+  // event), and httplib's own listen() and stop() are never called.
+  void set_serving() { svr_sock_ = 0; }
 };
 
 namespace {
@@ -171,7 +172,7 @@ void Server::install_handlers() {
 Status Server::bind() { return listener_->bind(); }
 
 void Server::run() {
-  http_->set_serving(!ctx_->stopping);
+  http_->set_serving();
   listener_->run();
 }
 
@@ -186,7 +187,6 @@ int Server::in_flight() const { return listener_->in_service(); }
 
 void Server::stop() {
   ctx_->stopping = true;
-  http_->set_serving(false);
   listener_->stop();
 }
 

@@ -9,27 +9,28 @@ import { parseResponse } from './raw_http.mjs';
 import { makeModelsDir, startServer, subscribeEvents, waitFor } from './server.mjs';
 
 const MODEL = 'qwen2-d256-q4_k_m';
-const dirs = makeModelsDir([MODEL + '.gguf']);
+const OTHER = 'llama3-d256-q4_k_m';
+const dirs = makeModelsDir([MODEL + '.gguf', OTHER + '.gguf']);
 const started = [];
 
 after(async () => {
   for (const s of started) await s.stop().catch(() => {});
 });
 
-async function serve(grace) {
+async function serve(grace, extra = []) {
   const s = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, '--ctx', '2048',
-    '--threads', '1', '--parallel', '2', '--keep-alive', '-1', '--shutdown-grace', grace]);
+    '--threads', '1', '--parallel', '2', '--keep-alive', '-1', '--shutdown-grace', grace, ...extra]);
   started.push(s);
   return s;
 }
 
 // A streamed completion of max_tokens tokens; resolves once its first bytes have come, with
 // `rest` (resolving to the whole SSE text once the stream ends).
-async function startStream(server, maxTokens) {
+async function startStream(server, maxTokens, model = MODEL) {
   const res = await fetch(server.url + '/v1/completions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt: 'Once upon a time', max_tokens: maxTokens, stream: true,
+    body: JSON.stringify({ model, prompt: 'Once upon a time', max_tokens: maxTokens, stream: true,
       ignore_eos: true, temperature: 0, stream_options: { include_usage: true } }),
   });
   assert.equal(res.status, 200);
@@ -139,4 +140,37 @@ test('SIGTERM: a stream still running at --shutdown-grace is cancelled cleanly, 
   assert.ok(s.usage.completion_tokens < 1900, `cut short: ${s.usage.completion_tokens} tokens`);
   assert.deepEqual(await server.exited, { code: 0, signal: null });
   assert.match(server.log(), /--shutdown-grace 200ms passed; cancelling 1 requests still in flight/);
+});
+
+test('SIGTERM: requests cut at --shutdown-grace end with their last event, on every route', async () => {
+  // One model at a time: a stream for OTHER waits for MODEL to go idle, so it is answered
+  // only once the cut has begun.
+  const server = await serve('300ms', ['--max-loaded', '1']);
+  const stream = await startStream(server, 1900);
+  const ollama = fetch(server.url + '/api/generate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, prompt: 'Once upon a time', stream: false,
+      options: { num_predict: 1900, temperature: 0 } }),
+  });
+  await waitFor('both to run', async () => (await server.model(MODEL)).in_flight === 2, { intervalMs: 5 });
+  const waiting = startStream(server, 50, OTHER);
+  await waitFor('the stream for the other model to wait', async () => (await server.stats()).queue.waiting === 1,
+    { intervalMs: 5 });
+  process.kill(server.pid, 'SIGTERM');
+
+  const first = summarize(await stream.rest);
+  assert.ok(first.done && first.reasons[0] === 'stop', JSON.stringify(first));
+  // Answered whole with what it had, as a cut OpenAI request is: the client is still there.
+  const res = await ollama;
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.done, true);
+  assert.equal(body.done_reason, 'stop');
+  assert.ok(body.eval_count < 1900, `cut short: ${body.eval_count} tokens`);
+  // Its handler returned after the stop: the stream still ends with its last event and [DONE].
+  const second = summarize(await (await waiting).rest);
+  assert.ok(second.done, 'the stream answered after the stop ends with [DONE]');
+  assert.equal(second.reasons.length, 1);
+  assert.deepEqual(await server.exited, { code: 0, signal: null });
 });
