@@ -144,7 +144,7 @@ void axpy_rows_f32(const float* rows, int64_t n_rows, int64_t stride, const floa
 // Rotary embedding in place: the first n_rot dims of each of n_heads heads (head_dim apart) are
 // rotated pairwise by the angles whose cos/sin are given (n_rot / 2 each); pairs are (2j, 2j+1),
 // or (j, j + n_rot/2) with neox. Each output is one fused multiply-add of a rounded product,
-// x0' = fma(x0, c, -(x1 * s)), x1' = fma(x1, c, x0 * s), as llama.cpp's build computes it.
+// x0' = fma(x0, c, -(x1 * s)), x1' = fma(x0, s, x1 * c), as llama.cpp's build computes it.
 void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox, const float* cos,
           const float* sin);
 // In place: x = exp(x - max) / sum; returns the max. -inf entries (masked) become 0; at least

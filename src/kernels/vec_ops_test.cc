@@ -339,6 +339,57 @@ TEST(VecOps, RopeMatchesReferenceExactly) {
   }
 }
 
+// Pairs that llama.cpp's CPU build (node-llama-cpp 3.21.1's prebuilt libggml-cpu, the oracle of
+// golden_agreement_test) rotated, read back from its graph with an eval callback: head_dim 64,
+// position 1, pair j; inputs x0, x1 and its outputs. Its compiler fuses x0's product in both
+// outputs, x0' = fma(x0, c, -r(x1 * s)) and x1' = fma(x0, s, r(x1 * c)); each x1' below differs
+// in the last bit from fma(x1, c, r(x0 * s)), the form used before, which moved 1 in 10 rotated
+// values by an ulp and the logits of 8-bit models through the next activation quantization.
+struct LlamaRopePair {
+  int32_t j;
+  float x0, x1, y0, y1;
+};
+
+void expect_llama_rope(bool neox, float base, const std::vector<LlamaRopePair>& cases) {
+  constexpr int32_t kHeadDim = 64, kHalf = kHeadDim / 2;
+  // Angles as model/forward.cc (and ggml's rope cache) compute them for position 1.
+  std::vector<float> cos(kHalf), sin(kHalf);
+  const float theta_scale = std::pow(base, -2.0f / kHeadDim);
+  float theta = 1.0f;
+  for (int32_t j = 0; j < kHalf; ++j) {
+    cos[j] = std::cos(theta);
+    sin[j] = std::sin(theta);
+    theta *= theta_scale;
+  }
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    for (const auto& c : cases) {
+      std::vector<float> x(kHeadDim, 0.0f);
+      const int32_t i0 = neox ? c.j : 2 * c.j, i1 = neox ? c.j + kHalf : 2 * c.j + 1;
+      x[i0] = c.x0;
+      x[i1] = c.x1;
+      rope(x.data(), 1, kHeadDim, kHeadDim, neox, cos.data(), sin.data());
+      EXPECT_EQ(x[i0], c.y0) << isa_name(isa) << (neox ? " neox" : " normal") << " pair " << c.j;
+      EXPECT_EQ(x[i1], c.y1) << isa_name(isa) << (neox ? " neox" : " normal") << " pair " << c.j;
+    }
+  }
+}
+
+TEST(VecOps, RopeMatchesLlamaCppOutputs) {
+  // llama, rope base 10000 (a synthetic d512 model, layer 0 queries).
+  expect_llama_rope(false, 10000.0f,
+                    {{1, 0x1.12e578p-1f, -0x1.13442cp-1f, 0x1.84c4fp-1f, -0x1.c240bcp-6f},
+                     {2, -0x1.d4ac6p-3f, 0x1.79d96ep-2f, -0x1.8fb554p-2f, 0x1.857238p-3f},
+                     {3, -0x1.29aa32p-2f, 0x1.6f095p-1f, -0x1.1e067ep-1f, 0x1.11f6ccp-1f},
+                     {6, 0x1.c5946cp-4f, -0x1.773926p-1f, 0x1.e8b5bp-3f, -0x1.6746d8p-1f}});
+  // qwen2 (neox pairing), rope base 1e6 (../shared/models/qwen2-d256-q4_k_m.gguf, layer 0 queries).
+  expect_llama_rope(true, 1000000.0f,
+                    {{0, 0x1.9be8cp-5f, -0x1.02caep+0f, 0x1.c17144p-1f, -0x1.01fd4p-1f},
+                     {1, -0x1.0199d2p+1f, 0x1.b877p-4f, -0x1.aafbaep+0f, -0x1.219d18p+0f},
+                     {5, -0x1.1a1202p+0f, 0x1.366bcp-1f, -0x1.2a1348p+0f, 0x1.e6b44ep-2f},
+                     {6, 0x1.6919p-2f, 0x1.571cp-5f, 0x1.64deap-2f, 0x1.1748fap-4f}});
+}
+
 TEST(VecOps, SoftmaxWithMaskedEntries) {
   auto x = random_floats(5000, 10, 8.0f);
   for (size_t i = 0; i < x.size(); i += 7) x[i] = -std::numeric_limits<float>::infinity();

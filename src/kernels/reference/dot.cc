@@ -206,9 +206,10 @@ void rope(float* x, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
     for (int32_t j = 0; j < half; ++j) {
       const int32_t i0 = neox ? j : 2 * j, i1 = neox ? j + half : 2 * j + 1;
       const float x0 = v[i0], x1 = v[i1];
-      // The fused forms llama.cpp's build compiles this to (one rounding per output).
+      // The fused forms llama.cpp's build compiles x0*c - x1*s and x0*s + x1*c to (one rounding
+      // per output): in both, x0's product is the fused one and x1's is rounded first.
       v[i0] = std::fma(x0, cos[j], -(x1 * sin[j]));
-      v[i1] = std::fma(x1, cos[j], x0 * sin[j]);
+      v[i1] = std::fma(x0, sin[j], x1 * cos[j]);
     }
   }
 }
