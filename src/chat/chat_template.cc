@@ -300,15 +300,25 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
   return ChatTemplate(std::move(tmpl), caps, probe.renders());
 }
 
+ChatTemplate::Quirks ChatTemplate::quirks_of(std::string_view src) {
+  Quirks q;
+  q.thinking_field = contains(src, "<|channel|>");
+  q.developer_as_system = !q.thinking_field;
+  q.ministral_blocks = contains(src, "[SYSTEM_PROMPT]") && contains(src, "[TOOL_CALLS]") && contains(src, "[ARGS]") &&
+                       !contains(src, "[CALL_ID]");
+  q.gemma4 = contains(src, "'<|tool_call>call:'");
+  q.gemma4_fold = q.gemma4 && !contains(src, "{#- OpenAI Chat Completions:");
+  return q;
+}
+
 Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
   if (!in.messages.is_array()) return Error("messages: expected a list");
-  const std::string& src = tmpl_.source();
   Json messages = Json::array();
   for (size_t i = 0; i < in.messages.size(); ++i) {
     HANGAR_ASSIGN(Json m, normalize_message(in.messages[i], i, caps_));
     messages.push_back(std::move(m));
   }
-  if (!contains(src, "<|channel|>")) {
+  if (quirks_.developer_as_system) {
     for (auto& m : messages) {
       if (m["role"] == "developer") m["role"] = "system";
     }
@@ -320,19 +330,15 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
     }
     messages.erase(messages.begin());
   }
-  if (contains(src, "[SYSTEM_PROMPT]") && contains(src, "[TOOL_CALLS]") && contains(src, "[ARGS]") &&
-      !contains(src, "[CALL_ID]")) {
-    to_ministral_blocks(messages);
-  }
-  if (contains(src, "<|channel|>")) {
+  if (quirks_.ministral_blocks) to_ministral_blocks(messages);
+  if (quirks_.thinking_field) {
     // gpt-oss reads the reasoning of tool-calling turns from "thinking".
     for (auto& m : messages) {
       if (m.contains("reasoning_content") && m.contains("tool_calls")) m["thinking"] = m["reasoning_content"];
     }
   }
 
-  const bool gemma4 = contains(src, "'<|tool_call>call:'");
-  if (gemma4 && !contains(src, "{#- OpenAI Chat Completions:")) messages = fold_gemma4_tool_results(messages);
+  if (quirks_.gemma4_fold) messages = fold_gemma4_tool_results(messages);
 
   HANGAR_ASSIGN(Json tools, normalize_tools(in.tools));
   const std::tm now = in.now ? *in.now : local_now();
@@ -340,7 +346,7 @@ Result<std::string> ChatTemplate::apply(const ChatTemplateInputs& in) const {
     HANGAR_ASSIGN(std::string out, render_with(messages, tools, now, in));
     // Gemma 4 templates open no model turn after a turn that ends in a tool call; llama.cpp
     // opens it so the model starts its answer (or its thinking) where it expects to.
-    if (gemma4 && in.add_generation_prompt && out.ends_with("<turn|>\n")) out += "<|turn>model\n";
+    if (quirks_.gemma4 && in.add_generation_prompt && out.ends_with("<turn|>\n")) out += "<|turn>model\n";
     return out;
   } catch (const RenderError& e) {
     return Error(std::string("chat template: ") + e.what());  // e.g. JSON nested too deeply

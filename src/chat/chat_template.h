@@ -69,8 +69,19 @@ class ChatTemplate {
   int probe_renders() const { return probe_renders_; }
 
  private:
+  // How a family's template wants the messages reshaped before it renders them; read from the
+  // source once, at parse, not at every request.
+  struct Quirks {
+    bool developer_as_system = true;  // all but gpt-oss: "developer" renders as "system"
+    bool thinking_field = false;      // gpt-oss: tool-calling turns' reasoning in "thinking"
+    bool ministral_blocks = false;    // Ministral without [CALL_ID]: calls and results as blocks
+    bool gemma4 = false;              // Gemma 4: a model turn opens after a tool-call turn
+    bool gemma4_fold = false;         // Gemma 4's first templates: tool results in the calling turn
+  };
+  static Quirks quirks_of(std::string_view source);
+
   ChatTemplate(Template tmpl, ChatTemplateCaps caps, int probe_renders)
-      : tmpl_(std::move(tmpl)), caps_(caps), probe_renders_(probe_renders) {}
+      : tmpl_(std::move(tmpl)), caps_(caps), quirks_(quirks_of(tmpl_.source())), probe_renders_(probe_renders) {}
   // Builds the template globals from normalised messages/tools and renders; may throw
   // RenderError.
   Result<std::string> render_with(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
@@ -78,6 +89,7 @@ class ChatTemplate {
 
   Template tmpl_;
   ChatTemplateCaps caps_;
+  Quirks quirks_;
   int probe_renders_ = 0;
 };
 
