@@ -3,10 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include "api/http_reader_test_support.h"
+
 namespace hangar::api {
 namespace {
 
 using State = HttpRequestReader::State;
+using testing::feed_in_steps;
 
 HttpLimits small_limits() {
   HttpLimits l;
@@ -15,22 +18,6 @@ HttpLimits small_limits() {
   l.max_head_bytes = 200;
   l.max_body_bytes = 16;
   return l;
-}
-
-// Feeds `bytes` in pieces of `step` and returns the final state; `rest` keeps what was left.
-State feed_in_steps(HttpRequestReader& r, const std::string& bytes, size_t step, std::string* rest = nullptr) {
-  std::string in;
-  State s = r.state();
-  for (size_t i = 0; i < bytes.size(); i += step) {
-    in += bytes.substr(i, step);
-    State before;
-    do {  // as the listener does: a completed head is admitted, then its body is taken
-      before = s;
-      s = r.feed(in);
-    } while (s != before);
-  }
-  if (rest) *rest = in;
-  return s;
 }
 
 TEST(HttpReader, ReframesAChunkedBodyWithAContentLength) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "api/http_reader.h"
+#include "api/http_reader_test_support.h"
 #include "fuzz_targets.h"
 
 namespace hangar::fuzz {
@@ -32,30 +33,15 @@ struct Outcome {
   std::string left;     // bytes after the request (pipelined), when complete
 };
 
-// Feeds `input` in pieces whose ends are `cuts` (ascending, the last one input.size()), calling
-// feed() again whenever it makes progress, as the server's connection loop does.
 Outcome read_request(const std::string& input, const std::vector<size_t>& cuts) {
   HttpRequestReader reader(fuzz_limits());
-  std::string buf;
-  size_t at = 0;
-  for (size_t cut : cuts) {
-    buf.append(input, at, cut - at);
-    at = cut;
-    for (;;) {
-      const size_t before = buf.size();
-      const State was = reader.state();
-      const State now = reader.feed(buf);
-      if (now == State::kComplete || now == State::kFailed) break;
-      if (buf.size() == before && now == was) break;  // needs more bytes
-    }
-    if (reader.state() == State::kComplete || reader.state() == State::kFailed) break;
-  }
   Outcome o;
-  o.state = reader.state();
+  std::string rest;
+  o.state = api::testing::feed_at_cuts(reader, input, cuts, &rest);
   o.status = reader.error_status();
   if (o.state == State::kComplete) {
     o.request = reader.take_request();
-    o.left = buf + input.substr(at);
+    o.left = std::move(rest);
   }
   return o;
 }
@@ -112,8 +98,7 @@ std::string check(const std::string& input, uint64_t split_seed) {
   roomy.max_head_bytes *= 2;
   HttpRequestReader again(roomy);
   std::string copy = whole.request;
-  while (again.feed(copy) == State::kBody) {
-  }
+  api::testing::feed_as_listener(again, copy);
   if (again.state() != State::kComplete || !copy.empty())
     return "the re-framed request does not read back as one request (" + std::string(state_name(again.state())) + ")";
   if (again.take_request() != whole.request) return "the re-framed request changes when read back";
