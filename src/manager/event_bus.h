@@ -27,6 +27,10 @@ struct ModelEvent {
   static constexpr const char* kLoading = "loading";  // progress 0..1, stage
   static constexpr const char* kLoaded = "loaded";    // bytes, load_ms, estimated_bytes
   static constexpr const char* kEvicted = "evicted";  // reason (eviction_reason_name), bytes
+  // The GPU tier: moved to host memory to make room (gpu_bytes freed, host_bytes, detail), or
+  // copied back to the GPU for a request (gpu_bytes, host_bytes, ms).
+  static constexpr const char* kDemoted = "demoted";
+  static constexpr const char* kPromoted = "promoted";
   static constexpr const char* kFailed = "failed";    // error
   // cause ("file" or "api"), reload (its engine sizes changed: a resident model is unloaded
   // when idle and the next request loads it under the new sizes)

@@ -113,20 +113,25 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
                  "load it again, or if the file was replaced on purpose, POST /v1/models/" + id +
                  "/verify with {\"accept\": true}");
   }
-  // A preload only wants the model resident, so a draining one will do; not one loaded under
-  // settings that changed.
-  if (e.state == ModelState::kLoaded && !e.stale && (!e.draining || !options.allow_evict)) {
+  // A preload only wants the model resident, so a draining or demoted one will do; not one
+  // loaded under settings that changed.
+  if (e.state == ModelState::kLoaded && !e.stale && ((!e.draining && !e.demoted) || !options.allow_evict)) {
     if (options.count_access) e.hits += 1;
     return lease_for(id, e, options);
   }
-  if (options.count_access) e.misses += 1;
+  const bool promotion = e.state == ModelState::kLoaded && e.demoted && !e.stale;
+  if (options.count_access) (promotion ? e.hits : e.misses) += 1;  // resident: a copy, not a load
+  if (promotion) HANGAR_TRY(never_fits_gpu_locked(id, e.gpu_home, f));
   if ((e.state == ModelState::kUnloaded && !e.load_pending) || e.stale) e.figure = std::move(figure);
 
   Waiter w;
   w.seq = ++next_waiter_seq_;
   w.arrived_ms = now;
   w.deadline_ms = now + std::max<int64_t>(options_.queue_timeout_ms, 0);
-  if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(never_fits_locked(id, e.figure, f));
+  if (e.state == ModelState::kUnloaded && !e.load_pending) {
+    HANGAR_TRY(never_fits_locked(id, e.figure, f));
+    HANGAR_TRY(never_fits_gpu_locked(id, gpu_need_locked(e), f));
+  }
   if (!options.allow_evict) {
     // A preload takes free memory only, never waits for it, and never jumps a queue.
     if (e.state == ModelState::kUnloaded && !e.load_pending) HANGAR_TRY(admit_now_locked(id, e, false, f));
@@ -249,6 +254,7 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
 
   lock.lock();
   e.reserved = 0;
+  e.gpu_reserved = 0;
   if (!loaded.ok()) {
     e.state = ModelState::kUnloaded;
     e.draining = false;
@@ -270,7 +276,9 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
   e.state = ModelState::kLoaded;
   e.model = std::move(loaded).value();
   e.identity = loaded_identity;
-  e.bytes = e.model->memory_bytes();
+  refresh_bytes_locked(e);
+  e.gpu_home = e.gpu_bytes;
+  e.demoted = e.model->has_gpu_tier() && e.model->tier() != ModelTier::kGpu;
   e.loaded_at_ms = now;
   e.last_used_ms = now;
   e.last_load_ms = load_ms;
@@ -291,8 +299,12 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
       log_warn("model " + detail + "; the cache is " + format_bytes(used_bytes_locked() - budget_) +
                " over its budget and nothing idle is left to evict");
   }
+  if (e.gpu_bytes != 0)
+    shrink_gpu_locked(id, "'" + id + "' measured " + format_bytes(e.gpu_bytes) + " of GPU memory (admitted on " +
+                              format_bytes(figure.plan.gpu_estimate_bytes) + ")");
   publish(ModelEvent(ModelEvent::kLoaded, id)
               .with("bytes", static_cast<int64_t>(measured))
+              .with("gpu_bytes", static_cast<int64_t>(e.gpu_bytes))
               .with("load_ms", load_ms)
               .with("estimated_bytes", static_cast<int64_t>(figure.plan.estimate_bytes)));
   schedule_locked();
@@ -404,11 +416,22 @@ Status ModelCache::admit_now_locked(const std::string& id, Entry& e, bool allow_
   bool queue_waiting = false;
   for (const auto& [other, x] : entries_)
     queue_waiting |= other != id && !x->queue.empty() && x->state != ModelState::kLoading;
-  if (plan.fits_now() && !queue_waiting) {
+  // A preload demotes nothing either: the GPU must have the room free.
+  const uint64_t gpu_need = gpu_need_locked(e);
+  const bool gpu_fits = gpu_need == 0 || fits_after(gpu_fit_request_locked(gpu_need), 0, 0);
+  if (plan.fits_now() && !queue_waiting && gpu_fits) {
     std::vector<std::string> victims;
     for (size_t i : plan.evict) victims.push_back(ids[i]);
     start_load_locked(id, e, victims, "a preload");
+    e.gpu_reserved = gpu_need;
     return Status::Ok();
+  }
+  if (!gpu_fits) {
+    const uint64_t gpu_used = gpu_used_locked();
+    *f = AcquireFailure{FailureKind::kInsufficientMemory, gpu_need, options_.gpu_budget_bytes, gpu_used, gpu_used, true};
+    return Error("cannot preload model '" + id + "': it needs " + std::to_string(gpu_need) +
+                 " bytes of GPU memory; the GPU budget is " + std::to_string(options_.gpu_budget_bytes) + " bytes and " +
+                 std::to_string(gpu_used) + " are in use (a preload does not demote)");
   }
   *f = AcquireFailure{FailureKind::kInsufficientMemory, e.figure.bytes, budget_, req.used_bytes, req.used_bytes};
   return Error("cannot preload model '" + id + "': it needs " + std::to_string(e.figure.bytes) + " bytes; the budget is " +

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +29,10 @@ namespace hangar::manager {
 
 struct CacheOptions {
   uint64_t budget_bytes = 0;  // 0 = no byte cap; the starting effective budget (see set_budget)
+  // GPU memory, the first tier: GPU models live under this many GPU bytes, and an idle one that
+  // must make room is demoted to host memory (counted in budget_bytes) rather than unloaded.
+  // 0 = no GPU tier: nothing is demoted nor counted against a GPU cap.
+  uint64_t gpu_budget_bytes = 0;
   int max_loaded = 0;         // 0 = no count cap
   EvictionPolicy policy = EvictionPolicy::kLru;
   int64_t keep_alive_ms = 5 * 60 * 1000;  // 0 = unload when idle; -1 = never
@@ -67,6 +72,7 @@ struct AcquireFailure {
   // For kInsufficientMemory: the footprint, the budget, bytes in use, and how many of those
   // could not be evicted (pinned, or for a preload in flight and loading).
   uint64_t needed_bytes = 0, budget_bytes = 0, used_bytes = 0, unevictable_bytes = 0;
+  bool gpu = false;  // the numbers are GPU bytes: the model does not fit the GPU budget
   int64_t retry_after_s = 0;  // kQueueFull, kQueueTimeout: when trying again is sensible
 };
 
@@ -103,7 +109,9 @@ class Lease {
 struct ModelStatus {
   std::string id;
   ModelState state = ModelState::kUnloaded;
-  uint64_t bytes = 0;           // measured after load (reserved footprint while loading)
+  uint64_t bytes = 0;           // host bytes, measured after load (reserved footprint while loading)
+  uint64_t gpu_bytes = 0;       // GPU bytes now (reserved while loading)
+  ModelTier tier = ModelTier::kDisk;  // where its weights are (loading: disk)
   bool pinned = false;
   int in_flight = 0;
   int waiting = 0;              // requests queued for it
@@ -131,6 +139,8 @@ struct CacheStats {
   int64_t hits = 0, misses = 0;
   std::array<int64_t, kEvictionReasonCount> unloads{};  // by EvictionReason
   int64_t loads = 0, load_failures = 0;
+  // The GPU tier: copies between GPU and host memory (not loads), and their fake-able duration.
+  int64_t promotions = 0, demotions = 0, promotion_failures = 0, total_promote_ms = 0;
   int64_t total_load_ms = 0, last_load_ms = 0;
   // Queueing: requests that had to wait, their total wait, those refused (queue full) and
   // those that gave up (timeout).
@@ -141,6 +151,7 @@ struct CacheStats {
   double avg_load_ms() const { return loads ? double(total_load_ms) / double(loads) : 0.0; }
   uint64_t bytes_used = 0, bytes_budget = 0;  // bytes_budget: the effective budget
   std::string budget_reason;                  // why the effective budget is what it is
+  uint64_t gpu_bytes_used = 0, gpu_bytes_budget = 0;  // gpu_bytes_budget 0: no GPU tier
   int loaded = 0, max_loaded = 0;  // loaded counts loading ones too
   std::vector<ModelStatus> models;  // every model the cache has seen, by id
   std::vector<EvictionRecord> recent_evictions;  // the latest, oldest first
@@ -252,6 +263,7 @@ class ModelCache {
   const CacheOptions& options() const { return options_; }
   uint64_t budget_bytes() const;  // effective
   uint64_t used_bytes() const;    // resident and loading
+  uint64_t gpu_used_bytes() const;  // GPU bytes of resident and loading models
   EventBus* events() const { return events_; }
 
  private:
@@ -285,6 +297,31 @@ class ModelCache {
   FitRequest fit_request_locked(uint64_t needed, int models) const;
   uint64_t shrink_to_budget_locked(EvictionReason reason, const std::string& except, const std::string& detail,
                                    std::vector<std::string>* ids);
+
+  // model_cache_tier.cc: the GPU tier (demotions to host memory, promotions back).
+  uint64_t gpu_need_locked(const Entry& e) const;
+  uint64_t gpu_used_locked() const;
+  std::vector<FitCandidate> gpu_candidates_locked(bool with_busy, int max_priority, const std::string& except,
+                                                  std::vector<std::string>* ids);
+  FitRequest gpu_fit_request_locked(uint64_t needed) const;
+  // The GPU side of admitting `id` (needing `need` GPU bytes) in the scheduler's pass: true when
+  // it fits now once `victims` (idle GPU models, by policy) leave the GPU; otherwise it may claim
+  // the busy ones that hold the room (they drain when `swap_due`). `gone`, `gone_gpu`: models
+  // (and their GPU bytes) that leave memory for this load anyway. `gpu_future`: the GPU once the
+  // claims ranked before it are carried out.
+  bool plan_gpu_locked(const std::string& id, const Entry& e, uint64_t need, uint64_t gone_gpu,
+                       const std::set<std::string>& gone, FitRequest& gpu_future, std::set<std::string>& claimed,
+                       std::set<std::string>& drain, bool swap_due, std::vector<std::string>* victims);
+  // Moves `victims` (idle GPU models) off the GPU for `id`: each is demoted, or unloaded when
+  // the host budget cannot take its copy; idle host models go by policy to make host room.
+  // Returns the change in host bytes used.
+  int64_t vacate_gpu_locked(const std::string& id, const std::vector<std::string>& victims);
+  // Demotes idle GPU models by policy until the GPU budget holds what is resident (after a
+  // measured load, or a promotion that took more than it held before).
+  void shrink_gpu_locked(const std::string& except, const std::string& detail);
+  Status promote_locked(const std::string& id, Entry& e);
+  Status never_fits_gpu_locked(const std::string& id, uint64_t need, AcquireFailure* f) const;
+  void refresh_bytes_locked(Entry& e);
 
   // model_cache_control.cc: unloads and reports.
   void unload_entry_locked(const std::string& id, Entry& e, EvictionReason reason, const std::string& detail);

@@ -124,10 +124,14 @@ void ModelCache::unload_entry_locked(const std::string& id, Entry& e, EvictionRe
                                      const std::string& detail) {
   HANGAR_ASSERT(e.state == ModelState::kLoaded && e.in_flight == 0);
   const uint64_t bytes = e.bytes;
+  const ModelTier tier = e.model->tier();
   dropped_.push_back(std::move(e.model));
   e.model.reset();
   e.state = ModelState::kUnloaded;
   e.bytes = 0;
+  e.gpu_bytes = 0;
+  e.gpu_home = 0;
+  e.demoted = false;
   e.expires_at_ms = -1;
   e.draining = false;
   e.stale = false;
@@ -137,6 +141,7 @@ void ModelCache::unload_entry_locked(const std::string& id, Entry& e, EvictionRe
   if (recent_evictions_.size() > kRecentEvictions) recent_evictions_.pop_front();
   ModelEvent ev(ModelEvent::kEvicted, id);
   ev.with("reason", std::string(eviction_reason_name(reason))).with("bytes", static_cast<int64_t>(bytes));
+  ev.with("tier", std::string(model_tier_name(tier)));  // where it was
   if (!detail.empty()) ev.with("detail", detail);
   publish(std::move(ev));
 }
@@ -182,6 +187,8 @@ ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int
   s.id = id;
   s.state = e.state;
   s.bytes = e.state == ModelState::kLoading ? e.reserved : e.bytes;
+  s.gpu_bytes = e.state == ModelState::kLoading ? e.gpu_reserved : e.gpu_bytes;
+  s.tier = e.state != ModelState::kLoaded ? ModelTier::kDisk : e.model->tier();
   s.pinned = e.pinned;
   s.in_flight = e.in_flight;
   s.waiting = static_cast<int>(e.queue.size());
@@ -211,6 +218,8 @@ CacheStats ModelCache::stats() const {
   CacheStats s = counters_;
   s.bytes_used = used_bytes_locked();
   s.bytes_budget = budget_;
+  s.gpu_bytes_used = gpu_used_locked();
+  s.gpu_bytes_budget = options_.gpu_budget_bytes;
   s.budget_reason = budget_reason_;
   s.loaded = resident_count_locked();
   s.max_loaded = options_.max_loaded;

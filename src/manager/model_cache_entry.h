@@ -28,6 +28,10 @@ struct ModelCache::Entry {
   std::shared_ptr<LoadedModel> model;
   uint64_t bytes = 0;     // measured, while loaded
   uint64_t reserved = 0;  // the admission figure, while loading
+  // The GPU tier: GPU bytes now (measured), the GPU figure while loading, and the GPU bytes a
+  // demoted model held on the GPU (what promoting it needs).
+  uint64_t gpu_bytes = 0, gpu_reserved = 0, gpu_home = 0;
+  bool demoted = false;  // loaded, its weights in host memory: a request promotes it first
   AdmissionFigure figure;  // refreshed at each request: what admission counts
   int in_flight = 0;
   bool pinned = false;

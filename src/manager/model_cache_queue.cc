@@ -16,6 +16,13 @@ void carry_out(FitRequest& state, uint64_t need, uint64_t freed, int removed) {
   state.resident += 1 - removed;
 }
 
+// The state after a change carried out at once (demotions, host evictions, a promotion).
+void shift(FitRequest& state, int64_t bytes, int models) {
+  const int64_t used = static_cast<int64_t>(state.used_bytes) + bytes;
+  state.used_bytes = used > 0 ? static_cast<uint64_t>(used) : 0;
+  state.resident += models;
+}
+
 }  // namespace
 
 FitRequest ModelCache::fit_request_locked(uint64_t needed, int models) const {
@@ -37,6 +44,7 @@ std::vector<FitCandidate> ModelCache::candidates_locked(bool with_busy, int max_
   for (auto& [id, ep] : entries_) {
     Entry& x = *ep;
     if (id == except || x.state != ModelState::kLoaded || x.pinned) continue;
+    if (x.demoted && !x.queue.empty()) continue;  // requests wait for its promotion
     const bool busy = x.in_flight > 0;
     if (busy && (!with_busy || x.priority > max_priority)) continue;
     FitCandidate c;
@@ -77,6 +85,9 @@ void ModelCache::grant_waiters_locked(Entry& e) {
 // claimed, it is admitted; otherwise, if it would fit once some busy models finish, it claims
 // them and the idle ones it needs, and those busy models drain once it has waited the swap
 // window. A model that cannot fit even then claims nothing, so the ones after it still can.
+// With a GPU tier a GPU model must fit the GPU budget as well (the same rule over GPU bytes,
+// demoting idle models instead of evicting them), and a demoted model with waiters needs only
+// GPU room: its promotion frees host memory.
 void ModelCache::schedule_locked() {
   const int64_t now = clock_.now_ms();
   struct Want {
@@ -85,7 +96,9 @@ void ModelCache::schedule_locked() {
   };
   std::vector<Want> wants;
   for (auto& [id, ep] : entries_) {
-    if (ep->state == ModelState::kUnloaded && !ep->load_pending && !ep->queue.empty()) wants.push_back({&id, ep.get()});
+    const bool load = ep->state == ModelState::kUnloaded && !ep->load_pending;
+    const bool promote = ep->state == ModelState::kLoaded && ep->demoted && !ep->stale;
+    if ((load || promote) && !ep->queue.empty()) wants.push_back({&id, ep.get()});
   }
   std::sort(wants.begin(), wants.end(), [](const Want& a, const Want& b) {
     if (a.e->priority != b.e->priority) return a.e->priority > b.e->priority;
@@ -95,10 +108,33 @@ void ModelCache::schedule_locked() {
   });
   // The state once every claim ranked so far is carried out.
   FitRequest future = fit_request_locked(0, 0);
+  FitRequest gpu_future = gpu_fit_request_locked(0);
   std::set<std::string> claimed, drain;
   for (const Want& want : wants) {
     const std::string& id = *want.id;
     Entry& e = *want.e;
+    const bool swap_due = now - e.queue.front()->arrived_ms >= options_.swap_window_ms;
+    std::vector<std::string> gpu_victims;
+    if (e.state == ModelState::kLoaded) {
+      // Demoted: room on the GPU is all it needs.
+      if (!plan_gpu_locked(id, e, gpu_need_locked(e), 0, {}, gpu_future, claimed, drain, swap_due, &gpu_victims))
+        continue;
+      const int resident = resident_count_locked();
+      shift(future, vacate_gpu_locked(id, gpu_victims), resident_count_locked() - resident);
+      const uint64_t host_before = used_bytes_locked();
+      Status st = promote_locked(id, e);
+      shift(future, static_cast<int64_t>(used_bytes_locked()) - static_cast<int64_t>(host_before), 0);
+      if (!st.ok()) {
+        log_warn(st.error().message());
+        for (Waiter* w : e.queue) {
+          w->failed = true;
+          w->error = st.error().message();
+          w->failure = FailureKind::kLoadFailed;
+        }
+        e.queue.clear();
+      }
+      continue;  // the pass below grants its waiters
+    }
     const uint64_t need = e.figure.bytes;
     std::vector<std::string> ids;
     std::vector<FitCandidate> all = candidates_locked(true, e.priority, id, &ids);
@@ -121,10 +157,22 @@ void ModelCache::schedule_locked() {
     later.models = 1;
     if (now_plan.fits && fits_after(later, now_plan.freed_bytes, static_cast<int>(now_plan.evict.size()))) {
       std::vector<std::string> victims;
-      for (size_t i : now_plan.evict) victims.push_back(idle_ids[i]);
+      std::set<std::string> gone;
+      uint64_t gone_gpu = 0;
+      for (size_t i : now_plan.evict) {
+        victims.push_back(idle_ids[i]);
+        gone.insert(idle_ids[i]);
+        gone_gpu += entries_.at(idle_ids[i])->gpu_bytes;
+      }
+      const uint64_t gpu_need = gpu_need_locked(e);
+      if (!plan_gpu_locked(id, e, gpu_need, gone_gpu, gone, gpu_future, claimed, drain, swap_due, &gpu_victims))
+        continue;  // the GPU has no room yet: it waits, holding no host memory
       carry_out(future, need, now_plan.freed_bytes, static_cast<int>(victims.size()));
       for (const std::string& v : victims) claimed.insert(v);
       start_load_locked(id, e, victims, "a request");
+      e.gpu_reserved = gpu_need;
+      const int resident = resident_count_locked();
+      shift(future, vacate_gpu_locked(id, gpu_victims), resident_count_locked() - resident);
       continue;
     }
     FitPlan plan = plan_fit(later, options_.policy, free);
@@ -132,7 +180,7 @@ void ModelCache::schedule_locked() {
     carry_out(future, need, plan.freed_bytes, static_cast<int>(plan.evict.size() + plan.drain.size()));
     for (size_t i : plan.evict) claimed.insert(free_ids[i]);
     for (size_t i : plan.drain) claimed.insert(free_ids[i]);
-    if (now - e.queue.front()->arrived_ms >= options_.swap_window_ms)
+    if (swap_due)
       for (size_t i : plan.drain) drain.insert(free_ids[i]);
   }
   for (auto& [id, ep] : entries_) {
@@ -140,7 +188,8 @@ void ModelCache::schedule_locked() {
     const bool d = x.state == ModelState::kLoaded && drain.count(id) > 0;
     if (d && !x.draining) log_debug("model '" + id + "' drains: a waiting model needs its memory");
     x.draining = d;
-    if (x.state == ModelState::kLoaded && !x.draining && !x.stale && !x.queue.empty()) grant_waiters_locked(x);
+    if (x.state == ModelState::kLoaded && !x.draining && !x.stale && !x.demoted && !x.queue.empty())
+      grant_waiters_locked(x);
   }
   changed_.notify_all();
 }
@@ -197,6 +246,7 @@ Result<FitReport> ModelCache::fit(const std::string& id) {
     r.fits = true;
     r.needed_bytes = it->second->state == ModelState::kLoaded ? it->second->bytes : it->second->reserved;
     if (it->second->draining) r.reason = "resident but draining: new requests wait until a swap brings it back";
+    if (it->second->demoted) r.reason = "in host memory (demoted from the GPU): a request copies it back";
     if (it->second->stale) {
       // Its next load counts the new figure; until then the old one holds the memory.
       r.needed_bytes = figure.bytes;

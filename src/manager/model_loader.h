@@ -14,6 +14,13 @@ namespace hangar::manager {
 
 class EngineModel;
 
+// Where a model's weights are. A loaded model is on the GPU (serving from GPU memory) or on the
+// host (a CPU model, or a GPU model demoted to page-locked host memory); an unloaded one is on disk.
+enum class ModelTier { kDisk, kHost, kGpu };
+inline const char* model_tier_name(ModelTier t) {
+  return t == ModelTier::kGpu ? "gpu" : t == ModelTier::kHost ? "host" : "disk";
+}
+
 // A model resident in memory. The engine's model object implements this; the cache owns it
 // through shared_ptr and destroys it when it is evicted and the last lease is gone.
 class LoadedModel {
@@ -34,6 +41,20 @@ class LoadedModel {
   // True when the weights are used in place from the file (mapped, not copied): rewriting the
   // file changes the model, so the cache refuses a loaded model whose file changed.
   virtual bool weights_from_file() const { return false; }
+
+  // The GPU tier. A CPU model has none (these defaults). memory_bytes() counts host memory
+  // only (a demoted model's page-locked copy included) and gpu_bytes() GPU memory, so that the
+  // cache's two budgets each count their own bytes. All are called under the cache's lock.
+  virtual bool has_gpu_tier() const { return false; }
+  virtual ModelTier tier() const { return ModelTier::kHost; }
+  virtual uint64_t gpu_bytes() const { return 0; }  // held in GPU memory now
+  // The host bytes demote() adds (the page-locked copy of the weights), known before it runs.
+  virtual uint64_t host_copy_bytes() const { return 0; }
+  // GPU -> page-locked host memory, freeing the GPU copy (and the KV cache's contents): only
+  // for an idle model (the cache holds no lease on it). A no-op when already on the host.
+  virtual Status demote() { return Error("the model has no GPU tier"); }
+  // Host -> GPU: a copy over the bus, not a load. A no-op when already on the GPU.
+  virtual Status promote() { return Error("the model has no GPU tier"); }
 };
 
 // One model's engine sizes from its settings (settings.h); a 0 leaves the loader's own option.
@@ -54,6 +75,9 @@ struct LoadPlan {
   // The model's memory_limit setting (0: none). The cache refuses a model whose admission
   // figure, or whose footprint once loaded, exceeds it: it can never fit.
   uint64_t memory_limit = 0;
+  // GPU bytes the model will hold once loaded (weights, KV cache, scratch); 0: it loads on the
+  // host and has no GPU tier. Its host bytes (estimate_bytes) are what it keeps in host memory.
+  uint64_t gpu_estimate_bytes = 0;
 };
 
 // Reports how far a load is (0..1) and what it is doing; called on the loading thread.

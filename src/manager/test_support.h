@@ -41,22 +41,69 @@ class FakeWallClock final : public WallClock {
   std::atomic<int64_t> now_;
 };
 
+// The fake device's record: every demote and promote, in call order ("demote a", "promote a").
+class FakeDevice {
+ public:
+  void record(const std::string& call) {
+    std::lock_guard lock(mu_);
+    calls_.push_back(call);
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+// A loaded model. With `gpu` bytes it is a GPU model on a fake device: on the GPU it holds
+// `gpu` GPU bytes and `bytes` host bytes; demoted, no GPU bytes and `bytes + host_copy` host bytes.
+struct FakeGpu {
+  std::string id;
+  uint64_t gpu = 0, host_copy = 0;
+  std::string fail_demote, fail_promote;  // non-empty: that call fails with this message
+  FakeDevice* device = nullptr;
+};
+
 class FakeModel final : public LoadedModel {
  public:
-  explicit FakeModel(uint64_t bytes, std::atomic<int>* live, bool mapped = false)
-      : bytes_(bytes), live_(live), mapped_(mapped) {
+  using Gpu = FakeGpu;
+  explicit FakeModel(uint64_t bytes, std::atomic<int>* live, bool mapped = false, Gpu gpu = {})
+      : bytes_(bytes), live_(live), mapped_(mapped), gpu_(std::move(gpu)) {
     if (live_) ++*live_;
   }
   ~FakeModel() override {
     if (live_) --*live_;
   }
-  uint64_t memory_bytes() const override { return bytes_; }
+  uint64_t memory_bytes() const override { return bytes_ + (on_gpu_ ? 0 : gpu_.host_copy); }
   bool weights_from_file() const override { return mapped_; }
+  bool has_gpu_tier() const override { return gpu_.gpu != 0; }
+  ModelTier tier() const override { return on_gpu_ ? ModelTier::kGpu : ModelTier::kHost; }
+  uint64_t gpu_bytes() const override { return on_gpu_ ? gpu_.gpu : 0; }
+  uint64_t host_copy_bytes() const override { return gpu_.host_copy; }
+  Status demote() override {
+    if (!has_gpu_tier()) return LoadedModel::demote();
+    if (gpu_.device) gpu_.device->record("demote " + gpu_.id);
+    if (!gpu_.fail_demote.empty()) return Error(gpu_.fail_demote);
+    on_gpu_ = false;
+    return Status::Ok();
+  }
+  Status promote() override {
+    if (!has_gpu_tier()) return LoadedModel::promote();
+    if (gpu_.device) gpu_.device->record("promote " + gpu_.id);
+    if (!gpu_.fail_promote.empty()) return Error(gpu_.fail_promote);
+    on_gpu_ = true;
+    return Status::Ok();
+  }
 
  private:
   uint64_t bytes_;
   std::atomic<int>* live_;
   bool mapped_;
+  Gpu gpu_;
+  std::atomic<bool> on_gpu_{gpu_.gpu != 0};  // a GPU model loads onto the GPU
 };
 
 // Reports configured estimates and sizes, advances the fake clock by a model's load time,
@@ -69,6 +116,10 @@ class FakeLoader final : public ModelLoader {
     int64_t load_ms = 0;   // the fake clock advances by this much during load()
     std::string fail;       // non-empty: load fails with this message
     bool mapped = false;    // the model's weights_from_file()
+    // A GPU model on the fake device: its GPU bytes once loaded (also the plan's GPU estimate
+    // unless gpu_estimate is set), and the host bytes its demoted copy adds. 0: a CPU model.
+    uint64_t gpu = 0, gpu_estimate = 0, host_copy = 0;
+    std::string fail_demote, fail_promote;
   };
   explicit FakeLoader(FakeClock* clock) : clock_(clock) {}
 
@@ -83,6 +134,8 @@ class FakeLoader final : public ModelLoader {
     p.settings = settings_;
     p.n_vocab = 1000;
     p.n_ctx = 2048;
+    const Spec& spec = specs_[rec.id];
+    p.gpu_estimate_bytes = spec.gpu_estimate ? spec.gpu_estimate : spec.gpu;
     return p;
   }
   Result<std::shared_ptr<LoadedModel>> load(const ModelRecord& rec, const LoadProgress& progress) override {
@@ -98,7 +151,8 @@ class FakeLoader final : public ModelLoader {
     }
     if (spec.load_ms) clock_->advance(spec.load_ms);
     if (!spec.fail.empty()) return Error(spec.fail);
-    return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_, spec.mapped));
+    FakeModel::Gpu gpu{rec.id, spec.gpu, spec.host_copy, spec.fail_demote, spec.fail_promote, &device_};
+    return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(spec.actual, &live_, spec.mapped, gpu));
   }
 
   // The settings string plans carry (footprints are stored per settings).
@@ -132,6 +186,8 @@ class FakeLoader final : public ModelLoader {
     return n;
   }
   int live_models() const { return live_.load(); }
+  // Every demote and promote of the models it loaded.
+  std::vector<std::string> device_calls() const { return device_.calls(); }
 
  private:
   FakeClock* clock_;
@@ -143,6 +199,7 @@ class FakeLoader final : public ModelLoader {
   int entered_ = 0;
   bool gated_ = false;
   std::atomic<int> live_{0};
+  FakeDevice device_;
 };
 
 class FakeMemoryReader final : public MemoryReader {
