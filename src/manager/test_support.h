@@ -119,7 +119,7 @@ class FakeLoader final : public ModelLoader {
     // A GPU model on the fake device: its GPU bytes once loaded (also the plan's GPU estimate
     // unless gpu_estimate is set), and the host bytes its demoted copy adds. 0: a CPU model.
     uint64_t gpu = 0, gpu_estimate = 0, host_copy = 0;
-    std::string fail_demote, fail_promote;
+    std::string fail_demote{}, fail_promote{};
   };
   explicit FakeLoader(FakeClock* clock) : clock_(clock) {}
 
