@@ -1,7 +1,6 @@
 // Embeddings: request parsing, batched pooling through the scheduler, and POST /v1/embeddings.
 #include "api/embeddings.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -18,9 +17,6 @@ namespace {
 
 // OpenAI's limit on inputs per request.
 constexpr size_t kMaxInputs = 2048;
-
-// How often a request checks that its client is still there while it waits.
-constexpr std::chrono::milliseconds kClientCheck{100};
 
 // llama.cpp's numbering of <arch>.pooling_type.
 Result<engine::Pooling> pooling_of_file(int32_t type) {
@@ -163,28 +159,29 @@ MaybeError compute_embeddings(ServerContext& ctx, const httplib::Request& req, c
   {
     GenerationJob job(hold.model->scheduler());
     for (size_t i = 0; i < prompts.size(); ++i) job.submit(static_cast<int>(i), std::move(prompts[i]), params);
-    ChoiceEvent ev;
-    for (;;) {
-      const GenerationJob::Wait w = job.next_for(&ev, kClientCheck);
-      if (w == GenerationJob::Wait::kFinished) break;
-      if (!client_gone && (ctx.stopping || !ctx.client_connected(req))) {
-        client_gone = true;
-        job.cancel();
-      }
-      if (w != GenerationJob::Wait::kEvent || !ev.done) continue;
+    client_gone = !collect_events(ctx, req, job, [&](ChoiceEvent& ev) {
+      if (!ev.done) return;
       if (ev.result.reason == engine::FinishReason::kStop && !ev.result.embedding.empty())
         out->vectors[static_cast<size_t>(ev.index)] = std::move(ev.result.embedding);
       else if (error.empty())
         error = ev.result.error.empty() ? finish_reason_name(ev.result.reason) : ev.result.error;
-    }
+    });
   }
+  // Cut by a stop (--shutdown-grace passed): no vectors to answer with, and the client, still
+  // there, may send the request again elsewhere.
+  const bool stopped = !client_gone && !error.empty() && ctx.stopping;
   GenerationSample s;
   s.model = out->model_id;
   s.endpoint = "embeddings";
-  s.outcome = client_gone ? "cancelled" : error.empty() ? "ok" : "error";
+  s.outcome = client_gone || stopped ? "cancelled" : error.empty() ? "ok" : "error";
   s.prompt_tokens = out->prompt_tokens;
   ctx.metrics.record_generation(s);
   if (client_gone) return api_error(499, "the client closed the connection");
+  if (stopped) {
+    ApiError e = api_error(503, "the server stopped before the embeddings were done; retry", "shutting_down");
+    e.retry_after_s = 1;
+    return e;
+  }
   if (!error.empty()) return server_error("embedding failed: " + error);
   for (auto& v : out->vectors) finish_vector(v, r.dimensions, r.normalize);
   out->total_ms = total.elapsed_ms();

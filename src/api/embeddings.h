@@ -43,7 +43,8 @@ struct EmbeddingResult {
 // says, like llama.cpp's embeddings), runs them all through the model's scheduler (they share
 // forward passes, up to --parallel at a time), pools each as asked or as the file's
 // <arch>.pooling_type says (mean when it says nothing or "none"; a rank model is refused), then
-// truncates to `dimensions` and normalises. A client that goes away cancels the work (499).
+// truncates to `dimensions` and normalises. A client that goes away cancels the work (499); a
+// stopping server cuts it (503 shutting_down, Retry-After).
 // Errors are the responses to send.
 MaybeError compute_embeddings(ServerContext& ctx, const httplib::Request& req, const EmbeddingRequest& r,
                               EmbeddingResult* out);

@@ -127,7 +127,7 @@ struct Run {
 void respond_collected(Run& run, const httplib::Request& req, httplib::Response& res) {
   std::string text;
   std::vector<engine::TokenLogprob> lps;
-  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](const ChoiceEvent& ev) { run.apply(ev, &text, &lps); });
+  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](ChoiceEvent& ev) { run.apply(ev, &text, &lps); });
   if (run.client_gone) {
     send_error(res, api_error(499, "the client closed the connection"));  // nobody reads it
     return;
@@ -227,7 +227,7 @@ ApiError prompt_refusal(const engine::PromptError& bad) {
 }  // namespace
 
 bool collect_events(ServerContext& ctx, const httplib::Request& req, GenerationJob& job,
-                    const std::function<void(const ChoiceEvent&)>& on_event) {
+                    const std::function<void(ChoiceEvent&)>& on_event) {
   // A stream finds out that its client went away when a write fails; an answer sent whole
   // asks the listener, which is a lock and a poll: not at every token.
   constexpr std::chrono::milliseconds kClientCheck{100};

@@ -83,13 +83,13 @@ MaybeError hold_model_for(ServerContext& ctx, const std::string& model, const Co
 class GenerationJob;
 struct ChoiceEvent;
 
-// Takes every event of `job` for an answer sent whole, giving each to `on_event`, until every
-// choice is done. Every 100 ms at most it asks whether the client of `req` is still connected
+// Takes every event of `job` for an answer sent whole, giving each to `on_event` (which may
+// move out of it), until every choice is done. Every 100 ms at most it asks whether the client of `req` is still connected
 // and cancels the job when it is not; a stopping server cancels the job too, and the answer
 // then carries what was generated. Returns false when the client went away (its answer, a 499,
 // has nobody to read it). Shared by the OpenAI and Ollama routes.
 bool collect_events(ServerContext& ctx, const httplib::Request& req, GenerationJob& job,
-                    const std::function<void(const ChoiceEvent&)>& on_event);
+                    const std::function<void(ChoiceEvent&)>& on_event);
 
 // Submits every choice to the model's scheduler and answers: one JSON response, or an SSE
 // stream of chunks ending with "data: [DONE]" (an error mid-stream is sent as a data event

@@ -126,7 +126,7 @@ struct OllamaRun {
 };
 
 void respond_collected(OllamaRun& run, const httplib::Request& req, httplib::Response& res) {
-  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](const ChoiceEvent& ev) { run.apply(ev); });
+  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](ChoiceEvent& ev) { run.apply(ev); });
   if (run.client_gone) return send_ollama_error(res, api_error(499, "the client closed the connection"));
   if (!run.error.empty()) return send_ollama_error(res, server_error("generation failed: " + run.error));
   Json out;

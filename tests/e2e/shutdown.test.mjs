@@ -153,7 +153,14 @@ test('SIGTERM: requests cut at --shutdown-grace end with their last event, on ev
     body: JSON.stringify({ model: MODEL, prompt: 'Once upon a time', stream: false,
       options: { num_predict: 1900, temperature: 0 } }),
   });
-  await waitFor('both to run', async () => (await server.model(MODEL)).in_flight === 2, { intervalMs: 5 });
+  // Embeddings behind the two on MODEL's sequences: they wait in its scheduler.
+  const embed = fetch(server.url + '/v1/embeddings', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, input: Array(16).fill('Once upon a time '.repeat(100)) }),
+  });
+  await waitFor('the three to hold MODEL', async () => (await server.model(MODEL)).in_flight === 3,
+    { intervalMs: 5 });
   const waiting = startStream(server, 50, OTHER);
   await waitFor('the stream for the other model to wait', async () => (await server.stats()).queue.waiting === 1,
     { intervalMs: 5 });
@@ -168,6 +175,12 @@ test('SIGTERM: requests cut at --shutdown-grace end with their last event, on ev
   assert.equal(body.done, true);
   assert.equal(body.done_reason, 'stop');
   assert.ok(body.eval_count < 1900, `cut short: ${body.eval_count} tokens`);
+  // No vectors to answer with: refused as a request arriving at a stopping server is.
+  const embedded = await embed;
+  const refusal = await embedded.json();
+  assert.equal(embedded.status, 503, JSON.stringify(refusal));
+  assert.equal(refusal.error.code, 'shutting_down');
+  assert.ok(Number(embedded.headers.get('retry-after')) > 0);
   // Its handler returned after the stop: the stream still ends with its last event and [DONE].
   const second = summarize(await (await waiting).rest);
   assert.ok(second.done, 'the stream answered after the stop ends with [DONE]');
