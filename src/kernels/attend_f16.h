@@ -38,7 +38,9 @@ void attend_f16_head_impl(const uint16_t* const* k_rows, const uint16_t* const* 
       vs = __builtin_expf(score - m);
     }
     Ops::mad_h(acc16, v_rows[p] + offset, vs, n);
-    s = __builtin_fmaf(s, ms, vs);  // llama.cpp's S = S*ms + vs, contracted to an FMA by its compiler
+    // llama.cpp's S = S*ms + vs, contracted to an FMA as the build that wrote ../shared's goldens
+    // does (node-llama-cpp 3.21.1's GCC 11 build rounds S*ms first: docs/HARDENING.md).
+    s = __builtin_fmaf(s, ms, vs);
   }
   Ops::to_f32(acc16, out, n);
   Ops::scale(out, s == 0 ? 0.0f : 1.0f / s, n);
