@@ -173,10 +173,15 @@ void handle_show(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   if (!own && rec.has_chat_template) {
     std::shared_ptr<const chat::ChatTemplate> parsed;
     if (auto loaded = ctx.manager.cache().status(rec.id); loaded && loaded->state == manager::ModelState::kLoaded) {
-      ModelHold hold;  // only a resident model's template is at hand without reading the file
-      if (!acquire_model(ctx, rec.id, std::nullopt, &hold)) {
-        tmpl = hold.model->chat_template();
-        if (!chat_template_for(ctx, *hold.model, &parsed) && parsed->caps().supports_tools) caps.push_back("tools");
+      // Only a resident model's template is at hand without reading the file. Showing it is no
+      // use of the model (no access, history or hit counted) and never waits nor evicts for it.
+      manager::AcquireOptions peek;
+      peek.count_access = false;
+      peek.allow_evict = false;
+      Result<manager::Lease> lease = ctx.manager.cache().acquire(rec.id, peek);
+      if (const manager::EngineModel* model = lease.ok() ? lease->model().engine_model() : nullptr) {
+        tmpl = model->chat_template();
+        if (!chat_template_for(ctx, *model, &parsed) && parsed->caps().supports_tools) caps.push_back("tools");
       }
     }
   }

@@ -179,3 +179,29 @@ describe('ollama API', () => {
     await assert.rejects(ollama.delete({ model: 'nope' }), (e) => e.status_code === 404);
   });
 });
+
+describe('ollama show on a loaded model', () => {
+  let server, ollama;
+  before(async () => {
+    const dirs = makeModelsDir([QWEN3 + '.gguf']);  // the file's own template: read from the loaded model
+    server = await startServer(['--models-dir', dirs.models, '--state-dir', dirs.state, ...common]);
+    ollama = new Ollama({ host: server.url });
+  });
+  after(async () => {
+    if (server) await server.stop();
+  });
+
+  test('shows the file\'s template without counting a use of the model', async () => {
+    await ollama.generate({ model: QWEN3, prompt: 'Hi', options: { num_predict: 1 } });
+    const used = async () => {
+      const m = await server.model(QWEN3);
+      return { state: m.state, accesses: m.registry.access_count, last: m.registry.last_access_ms };
+    };
+    const before = await used();
+    assert.equal(before.state, 'loaded');
+    const show = await ollama.show({ model: QWEN3 });
+    assert.match(show.template, /<\|im_start\|>/);  // ChatML, without tools
+    assert.deepEqual(show.capabilities, ['completion', 'embedding']);
+    assert.deepEqual(await used(), before);
+  });
+});
