@@ -47,6 +47,7 @@ struct OllamaRun {
   std::string error;
   engine::RequestTimings timings;
   double load_ms = 0;
+  double first_token_s = -1;
   bool client_gone = false;
 
   ~OllamaRun() {
@@ -57,7 +58,9 @@ struct OllamaRun {
     s.outcome = !error.empty() ? "error" : client_gone ? "cancelled" : "ok";
     s.prompt_tokens = timings.prompt_tokens;
     s.cached_tokens = timings.cached_tokens;
+    s.disk_tokens = timings.disk_tokens;
     s.generated_tokens = timings.generated_tokens;
+    s.ttft_s = first_token_s;
     s.decode_tps = timings.decode_tps();
     ctx->metrics.record_generation(s);
   }
@@ -70,6 +73,7 @@ struct OllamaRun {
       if (reason == engine::FinishReason::kNone) reason = ev.result.reason;
       return "";
     }
+    if (first_token_s < 0) first_token_s = plan.since_request.elapsed_s();
     // The answer's tokens: a step that ends at the length limit still added one; an end token did not.
     if (ev.step.token >= 0 && (!ev.step.finished || ev.step.reason == engine::FinishReason::kLength))
       generated.push_back(ev.step.token);

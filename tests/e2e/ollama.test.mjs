@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ollama } from 'ollama';
 
-import { makeModelsDir, sharedDir, startServer } from './server.mjs';
+import { makeModelsDir, metricValue, sharedDir, startServer } from './server.mjs';
 
 const QWEN = 'qwen2-d256-q4_k_m';    // no template of its own: ChatML
 const QWEN3 = 'qwen3-d256-q4_k_m';   // given Qwen3's template (Hermes <tool_call> blocks) through hangar.toml
@@ -193,6 +193,9 @@ describe('ollama show on a loaded model', () => {
 
   test('shows the file\'s template without counting a use of the model', async () => {
     await ollama.generate({ model: QWEN3, prompt: 'Hi', options: { num_predict: 1 } });
+    // The generation is in the metrics as an OpenAI one is, time to first token included.
+    const metrics = (await server.request('GET', '/metrics')).body;
+    assert.equal(metricValue(metrics, 'hangar_time_to_first_token_seconds_count', `model="${QWEN3}"`), 1);
     const used = async () => {
       const m = await server.model(QWEN3);
       return { state: m.state, accesses: m.registry.access_count, last: m.registry.last_access_ms };
