@@ -13,7 +13,8 @@ namespace hangar::api {
 // Ollama's error shape, {"error": "..."}, with the status of `e` (and its Retry-After).
 void send_ollama_error(httplib::Response& res, const ApiError& e);
 
-// Now as Ollama writes times: RFC 3339 in UTC with nanoseconds ("2026-12-04T22:47:15.123456789Z").
+// Now, or a unix time in ms, in RFC 3339 in UTC with milliseconds ("2026-12-04T22:47:15.123Z");
+// Ollama writes nanoseconds, which its clients parse alike.
 std::string rfc3339_now();
 std::string rfc3339_from_ms(int64_t unix_ms);
 
