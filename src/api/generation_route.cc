@@ -36,8 +36,9 @@ struct Run {
 
   const Tokenizer& tok() const { return hold.model->tokenizer(); }
 
-  // Applies one event to its choice. Returns the new text and log-probabilities for a step.
-  void apply(const ChoiceEvent& ev, std::string* text, std::vector<engine::TokenLogprob>* lps) {
+  // Applies one event to its choice. Sets a step's new text and log-probabilities (for a
+  // stream; null for an answer sent whole, which reads them from the choice).
+  void apply(const ChoiceEvent& ev, std::string* text = nullptr, std::vector<engine::TokenLogprob>* lps = nullptr) {
     ChoiceState& c = choices[ev.index];
     if (ev.done) {
       c.done = true;
@@ -53,10 +54,10 @@ struct Run {
     if (first_token_s < 0) first_token_s = plan.since_request.elapsed_s();
     const engine::StepOutput& s = ev.step;
     if (!s.prompt_logprobs.empty()) c.prefix_logprobs = s.prompt_logprobs;  // first step only
-    *text = s.text;
+    if (text) *text = s.text;
     c.text += s.text;
     if (s.logprob && step_is_content(s, tok(), plan.params.ignore_eos)) {
-      lps->push_back(*s.logprob);
+      if (lps) lps->push_back(*s.logprob);
       c.logprobs.push_back(*s.logprob);
     }
     if (s.finished) c.reason = s.reason;
@@ -125,9 +126,7 @@ struct Run {
 };
 
 void respond_collected(Run& run, const httplib::Request& req, httplib::Response& res) {
-  std::string text;
-  std::vector<engine::TokenLogprob> lps;
-  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](ChoiceEvent& ev) { run.apply(ev, &text, &lps); });
+  run.client_gone = !collect_events(*run.ctx, req, *run.job, [&](ChoiceEvent& ev) { run.apply(ev); });
   if (run.client_gone) {
     send_error(res, api_error(499, "the client closed the connection"));  // nobody reads it
     return;
