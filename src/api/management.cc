@@ -14,6 +14,8 @@ Json status_json(const manager::ModelStatus& s) {
   j["id"] = s.id;
   j["state"] = manager::model_state_name(s.state);
   j["bytes"] = s.bytes;
+  j["tier"] = manager::model_tier_name(s.tier);
+  j["gpu_bytes"] = s.gpu_bytes;
   j["pinned"] = s.pinned;
   j["in_flight"] = s.in_flight;
   j["waiting"] = s.waiting;
@@ -72,6 +74,11 @@ Json stats_json(ServerContext& ctx) {
   j["budget"] = {{"effective_bytes", c.bytes_budget},
                  {"configured", m.monitor().options().auto_budget ? Json("auto") : Json(o.budget_bytes)},
                  {"reason", c.budget_reason}};
+  // The GPU tier (budget 0: none): copies between GPU and host memory, not loads.
+  j["gpu"] = {{"budget_bytes", c.gpu_bytes_budget}, {"used_bytes", c.gpu_bytes_used},
+              {"reason", c.gpu_budget_reason},      {"promotions", c.promotions},
+              {"demotions", c.demotions},           {"promotion_failures", c.promotion_failures},
+              {"total_promote_ms", c.total_promote_ms}};
   j["loaded"] = c.loaded;
   j["max_loaded"] = c.max_loaded;
   j["policy"] = manager::eviction_policy_name(o.policy);

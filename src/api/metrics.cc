@@ -168,6 +168,19 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
     sample(out, "hangar_model_memory_bytes", model_label(s.id), double(s.bytes));
     resident += s.state == manager::ModelState::kLoaded;
   }
+  header(out, "hangar_model_tier", "gauge",
+         "Where each model's weights are: 1 for its tier (gpu; host: a CPU model or one demoted from the GPU; "
+         "disk: not loaded), 0 for the others.");
+  for (const auto& s : c.models) {
+    for (manager::ModelTier t : {manager::ModelTier::kGpu, manager::ModelTier::kHost, manager::ModelTier::kDisk})
+      sample(out, "hangar_model_tier", model_label(s.id) + ",tier=\"" + manager::model_tier_name(t) + "\"",
+             s.tier == t ? 1.0 : 0.0);
+  }
+  header(out, "hangar_model_gpu_memory_bytes", "gauge", "GPU bytes of each resident model.");
+  for (const auto& s : c.models) {
+    if (s.state != manager::ModelState::kUnloaded)
+      sample(out, "hangar_model_gpu_memory_bytes", model_label(s.id), double(s.gpu_bytes));
+  }
   header(out, "hangar_model_in_flight", "gauge", "Requests holding each model now.");
   for (const auto& s : c.models) sample(out, "hangar_model_in_flight", model_label(s.id), double(s.in_flight));
   header(out, "hangar_model_requests_running", "gauge", "Requests in a resident model's engine slots now.");
@@ -191,6 +204,13 @@ std::string Metrics::render(const ManagerSnapshot& snap) const {
          "The effective memory budget (0: none); it follows the machine's free memory.");
   sample(out, "hangar_memory_budget_bytes", "", double(c.bytes_budget));
   single(out, "hangar_models_resident", "gauge", "Models loaded now.", double(resident));
+  single(out, "hangar_gpu_memory_used_bytes", "gauge", "GPU bytes of all resident models.", double(c.gpu_bytes_used));
+  single(out, "hangar_gpu_memory_budget_bytes", "gauge", "The GPU memory budget (0: no GPU tier).",
+         double(c.gpu_bytes_budget));
+  single(out, "hangar_model_promotions_total", "counter",
+         "Models copied back from host memory to the GPU for a request (not loads).", double(c.promotions));
+  single(out, "hangar_model_demotions_total", "counter",
+         "Models moved from the GPU to host memory to make room on the GPU.", double(c.demotions));
   single(out, "hangar_process_resident_bytes", "gauge",
          "The server's RSS at the last memory check.", double(snap.monitor.last.process_rss));
   single(out, "hangar_memory_pressure_events_total", "counter",

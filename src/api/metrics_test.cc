@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace hangar::api {
 namespace {
 
@@ -70,6 +72,38 @@ TEST(Metrics, RendersRequestsTokensAndHistogramsPerModel) {
   EXPECT_TRUE(has_line(text, "hangar_kv_cache_capacity_bytes{model=\"qwen\"} 1024"));
   EXPECT_TRUE(has_line(text, "hangar_kv_cache_usage_ratio{model=\"qwen\"} 0.25"));
   EXPECT_TRUE(has_line(text, "# TYPE hangar_time_to_first_token_seconds histogram"));
+}
+
+TEST(Metrics, EachModelsTierAndTheGpuMemory) {
+  Metrics m;
+  ManagerSnapshot snap;
+  snap.cache.gpu_bytes_used = 700;
+  snap.cache.gpu_bytes_budget = 1000;
+  snap.cache.promotions = 3;
+  snap.cache.demotions = 4;
+  for (auto [id, tier, state] : {std::tuple{"big", manager::ModelTier::kGpu, manager::ModelState::kLoaded},
+                                 std::tuple{"cold", manager::ModelTier::kHost, manager::ModelState::kLoaded},
+                                 std::tuple{"gone", manager::ModelTier::kDisk, manager::ModelState::kUnloaded}}) {
+    manager::ModelStatus st;
+    st.id = id;
+    st.state = state;
+    st.tier = tier;
+    st.gpu_bytes = tier == manager::ModelTier::kGpu ? 700 : 0;
+    snap.cache.models.push_back(st);
+  }
+  const std::string text = m.render(snap);
+  EXPECT_TRUE(has_line(text, "hangar_model_tier{model=\"big\",tier=\"gpu\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "hangar_model_tier{model=\"big\",tier=\"host\"} 0"));
+  EXPECT_TRUE(has_line(text, "hangar_model_tier{model=\"cold\",tier=\"host\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_model_tier{model=\"cold\",tier=\"gpu\"} 0"));
+  EXPECT_TRUE(has_line(text, "hangar_model_tier{model=\"gone\",tier=\"disk\"} 1"));
+  EXPECT_TRUE(has_line(text, "hangar_model_gpu_memory_bytes{model=\"big\"} 700"));
+  EXPECT_TRUE(has_line(text, "hangar_model_gpu_memory_bytes{model=\"cold\"} 0"));
+  EXPECT_EQ(text.find("hangar_model_gpu_memory_bytes{model=\"gone\"}"), std::string::npos);
+  EXPECT_TRUE(has_line(text, "hangar_gpu_memory_used_bytes 700"));
+  EXPECT_TRUE(has_line(text, "hangar_gpu_memory_budget_bytes 1000"));
+  EXPECT_TRUE(has_line(text, "hangar_model_promotions_total 3"));
+  EXPECT_TRUE(has_line(text, "hangar_model_demotions_total 4"));
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {

@@ -8,6 +8,9 @@ Json model_live_json(const manager::ModelStatus* st) {
   Json m;
   m["state"] = manager::model_state_name(st ? st->state : manager::ModelState::kUnloaded);
   m["memory_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->bytes : 0;
+  // Where its weights are: gpu, host (a CPU model, or a GPU model demoted to host memory), disk.
+  m["tier"] = manager::model_tier_name(st ? st->tier : manager::ModelTier::kDisk);
+  m["gpu_bytes"] = st && st->state != manager::ModelState::kUnloaded ? st->gpu_bytes : 0;
   m["pinned"] = st ? st->pinned : false;
   m["in_flight"] = st ? st->in_flight : 0;
   m["waiting"] = st ? st->waiting : 0;

@@ -30,6 +30,7 @@ struct ServeOptions {
   int port = 8080;
   std::string state_dir = "./state";
   std::string memory_budget = "auto";
+  std::string gpu_memory_budget = "auto";
   int max_loaded = 0;
   int queue_size = 64;
   std::string queue_timeout = "60s";
@@ -129,7 +130,12 @@ int fit_connections_to_fd_limit(int wanted) {
 }
 
 // Turns the flags into the manager's configuration; errors name the flag.
-Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::MemoryReader& memory) {
+// Free GPU memory for --gpu-memory-budget auto. This build's engine has no GPU backend, so no
+// GPU is there for it: auto means no GPU tier. The GPU backend's reading replaces this (issue 13).
+std::optional<uint64_t> free_gpu_memory() { return std::nullopt; }
+
+Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::MemoryReader& memory,
+                                              const manager::GpuMemoryReader& free_gpu) {
   manager::ManagerConfig c;
   c.models_dir = o.models_dir;
   c.state_dir = o.state_dir;
@@ -139,6 +145,8 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   } else {
     HANGAR_ASSIGN(c.cache.budget_bytes, manager::parse_bytes(o.memory_budget, "--memory-budget"));
   }
+  HANGAR_ASSIGN(c.cache.gpu_budget_bytes,
+                manager::gpu_memory_budget(o.gpu_memory_budget, free_gpu, &c.cache.gpu_budget_reason));
   c.cache.max_loaded = o.max_loaded;
   std::optional<manager::EvictionPolicy> policy = manager::parse_eviction_policy(o.eviction);
   if (!policy) return Error("--eviction: expected lru, lfu, fifo or cost, got '" + o.eviction + "'");
@@ -207,7 +215,7 @@ int serve(const ServeOptions& o) {
   signal(SIGPIPE, SIG_IGN);
 
   manager::ProcMemoryReader memory;
-  Result<manager::ManagerConfig> config = manager_config(o, memory);
+  Result<manager::ManagerConfig> config = manager_config(o, memory, free_gpu_memory);
   if (!config.ok()) return fail(config.error().message());
   Result<uint64_t> max_body = manager::parse_bytes(o.max_body, "--max-body-size");
   if (!max_body.ok()) return fail(max_body.error().message());
@@ -280,7 +288,9 @@ int serve(const ServeOptions& o) {
   log_info("hangar serve: listening on http://" + o.host + ":" + std::to_string(server.port()) + " (" +
            std::to_string(mgr.registry().list().size()) + " models in '" + o.models_dir + "', budget " +
            (cache.budget_bytes ? manager::format_bytes(mgr.cache().budget_bytes()) : std::string("none")) +
-           (config->pressure.auto_budget ? " (auto)" : "") + ", eviction " +
+           (config->pressure.auto_budget ? " (auto)" : "") +
+           (cache.gpu_budget_bytes ? ", GPU budget " + manager::format_bytes(cache.gpu_budget_bytes) : std::string()) +
+           ", eviction " +
            manager::eviction_policy_name(cache.policy) + ", ctx " + std::to_string(o.ctx) + " x " +
            std::to_string(o.parallel) + " sequences, " + std::to_string(pool.size()) + " threads" +
            (key->empty() ? "" : ", API key required") + ")");
@@ -319,6 +329,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--memory-budget", o->memory_budget,
                   "bytes all loaded models may take: auto (80% of what the machine or cgroup gives, followed "
                   "while it runs) or a size such as 8G, 512Mi; either shrinks when the machine runs short")
+      ->capture_default_str();
+  cmd->add_option("--gpu-memory-budget", o->gpu_memory_budget,
+                  "GPU bytes GPU models may take (the first tier: an idle GPU model that must make room is "
+                  "demoted to host memory, not unloaded): auto (free GPU memory less 5%, at least 512 MiB; no GPU: "
+                  "no GPU tier) or a size such as 40G; 0: no GPU tier")
       ->capture_default_str();
   cmd->add_option("--max-loaded", o->max_loaded, "most models loaded at once (0: no count cap)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "manager/units.h"
+
 namespace hangar::manager {
 namespace {
 
@@ -110,6 +112,32 @@ MemorySnapshot ProcMemoryReader::read() {
 
 uint64_t auto_memory_budget(const MemorySnapshot& s, double fraction) {
   return static_cast<uint64_t>(static_cast<double>(s.process_rss + s.headroom()) * fraction);
+}
+
+uint64_t gpu_memory_margin(uint64_t free_bytes) {
+  return std::max<uint64_t>(free_bytes / 20, uint64_t{512} << 20);
+}
+
+Result<uint64_t> gpu_memory_budget(const std::string& value, const GpuMemoryReader& free_gpu, std::string* reason) {
+  std::string why;
+  uint64_t budget = 0;
+  if (value == "auto") {
+    const std::optional<uint64_t> free = free_gpu ? free_gpu() : std::nullopt;
+    if (!free) {
+      why = "auto: no GPU, no GPU tier";
+    } else {
+      const uint64_t margin = gpu_memory_margin(*free);
+      budget = *free > margin ? *free - margin : 0;
+      why = "auto: " + format_bytes(*free) + " of GPU memory free less a margin of " + format_bytes(margin);
+      // A GPU too full to leave anything: no tier rather than a budget nothing fits.
+      if (budget == 0) why += ": nothing left, no GPU tier";
+    }
+  } else {
+    HANGAR_ASSIGN(budget, parse_bytes(value, "--gpu-memory-budget"));
+    why = budget ? "fixed: --gpu-memory-budget " + format_bytes(budget) : "--gpu-memory-budget 0: no GPU tier";
+  }
+  if (reason != nullptr) *reason = why;
+  return budget;
 }
 
 }  // namespace hangar::manager

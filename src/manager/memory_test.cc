@@ -67,6 +67,31 @@ TEST(MemoryReader, RealProcOfThisProcessIsPlausible) {
   EXPECT_GT(s.system_available, 0u);
 }
 
+TEST(GpuMemoryBudget, AutoIsTheFreeGpuMemoryLessAMarginAndNoTierWithoutAGpu) {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  std::string reason;
+  uint64_t free_now = 80 * kGiB;
+  GpuMemoryReader gpu = [&free_now]() -> std::optional<uint64_t> { return free_now; };
+  // 5% of 80 GiB is over the 512 MiB floor.
+  EXPECT_EQ(*gpu_memory_budget("auto", gpu, &reason), 76 * kGiB);
+  EXPECT_NE(reason.find("free less a margin of 4.00 GiB"), std::string::npos) << reason;
+  free_now = 4 * kGiB;  // 5% is 204.8 MiB: the floor applies
+  EXPECT_EQ(*gpu_memory_budget("auto", gpu), 4 * kGiB - 512 * kMiB);
+  free_now = 100 * kMiB;  // less than the margin: no tier
+  EXPECT_EQ(*gpu_memory_budget("auto", gpu, &reason), 0u);
+  EXPECT_NE(reason.find("no GPU tier"), std::string::npos) << reason;
+  GpuMemoryReader none = []() -> std::optional<uint64_t> { return std::nullopt; };
+  EXPECT_EQ(*gpu_memory_budget("auto", none, &reason), 0u);
+  EXPECT_EQ(reason, "auto: no GPU, no GPU tier");
+  EXPECT_EQ(*gpu_memory_budget("auto", nullptr), 0u);
+  // A size is taken as given, GPU or not; 0 turns the tier off.
+  EXPECT_EQ(*gpu_memory_budget("24Gi", none), 24 * kGiB);
+  EXPECT_EQ(*gpu_memory_budget("0", gpu), 0u);
+  Result<uint64_t> bad = gpu_memory_budget("lots", gpu);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message().rfind("--gpu-memory-budget: 'lots' is not a byte size", 0), 0u) << bad.error().message();
+}
+
 TEST(MemoryPressure, Decisions) {
   MemorySnapshot s;
   s.system_total = 16 * kGiB;

@@ -33,6 +33,7 @@ struct CacheOptions {
   // must make room is demoted to host memory (counted in budget_bytes) rather than unloaded.
   // 0 = no GPU tier: nothing is demoted nor counted against a GPU cap.
   uint64_t gpu_budget_bytes = 0;
+  std::string gpu_budget_reason;  // how it was reached (--gpu-memory-budget auto or a size), for stats
   int max_loaded = 0;         // 0 = no count cap
   EvictionPolicy policy = EvictionPolicy::kLru;
   int64_t keep_alive_ms = 5 * 60 * 1000;  // 0 = unload when idle; -1 = never
@@ -152,6 +153,7 @@ struct CacheStats {
   uint64_t bytes_used = 0, bytes_budget = 0;  // bytes_budget: the effective budget
   std::string budget_reason;                  // why the effective budget is what it is
   uint64_t gpu_bytes_used = 0, gpu_bytes_budget = 0;  // gpu_bytes_budget 0: no GPU tier
+  std::string gpu_budget_reason;
   int loaded = 0, max_loaded = 0;  // loaded counts loading ones too
   std::vector<ModelStatus> models;  // every model the cache has seen, by id
   std::vector<EvictionRecord> recent_evictions;  // the latest, oldest first

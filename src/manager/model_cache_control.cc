@@ -220,6 +220,7 @@ CacheStats ModelCache::stats() const {
   s.bytes_budget = budget_;
   s.gpu_bytes_used = gpu_used_locked();
   s.gpu_bytes_budget = options_.gpu_budget_bytes;
+  s.gpu_budget_reason = options_.gpu_budget_reason;
   s.budget_reason = budget_reason_;
   s.loaded = resident_count_locked();
   s.max_loaded = options_.max_loaded;

@@ -47,12 +47,14 @@ describe('learned footprints', () => {
     for (const id of MODELS) {
       const before = await server.model(id);
       assert.equal(before.footprint.source, 'estimate');
+      assert.equal(before.tier, 'disk');
       assert.equal(before.footprint.measured_bytes, null);
       assert.equal(before.footprint.admission_bytes, before.estimated_bytes);
       const loaded = await server.request('POST', `/v1/models/${id}/load`);
       assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
       const after = await server.model(id);
       assert.equal(after.footprint.source, 'measured');
+      assert.equal(after.tier, 'host');  // a CPU model: no GPU tier
       assert.equal(after.footprint.measured_bytes, after.memory_bytes);
       assert.equal(after.footprint.admission_bytes, after.memory_bytes);
       const error = (after.footprint.estimated_bytes - after.memory_bytes) / after.memory_bytes;
@@ -63,6 +65,7 @@ describe('learned footprints', () => {
     // Unloaded and loaded again: the dry run and the load count the measured figure, which the
     // new measurement matches within 5%.
     assert.equal((await server.request('DELETE', '/v1/models/' + LLAMA)).status, 200);
+    assert.equal((await server.model(LLAMA)).tier, 'disk');
     const fit = (await server.request('GET', `/v1/models/${LLAMA}/fit`)).body;
     assert.equal(fit.needed_bytes, measured[LLAMA]);
     assert.equal(fit.measured, true);
@@ -74,6 +77,27 @@ describe('learned footprints', () => {
     assert.equal(s.unloads.manual, 1);
     assert.equal(s.recent_evictions.at(-1).id, LLAMA);
     assert.equal(s.recent_evictions.at(-1).reason, 'manual');
+  });
+
+  test('CPU models are in the host tier in the list, stats and /metrics, never on the GPU', async () => {
+    const list = (await server.request('GET', '/v1/models')).body.data;
+    assert.equal(list.length, MODELS.length);
+    for (const m of list) {
+      assert.equal(m.tier, 'host', JSON.stringify(m));  // all three loaded by the test above
+      assert.equal(m.gpu_bytes, 0);
+    }
+    const s = await server.stats();
+    assert.equal(s.models.find((m) => m.id === QWEN).tier, 'host');
+    assert.equal(s.gpu.used_bytes, 0);
+    assert.equal(s.gpu.promotions, 0);
+    assert.equal(s.gpu.demotions, 0);
+    // --gpu-memory-budget auto on a machine or build without a GPU: no GPU tier.
+    if (s.gpu.budget_bytes === 0) assert.match(s.gpu.reason, /no GPU tier/);
+    const metrics = (await server.request('GET', '/metrics')).body;
+    assert.match(metrics, new RegExp(`^hangar_model_tier\\{model="${QWEN}",tier="host"\\} 1$`, 'm'));
+    assert.match(metrics, new RegExp(`^hangar_model_tier\\{model="${QWEN}",tier="disk"\\} 0$`, 'm'));
+    assert.doesNotMatch(metrics, /^hangar_model_tier\{[^}]*tier="gpu"\} 1$/m);
+    assert.match(metrics, /^hangar_gpu_memory_used_bytes 0$/m);
   });
 
   test('a restart admits on the footprints stored in the state file', async () => {
@@ -344,8 +368,9 @@ describe('before any load, and what the stats show', () => {
   const own = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
   let server, events;
   before(async () => {
+    // A GPU budget changes nothing for CPU models: they have no GPU tier.
     server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--memory-budget', 'auto',
-      '--max-loaded', '1', '--parallel', '1', ...common]);
+      '--gpu-memory-budget', '3Gi', '--max-loaded', '1', '--parallel', '1', ...common]);
     events = await subscribeEvents(server);
   });
   after(async () => {
@@ -383,7 +408,9 @@ describe('before any load, and what the stats show', () => {
     for (const r of rs) assert.equal(r.status, 200, JSON.stringify(r.body));
     await waitFor('the loaded event', async () => events.events.some((e) => e.type === 'loaded' && e.model === LLAMA));
     assert.equal(events.events.filter((e) => e.type === 'loaded' && e.model === LLAMA).length, 1);
-    assert.equal((await server.stats()).loads, 2);  // QWEN's, then LLAMA's once
+    const s = await server.stats();
+    assert.equal(s.loads, 2);  // QWEN's, then LLAMA's once
+    assert.equal(s.models.find((m) => m.id === QWEN).tier, 'disk');  // evicted (max-loaded 1), not demoted
   });
 
   test('--memory-budget auto: stats show the effective budget and why, and every background job', async () => {
@@ -393,6 +420,9 @@ describe('before any load, and what the stats show', () => {
     assert.equal(s.budget.effective_bytes, s.bytes_budget);
     assert.match(s.budget.reason, /^auto: 80% of the |what the machine can give|memory pressure/);
     assert.equal(s.memory.budget_reason, s.budget.reason);
+    assert.equal(s.gpu.budget_bytes, 3 * 2 ** 30);
+    assert.match(s.gpu.reason, /^fixed: --gpu-memory-budget 3\.00 GiB/);
+    assert.equal(s.gpu.demotions, 0);
     for (const job of ['keep_alive', 'settings', 'kv_trim', 'rescan', 'headers', 'prune', 'history', 'sqlite']) {
       const j = s.background.jobs[job];
       assert.ok(j, `job ${job} in ${JSON.stringify(Object.keys(s.background.jobs))}`);
