@@ -52,6 +52,11 @@ std::string error_reply(const ApiError& e, const std::string& extra_headers = ""
   return out + extra_headers + "\r\n" + body;
 }
 
+// The refusal of a request that arrives while the server shuts down: another replica may take it.
+ApiError shutting_down() {
+  return api_error(503, "the server is shutting down; retry (another replica)", "shutting_down");
+}
+
 void endpoint_of(const sockaddr_storage& a, std::string* ip, int* port) {
   char buf[INET6_ADDRSTRLEN] = "";
   if (a.ss_family == AF_INET) {
@@ -342,6 +347,12 @@ void HttpListener::poll_loop() {
     c->phase = Conn::Phase::kReading;
     refuse(*c, api_error(503, "the server is stopping"), now);
   }
+  // A request still arriving (a head, or a body after its head was taken, neither counted in
+  // flight) gets the answer a draining listener gives it, also when the stop came right after
+  // drain() and this loop never saw the drain.
+  for (auto& [fd, c] : conns_)
+    if (!c->dead && c->phase == Conn::Phase::kReading && (c->reader.started() || !c->in.empty()))
+      refuse(*c, shutting_down(), now);
   for (auto& t : workers_) t.join();
   workers_.clear();
   take_returned(now);
@@ -495,9 +506,7 @@ void HttpListener::advance(Conn& c, int64_t now) {
     if (s == State::kFailed) return refuse(c, api_error(c.reader.error_status(), c.reader.error_message()), now);
     if (s != State::kHead && !c.admitted) {
       c.admitted = true;
-      if (draining_)
-        return refuse(c, api_error(503, "the server is shutting down; retry (another replica)", "shutting_down"),
-                      now);
+      if (draining_) return refuse(c, shutting_down(), now);
       if (MaybeError e = admit_(c.reader.head()))
         return refuse(c, *e, now);
       if (c.reader.expects_continue()) {

@@ -187,3 +187,21 @@ test('SIGTERM: requests cut at --shutdown-grace end with their last event, on ev
   assert.equal(second.reasons.length, 1);
   assert.deepEqual(await server.exited, { code: 0, signal: null });
 });
+
+test('SIGTERM with nothing in flight: requests still arriving get 503, not a silent close', async () => {
+  const server = await serve('60s');
+  // A head still arriving, and a body still arriving after its head was taken.
+  const head = await openConnection(server.port);
+  head.send('GET /v1/models HTTP/1.1\r\nHost: x\r\n');
+  const body = await openConnection(server.port);
+  body.send('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"pro');
+  await waitFor('both to be read', async () => (await server.stats()).models !== undefined);
+  process.kill(server.pid, 'SIGTERM');
+  for (const c of [head, body]) {
+    const r = await c.response();
+    assert.equal(r.status, 503);
+    assert.ok(Number(r.headers['retry-after']) > 0);
+    await c.closed;
+  }
+  assert.deepEqual(await server.exited, { code: 0, signal: null });
+});
