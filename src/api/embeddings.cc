@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "api/generation_job.h"
 #include "api/generation_route.h"
@@ -11,6 +12,7 @@
 #include "api/routes.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/prompt_check.h"
 
 namespace hangar::api {
 namespace {
@@ -38,21 +40,16 @@ void finish_vector(std::vector<float>& v, int32_t dimensions, bool normalize) {
     for (float& x : v) x = static_cast<float>(x / norm);
 }
 
-// An input's token ids against the model: in its vocabulary, and shorter than its context
-// unless cut to it (`truncate`, Ollama's default). A 400 naming the input.
+// An input's token ids against the model, with the scheduler's own check (engine::check_prompt):
+// in its vocabulary, and shorter than its context unless cut to it (`truncate`, Ollama's
+// default). A 400 naming the input.
 MaybeError check_input(const std::vector<int32_t>& tokens, int32_t n_vocab, int32_t n_ctx, bool truncate,
                        const std::string& param) {
-  if (tokens.empty()) return bad_request(param, "'" + param + "' is empty (no tokens)");
-  for (int32_t t : tokens)
-    if (t < 0 || t >= n_vocab)
-      return bad_request(param, "token id " + std::to_string(t) + " is outside the model's vocabulary of " +
-                                    std::to_string(n_vocab));
-  if (!truncate && static_cast<int64_t>(tokens.size()) >= n_ctx)
-    return bad_request(param,
-                       "'" + param + "' has " + std::to_string(tokens.size()) +
-                           " tokens, which does not fit the context of " + std::to_string(n_ctx) + " tokens",
-                       "context_length_exceeded");
-  return std::nullopt;
+  const int32_t limit = truncate ? std::numeric_limits<int32_t>::max() : n_ctx;  // a cut input fits
+  const std::optional<engine::PromptError> bad = engine::check_prompt(tokens, n_vocab, limit);
+  if (!bad) return std::nullopt;
+  const bool too_long = bad->kind == engine::PromptError::Kind::kTooLong;
+  return bad_request(param, "'" + param + "': " + bad->message, too_long ? "context_length_exceeded" : "");
 }
 
 std::string input_param(const EmbeddingRequest& r, size_t i) {
