@@ -1,7 +1,9 @@
-// Tool planning for chat requests: template support, the call format, grammars, kept markers.
+// Chat requests on a model: tool planning (template support, call format, grammars, kept markers), the prompt.
 #include "api/chat_tools.h"
 
+#include "api/json_fields.h"
 #include "api/tool_grammar.h"
+#include "base/profiler.h"
 
 namespace hangar::api {
 
@@ -32,6 +34,16 @@ MaybeError plan_tools(const ChatRequest& cr, const chat::ChatTemplate& tmpl, con
   if (!g.ok()) return bad_request("tools", g.error().message());
   out->grammar = std::make_shared<const grammar::Grammar>(std::move(g).value());
   return std::nullopt;
+}
+
+MaybeError render_chat_request(ServerContext& ctx, const ChatRequest& cr, const manager::EngineModel& model,
+                               ToolPlan* tools, std::string* prompt) {
+  std::shared_ptr<const chat::ChatTemplate> tmpl;
+  HANGAR_API_TRY(chat_template_for(ctx, model, &tmpl));
+  if (tools) HANGAR_API_TRY(plan_tools(cr, *tmpl, model, tools));
+  ProfileScope scope(ctx.options.profiler, "chat template");
+  return render_chat_prompt(ctx, model, *tmpl, cr.messages, cr.tools, cr.add_generation_prompt,
+                            cr.chat_template_kwargs, prompt);
 }
 
 }  // namespace hangar::api

@@ -1,10 +1,12 @@
-// Tools on chat requests: what a request's tools, tool_choice and the model's template call for.
+// Chat requests on a model: what its tools, tool_choice and the model's template call for, and the prompt.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "api/api_error.h"
+#include "api/context.h"
 #include "api/request.h"
 #include "api/tool_calls.h"
 #include "chat/chat_template.h"
@@ -26,5 +28,12 @@ struct ToolPlan {
 // schemas with unsupported keywords (param tools).
 MaybeError plan_tools(const ChatRequest& cr, const chat::ChatTemplate& tmpl, const manager::EngineModel& model,
                       ToolPlan* out);
+
+// The prompt of chat request `cr` on `model`, as every chat route builds it: the model's
+// template (chat_template_for), the request's tools planned against it into `tools` unless
+// that is null (plan_tools), then the render (render_chat_prompt, timed as "chat template"
+// under --profile). Errors are the responses to send.
+MaybeError render_chat_request(ServerContext& ctx, const ChatRequest& cr, const manager::EngineModel& model,
+                               ToolPlan* tools, std::string* prompt);
 
 }  // namespace hangar::api

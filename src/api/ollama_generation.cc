@@ -281,11 +281,7 @@ void handle(ServerContext& ctx, const httplib::Request& req, httplib::Response& 
   ToolPlan tools;
   std::string prompt;
   if (chat || !raw) {
-    std::shared_ptr<const chat::ChatTemplate> tmpl;
-    if (MaybeError e = chat_template_for(ctx, model, &tmpl)) return send_ollama_error(res, *e);
-    if (chat)
-      if (MaybeError e = plan_tools(cr, *tmpl, model, &tools)) return send_ollama_error(res, *e);
-    if (MaybeError e = render_chat_prompt(ctx, model, *tmpl, cr.messages, cr.tools, true, cr.chat_template_kwargs, &prompt))
+    if (MaybeError e = render_chat_request(ctx, cr, model, chat ? &tools : nullptr, &prompt))
       return send_ollama_error(res, *e);
   } else {
     prompt = oa["raw_prompt"].get<std::string>();

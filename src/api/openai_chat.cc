@@ -117,17 +117,9 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   apply_model_settings(ctx, body, &cr.model, &cr.common);
   ModelHold hold;
   if (MaybeError e = hold_model_for(ctx, cr.model, cr.common, &hold)) return send_error(res, *e);
-  std::shared_ptr<const chat::ChatTemplate> tmpl;
-  if (MaybeError e = chat_template_for(ctx, *hold.model, &tmpl)) return send_error(res, *e);
   ToolPlan tools;
-  if (MaybeError e = plan_tools(cr, *tmpl, *hold.model, &tools)) return send_error(res, *e);
   std::string prompt;
-  {
-    ProfileScope scope(ctx.options.profiler, "chat template");
-    if (MaybeError e = render_chat_prompt(ctx, *hold.model, *tmpl, cr.messages, cr.tools, cr.add_generation_prompt,
-                                          cr.chat_template_kwargs, &prompt))
-      return send_error(res, *e);
-  }
+  if (MaybeError e = render_chat_request(ctx, cr, *hold.model, &tools, &prompt)) return send_error(res, *e);
   if (MaybeError e = check_prompt_bytes(prompt, *hold.model, "messages")) return send_error(res, *e);
   const Tokenizer& tok = hold.model->tokenizer();
   std::vector<int32_t> tokens;

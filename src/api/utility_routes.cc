@@ -1,6 +1,7 @@
 // /health, /health/ready (for load balancers), /tokenize, /detokenize and /apply-template (llama.cpp's server routes, per model).
 #include "api/routes.h"
 
+#include "api/chat_tools.h"
 #include "api/json_fields.h"
 #include "api/model_settings.h"
 
@@ -66,12 +67,8 @@ void handle_apply_template(ServerContext& ctx, const httplib::Request& req, http
   if (MaybeError e = parse_chat_request(body, &cr)) return send_error(res, *e);
   ModelHold hold;
   if (MaybeError e = acquire_model(ctx, cr.model, cr.common.keep_alive_ms, &hold)) return send_error(res, *e);
-  std::shared_ptr<const chat::ChatTemplate> tmpl;
-  if (MaybeError e = chat_template_for(ctx, *hold.model, &tmpl)) return send_error(res, *e);
   std::string prompt;
-  if (MaybeError e = render_chat_prompt(ctx, *hold.model, *tmpl, cr.messages, cr.tools, cr.add_generation_prompt,
-                                        cr.chat_template_kwargs, &prompt))
-    return send_error(res, *e);
+  if (MaybeError e = render_chat_request(ctx, cr, *hold.model, /*tools=*/nullptr, &prompt)) return send_error(res, *e);
   send_json(res, 200, {{"prompt", prompt}});
 }
 
