@@ -55,6 +55,14 @@ MaybeError ollama_to_openai(const Json& body, Json* openai) {
     if (!body["messages"].is_array()) return bad_request("messages", "'messages' must be an array");
     Json messages = Json::array();
     for (Json m : body["messages"]) {
+      // No model here reads images: refused, as /api/generate refuses them, not dropped unseen.
+      if (m.is_object() && m.contains("images")) {
+        if (!(m["images"].is_null() || (m["images"].is_array() && m["images"].empty()))) {
+          const std::string param = "messages[" + std::to_string(messages.size()) + "].images";
+          return bad_request(param, "'" + param + "': images are not supported by hangar");
+        }
+        m.erase("images");
+      }
       // Ollama's calls have no type or id; the templates and our parser expect OpenAI's shape.
       if (m.is_object() && m.contains("tool_calls") && m["tool_calls"].is_array()) {
         for (size_t i = 0; i < m["tool_calls"].size(); ++i) {
@@ -64,7 +72,6 @@ MaybeError ollama_to_openai(const Json& body, Json* openai) {
           if (!c.contains("id")) c["id"] = "call_" + std::to_string(i);
         }
       }
-      if (m.is_object() && m.contains("images")) m.erase("images");
       messages.push_back(std::move(m));
     }
     o["messages"] = std::move(messages);

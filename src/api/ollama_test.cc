@@ -54,6 +54,11 @@ TEST(OllamaToOpenai, KeepAliveFormatThinkAndStream) {
   EXPECT_EQ(ms, 0);
 }
 
+TEST(OllamaToOpenai, EmptyImagesAreDropped) {
+  const Json o = mapped(R"({"model": "m", "messages": [{"role": "user", "content": "hi", "images": []}]})");
+  EXPECT_FALSE(o["messages"][0].contains("images"));
+}
+
 TEST(OllamaToOpenai, BadFieldsAreNamed) {
   for (const auto& [body, param] : std::vector<std::pair<const char*, const char*>>{
            {R"({"model": 5})", "model"},
@@ -61,7 +66,10 @@ TEST(OllamaToOpenai, BadFieldsAreNamed) {
            {R"({"model": "m", "format": "yaml"})", "format"},
            {R"({"model": "m", "options": [1]})", "options"},
            {R"({"model": "m", "options": {"num_predict": "many"}})", "options.num_predict"},
-           {R"({"model": "m", "messages": {}})", "messages"}}) {
+           {R"({"model": "m", "messages": {}})", "messages"},
+           // Images are refused, as /api/generate refuses them, not dropped unseen.
+           {R"({"model": "m", "messages": [{"role": "user", "content": "hi"},
+               {"role": "user", "content": "what is this?", "images": ["aGk="]}]})", "messages[1].images"}}) {
     Json out;
     MaybeError e = ollama_to_openai(Json::parse(body), &out);
     ASSERT_TRUE(e) << body;
