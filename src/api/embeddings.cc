@@ -17,9 +17,6 @@
 namespace hangar::api {
 namespace {
 
-// OpenAI's limit on inputs per request.
-constexpr size_t kMaxInputs = 2048;
-
 // llama.cpp's numbering of <arch>.pooling_type.
 Result<engine::Pooling> pooling_of_file(int32_t type) {
   switch (type) {
@@ -72,7 +69,7 @@ MaybeError parse_pooling(const Json& body, engine::Pooling* out) {
 MaybeError parse_embedding_request(const Json& body, EmbeddingRequest* out) {
   FieldReader f(body);
   HANGAR_API_TRY(f.string("model", &out->model));  // none: the default model
-  HANGAR_API_TRY(parse_inputs(body, "input", kMaxInputs, &out->inputs));
+  HANGAR_API_TRY(parse_inputs(body, "input", kMaxEmbeddingInputs, &out->inputs));
   std::string encoding = "float";
   HANGAR_API_TRY(f.string("encoding_format", &encoding));
   if (encoding != "float" && encoding != "base64")

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@
 #include "engine/generation.h"
 
 namespace hangar::api {
+
+// OpenAI's limit on inputs per request (Ollama's /api/embed takes it too).
+constexpr size_t kMaxEmbeddingInputs = 2048;
 
 struct EmbeddingRequest {
   std::string model;

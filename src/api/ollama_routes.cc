@@ -254,7 +254,7 @@ void handle_embed(ServerContext& ctx, const httplib::Request& req, httplib::Resp
   // /api/embeddings (the older route): one prompt, the raw pooled vector.
   er.truncate = !legacy;
   er.normalize = !legacy;
-  for (MaybeError e : {parse_inputs(body, legacy ? "prompt" : "input", 2048, &er.inputs), f.boolean("truncate", &er.truncate),
+  for (MaybeError e : {parse_inputs(body, legacy ? "prompt" : "input", kMaxEmbeddingInputs, &er.inputs), f.boolean("truncate", &er.truncate),
                        f.integer("dimensions", 1, 1 << 20, &er.dimensions), parse_keep_alive(body, &er.keep_alive_ms),
                        parse_pooling(body, &er.pooling)})
     if (e) return send_ollama_error(res, *e);
