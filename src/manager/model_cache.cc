@@ -115,13 +115,15 @@ Result<Lease> ModelCache::acquire(const std::string& id, const AcquireOptions& o
   }
   // A preload only wants the model resident, so a draining or demoted one will do; not one
   // loaded under settings that changed.
-  if (e.state == ModelState::kLoaded && !e.stale && ((!e.draining && !e.demoted) || !options.allow_evict)) {
+  const bool moving = e.moving != Entry::Move::kNone;
+  if (e.state == ModelState::kLoaded && !e.stale && !moving && ((!e.draining && !e.demoted) || !options.allow_evict)) {
     if (options.count_access) e.hits += 1;
     return lease_for(id, e, options);
   }
-  const bool promotion = e.state == ModelState::kLoaded && e.demoted && !e.stale;
-  if (options.count_access) (promotion ? e.hits : e.misses) += 1;  // resident: a copy, not a load
-  if (promotion) HANGAR_TRY(never_fits_gpu_locked(id, e.gpu_home, f));
+  // Resident but in host memory, or on its way between the tiers: a copy, not a load.
+  const bool promotion = e.state == ModelState::kLoaded && (e.demoted || moving) && !e.stale;
+  if (options.count_access) (promotion ? e.hits : e.misses) += 1;
+  if (promotion && e.demoted && !moving) HANGAR_TRY(never_fits_gpu_locked(id, e.gpu_home, f));
   if ((e.state == ModelState::kUnloaded && !e.load_pending) || e.stale) e.figure = std::move(figure);
 
   Waiter w;
@@ -175,7 +177,13 @@ Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter
       run_load(id, e, lock);
       continue;
     }
-    if (e.state != ModelState::kLoading && now >= w.deadline_ms) {
+    if (e.promote_pending) {
+      // Admitted back to the GPU: this thread runs the copy (single flight), as a load.
+      e.promote_pending = false;
+      run_promotion(id, e, lock);
+      continue;
+    }
+    if (e.state != ModelState::kLoading && e.moving == Entry::Move::kNone && now >= w.deadline_ms) {
       leave_queue();
       counters_.queue_timeouts += 1;
       schedule_locked();
@@ -204,6 +212,9 @@ Result<Lease> ModelCache::wait_for_model(const std::string& id, Entry& e, Waiter
 void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock) {
   HANGAR_ASSERT(e.state == ModelState::kLoading);
   const AdmissionFigure figure = e.figure;
+  // The GPU models demoted for this one leave the GPU first, each copy outside the lock.
+  run_demotions(std::move(e.to_demote), lock);
+  e.to_demote.clear();
   std::vector<std::shared_ptr<LoadedModel>> doomed;
   doomed.swap(dropped_);
   lock.unlock();
@@ -299,9 +310,10 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
       log_warn("model " + detail + "; the cache is " + format_bytes(used_bytes_locked() - budget_) +
                " over its budget and nothing idle is left to evict");
   }
+  std::vector<std::string> to_demote;
   if (e.gpu_bytes != 0)
-    shrink_gpu_locked(id, "'" + id + "' measured " + format_bytes(e.gpu_bytes) + " of GPU memory (admitted on " +
-                              format_bytes(figure.plan.gpu_estimate_bytes) + ")");
+    to_demote = shrink_gpu_locked(id, "'" + id + "' measured " + format_bytes(e.gpu_bytes) + " of GPU memory (admitted on " +
+                                          format_bytes(figure.plan.gpu_estimate_bytes) + ")");
   publish(ModelEvent(ModelEvent::kLoaded, id)
               .with("bytes", static_cast<int64_t>(measured))
               .with("gpu_bytes", static_cast<int64_t>(e.gpu_bytes))
@@ -316,6 +328,7 @@ void ModelCache::run_load(const std::string& id, Entry& e, std::unique_lock<std:
   if (!st.ok()) log_warn("cannot record load of '" + id + "': " + st.error().message());
   record_footprint(*rec, figure, measured);
   lock.lock();
+  run_demotions(std::move(to_demote), lock);
 }
 
 void ModelCache::record_footprint(const ModelRecord& rec, const AdmissionFigure& figure, uint64_t measured) {

@@ -110,8 +110,10 @@ class Lease {
 struct ModelStatus {
   std::string id;
   ModelState state = ModelState::kUnloaded;
-  uint64_t bytes = 0;           // host bytes, measured after load (reserved footprint while loading)
-  uint64_t gpu_bytes = 0;       // GPU bytes now (reserved while loading)
+  // Host and GPU bytes, measured after load; what is reserved while it loads or is copied
+  // between the tiers (a demotion reserves its host copy, a promotion its GPU bytes).
+  uint64_t bytes = 0;
+  uint64_t gpu_bytes = 0;
   ModelTier tier = ModelTier::kDisk;  // where its weights are (loading: disk)
   bool pinned = false;
   int in_flight = 0;
@@ -314,14 +316,22 @@ class ModelCache {
   bool plan_gpu_locked(const std::string& id, const Entry& e, uint64_t need, uint64_t gone_gpu,
                        const std::set<std::string>& gone, FitRequest& gpu_future, std::set<std::string>& claimed,
                        std::set<std::string>& drain, bool swap_due, std::vector<std::string>* victims);
-  // Moves `victims` (idle GPU models) off the GPU for `id`: each is demoted, or unloaded when
-  // the host budget cannot take its copy; idle host models go by policy to make host room.
-  // Returns the change in host bytes used.
-  int64_t vacate_gpu_locked(const std::string& id, const std::vector<std::string>& victims);
-  // Demotes idle GPU models by policy until the GPU budget holds what is resident (after a
-  // measured load, or a promotion that took more than it held before).
-  void shrink_gpu_locked(const std::string& except, const std::string& detail);
-  Status promote_locked(const std::string& id, Entry& e);
+  // Moves `victims` (idle GPU models) off the GPU for `id`: each is unloaded now when the host
+  // budget cannot take its copy (idle host models go by policy to make host room), else marked
+  // demoting with its copy's host bytes reserved and appended to `to_demote`. Returns the
+  // change in host bytes counted.
+  int64_t vacate_gpu_locked(const std::string& id, const std::vector<std::string>& victims,
+                            std::vector<std::string>* to_demote);
+  // Runs the demotions vacate_gpu_locked marked, each outside the lock (a copy over the bus).
+  void run_demotions(std::vector<std::string> victims, std::unique_lock<std::mutex>& lock);
+  // Marks idle GPU models for demotion by policy until the GPU budget holds what is resident
+  // (after a measured load, or a promotion that took more than it held before); the caller
+  // runs them.
+  std::vector<std::string> shrink_gpu_locked(const std::string& except, const std::string& detail);
+  // Admits a demoted model back to the GPU (its GPU bytes reserved, `victims` vacated); the
+  // first of its waiters to wake runs run_promotion outside the lock.
+  void start_promotion_locked(const std::string& id, Entry& e, const std::vector<std::string>& victims);
+  void run_promotion(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock);
   Status never_fits_gpu_locked(const std::string& id, uint64_t need, AcquireFailure* f) const;
   void refresh_bytes_locked(Entry& e);
 

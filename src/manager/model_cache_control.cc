@@ -22,6 +22,8 @@ Status ModelCache::unload(const std::string& id, EvictionReason reason) {
   Entry& e = *it->second;
   if (e.state == ModelState::kUnloaded) return Status::Ok();
   if (e.state == ModelState::kLoading) return Error("model '" + id + "' is loading; try again");
+  if (e.moving != Entry::Move::kNone)
+    return Error("model '" + id + "' is being copied between GPU and host memory; try again");
   if (e.in_flight > 0) {
     return Error("model '" + id + "' has " + std::to_string(e.in_flight) +
                  " requests in flight; it is unloaded only when idle");
@@ -50,7 +52,7 @@ std::vector<std::string> ModelCache::unload_for_settings(const std::vector<std::
       if (figures[i] && !e.load_pending) e.figure = *figures[i];
       continue;
     }
-    if (e.state == ModelState::kLoaded && e.in_flight == 0) {
+    if (e.state == ModelState::kLoaded && e.in_flight == 0 && e.moving == Entry::Move::kNone) {
       unload_entry_locked(ids[i], e, EvictionReason::kSettings, "its engine settings changed");
       if (figures[i]) e.figure = *figures[i];
       log_info("unloaded model '" + ids[i] + "' (its engine settings changed)");
@@ -110,7 +112,7 @@ int ModelCache::tick() {
   for (auto& [id, ep] : entries_) {
     Entry& e = *ep;
     (void)requests_per_min_locked(e, now);  // prunes old request times
-    if (e.state != ModelState::kLoaded || e.in_flight > 0 || e.pinned) continue;
+    if (e.state != ModelState::kLoaded || e.in_flight > 0 || e.pinned || e.moving != Entry::Move::kNone) continue;
     if (e.expires_at_ms < 0 || e.expires_at_ms > now) continue;
     unload_entry_locked(id, e, EvictionReason::kKeepAlive, "keep-alive expired");
     ++n;
@@ -122,7 +124,7 @@ int ModelCache::tick() {
 
 void ModelCache::unload_entry_locked(const std::string& id, Entry& e, EvictionReason reason,
                                      const std::string& detail) {
-  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.in_flight == 0);
+  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.in_flight == 0 && e.moving == Entry::Move::kNone);
   const uint64_t bytes = e.bytes;
   const ModelTier tier = e.model->tier();
   dropped_.push_back(std::move(e.model));
@@ -186,8 +188,9 @@ ModelStatus ModelCache::status_locked(const std::string& id, const Entry& e, int
   ModelStatus s;
   s.id = id;
   s.state = e.state;
-  s.bytes = e.state == ModelState::kLoading ? e.reserved : e.bytes;
-  s.gpu_bytes = e.state == ModelState::kLoading ? e.gpu_reserved : e.gpu_bytes;
+  // What the budgets count for it: reservations while it loads or moves between the tiers.
+  s.bytes = e.bytes + e.reserved;
+  s.gpu_bytes = e.gpu_bytes + e.gpu_reserved;
   s.tier = e.state != ModelState::kLoaded ? ModelTier::kDisk : e.model->tier();
   s.pinned = e.pinned;
   s.in_flight = e.in_flight;

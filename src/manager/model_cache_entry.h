@@ -32,6 +32,16 @@ struct ModelCache::Entry {
   // demoted model held on the GPU (what promoting it needs).
   uint64_t gpu_bytes = 0, gpu_reserved = 0, gpu_home = 0;
   bool demoted = false;  // loaded, its weights in host memory: a request promotes it first
+  // A copy between GPU and host memory in progress, outside the lock (as a load is): the model
+  // takes no request and is no candidate for anything until it ends. A demoting model's host
+  // copy is reserved (`reserved`) and its GPU bytes still count; a promoting one's GPU bytes are
+  // reserved (`gpu_reserved`).
+  enum class Move { kNone, kDemoting, kPromoting };
+  Move moving = Move::kNone;
+  bool promote_pending = false;  // admitted to the GPU; the next of its waiters to wake promotes it
+  // Models marked kDemoting to make room for this one: the thread that runs its load or
+  // promotion demotes them first, outside the lock.
+  std::vector<std::string> to_demote;
   AdmissionFigure figure;  // refreshed at each request: what admission counts
   int in_flight = 0;
   bool pinned = false;

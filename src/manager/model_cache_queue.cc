@@ -44,7 +44,7 @@ std::vector<FitCandidate> ModelCache::candidates_locked(bool with_busy, int max_
   for (auto& [id, ep] : entries_) {
     Entry& x = *ep;
     if (id == except || x.state != ModelState::kLoaded || x.pinned) continue;
-    if (x.demoted && !x.queue.empty()) continue;  // requests wait for its promotion
+    if ((x.demoted && !x.queue.empty()) || x.moving != Entry::Move::kNone) continue;  // requests wait for it
     const bool busy = x.in_flight > 0;
     if (busy && (!with_busy || x.priority > max_priority)) continue;
     FitCandidate c;
@@ -97,7 +97,8 @@ void ModelCache::schedule_locked() {
   std::vector<Want> wants;
   for (auto& [id, ep] : entries_) {
     const bool load = ep->state == ModelState::kUnloaded && !ep->load_pending;
-    const bool promote = ep->state == ModelState::kLoaded && ep->demoted && !ep->stale;
+    const bool promote = ep->state == ModelState::kLoaded && ep->demoted && !ep->stale &&
+                         ep->moving == Entry::Move::kNone;
     if ((load || promote) && !ep->queue.empty()) wants.push_back({&id, ep.get()});
   }
   std::sort(wants.begin(), wants.end(), [](const Want& a, const Want& b) {
@@ -120,20 +121,11 @@ void ModelCache::schedule_locked() {
       if (!plan_gpu_locked(id, e, gpu_need_locked(e), 0, {}, gpu_future, claimed, drain, swap_due, &gpu_victims))
         continue;
       const int resident = resident_count_locked();
-      shift(future, vacate_gpu_locked(id, gpu_victims), resident_count_locked() - resident);
       const uint64_t host_before = used_bytes_locked();
-      Status st = promote_locked(id, e);
-      shift(future, static_cast<int64_t>(used_bytes_locked()) - static_cast<int64_t>(host_before), 0);
-      if (!st.ok()) {
-        log_warn(st.error().message());
-        for (Waiter* w : e.queue) {
-          w->failed = true;
-          w->error = st.error().message();
-          w->failure = FailureKind::kLoadFailed;
-        }
-        e.queue.clear();
-      }
-      continue;  // the pass below grants its waiters
+      start_promotion_locked(id, e, gpu_victims);
+      shift(future, static_cast<int64_t>(used_bytes_locked()) - static_cast<int64_t>(host_before),
+            resident_count_locked() - resident);
+      continue;  // the first of its waiters to wake runs the copy, then they take their leases
     }
     const uint64_t need = e.figure.bytes;
     std::vector<std::string> ids;
@@ -172,7 +164,8 @@ void ModelCache::schedule_locked() {
       start_load_locked(id, e, victims, "a request");
       e.gpu_reserved = gpu_need;
       const int resident = resident_count_locked();
-      shift(future, vacate_gpu_locked(id, gpu_victims), resident_count_locked() - resident);
+      e.to_demote.clear();
+      shift(future, vacate_gpu_locked(id, gpu_victims, &e.to_demote), resident_count_locked() - resident);
       continue;
     }
     FitPlan plan = plan_fit(later, options_.policy, free);
@@ -188,7 +181,8 @@ void ModelCache::schedule_locked() {
     const bool d = x.state == ModelState::kLoaded && drain.count(id) > 0;
     if (d && !x.draining) log_debug("model '" + id + "' drains: a waiting model needs its memory");
     x.draining = d;
-    if (x.state == ModelState::kLoaded && !x.draining && !x.stale && !x.demoted && !x.queue.empty())
+    if (x.state == ModelState::kLoaded && !x.draining && !x.stale && !x.demoted && x.moving == Entry::Move::kNone &&
+        !x.queue.empty())
       grant_waiters_locked(x);
   }
   changed_.notify_all();

@@ -45,6 +45,7 @@ std::vector<FitCandidate> ModelCache::gpu_candidates_locked(bool with_busy, int 
   for (auto& [id, ep] : entries_) {
     Entry& x = *ep;
     if (id == except || x.state != ModelState::kLoaded || x.demoted || x.gpu_bytes == 0 || x.pinned) continue;
+    if (x.moving != Entry::Move::kNone) continue;
     const bool busy = x.in_flight > 0;
     if (busy && (!with_busy || x.priority > max_priority)) continue;
     FitCandidate c;
@@ -108,7 +109,8 @@ bool ModelCache::plan_gpu_locked(const std::string& id, const Entry& e, uint64_t
   return false;
 }
 
-int64_t ModelCache::vacate_gpu_locked(const std::string& id, const std::vector<std::string>& victims) {
+int64_t ModelCache::vacate_gpu_locked(const std::string& id, const std::vector<std::string>& victims,
+                                      std::vector<std::string>* to_demote) {
   if (victims.empty()) return 0;
   const uint64_t before = used_bytes_locked();
   // The host once the victims' copies come in: idle host models (the victims among them, at
@@ -145,49 +147,101 @@ int64_t ModelCache::vacate_gpu_locked(const std::string& id, const std::vector<s
       unload_entry_locked(v, x, EvictionReason::kPolicy, for_whom + " (host memory full)");
       continue;
     }
-    const uint64_t gpu = x.gpu_bytes;
-    Status st = x.model->demote();
-    if (!st.ok()) {
-      // It had to leave the GPU: it leaves memory altogether.
-      log_warn("demoting model '" + v + "' failed (" + st.error().message() + "); unloading it");
-      unload_entry_locked(v, x, EvictionReason::kPolicy, for_whom + " (demotion failed: " + st.error().message() + ")");
-      continue;
-    }
-    x.demoted = true;
+    // Its copy's host bytes are reserved now; its GPU bytes count until the copy is done.
+    x.moving = Entry::Move::kDemoting;
+    x.reserved = x.model->host_copy_bytes();
     x.draining = false;
-    x.gpu_home = gpu;
-    refresh_bytes_locked(x);
-    counters_.demotions += 1;
-    log_info("demoted model '" + v + "' to host memory (" + format_bytes(gpu) + " of GPU memory freed) " + for_whom);
-    publish(ModelEvent(ModelEvent::kDemoted, v)
-                .with("gpu_bytes", static_cast<int64_t>(gpu))
-                .with("host_bytes", static_cast<int64_t>(x.bytes))
-                .with("detail", for_whom));
+    x.admitted_for = for_whom;
+    to_demote->push_back(v);
   }
   return static_cast<int64_t>(used_bytes_locked()) - static_cast<int64_t>(before);
 }
 
-void ModelCache::shrink_gpu_locked(const std::string& except, const std::string& detail) {
+void ModelCache::run_demotions(std::vector<std::string> victims, std::unique_lock<std::mutex>& lock) {
+  if (victims.empty()) return;
+  for (const std::string& v : victims) {
+    Entry& x = *entries_.at(v);
+    HANGAR_ASSERT(x.moving == Entry::Move::kDemoting && x.in_flight == 0);
+    const std::shared_ptr<LoadedModel> model = x.model;
+    const uint64_t gpu = x.gpu_bytes;
+    const std::string detail = x.admitted_for;
+    lock.unlock();
+    Status st = model->demote();
+    lock.lock();
+    x.moving = Entry::Move::kNone;
+    x.reserved = 0;
+    if (!st.ok()) {
+      // It had to leave the GPU: it leaves memory altogether.
+      log_warn("demoting model '" + v + "' failed (" + st.error().message() + "); unloading it");
+      unload_entry_locked(v, x, EvictionReason::kPolicy, detail + " (demotion failed: " + st.error().message() + ")");
+      continue;
+    }
+    x.demoted = true;
+    x.gpu_home = gpu;
+    refresh_bytes_locked(x);
+    counters_.demotions += 1;
+    log_info("demoted model '" + v + "' to host memory (" + format_bytes(gpu) + " of GPU memory freed) " + detail);
+    publish(ModelEvent(ModelEvent::kDemoted, v)
+                .with("gpu_bytes", static_cast<int64_t>(gpu))
+                .with("host_bytes", static_cast<int64_t>(x.bytes))
+                .with("detail", detail));
+    if (x.stale) unload_entry_locked(v, x, EvictionReason::kSettings, "its engine settings changed");
+  }
+  schedule_locked();  // a demoted model's waiters now want it back
+}
+
+std::vector<std::string> ModelCache::shrink_gpu_locked(const std::string& except, const std::string& detail) {
+  std::vector<std::string> to_demote;
   const uint64_t budget = options_.gpu_budget_bytes;
-  if (budget == 0 || gpu_used_locked() <= budget) return;
+  if (budget == 0 || gpu_used_locked() <= budget) return to_demote;
   std::vector<std::string> ids, victims;
   const FitPlan plan = plan_fit(gpu_fit_request_locked(0), options_.policy, gpu_candidates_locked(false, 0, except, &ids));
   for (size_t i : plan.evict) victims.push_back(ids[i]);
-  vacate_gpu_locked(except, victims);
-  if (gpu_used_locked() > budget)
+  vacate_gpu_locked(except, victims, &to_demote);
+  if (!plan.fits)
     log_warn("model " + detail + "; the GPU is " + format_bytes(gpu_used_locked() - budget) +
              " over its budget and no idle model is left to demote");
+  return to_demote;
 }
 
-Status ModelCache::promote_locked(const std::string& id, Entry& e) {
-  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.demoted);
+void ModelCache::start_promotion_locked(const std::string& id, Entry& e, const std::vector<std::string>& victims) {
+  HANGAR_ASSERT(e.state == ModelState::kLoaded && e.demoted && e.moving == Entry::Move::kNone);
+  e.to_demote.clear();
+  vacate_gpu_locked(id, victims, &e.to_demote);
+  e.moving = Entry::Move::kPromoting;
+  e.gpu_reserved = e.gpu_home;
+  e.promote_pending = true;
+}
+
+void ModelCache::run_promotion(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock) {
+  HANGAR_ASSERT(e.moving == Entry::Move::kPromoting);
+  run_demotions(std::move(e.to_demote), lock);
+  e.to_demote.clear();
+  std::vector<std::shared_ptr<LoadedModel>> doomed;
+  doomed.swap(dropped_);
+  const std::shared_ptr<LoadedModel> model = e.model;
+  lock.unlock();
+  doomed.clear();  // the models unloaded for this one leave memory before it comes back
   const int64_t t0 = clock_.now_ms();
-  Status st = e.model->promote();
+  Status st = model->promote();
+  const int64_t ms = clock_.now_ms() - t0;
+  lock.lock();
+  e.moving = Entry::Move::kNone;
+  e.gpu_reserved = 0;
   if (!st.ok()) {
     counters_.promotion_failures += 1;
-    return Error("model '" + id + "': copying it back to the GPU failed: " + st.error().message());
+    const std::string error = "model '" + id + "': copying it back to the GPU failed: " + st.error().message();
+    log_warn(error);
+    // Its waiters share the failure; it stays in host memory, its copy intact.
+    for (Waiter* w : e.queue) {
+      w->failed = true;
+      w->error = error;
+      w->failure = FailureKind::kLoadFailed;
+    }
+    e.queue.clear();
+    schedule_locked();
+    return;
   }
-  const int64_t ms = clock_.now_ms() - t0;
   e.demoted = false;
   refresh_bytes_locked(e);
   counters_.promotions += 1;
@@ -197,7 +251,12 @@ Status ModelCache::promote_locked(const std::string& id, Entry& e) {
               .with("host_bytes", static_cast<int64_t>(e.bytes))
               .with("ms", ms));
   log_info("promoted model '" + id + "' to the GPU in " + std::to_string(ms) + " ms");
-  return Status::Ok();
+  grant_waiters_locked(e);
+  if (e.stale && e.in_flight == 0) unload_entry_locked(id, e, EvictionReason::kSettings, "its engine settings changed");
+  std::vector<std::string> more = shrink_gpu_locked(id, "'" + id + "' took " + format_bytes(e.gpu_bytes) +
+                                                              " of GPU memory back");
+  schedule_locked();
+  run_demotions(std::move(more), lock);
 }
 
 Status ModelCache::never_fits_gpu_locked(const std::string& id, uint64_t need, AcquireFailure* f) const {

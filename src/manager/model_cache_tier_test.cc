@@ -190,6 +190,70 @@ TEST_F(TierTest, BusyAndPinnedModelsAreNeverDemoted) {
   EXPECT_EQ(tiers_of({"a", "b", "c"}), "a:gpu b:host c:gpu");
 }
 
+// The copies run outside the cache's lock, as loads do: while model a's promotion is held
+// at the device, a request for resident c is served at once, and a second request for a waits
+// for the one copy (single flight).
+TEST_F(TierTest, APromotionInProgressDoesNotHoldUpOtherModelsAndIsSingleFlight) {
+  for (const char* id : {"a", "b", "c"}) loader_.set(id, on_gpu());
+  make_cache(tiers(1000, 200));
+  use("a");
+  clock_.advance(10);
+  use("b");
+  clock_.advance(10);
+  use("c");  // a demoted
+  loader_.device().set_gates(false, true);
+  Pending a1(*cache_, "a");
+  loader_.device().wait_entered("promote a");  // b was demoted for it first
+  {
+    auto c = cache_->acquire("c");  // resident: not behind a's copy
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(cache_->status("a")->gpu_bytes, 100u);  // reserved while it is copied
+    EXPECT_EQ(cache_->stats().gpu_bytes_used, 200u);
+  }
+  Pending a2(*cache_, "a");
+  while (cache_->status("a")->waiting < 2) std::this_thread::yield();
+  loader_.device().set_gates(false, false);
+  ASSERT_TRUE(a1.get().ok()) << a1.get().error().message();
+  ASSERT_TRUE(a2.get().ok()) << a2.get().error().message();
+  EXPECT_EQ(loader_.device_calls(), (Strings{"demote a", "demote b", "promote a"}));
+  EXPECT_EQ(tiers_of({"a", "b", "c"}), "a:gpu b:host c:gpu");
+  EXPECT_EQ(cache_->stats().promotions, 1);
+  EXPECT_EQ(cache_->status("a")->hits, 2);
+}
+
+// A demotion in progress holds only its model: a request for it waits for the copy (then for
+// its promotion), others are served, and an unload of it is refused until it is done.
+TEST_F(TierTest, ADemotionInProgressHoldsOnlyItsModel) {
+  for (const char* id : {"a", "b", "c"}) loader_.set(id, on_gpu());
+  make_cache(tiers(1000, 200));
+  use("a");
+  clock_.advance(10);
+  use("b");
+  clock_.advance(10);
+  loader_.device().set_gates(true, false);
+  Pending c(*cache_, "c");
+  loader_.device().wait_entered("demote a");
+  {
+    auto b = cache_->acquire("b");
+    ASSERT_TRUE(b.ok()) << b.error().message();
+  }
+  EXPECT_FALSE(cache_->unload("a").ok());
+  EXPECT_EQ(cache_->stats().bytes_used, 10u + 10u + 10u + 100u);  // a's copy is reserved in host memory
+  Pending a(*cache_, "a");
+  while (cache_->status("a")->waiting < 1) std::this_thread::yield();
+  EXPECT_EQ(loader_.calls_for("c"), 0);  // c's load waits for the GPU memory a frees
+  loader_.device().set_gates(false, false);
+  ASSERT_TRUE(c.get().ok()) << c.get().error().message();
+  c.get()->release();
+  ASSERT_TRUE(a.get().ok()) << a.get().error().message();
+  EXPECT_EQ(loader_.calls_for("a"), 1);
+  EXPECT_EQ(tier("a"), ModelTier::kGpu);
+  const Strings calls = loader_.device_calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0], "demote a");
+  EXPECT_EQ(calls[2], "promote a");
+}
+
 TEST_F(TierTest, AModelThePinnedGpuModelsLeaveNoRoomForGets507) {
   for (const char* id : {"a", "b", "c"}) loader_.set(id, on_gpu());
   make_cache(tiers(1000, 200));

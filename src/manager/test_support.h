@@ -1,6 +1,7 @@
 // Fakes and fixtures for the manager tests: clock, loader, memory reader, temp dirs, GGUF files.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -42,11 +43,27 @@ class FakeWallClock final : public WallClock {
 };
 
 // The fake device's record: every demote and promote, in call order ("demote a", "promote a").
+// Its gates hold demotions or promotions (the copy) until opened, so that tests can overlap
+// them with other requests deterministically.
 class FakeDevice {
  public:
-  void record(const std::string& call) {
-    std::lock_guard lock(mu_);
+  // Records the call, then waits while its kind's gate is closed.
+  void enter(const std::string& call, bool promotion) {
+    std::unique_lock lock(mu_);
     calls_.push_back(call);
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !(promotion ? promote_gate_ : demote_gate_); });
+  }
+  void set_gates(bool demotions_closed, bool promotions_closed) {
+    std::lock_guard lock(mu_);
+    demote_gate_ = demotions_closed;
+    promote_gate_ = promotions_closed;
+    cv_.notify_all();
+  }
+  // Blocks until `call` has been entered.
+  void wait_entered(const std::string& call) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return std::find(calls_.begin(), calls_.end(), call) != calls_.end(); });
   }
   std::vector<std::string> calls() const {
     std::lock_guard lock(mu_);
@@ -55,11 +72,11 @@ class FakeDevice {
 
  private:
   mutable std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<std::string> calls_;
+  bool demote_gate_ = false, promote_gate_ = false;
 };
 
-// A loaded model. With `gpu` bytes it is a GPU model on a fake device: on the GPU it holds
-// `gpu` GPU bytes and `bytes` host bytes; demoted, no GPU bytes and `bytes + host_copy` host bytes.
 struct FakeGpu {
   std::string id;
   uint64_t gpu = 0, host_copy = 0;
@@ -85,14 +102,14 @@ class FakeModel final : public LoadedModel {
   uint64_t host_copy_bytes() const override { return gpu_.host_copy; }
   Status demote() override {
     if (!has_gpu_tier()) return LoadedModel::demote();
-    if (gpu_.device) gpu_.device->record("demote " + gpu_.id);
+    if (gpu_.device) gpu_.device->enter("demote " + gpu_.id, false);
     if (!gpu_.fail_demote.empty()) return Error(gpu_.fail_demote);
     on_gpu_ = false;
     return Status::Ok();
   }
   Status promote() override {
     if (!has_gpu_tier()) return LoadedModel::promote();
-    if (gpu_.device) gpu_.device->record("promote " + gpu_.id);
+    if (gpu_.device) gpu_.device->enter("promote " + gpu_.id, true);
     if (!gpu_.fail_promote.empty()) return Error(gpu_.fail_promote);
     on_gpu_ = true;
     return Status::Ok();
@@ -188,6 +205,7 @@ class FakeLoader final : public ModelLoader {
   int live_models() const { return live_.load(); }
   // Every demote and promote of the models it loaded.
   std::vector<std::string> device_calls() const { return device_.calls(); }
+  FakeDevice& device() { return device_; }
 
  private:
   FakeClock* clock_;
