@@ -254,6 +254,8 @@ bool has_tool_calls(const Json& m) {
 // the calling turn's tool_responses, not from role "tool" messages. As llama.cpp does, each
 // assistant turn with calls takes the results that follow it ({name of the call at the same
 // position, response parsed as JSON when it is}) and the plain answer after them, if any.
+// The calling turn's own text ("Let me check the weather.") is dropped, as llama.cpp drops it:
+// tests/data/tool_render_golden.json conversations 3 and 4 pin it.
 Json fold_gemma4_tool_results(const Json& messages) {
   Json out = Json::array();
   for (size_t i = 0; i < messages.size();) {

@@ -104,6 +104,28 @@ const conversations = [
       { role: 'user', content: 'Thanks! And tomorrow?' },
     ],
   },
+  // What agents send all the time: text and a call in one assistant turn.
+  {
+    tools: [WEATHER],
+    messages: [
+      { role: 'user', content: 'Should I take an umbrella in Paris?' },
+      { role: 'assistant', content: 'Let me check the weather.', tool_calls: [WEATHER_CALL] },
+      { role: 'tool', tool_call_id: 'call_0001', content: '{"temperature": 14, "sky": "rain"}' },
+      { role: 'user', content: 'And in Lyon?' },
+    ],
+  },
+  // The same with an answer after the result: Mistral's templates refuse a user turn right after
+  // a tool result, and Gemma 4's older templates fold the answer into the calling turn.
+  {
+    tools: [WEATHER],
+    messages: [
+      { role: 'user', content: 'Should I take an umbrella in Paris?' },
+      { role: 'assistant', content: 'Let me check the weather.', tool_calls: [WEATHER_CALL] },
+      { role: 'tool', tool_call_id: 'call_0001', content: '{"temperature": 14, "sky": "rain"}' },
+      { role: 'assistant', content: 'Yes: 14 C and rain.' },
+      { role: 'user', content: 'And in Lyon?' },
+    ],
+  },
 ].map((c) => ({ ...c, add_generation_prompt: true }));
 
 function freePort() {
