@@ -182,6 +182,8 @@ describe('dashboard behind an API key', { skip }, () => {
     await page.click(`#models tr[data-id="${QWEN}"] button[data-action="load"]`);
     await page.waitForFunction((id) => document.querySelector(`#models tr[data-id="${id}"] .col-state`)?.textContent === 'loaded',
       { timeout: 30000 }, QWEN);
+    // A CPU model's tier (host) is in the cell's title; only "(gpu)" would be shown in its text.
+    assert.equal(await page.$eval(`#models tr[data-id="${QWEN}"] .col-state`, (td) => td.title), 'tier: host');
     await page.waitForFunction(() => document.querySelector('#conn').textContent === 'live', { timeout: 30000 });
   });
 });

@@ -126,7 +126,9 @@ function renderModels() {
     const c = row.cells;
     const lp = loading.get(id);
     const state = m.state === 'loading' && lp ? `loading ${Math.round(lp.progress * 100)}%` : m.state;
-    c.state.textContent = state;
+    // The tier only where it says more than the state: on the GPU (a demoted GPU model reads "host").
+    c.state.textContent = m.tier === 'gpu' ? state + ' (gpu)' : state;
+    c.state.title = m.tier ? 'tier: ' + m.tier : '';
     c.state.className = 'col-state state-' + m.state;
     c.memory.textContent = m.memory_bytes ? fmtBytes(m.memory_bytes) : '~' + fmtBytes(m.estimated_bytes || 0);
     c.pin.textContent = m.pinned ? 'pinned' : '';
@@ -209,7 +211,8 @@ function renderBudget(stats) {
     return s;
   });
   bar.replaceChildren(...segs);
-  $('budget-text').textContent = `${fmtBytes(stats.bytes_used)} of ${fmtBytes(budget)}, ${stats.loaded} loaded`;
+  const gpu = stats.gpu && stats.gpu.budget_bytes ? `, GPU ${fmtBytes(stats.gpu.used_bytes)} of ${fmtBytes(stats.gpu.budget_bytes)}` : '';
+  $('budget-text').textContent = `${fmtBytes(stats.bytes_used)} of ${fmtBytes(budget)}, ${stats.loaded} loaded${gpu}`;
   $('budget-text').title = (stats.budget && stats.budget.reason) || '';
   const u = stats.unloads || {};
   const q = stats.queue || {};
