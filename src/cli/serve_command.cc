@@ -130,9 +130,10 @@ int fit_connections_to_fd_limit(int wanted) {
 }
 
 // Turns the flags into the manager's configuration; errors name the flag.
-// Free GPU memory for --gpu-memory-budget auto. This build's engine has no GPU backend, so no
-// GPU is there for it: auto means no GPU tier. The GPU backend's reading replaces this (issue 13).
-std::optional<uint64_t> free_gpu_memory() { return std::nullopt; }
+// Free GPU memory for --gpu-memory-budget. This build's engine has no GPU backend, so no GPU is
+// there for it: auto means no GPU tier, a size is refused. The GPU backend's reading replaces
+// this (issue 13).
+Result<uint64_t> free_gpu_memory() { return Error("this build's engine has no GPU backend"); }
 
 Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::MemoryReader& memory,
                                               const manager::GpuMemoryReader& free_gpu) {
@@ -147,6 +148,7 @@ Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::Me
   }
   HANGAR_ASSIGN(c.cache.gpu_budget_bytes,
                 manager::gpu_memory_budget(o.gpu_memory_budget, free_gpu, &c.cache.gpu_budget_reason));
+  log_info("GPU memory budget: " + c.cache.gpu_budget_reason);
   c.cache.max_loaded = o.max_loaded;
   std::optional<manager::EvictionPolicy> policy = manager::parse_eviction_policy(o.eviction);
   if (!policy) return Error("--eviction: expected lru, lfu, fifo or cost, got '" + o.eviction + "'");

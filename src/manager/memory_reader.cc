@@ -121,10 +121,10 @@ uint64_t gpu_memory_margin(uint64_t free_bytes) {
 Result<uint64_t> gpu_memory_budget(const std::string& value, const GpuMemoryReader& free_gpu, std::string* reason) {
   std::string why;
   uint64_t budget = 0;
+  const Result<uint64_t> free = free_gpu ? free_gpu() : Result<uint64_t>(Error("no GPU reader"));
   if (value == "auto") {
-    const std::optional<uint64_t> free = free_gpu ? free_gpu() : std::nullopt;
-    if (!free) {
-      why = "auto: no GPU, no GPU tier";
+    if (!free.ok()) {
+      why = "auto: no GPU (" + free.error().message() + "), no GPU tier";
     } else {
       const uint64_t margin = gpu_memory_margin(*free);
       budget = *free > margin ? *free - margin : 0;
@@ -134,6 +134,7 @@ Result<uint64_t> gpu_memory_budget(const std::string& value, const GpuMemoryRead
     }
   } else {
     HANGAR_ASSIGN(budget, parse_bytes(value, "--gpu-memory-budget"));
+    if (budget != 0 && !free.ok()) return Error("--gpu-memory-budget " + value + ": no GPU (" + free.error().message() + ")");
     why = budget ? "fixed: --gpu-memory-budget " + format_bytes(budget) : "--gpu-memory-budget 0: no GPU tier";
   }
   if (reason != nullptr) *reason = why;

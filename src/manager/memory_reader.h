@@ -56,15 +56,17 @@ std::optional<uint64_t> parse_cgroup_bytes(std::string_view text);
 // RSS plus the headroom).
 uint64_t auto_memory_budget(const MemorySnapshot& s, double fraction = 0.8);
 
-// Free GPU memory in bytes now, or nullopt on a machine without a GPU (or a build without a GPU
-// backend). Injected: serve passes the GPU backend's reading, tests a fake.
-using GpuMemoryReader = std::function<std::optional<uint64_t>()>;
+// Free GPU memory in bytes now, or an Error saying why there is no GPU to read (none on the
+// machine, a build without a GPU backend). Injected: serve passes the GPU backend's reading,
+// tests a fake.
+using GpuMemoryReader = std::function<Result<uint64_t>()>;
 // What --gpu-memory-budget auto leaves to the CUDA context, graphs and other processes' use:
 // 5% of the free memory, at least 512 MiB.
 uint64_t gpu_memory_margin(uint64_t free_bytes);
 // The GPU budget of `--gpu-memory-budget VALUE`: a size (8G, 512Mi; 0: no GPU tier), or "auto":
 // the free GPU memory less gpu_memory_margin(), and 0 (no GPU tier) without a GPU. `reason`
-// (optional) says how it was reached. Errors name the flag.
+// (optional) says how it was reached. Errors name the flag: a bad size, or a size other than 0
+// without a GPU (the reader's reason).
 Result<uint64_t> gpu_memory_budget(const std::string& value, const GpuMemoryReader& free_gpu,
                                    std::string* reason = nullptr);
 

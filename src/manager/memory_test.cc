@@ -71,7 +71,7 @@ TEST(GpuMemoryBudget, AutoIsTheFreeGpuMemoryLessAMarginAndNoTierWithoutAGpu) {
   constexpr uint64_t kGiB = uint64_t{1} << 30;
   std::string reason;
   uint64_t free_now = 80 * kGiB;
-  GpuMemoryReader gpu = [&free_now]() -> std::optional<uint64_t> { return free_now; };
+  GpuMemoryReader gpu = [&free_now]() -> Result<uint64_t> { return free_now; };
   // 5% of 80 GiB is over the 512 MiB floor.
   EXPECT_EQ(*gpu_memory_budget("auto", gpu, &reason), 76 * kGiB);
   EXPECT_NE(reason.find("free less a margin of 4.00 GiB"), std::string::npos) << reason;
@@ -80,13 +80,18 @@ TEST(GpuMemoryBudget, AutoIsTheFreeGpuMemoryLessAMarginAndNoTierWithoutAGpu) {
   free_now = 100 * kMiB;  // less than the margin: no tier
   EXPECT_EQ(*gpu_memory_budget("auto", gpu, &reason), 0u);
   EXPECT_NE(reason.find("no GPU tier"), std::string::npos) << reason;
-  GpuMemoryReader none = []() -> std::optional<uint64_t> { return std::nullopt; };
+  GpuMemoryReader none = []() -> Result<uint64_t> { return Error("no CUDA device"); };
   EXPECT_EQ(*gpu_memory_budget("auto", none, &reason), 0u);
-  EXPECT_EQ(reason, "auto: no GPU, no GPU tier");
+  EXPECT_EQ(reason, "auto: no GPU (no CUDA device), no GPU tier");
   EXPECT_EQ(*gpu_memory_budget("auto", nullptr), 0u);
-  // A size is taken as given, GPU or not; 0 turns the tier off.
-  EXPECT_EQ(*gpu_memory_budget("24Gi", none), 24 * kGiB);
+  // A size is taken as given on a GPU; without one it is an error naming why, and 0 (no GPU
+  // tier) is fine anywhere.
+  EXPECT_EQ(*gpu_memory_budget("24Gi", gpu), 24 * kGiB);
+  Result<uint64_t> no_gpu = gpu_memory_budget("24Gi", none);
+  ASSERT_FALSE(no_gpu.ok());
+  EXPECT_EQ(no_gpu.error().message(), "--gpu-memory-budget 24Gi: no GPU (no CUDA device)");
   EXPECT_EQ(*gpu_memory_budget("0", gpu), 0u);
+  EXPECT_EQ(*gpu_memory_budget("0", none), 0u);
   Result<uint64_t> bad = gpu_memory_budget("lots", gpu);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message().rfind("--gpu-memory-budget: 'lots' is not a byte size", 0), 0u) << bad.error().message();

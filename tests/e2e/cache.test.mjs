@@ -368,9 +368,8 @@ describe('before any load, and what the stats show', () => {
   const own = makeModelsDir([QWEN + '.gguf', LLAMA + '.gguf']);
   let server, events;
   before(async () => {
-    // A GPU budget changes nothing for CPU models: they have no GPU tier.
     server = await startServer(['--models-dir', own.models, '--state-dir', own.state, '--memory-budget', 'auto',
-      '--gpu-memory-budget', '3Gi', '--max-loaded', '1', '--parallel', '1', ...common]);
+      '--gpu-memory-budget', 'auto', '--max-loaded', '1', '--parallel', '1', ...common]);
     events = await subscribeEvents(server);
   });
   after(async () => {
@@ -420,8 +419,8 @@ describe('before any load, and what the stats show', () => {
     assert.equal(s.budget.effective_bytes, s.bytes_budget);
     assert.match(s.budget.reason, /^auto: 80% of the |what the machine can give|memory pressure/);
     assert.equal(s.memory.budget_reason, s.budget.reason);
-    assert.equal(s.gpu.budget_bytes, 3 * 2 ** 30);
-    assert.match(s.gpu.reason, /^fixed: --gpu-memory-budget 3\.00 GiB/);
+    // auto: the free GPU memory less a margin, or without a GPU no GPU tier; CPU models are never demoted.
+    assert.match(s.gpu.reason, s.gpu.budget_bytes ? /^auto: .* of GPU memory free less a margin/ : /^auto: no GPU \(.*\), no GPU tier$/);
     assert.equal(s.gpu.demotions, 0);
     for (const job of ['keep_alive', 'settings', 'kv_trim', 'rescan', 'headers', 'prune', 'history', 'sqlite']) {
       const j = s.background.jobs[job];

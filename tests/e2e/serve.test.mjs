@@ -409,6 +409,10 @@ describe('hangar serve start-up', () => {
       { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--memory-budget/);
+    r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--gpu-memory-budget', 'lots'],
+      { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--gpu-memory-budget: 'lots' is not a byte size/);
     fs.mkdirSync(d.state, { recursive: true });
     fs.writeFileSync(path.join(d.state, 'hangar.db'), 'this is not a database '.repeat(100));
     r = spawnSync(hangarBin, ['serve', '--models-dir', d.models, '--state-dir', d.state, '--port', '0'],
