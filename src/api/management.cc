@@ -245,6 +245,8 @@ void add_management_routes(httplib::Server& http, ServerContext& ctx) {
     j["budget_bytes"] = r->budget_bytes;
     j["loaded"] = r->loaded;
     j["wait_for"] = r->drain;
+    j["demote"] = r->demote;  // GPU tier: idle GPU models that would move to host memory for it
+    j["gpu_needed_bytes"] = r->gpu_needed_bytes;
     j["measured"] = r->measured;
     j["reason"] = r->reason.empty() ? Json() : Json(r->reason);
     send_json(res, 200, j);

@@ -177,6 +177,10 @@ struct FitReport {
   uint64_t needed_bytes = 0, free_bytes = 0, budget_bytes = 0;
   bool measured = false;           // needed_bytes is a measured footprint
   std::string reason;              // why not, when it does not fit
+  // The GPU tier (a GPU model under a GPU budget): its GPU bytes, and the idle GPU models that
+  // would be demoted to host memory for it (busy ones it would wait for are in `drain`).
+  uint64_t gpu_needed_bytes = 0;
+  std::vector<std::string> demote;
 };
 
 // GET /health/ready?model=ID: could a request for the model be taken now. A dry run: no access
@@ -333,6 +337,8 @@ class ModelCache {
   void start_promotion_locked(const std::string& id, Entry& e, const std::vector<std::string>& victims);
   void run_promotion(const std::string& id, Entry& e, std::unique_lock<std::mutex>& lock);
   Status never_fits_gpu_locked(const std::string& id, uint64_t need, AcquireFailure* f) const;
+  // fit()'s GPU side for `id` needing `need` GPU bytes, once `r.evict` are gone.
+  void gpu_fit_locked(const std::string& id, uint64_t need, int priority, FitReport& r);
   void refresh_bytes_locked(Entry& e);
 
   // model_cache_control.cc: unloads and reports.

@@ -240,7 +240,10 @@ Result<FitReport> ModelCache::fit(const std::string& id) {
     r.fits = true;
     r.needed_bytes = it->second->state == ModelState::kLoaded ? it->second->bytes : it->second->reserved;
     if (it->second->draining) r.reason = "resident but draining: new requests wait until a swap brings it back";
-    if (it->second->demoted) r.reason = "in host memory (demoted from the GPU): a request copies it back";
+    if (it->second->demoted) {
+      r.reason = "in host memory (demoted from the GPU): a request copies it back";
+      if (it->second->moving == Entry::Move::kNone) gpu_fit_locked(id, gpu_need_locked(*it->second), priority, r);
+    }
     if (it->second->stale) {
       // Its next load counts the new figure; until then the old one holds the memory.
       r.needed_bytes = figure.bytes;
@@ -263,6 +266,7 @@ Result<FitReport> ModelCache::fit(const std::string& id) {
   } else if (!plan.drain.empty()) {
     r.reason = "busy models must finish first: a request would wait in the queue";
   }
+  if (r.fits) gpu_fit_locked(id, options_.gpu_budget_bytes ? figure.plan.gpu_estimate_bytes : 0, priority, r);
   return r;
 }
 
@@ -301,6 +305,7 @@ Readiness ModelCache::readiness(const std::string& id) {
   if (e == nullptr || (e->state == ModelState::kUnloaded && !e->load_pending)) {
     AcquireFailure f;
     Status st = never_fits_locked(id, figure, &f);
+    if (st.ok()) st = never_fits_gpu_locked(id, options_.gpu_budget_bytes ? figure.plan.gpu_estimate_bytes : 0, &f);
     if (!st.ok()) {
       r.kind = f.kind;
       r.reason = st.error().message();

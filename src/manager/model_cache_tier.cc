@@ -285,6 +285,40 @@ Status ModelCache::never_fits_gpu_locked(const std::string& id, uint64_t need, A
   return Error(msg);
 }
 
+void ModelCache::gpu_fit_locked(const std::string& id, uint64_t need, int priority, FitReport& r) {
+  r.gpu_needed_bytes = need;
+  if (need == 0 || options_.gpu_budget_bytes == 0 || !r.fits) return;
+  std::vector<std::string> ids;
+  std::vector<FitCandidate> all = gpu_candidates_locked(true, priority, id, &ids);
+  FitRequest req = gpu_fit_request_locked(need);
+  std::vector<FitCandidate> candidates;
+  std::vector<std::string> candidate_ids;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (std::find(r.evict.begin(), r.evict.end(), ids[i]) != r.evict.end()) {
+      req.used_bytes -= std::min(req.used_bytes, all[i].facts.bytes);  // leaving memory anyway
+      continue;
+    }
+    candidates.push_back(all[i]);
+    candidate_ids.push_back(ids[i]);
+  }
+  const FitPlan plan = plan_fit(req, options_.policy, candidates);
+  if (!plan.fits) {
+    r.fits = false;
+    r.evict.clear();
+    r.drain.clear();
+    r.reason = need > options_.gpu_budget_bytes
+                   ? "larger than the whole GPU memory budget (--gpu-memory-budget)"
+                   : "the GPU memory budget is held by pinned, loading or higher-priority models";
+    return;
+  }
+  for (size_t i : plan.evict) r.demote.push_back(candidate_ids[i]);
+  for (size_t i : plan.drain) r.drain.push_back(candidate_ids[i]);
+  if (!plan.drain.empty()) {
+    r.fits = false;
+    r.reason = "busy models must finish first: a request would wait in the queue";
+  }
+}
+
 void ModelCache::refresh_bytes_locked(Entry& e) {
   e.bytes = e.model->memory_bytes();
   e.gpu_bytes = e.model->gpu_bytes();

@@ -293,6 +293,35 @@ TEST_F(TierTest, AModelThatFitsNeitherTierGets507) {
   EXPECT_TRUE(loader_.calls().empty());
 }
 
+TEST_F(TierTest, TheDryRunAndReadinessCountTheGpu) {
+  for (const char* id : {"a", "b", "c"}) loader_.set(id, on_gpu());
+  loader_.set("d", on_gpu(300));
+  make_cache(tiers(1000, 200));
+  use("a");
+  clock_.advance(10);
+  use("b");
+  Result<FitReport> c = cache_->fit("c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->fits);
+  EXPECT_TRUE(c->evict.empty());  // host memory has room
+  EXPECT_EQ(c->demote, Strings{"a"});
+  EXPECT_EQ(c->gpu_needed_bytes, 100u);
+  Result<FitReport> d = cache_->fit("d");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->fits);
+  EXPECT_NE(d->reason.find("larger than the whole GPU memory budget"), std::string::npos) << d->reason;
+  const Readiness ready = cache_->readiness("d");
+  EXPECT_FALSE(ready.ready);
+  EXPECT_EQ(ready.kind, FailureKind::kInsufficientMemory);
+  auto held = cache_->acquire("b");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(cache_->pin("a").ok());
+  c = cache_->fit("c");
+  EXPECT_FALSE(c->fits);  // a pinned, b busy: the request would wait for b
+  EXPECT_EQ(c->drain, Strings{"b"});
+  EXPECT_TRUE(loader_.device_calls().empty());  // a dry run moves nothing
+}
+
 TEST_F(TierTest, AGpuBudgetOfZeroIsTheCacheWithoutATier) {
   // GPU models, but no GPU tier: the host budget evicts as it always did and nothing is demoted.
   for (const char* id : {"a", "b", "c"}) loader_.set(id, {.estimate = 100, .actual = 100, .gpu = 100, .host_copy = 100});
