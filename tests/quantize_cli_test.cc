@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "model/cpu_backend.h"
 #include "process_util.h"
 #include "sampling/logprobs.h"
 
@@ -137,8 +138,9 @@ std::vector<float> prompt_then_decode(const std::string& model, bool in_memory, 
   EXPECT_TRUE(loaded.ok()) << loaded.error().message();
   if (!loaded.ok()) return {};
   engine::Engine& e = **loaded;
-  if (built) *built = e.model().layout_cache().built();
-  if (rearranged) *rearranged = e.model().layout_cache().matrices();
+  const auto& cpu = dynamic_cast<const model::CpuBackend&>(e.backend());
+  if (built) *built = cpu.layout_cache().built();
+  if (rearranged) *rearranged = cpu.layout_cache().matrices();
   const size_t nv = static_cast<size_t>(e.n_vocab());
   std::vector<float> logits((prompt.size() + next.size()) * nv);
   engine::Sequence seq;
@@ -163,7 +165,8 @@ TEST_F(QuantizeCli, Q5_0ModelGivesTheSameLogitsRearrangedAsMapped) {
     auto m = model::Model::load(out, MappedFile::Backing::kMemory);
     ASSERT_TRUE(m.ok()) << m.error().message();
     // 4 layers x 7 matrices; without AVX-512 nothing is rearranged.
-    EXPECT_EQ((*m)->pack_for_decode(pool), kernels::active_isa() >= kernels::Isa::kAvx512 ? 28 : 0);
+    model::CpuBackend cpu(**m, pool, model::BackendOptions{});
+    EXPECT_EQ(cpu.packed_matrices(), kernels::active_isa() >= kernels::Isa::kAvx512 ? 28 : 0);
   }
   const std::vector<int32_t> prompt = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203};
   const std::vector<int32_t> next = {29889, 13, 1576, 338, 263, 1243};

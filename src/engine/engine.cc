@@ -15,10 +15,14 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   // undecoded, and decoded below only when no earlier load of this file version left one.
   // The file's identity before and after the open must agree: a file replaced between the two
   // has none, so it is not matched with another version's tokenizer (nor taken as checked).
+  // The CUDA backend reads the file once, to upload it: a plain mapping. On the CPU, copied
+  // weights are rearranged in place; mapped ones come from the layout cache file.
+  const bool cpu = opts.device == model::Device::kCpu;
   const std::optional<FileIdentity> before = file_identity(path);
   const auto arrays = before && opts.tokenizers ? gguf::File::LongArrays::kSkip : gguf::File::LongArrays::kRead;
-  HANGAR_ASSIGN(e->model_, model::Model::load(path, opts.weights_in_memory ? MappedFile::Backing::kMemory
-                                                                            : MappedFile::Backing::kWeights,
+  HANGAR_ASSIGN(e->model_, model::Model::load(path, !cpu ? MappedFile::Backing::kMap
+                                                    : opts.weights_in_memory ? MappedFile::Backing::kMemory
+                                                                             : MappedFile::Backing::kWeights,
                                               arrays, progress));
   e->identity_ = before && before == file_identity(path) ? before : std::nullopt;
   const std::optional<FileIdentity>& identity = e->identity_;
@@ -29,8 +33,6 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
     if (identity && opts.tokenizers) opts.tokenizers->put(*identity, *tok);
   }
   e->tokenizer_ = std::make_unique<Tokenizer>(std::move(*tok));
-  // Copied weights are rearranged in place; mapped ones come from the layout cache file.
-  e->model_->pack_for_decode(pool, opts.layout_cache_dir, opts.check_folios);
   const model::HParams& hp = e->model_->hparams();
   e->opts_ = opts;
   if (opts.n_ctx <= 0) return Error("context size must be positive, got " + std::to_string(opts.n_ctx));
@@ -38,11 +40,17 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   if (opts.batch_tokens <= 0)
     return Error("batch size must be positive, got " + std::to_string(opts.batch_tokens));
   e->opts_.n_ctx = std::min(opts.n_ctx, hp.n_ctx_train);
+  model::BackendOptions bo;
+  bo.max_batch_tokens = opts.batch_tokens;
+  bo.max_ctx = e->opts_.n_ctx;
+  bo.n_kv_blocks = kv_blocks_for(opts, hp.n_ctx_train);
+  bo.kv_block_tokens = model::KvCache::kDefaultBlockTokens;
+  bo.layout_cache_dir = opts.layout_cache_dir;
+  bo.check_folios = opts.check_folios;
   // Sized by the file's hyper-parameters and the options: a model too large for this machine
   // is an error for the caller, not an exception through it.
   try {
-    e->kv_ = std::make_unique<model::KvCache>(hp, kv_blocks_for(opts, hp.n_ctx_train), model::KvCache::kDefaultBlockTokens);
-    e->ctx_ = std::make_unique<model::ForwardContext>(hp, pool, opts.batch_tokens, e->opts_.n_ctx);
+    HANGAR_ASSIGN(e->backend_, model::make_backend(opts.device, *e->model_, pool, bo));
   } catch (const std::bad_alloc&) {
     const MemoryEstimate m = estimate_memory(hp, 0, opts);
     return Error(path + ": cannot allocate the KV cache and scratch (about " +
@@ -65,13 +73,13 @@ std::string Engine::kv_layout() const {
     << " n_head_kv=" << hp.n_head_kv << " head_dim=" << hp.head_dim << " n_rot=" << hp.n_rot
     << " rope=" << (hp.rope_style == model::RopeStyle::kNeox ? "neox" : "normal") << " rope_base=" << hp.rope_base
     << " rope_freq_scale=" << hp.rope_freq_scale << " qk_norm=" << hp.qk_norm << " qkv_bias=" << hp.qkv_bias
-    << " kv=f16 block_tokens=" << kv_->block_tokens() << " device=cpu numerics=" << kKvNumerics;
+    << " kv=f16 block_tokens=" << backend_->kv_cache().block_tokens() << " device=" << model::device_name(device()) << " numerics=" << kKvNumerics;
   return s.str();
 }
 
 void Engine::prefault_weights(const ByteProgress& progress) {
   const MappedFile& m = model_->file().mapped();
-  if (m.backing() == MappedFile::Backing::kMemory) return;  // read in at load
+  if (m.backing() == MappedFile::Backing::kMemory || device() != model::Device::kCpu) return;  // read in at load
   if (m.populate(opts_.check_folios, progress)) return;
   const uint8_t* data = m.data();
   const int64_t size = static_cast<int64_t>(m.size());
@@ -98,9 +106,9 @@ Status Engine::eval(std::span<const EvalItem> items) {
   }
   for (size_t i = 0; i < items.size(); ++i) {
     const EvalItem& it = items[i];
-    Status st = it.seq->reserve(*kv_, it.seq->n_past() + static_cast<int32_t>(it.tokens.size()));
+    Status st = it.seq->reserve(kv_cache(), it.seq->n_past() + static_cast<int32_t>(it.tokens.size()));
     if (!st.ok()) {
-      for (size_t j = 0; j <= i; ++j) items[j].seq->truncate(*kv_, items[j].seq->n_past());
+      for (size_t j = 0; j <= i; ++j) items[j].seq->truncate(kv_cache(), items[j].seq->n_past());
       return st;
     }
   }
@@ -121,12 +129,12 @@ Status Engine::eval(std::span<const EvalItem> items) {
       it.seq->push(bt.token);
       batch.push_back(bt);
       if (static_cast<int32_t>(batch.size()) == opts_.batch_tokens) {
-        HANGAR_TRY(model_->forward(batch, *kv_, *ctx_));
+        HANGAR_TRY(backend_->forward(batch));
         batch.clear();
       }
     }
   }
-  if (!batch.empty()) HANGAR_TRY(model_->forward(batch, *kv_, *ctx_));
+  if (!batch.empty()) HANGAR_TRY(backend_->forward(batch));
   return Status::Ok();
 }
 

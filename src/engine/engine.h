@@ -15,6 +15,7 @@
 #include "engine/sequence.h"
 #include "engine/tokenizer_cache.h"
 #include "grammar/token_vocab.h"
+#include "model/backend.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -27,7 +28,8 @@ struct EngineOptions {
   int32_t extra_kv_blocks = 0;   // blocks beyond n_seq * n_ctx, kept for reusable prefixes
   // Weights copied into huge-page memory (private: the file cannot change them; the copy costs
   // ~0.1-0.2 s a GB); false: the file mapped in place (MappedFile::Backing::kWeights: huge-page
-  // folios of the page cache, loads in milliseconds when the file is cached).
+  // folios of the page cache, loads in milliseconds when the file is cached). The CUDA
+  // backend always maps the file: it reads it once, to upload.
   bool weights_in_memory = true;
   // Mapped weights: where the matrices rearranged for the decode kernels are kept
   // (model::LayoutCache); empty: mapped weights keep the file's layout.
@@ -39,6 +41,7 @@ struct EngineOptions {
   // page-cache folio size (MappedFile::populate reads /proc/self/smaps, several ms in a big
   // process). A caller that checked this file version at an earlier load may turn it off.
   bool check_folios = true;
+  model::Device device = model::Device::kCpu;  // where the forward pass runs
 };
 
 // Memory of a loaded model by kind: weights, KV cache (F16 keys and values, all layers) and
@@ -73,7 +76,9 @@ class Engine {
   // The token data that grammar-constrained sampling needs, built on first use (tens of
   // milliseconds for a 150k vocabulary) and kept with the model. Thread-safe.
   std::shared_ptr<const grammar::TokenVocab> grammar_vocab() const;
-  model::KvCache& kv_cache() { return *kv_; }
+  model::KvCache& kv_cache() { return backend_->kv_cache(); }
+  model::Backend& backend() { return *backend_; }
+  model::Device device() const { return backend_->device(); }
   const EngineOptions& options() const { return opts_; }
   int32_t n_ctx() const { return opts_.n_ctx; }
   int32_t n_vocab() const { return model_->hparams().n_vocab; }
@@ -84,8 +89,8 @@ class Engine {
   // the same string.
   std::string kv_layout() const;
   // Collects per-op times of forward passes (and, through the scheduler, sampling); null = off.
-  void set_profiler(Profiler* p) { ctx_->profiler = p; }
-  Profiler* profiler() const { return ctx_->profiler; }
+  void set_profiler(Profiler* p) { backend_->set_profiler(p); }
+  Profiler* profiler() const { return backend_->profiler(); }
 
   // Runs the items together (decode steps of many sequences and prefill chunks of others share
   // forward passes of up to batch_tokens tokens). Error, with no sequence changed, when a
@@ -93,19 +98,22 @@ class Engine {
   Status eval(std::span<const EvalItem> items);
 
   // Bytes the engine holds beyond the mapped weights: KV cache in use and scratch buffers.
-  uint64_t kv_bytes_used() const { return kv_->used_bytes(); }
-  uint64_t kv_bytes_capacity() const { return kv_->capacity_bytes(); }
-  uint64_t scratch_bytes() const { return ctx_->bytes(); }
+  uint64_t kv_bytes_used() const { return backend_->kv_cache().used_bytes(); }
+  uint64_t kv_bytes_capacity() const { return backend_->kv_cache().capacity_bytes(); }
+  uint64_t scratch_bytes() const { return backend_->scratch_bytes(); }
   // Bytes of the weight file resident in RAM now (mincore over the mapping; O(pages), so call
   // it after a load, not per request).
-  uint64_t weights_resident_bytes() const { return model_->file().mapped().resident_bytes(); }
-  // What this engine holds now: resident weight pages (mincore: call it after a load, not per
-  // request), the KV cache's capacity and the scratch buffers.
+  // On a GPU the weights live in device memory: the mapping read at load is not counted.
+  uint64_t weights_resident_bytes() const {
+    return device() == model::Device::kCpu ? model_->file().mapped().resident_bytes() : 0;
+  }
+  // What this engine holds in host memory now: resident weight pages (mincore: call it after a
+  // load, not per request), the KV cache's capacity and the scratch buffers.
   MemoryEstimate memory() const;
   // Maps every page of the weights so that the first request does not pay for page faults and
   // the resident size can be measured (one madvise; on old kernels the pool's threads touch them).
   // The folio size is checked as EngineOptions::check_folios says. `progress` (optional) is
-  // told as the pages come in.
+  // told as the pages come in. Nothing to do off the CPU.
   void prefault_weights(const ByteProgress& progress = {});
   // True when the weights file was truncated under the mapping: the lost pages read as zeros
   // and the model's output is garbage. The owner should stop using the engine.
@@ -116,6 +124,14 @@ class Engine {
   // nullopt when the file changed during the load or could not be stat'ed.
   const std::optional<FileIdentity>& weights_identity() const { return identity_; }
 
+  // GPU tiers (model::Backend::offload / reload): offload needs every sequence released.
+  Status offload() { return backend_->offload(); }
+  Status reload() { return backend_->reload(); }
+  bool offloaded() const { return backend_->offloaded(); }
+  // Bytes in device memory (0 on the CPU) and page-locked host bytes of offloaded weights.
+  uint64_t device_bytes() const { return backend_->device_bytes(); }
+  uint64_t host_tier_bytes() const { return backend_->host_tier_bytes(); }
+
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}
   ThreadPool& pool_;
@@ -125,8 +141,7 @@ class Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   mutable std::once_flag grammar_vocab_once_;
   mutable std::shared_ptr<const grammar::TokenVocab> grammar_vocab_;
-  std::unique_ptr<model::KvCache> kv_;
-  std::unique_ptr<model::ForwardContext> ctx_;
+  std::unique_ptr<model::Backend> backend_;
 };
 
 // The KV blocks Engine::load allocates with `opts` for a model trained on n_ctx_train tokens.

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "kernels/small_gemm.h"
-#include "model/model.h"
+#include "model/cpu_backend.h"
 
 namespace hangar::model {
 namespace {
@@ -144,7 +144,7 @@ void attend_token_f32(const BatchToken& token, int32_t il, const KvCache& kv, co
 
 }  // namespace
 
-void Model::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const {
+void CpuBackend::attention(int32_t il, std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const {
   ProfileScope scope(ctx.profiler, "attention");
   const int32_t n = static_cast<int32_t>(batch.size());
   const int32_t hd = hp_.head_dim, qd = hp_.q_dim(), group = hp_.n_head / hp_.n_head_kv;

@@ -1,8 +1,8 @@
-// The shared decoder-only transformer forward pass over a batch of tokens (llama, qwen2, qwen3).
+// The CPU backend's decoder-only transformer forward pass over a batch of tokens (llama, qwen2, qwen3).
 #include <cmath>
 #include <cstring>
 
-#include "model/model.h"
+#include "model/cpu_backend.h"
 
 namespace hangar::model {
 namespace {
@@ -56,13 +56,15 @@ uint64_t ForwardContext::bytes() const {
   return floats * sizeof(float) + kv_rows_.capacity() * sizeof(kv_rows_[0]) + matmul_scratch_.capacity_bytes();
 }
 
-void Model::matmul(const kernels::Matrix& w, const float* x, int64_t n, int64_t x_stride, float* y,
+void CpuBackend::matmul(const kernels::Matrix& w, const float* x, int64_t n, int64_t x_stride, float* y,
                    int64_t y_stride, ForwardContext& ctx, const char* op) const {
   ProfileScope scope(ctx.profiler, op ? op : matmul_op_name(w.type));
   kernels::matmul(w, x, n, x_stride, y, y_stride, ctx.pool_, ctx.matmul_scratch_);
 }
 
-Status Model::forward(std::span<const BatchToken> batch, KvCache& kv, ForwardContext& ctx) const {
+Status CpuBackend::forward(std::span<const BatchToken> batch) {
+  KvCache& kv = kv_;
+  ForwardContext& ctx = ctx_;
   const int32_t n = static_cast<int32_t>(batch.size());
   if (n == 0) return Status::Ok();
   if (n > ctx.max_batch_)
@@ -108,7 +110,7 @@ Status Model::forward(std::span<const BatchToken> batch, KvCache& kv, ForwardCon
   return Status::Ok();
 }
 
-void Model::run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv,
+void CpuBackend::run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv,
                       ForwardContext& ctx) const {
   const LayerWeights& l = w_.layers[il];
   const int32_t n = static_cast<int32_t>(batch.size());
@@ -177,7 +179,7 @@ void Model::run_layer(int32_t il, std::span<const BatchToken> batch, KvCache& kv
   }
 }
 
-void Model::compute_logits(std::span<const BatchToken> batch, ForwardContext& ctx) const {
+void CpuBackend::compute_logits(std::span<const BatchToken> batch, ForwardContext& ctx) const {
   const int32_t d = hp_.n_embd, nv = hp_.n_vocab;
   std::vector<float*> dest;
   const int32_t n = static_cast<int32_t>(batch.size());

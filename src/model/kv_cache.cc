@@ -9,8 +9,7 @@
 namespace hangar::model {
 
 KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens)
-    : n_layer_(hp.n_layer), kv_dim_(hp.kv_dim()), n_blocks_(n_blocks), block_tokens_(block_tokens) {
-  HANGAR_ASSERT(n_blocks > 0 && block_tokens > 0);
+    : KvCache(hp, n_blocks, block_tokens, BlockCopier()) {
   const size_t bytes = static_cast<size_t>(n_layer_) * n_blocks_ * block_tokens_ * kv_dim_ * sizeof(uint16_t);
   for (Storage* s : {&k_mem_, &v_mem_}) {
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -20,6 +19,12 @@ KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens)
   }
   k_ = static_cast<uint16_t*>(k_mem_.base);
   v_ = static_cast<uint16_t*>(v_mem_.base);
+}
+
+KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, BlockCopier device_copier)
+    : n_layer_(hp.n_layer), kv_dim_(hp.kv_dim()), n_blocks_(n_blocks), block_tokens_(block_tokens),
+      device_copier_(std::move(device_copier)) {
+  HANGAR_ASSERT(n_blocks > 0 && block_tokens > 0);
   refs_.assign(n_blocks_, 0);
   dirty_.assign(n_blocks_, 0);
   free_.reserve(n_blocks_);
@@ -62,6 +67,7 @@ void KvCache::release(int32_t block) {
 }
 
 void KvCache::copy_block(int32_t from, int32_t to, int32_t n_slots) {
+  if (device_copier_) return device_copier_(from, to, n_slots);
   size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
   for (int32_t l = 0; l < n_layer_; ++l) {
     std::memcpy(k(l, to, 0), k(l, from, 0), bytes);
@@ -70,6 +76,7 @@ void KvCache::copy_block(int32_t from, int32_t to, int32_t n_slots) {
 }
 
 uint64_t KvCache::discard_free_blocks() {
+  if (!has_host_storage()) return 0;  // the device's memory, allocated once
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const size_t span = static_cast<size_t>(block_tokens_) * kv_dim_ * sizeof(uint16_t);  // one layer
   uint64_t freed = 0;
@@ -90,6 +97,7 @@ uint64_t KvCache::discard_free_blocks() {
 }
 
 uint64_t KvCache::committed_bytes() const {
+  if (!has_host_storage()) return 0;
   uint64_t n = 0;
   for (uint8_t d : dirty_) n += d;
   return n * block_bytes();

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,12 +16,19 @@ namespace hangar::model {
 // [block][slot][kv_dim] for K and for V, so one position's key of one kv-head is contiguous.
 // Blocks are handed out by a free list with reference counts: a block that holds a shared prefix
 // is retained by every sequence that uses it and freed when the last one releases it.
-// Not thread-safe: the engine thread owns it.
+// A backend whose keys and values live in device memory builds the cache with a BlockCopier:
+// then this object only keeps the block table (no host storage; k() and v() must not be called)
+// and copy_block asks the device to copy. Not thread-safe: the engine thread owns it.
 class KvCache {
  public:
   static constexpr int32_t kDefaultBlockTokens = 32;
+  // Copies the first n_slots positions of block `from` into block `to`, all layers.
+  using BlockCopier = std::function<void(int32_t from, int32_t to, int32_t n_slots)>;
 
   KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens = kDefaultBlockTokens);
+  // Block table only; the storage is the device's (see above).
+  KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, BlockCopier device_copier);
+  bool has_host_storage() const { return k_ != nullptr; }
 
   int32_t block_tokens() const { return block_tokens_; }
   int32_t n_blocks() const { return n_blocks_; }
@@ -58,7 +66,8 @@ class KvCache {
   // (their contents are lost; a block reads zero until written again); returns the bytes.
   // O(free blocks); for periodic clean-up, not the request path.
   uint64_t discard_free_blocks();
-  // Bytes of blocks that hold memory now: written since their last discard, used or free.
+  // Bytes of blocks that hold host memory now: written since their last discard, used or free
+  // (0 when the storage is a device's).
   uint64_t committed_bytes() const;
 
   // Saving and restoring blocks (the engine's disk store reaches the keys and values only
@@ -88,9 +97,10 @@ class KvCache {
     ~Storage();
   };
   int32_t n_layer_, kv_dim_, n_blocks_, block_tokens_;
-  Storage k_mem_, v_mem_;
+  Storage k_mem_, v_mem_;  // empty with a device copier
   uint16_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
+  BlockCopier device_copier_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::vector<uint8_t> dirty_;  // per block: allocated since its memory was last discarded

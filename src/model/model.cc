@@ -1,10 +1,6 @@
 // Model loading: architecture lookup, hyper-parameters, weight binding.
 #include "model/model.h"
 
-#include <set>
-
-#include "base/log.h"
-
 namespace hangar::model {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, MappedFile::Backing backing,
@@ -40,29 +36,6 @@ uint64_t Model::bytes_per_token() const {
   bool tied = w_.output.data == w_.token_embd.data;
   // The embedding table is read one row per token, except when it doubles as the output matrix.
   return tied ? weight_bytes_ : weight_bytes_ - embd + w_.token_embd.row_bytes;
-}
-
-int Model::pack_for_decode(ThreadPool& pool, const std::string& layout_cache_dir, bool check_folios) {
-  std::vector<Matrix*> matrices;
-  for (LayerWeights& l : w_.layers)
-    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      if (m->data != nullptr) matrices.push_back(m);
-  if (file_.mapped().backing() != MappedFile::Backing::kMemory) {  // read-only mapping
-    if (layout_cache_dir.empty()) return 0;
-    Result<LayoutCache> c =
-        LayoutCache::open_or_build(layout_cache_dir, file_.path(), file_.mapped().data(), matrices, pool, check_folios);
-    if (!c.ok()) {
-      log_warn("layout cache: " + c.error().message() + "; decoding from the file's layout");
-      return 0;
-    }
-    layouts_ = std::move(*c);
-    return layouts_.matrices();
-  }
-  int n = 0;
-  std::set<const void*> seen;  // a file could name one tensor's data twice: rearrange it once
-  for (Matrix* m : matrices)
-    if (seen.insert(m->data).second && kernels::pack_row_pairs(*m, const_cast<void*>(m->data), pool)) ++n;
-  return n;
 }
 
 }  // namespace hangar::model
