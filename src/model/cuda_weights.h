@@ -1,0 +1,53 @@
+// CudaWeights: a model's weights in the CUDA backend's layouts, in one block of GPU memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "kernels/cuda/layout.h"
+#include "kernels/cuda/runtime.h"
+#include "model/model.h"
+
+namespace hangar::model {
+
+namespace kc = kernels::cuda;
+
+struct CudaLayer {
+  const float* attn_norm = nullptr;  // (n_embd)
+  const float* ffn_norm = nullptr;   // (n_embd)
+  const float* qkv_bias = nullptr;   // (q_dim + 2 kv_dim) or null
+  const float* q_norm = nullptr;     // (head_dim) or null
+  const float* k_norm = nullptr;
+  // q, k and v as one matrix (rows q_dim + 2 kv_dim) when their types agree, else three.
+  std::vector<kc::MatrixView> qkv;
+  kc::MatrixView wo;
+  // gate and up as one matrix (rows 2 n_ff) when their types agree, else two.
+  std::vector<kc::MatrixView> gate_up;
+  kc::MatrixView down;
+};
+
+// Device pointers into `blob`; valid while the object lives.
+struct CudaWeights {
+  kc::DeviceBuffer blob;
+  kc::MatrixView token_embd, output;
+  const float* output_norm = nullptr;
+  const float* rope = nullptr;  // [n_pos][n_rot / 2] (cos, sin) pairs
+  int32_t rope_positions = 0;
+  std::vector<CudaLayer> layers;
+  // Matrices whose file type the kernels lack, converted to F16 at load ("q5_K", ...).
+  std::vector<std::string> converted_types;
+};
+
+// Moves every pointer of `w` from one copy of its block to another (after a reallocation).
+void rebase_weights(CudaWeights& w, const uint8_t* old_base, const uint8_t* new_base);
+
+// Re-lays out every weight on the host (in parallel on `pool`) and copies it to the GPU.
+// `rope_positions` rows of rotary cos/sin are computed as the CPU backend computes them.
+// Errors: a matrix whose row length the kernels cannot take, GPU memory or copy failures.
+Result<CudaWeights> upload_weights(const Model& model, int32_t rope_positions, ThreadPool& pool,
+                                   const kc::Stream& stream);
+
+}  // namespace hangar::model
