@@ -141,9 +141,40 @@ TEST(CliBench, BatchBandwidthAndProfile) {
   EXPECT_GT(j["bytes_per_token"].get<double>(), 0);
   EXPECT_GT(j["read_bandwidth_gbps"].get<double>(), 0);
   EXPECT_GT(j["tg_bandwidth_percent"].get<double>(), 0);
+  EXPECT_EQ(j["device"], "cpu");
   // The per-op breakdown goes to stderr, one row per op.
   for (const char* op : {"matmul f16", "matmul output", "attention", "norm", "rope", "swiglu"})
     EXPECT_NE(r.err.find(op), std::string::npos) << op << " missing from:\n" << r.err;
+}
+
+TEST(CliBench, BatchListRunsEachSize) {
+  auto r = run_process({hangar_binary(), "bench", "-m", kF16, "-p", "0", "-n", "0", "-r", "1", "--batch", "1,2",
+                        "--batch-prompt", "4", "--batch-gen", "2", "--json", "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["batched"].size(), 2u);
+  EXPECT_EQ(j["batched"][0]["sequences"], 1);
+  EXPECT_EQ(j["batched"][1]["sequences"], 2);
+  EXPECT_GT(j["batched"][1]["tg_tps"].get<double>(), 0);
+}
+
+TEST(CliDevice, UnknownDeviceIsAnError) {
+  auto r = run_process({hangar_binary(), "run", "-m", kF16, "-p", "hi", "-n", "1", "--device", "tpu"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("device \"tpu\": expected auto, cpu or cuda"), std::string::npos) << r.err;
+}
+
+// Without a GPU (or a CUDA build) --device cuda fails and says which is missing; with one it runs.
+TEST(CliDevice, CudaRunsOrSaysWhy) {
+  auto r = run_process({hangar_binary(), "run", "-m", kF16, "-p", "hi", "-n", "2", "--device", "cuda"});
+  if (r.exit_code == 0) {
+    EXPECT_FALSE(r.out.empty());
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.err.find("device cuda: no CUDA GPU found") != std::string::npos ||
+              r.err.find("device cuda: this hangar was built without CUDA") != std::string::npos)
+      << r.err;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ struct BenchOptions {
   ModelOptions model;
   int n_prompt = 512;
   int n_gen = 128;
-  int batch = 0;          // concurrent sequences for the batched decode test (0: skip)
+  std::vector<int> batches;  // concurrent sequences for the batched decode tests (empty: skip)
   int batch_prompt = 128;
   int batch_gen = 64;
   int reps = 3;
@@ -162,12 +162,13 @@ double measure_read_bandwidth(ThreadPool& pool, bool huge_pages) {
 int bench(const BenchOptions& o) {
   const int threads = o.model.resolved_threads();
   ThreadPool pool(threads);
-  engine::EngineOptions eo;
-  eo.n_ctx = std::max({o.n_prompt, o.n_gen, o.batch > 0 ? o.batch_prompt + o.batch_gen : 0}) + 1;
-  eo.n_seq = std::max(1, o.batch);
-  eo.weights_in_memory = !o.model.mmap;
-  eo.layout_cache_dir = o.model.layout_cache;
-  eo.batch_tokens = std::max({1, o.batch, std::min(std::max(o.n_prompt, o.batch_prompt), 512)});
+  Result<engine::EngineOptions> opts = o.model.engine_options();
+  if (!opts.ok()) return fail(opts.error().message());
+  engine::EngineOptions eo = *opts;
+  const int max_batch = o.batches.empty() ? 0 : *std::max_element(o.batches.begin(), o.batches.end());
+  eo.n_ctx = std::max({o.n_prompt, o.n_gen, max_batch > 0 ? o.batch_prompt + o.batch_gen : 0}) + 1;
+  eo.n_seq = std::max(1, max_batch);
+  eo.batch_tokens = std::max({1, max_batch, std::min(std::max(o.n_prompt, o.batch_prompt), 512)});
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;
@@ -183,7 +184,7 @@ int bench(const BenchOptions& o) {
   // Which test runs now, on a terminal only: the figures are printed at the end.
   SteadyClock clock;
   Progress bar(clock, std::cerr, !o.quiet && stderr_is_terminal(), "bench runs");
-  const int tests = (o.n_prompt > 0) + (o.n_gen > 0) + (o.batch > 0);
+  const int tests = (o.n_prompt > 0) + (o.n_gen > 0) + static_cast<int>(o.batches.size());
   bar.set_total(double(tests * o.reps));
   int runs_done = 0;
   auto running = [&](const std::string& test, int r) {
@@ -205,20 +206,32 @@ int bench(const BenchOptions& o) {
       tg.push_back(*v);
     }
   }
-  std::vector<double> btg;
-  if (o.batch > 0) {
-    (void)run_batched_decode(e, o.batch, 8, 2, rng);  // warm-up
+  std::vector<Stats> btg;
+  for (int batch : o.batches) {
+    std::vector<double> v;
+    (void)run_batched_decode(e, batch, 8, 2, rng);  // warm-up
     for (int r = 0; r < o.reps; ++r) {
-      running("batched decode x" + std::to_string(o.batch), r);
-      auto v = run_batched_decode(e, o.batch, o.batch_prompt, o.batch_gen, rng);
-      if (!v.ok()) return fail(v.error().message());
-      btg.push_back(*v);
+      running("batched decode x" + std::to_string(batch), r);
+      auto t = run_batched_decode(e, batch, o.batch_prompt, o.batch_gen, rng);
+      if (!t.ok()) return fail(t.error().message());
+      v.push_back(*t);
     }
+    btg.push_back(stats(v));
   }
   if (o.n_gen > 0) bar.update(double(runs_done), "measuring read bandwidth", /*now=*/true);
-  Stats p = stats(pp), g = stats(tg), b = stats(btg);
+  Stats p = stats(pp), g = stats(tg);
   const double gb_per_token = e.model().bytes_per_token() / 1e9;
-  const double bandwidth = o.n_gen > 0 ? measure_read_bandwidth(pool, true) : 0;
+  // On the GPU: the card's copy bandwidth (bytes read plus written), against the weights read.
+  const bool gpu = e.device() != model::Device::kCpu;
+  double bandwidth = 0;
+  if (o.n_gen > 0) {
+    if (!gpu) {
+      bandwidth = measure_read_bandwidth(pool, true);
+    } else {
+      Result<double> bw = e.backend().memory_bandwidth_gbps();
+      if (bw.ok()) bandwidth = *bw;
+    }
+  }
   bar.finish();
   const double bw_share = bandwidth > 0 ? 100.0 * g.mean * gb_per_token / bandwidth : 0;
   if (o.json) {
@@ -228,22 +241,27 @@ int bench(const BenchOptions& o) {
                         {"bytes_per_token", e.model().bytes_per_token()},
                         {"tg_read_gbps", g.mean * gb_per_token}, {"read_bandwidth_gbps", bandwidth},
                         {"tg_bandwidth_percent", bw_share}};
-    if (o.batch > 0) {
-      j["batch"] = o.batch;
-      j["batch_tg_tps"] = b.mean;
-      j["batch_tg_stddev"] = b.stddev;
+    j["device"] = model::device_name(e.device());
+    for (size_t i = 0; i < o.batches.size(); ++i)
+      j["batched"].push_back({{"sequences", o.batches[i]}, {"tg_tps", btg[i].mean}, {"tg_stddev", btg[i].stddev}});
+    if (!o.batches.empty()) {  // the first (or only) batch size, as before lists were accepted
+      j["batch"] = o.batches[0];
+      j["batch_tg_tps"] = btg[0].mean;
+      j["batch_tg_stddev"] = btg[0].stddev;
     }
     std::printf("%s\n", json_text(j).c_str());
   } else {
-    std::printf("model: %s, threads: %d\n", o.model.model_path.c_str(), threads);
+    if (gpu) std::printf("model: %s, device: %s\n", o.model.model_path.c_str(), e.backend().description().c_str());
+    else std::printf("model: %s, threads: %d\n", o.model.model_path.c_str(), threads);
     if (o.n_prompt > 0) std::printf("pp%d: %8.2f ± %.2f tokens/s\n", o.n_prompt, p.mean, p.stddev);
     if (o.n_gen > 0)
       std::printf("tg%d: %8.2f ± %.2f tokens/s  (%.1f MB read per token, %.2f GB/s = %.0f%% of the "
-                  "measured %.2f GB/s read bandwidth)\n",
-                  o.n_gen, g.mean, g.stddev, gb_per_token * 1e3, g.mean * gb_per_token, bw_share, bandwidth);
-    if (o.batch > 0)
-      std::printf("batched decode, %d sequences (pp%d, tg%d each): %8.2f ± %.2f tokens/s aggregate\n", o.batch,
-                  o.batch_prompt, o.batch_gen, b.mean, b.stddev);
+                  "measured %.2f GB/s %s bandwidth)\n",
+                  o.n_gen, g.mean, g.stddev, gb_per_token * 1e3, g.mean * gb_per_token, bw_share, bandwidth,
+                  gpu ? "GPU copy" : "read");
+    for (size_t i = 0; i < o.batches.size(); ++i)
+      std::printf("batched decode, %d sequences (pp%d, tg%d each): %8.2f ± %.2f tokens/s aggregate\n", o.batches[i],
+                  o.batch_prompt, o.batch_gen, btg[i].mean, btg[i].stddev);
   }
   if (o.profile) std::fprintf(stderr, "%s", profiler.report().c_str());
   return 0;
@@ -258,8 +276,10 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "prompt tokens (0: skip)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", opts->n_gen, "generated tokens (0: skip)")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-r,--repetitions", opts->reps, "repetitions")->check(CLI::Range(1, 1000));
-  cmd->add_option("--batch", opts->batch, "also decode this many sequences together (aggregate tokens/s)")
-      ->check(CLI::Range(0, 256));
+  cmd->add_option("--batch", opts->batches,
+                  "also decode this many sequences together (aggregate tokens/s); a comma-separated list runs each")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--batch-prompt", opts->batch_prompt, "prompt tokens per sequence for --batch")
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--batch-gen", opts->batch_gen, "tokens generated per sequence for --batch")

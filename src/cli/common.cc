@@ -40,6 +40,21 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
   if (with_ctx)
     cmd.add_option("-c,--ctx", ctx, "context size in tokens (capped by the model's)")
         ->check(CLI::PositiveNumber);
+  add_device_option(cmd, device);
+}
+
+void add_device_option(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device, "where to compute: auto (CUDA when a GPU is present), cpu or cuda")
+      ->capture_default_str();
+}
+
+Result<engine::EngineOptions> ModelOptions::engine_options() const {
+  engine::EngineOptions eo;
+  HANGAR_ASSIGN(eo.device, model::resolve_device(device));
+  eo.n_ctx = ctx;
+  eo.weights_in_memory = !mmap;
+  eo.layout_cache_dir = layout_cache;
+  return eo;
 }
 
 }  // namespace hangar::cli

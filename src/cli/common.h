@@ -33,9 +33,15 @@ struct ModelOptions {
   int ctx = 4096;
   bool mmap = false;    // use the weights in place instead of reading them into huge pages
   std::string layout_cache;  // --mmap: model::LayoutCache directory
+  std::string device = "auto";  // auto, cpu or cuda
   void add_to(CLI::App& cmd, bool with_ctx = true);
   int resolved_threads() const { return threads > 0 ? threads : ThreadPool::physical_cores(); }
+  // The engine options these flags set: device (resolved), weights in memory, context.
+  Result<engine::EngineOptions> engine_options() const;
 };
+
+// Adds --device (auto: CUDA when a GPU is present, else the CPU) to a command.
+void add_device_option(CLI::App& cmd, std::string& device);
 
 // Each subcommand registers itself with the app and sets `exit_code` when it runs.
 void add_run_command(CLI::App& app, int& exit_code);

@@ -30,10 +30,9 @@ Result<std::string> read_text(const std::string& path) {
   return ss.str();
 }
 
-Result<std::unique_ptr<engine::Engine>> load(const std::string& path, int ctx, bool mmap, ThreadPool& pool) {
-  engine::EngineOptions eo;
+Result<std::unique_ptr<engine::Engine>> load(const std::string& path, int ctx, const ModelOptions& mo, ThreadPool& pool) {
+  HANGAR_ASSIGN(engine::EngineOptions eo, mo.engine_options());
   eo.n_ctx = ctx;
-  eo.weights_in_memory = !mmap;
   eo.batch_tokens = std::min(ctx, 512);
   HANGAR_ASSIGN(auto e, engine::Engine::load(path, eo, pool));
   if (e->n_ctx() < ctx)
@@ -62,12 +61,12 @@ int perplexity(const PerplexityOptions& o) {
   auto text = read_text(o.text_path);
   if (!text.ok()) return fail(text.error().message());
   ThreadPool pool(o.model.resolved_threads());
-  auto model = load(o.model.model_path, ctx, o.model.mmap, pool);
+  auto model = load(o.model.model_path, ctx, o.model, pool);
   if (!model.ok()) return fail(model.error().message());
   engine::Engine& e = **model;
   std::unique_ptr<engine::Engine> base;
   if (!o.kl_base.empty()) {
-    auto b = load(o.kl_base, ctx, o.model.mmap, pool);
+    auto b = load(o.kl_base, ctx, o.model, pool);
     if (!b.ok()) return fail(b.error().message());
     base = std::move(*b);
     if (base->n_vocab() != e.n_vocab())

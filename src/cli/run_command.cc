@@ -22,10 +22,9 @@ struct RunOptions {
 
 int run(const RunOptions& o) {
   ThreadPool pool(o.model.resolved_threads());
-  engine::EngineOptions eo;
-  eo.n_ctx = o.model.ctx;
-  eo.weights_in_memory = !o.model.mmap;
-  eo.layout_cache_dir = o.model.layout_cache;
+  Result<engine::EngineOptions> opts = o.model.engine_options();
+  if (!opts.ok()) return fail(opts.error().message());
+  engine::EngineOptions eo = *opts;
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;

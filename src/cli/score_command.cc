@@ -37,11 +37,11 @@ int score(const ScoreOptions& o) {
   auto ids = parse_token_list(o.tokens);
   if (!ids.ok()) return fail(ids.error().message());
   ThreadPool pool(o.model.resolved_threads());
-  engine::EngineOptions eo;
+  Result<engine::EngineOptions> opts = o.model.engine_options();
+  if (!opts.ok()) return fail(opts.error().message());
+  engine::EngineOptions eo = *opts;
   eo.n_ctx = std::max<int32_t>(o.model.ctx, static_cast<int32_t>(ids->size()));
   eo.batch_tokens = 64;
-  eo.weights_in_memory = !o.model.mmap;
-  eo.layout_cache_dir = o.model.layout_cache;
   auto loaded = engine::Engine::load(o.model.model_path, eo, pool);
   if (!loaded.ok()) return fail(loaded.error().message());
   engine::Engine& e = **loaded;

@@ -61,6 +61,7 @@ struct ServeOptions {
   bool verbose = false;
   std::string presets;              // --presets FILE; empty: <models-dir>/hangar.toml if present
   std::set<std::string> given;      // the flags on the command line (settings source "flag")
+  std::string device = "auto";
 };
 
 // The flags that are also per-model settings: those given on the command line form the "flag"
@@ -258,6 +259,9 @@ int serve(const ServeOptions& o) {
     log_info("KV store: " + std::to_string(ks.files) + " saved prompt prefixes (" + manager::format_bytes(ks.bytes) +
              ") in '" + kv_store->options().dir + "', budget " + manager::format_bytes(*kv_budget));
   }
+  Result<model::Device> device = model::resolve_device(o.device);
+  if (!device.ok()) return fail(device.error().message());
+  lo.device = *device;
   manager::EngineLoader loader(pool, lo);
   SteadyClock clock;
   SystemWallClock wall_clock;
@@ -410,6 +414,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--profile", o->profile, "print a per-op time breakdown at exit (forward-pass ops, sampling, chat templates, tokenization, HTTP)");
   cmd->add_flag("-v,--verbose", o->verbose, "log every request and load detail");
+  add_device_option(*cmd, o->device);
   cmd->callback([o, cmd, &exit_code] {
     for (const char* flag : {"--ctx", "--parallel", "--batch-tokens", "--threads", "--keep-alive"})
       if (cmd->count(flag) > 0) o->given.insert(flag);

@@ -92,6 +92,7 @@ engine::EngineOptions EngineLoader::engine_options(const EngineLoaderOptions& o)
   eo.extra_kv_blocks = o.extra_kv_blocks;
   eo.weights_in_memory = o.weights_in_memory;
   eo.layout_cache_dir = o.layout_cache_dir;
+  eo.device = o.device;
   return eo;
 }
 

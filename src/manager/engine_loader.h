@@ -27,6 +27,7 @@ struct EngineLoaderOptions {
   bool prefault = true;         // read every weight page at load (measured, no first-request faults)
   bool weights_in_memory = true;  // false: the file mapped in place (see engine::EngineOptions)
   std::string layout_cache_dir;   // mapped weights' rearranged matrices (serve: <state>/layouts)
+  model::Device device = model::Device::kCpu;  // serve --device
   Profiler* profiler = nullptr; // shared by every model's engine (serve --profile); may be null
   // Where models' prompt prefixes go when they are unloaded and come back from on a later load
   // (serve --kv-disk-budget); null: nowhere. Must outlive every model loaded.
