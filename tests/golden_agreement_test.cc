@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -31,10 +32,14 @@ struct GoldenModel {
 
 void PrintTo(const GoldenModel& m, std::ostream* os) { *os << m.file; }
 
-class GoldenAgreement : public ::testing::TestWithParam<GoldenModel> {};
+// The same criteria on every device: the CUDA instances skip where no GPU is present.
+class GoldenAgreement : public ::testing::TestWithParam<std::tuple<model::Device, GoldenModel>> {};
 
 TEST_P(GoldenAgreement, ScoresMatchLlamaCpp) {
-  const GoldenModel& gm = GetParam();
+  const model::Device device = std::get<0>(GetParam());
+  const GoldenModel& gm = std::get<1>(GetParam());
+  if (device == model::Device::kCuda && !model::cuda_device_present())
+    GTEST_SKIP() << "no CUDA GPU: " << model::cuda_probe_message();
   std::ifstream in(std::string(HANGAR_SHARED_DIR) + "/golden/completions/" + gm.file + ".json");
   ASSERT_TRUE(in.good());
   nlohmann::json golden = nlohmann::json::parse(in);
@@ -43,6 +48,7 @@ TEST_P(GoldenAgreement, ScoresMatchLlamaCpp) {
   engine::EngineOptions eo;
   eo.n_ctx = 1024;
   eo.batch_tokens = 256;
+  eo.device = device;
   auto loaded = engine::Engine::load(std::string(HANGAR_SHARED_DIR) + "/models/" + gm.file, eo, pool);
   ASSERT_TRUE(loaded.ok()) << loaded.error().message();
   engine::Engine& e = **loaded;
@@ -83,9 +89,9 @@ TEST_P(GoldenAgreement, ScoresMatchLlamaCpp) {
       }
     }
   }
-  std::printf("[agreement] %-28s steps %d  top-1 %.2f%% (%d/%d decisive)  top-5 in top-10 %.2f%%  "
+  std::printf("[agreement] %-4s %-28s steps %d  top-1 %.2f%% (%d/%d decisive)  top-5 in top-10 %.2f%%  "
               "mean |dlogprob| %.4f\n",
-              gm.file.c_str(), a.steps, 100 * a.top1_rate(), a.top1_agree, a.decisive,
+              model::device_name(device), gm.file.c_str(), a.steps, 100 * a.top1_rate(), a.top1_agree, a.decisive,
               100 * a.top5_rate(), a.mean_abs_diff());
   EXPECT_GT(a.steps, 0);
   EXPECT_GE(a.top1_rate(), 0.98);
@@ -95,19 +101,20 @@ TEST_P(GoldenAgreement, ScoresMatchLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(
     SharedModels, GoldenAgreement,
-    ::testing::Values(GoldenModel{"llama-2-tiny-random.gguf", 0.02},
+    ::testing::Combine(::testing::Values(model::Device::kCpu, model::Device::kCuda), ::testing::Values(GoldenModel{"llama-2-tiny-random.gguf", 0.02},
                       GoldenModel{"llama-spm-d256-f16.gguf", 0.02},
                       GoldenModel{"llama-spm-d256-q8_0.gguf", 0.02},
                       GoldenModel{"llama-spm-d256-q4_0.gguf", 0.05},
                       GoldenModel{"llama-spm-d256-q4_k_m.gguf", 0.05},
                       GoldenModel{"llama3-d256-q4_k_m.gguf", 0.05},
                       GoldenModel{"qwen2-d256-q4_k_m.gguf", 0.05},
-                      GoldenModel{"qwen3-d256-q4_k_m.gguf", 0.05}),
+                      GoldenModel{"qwen3-d256-q4_k_m.gguf", 0.05})),
     [](const auto& info) {
-      std::string n = info.param.file.substr(0, info.param.file.size() - 5);
+      const GoldenModel& m = std::get<1>(info.param);
+      std::string n = m.file.substr(0, m.file.size() - 5);
       for (char& ch : n)
         if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-      return n;
+      return std::string(model::device_name(std::get<0>(info.param))) + "_" + n;
     });
 
 }  // namespace

@@ -40,10 +40,14 @@ Request make_request(std::vector<TokenId> prompt, int max_tokens, std::shared_pt
   return r;
 }
 
-class SchedulerTest : public ::testing::Test {
+// Every test runs on each device this machine has (the CUDA instances skip without a GPU).
+class SchedulerTest : public ::testing::TestWithParam<model::Device> {
  protected:
   void SetUp() override {
+    if (GetParam() == model::Device::kCuda && !model::cuda_device_present())
+      GTEST_SKIP() << "no CUDA GPU: " << model::cuda_probe_message();
     EngineOptions eo;
+    eo.device = GetParam();
     eo.n_ctx = 512;
     eo.n_seq = 4;
     eo.batch_tokens = 64;
@@ -70,7 +74,7 @@ std::vector<nlohmann::json> decisive_cases(const nlohmann::json& golden) {
   return out;
 }
 
-TEST_F(SchedulerTest, ConcurrentRequestsEachReproduceLlamaCpp) {
+TEST_P(SchedulerTest, ConcurrentRequestsEachReproduceLlamaCpp) {
   auto cases = decisive_cases(golden_);
   ASSERT_GE(cases.size(), 2u);
   Scheduler sched(*engine_);
@@ -88,7 +92,7 @@ TEST_F(SchedulerTest, ConcurrentRequestsEachReproduceLlamaCpp) {
   }
 }
 
-TEST_F(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
+TEST_P(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
   auto cases = decisive_cases(golden_);
   const auto& c = cases.back();
   std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
@@ -149,7 +153,7 @@ TEST_F(SchedulerTest, TrimFreesIdlePrefixesAndLaterRequestsStayCorrect) {
 
 // Completions' echo with logprobs: a prompt of llama.cpp's prompt + completion tokens is scored
 // in chunks, and the positions of the completion tokens give llama.cpp's distributions.
-TEST_F(SchedulerTest, ScoredPromptGivesLlamaCppLogprobs) {
+TEST_P(SchedulerTest, ScoredPromptGivesLlamaCppLogprobs) {
   const auto cases = decisive_cases(golden_);
   const auto& c = cases.front();
   std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
@@ -190,7 +194,7 @@ TEST_F(SchedulerTest, ScoredPromptGivesLlamaCppLogprobs) {
   }
 }
 
-TEST_F(SchedulerTest, CancelledRequestStopsAndFreesItsSlot) {
+TEST_P(SchedulerTest, CancelledRequestStopsAndFreesItsSlot) {
   Scheduler sched(*engine_);
   auto c = std::make_shared<Collected>();
   sched.submit(make_request({1, 9038, 2501, 263, 931}, 100, c, /*cancel_after=*/3));
@@ -201,7 +205,7 @@ TEST_F(SchedulerTest, CancelledRequestStopsAndFreesItsSlot) {
   EXPECT_EQ(sched.stats().running, 0);
 }
 
-TEST_F(SchedulerTest, PromptLongerThanContextIsAnError) {
+TEST_P(SchedulerTest, PromptLongerThanContextIsAnError) {
   Scheduler sched(*engine_);
   auto c = std::make_shared<Collected>();
   sched.submit(make_request(std::vector<TokenId>(600, 100), 4, c));
@@ -210,7 +214,7 @@ TEST_F(SchedulerTest, PromptLongerThanContextIsAnError) {
   EXPECT_NE(r.error.find("does not fit the context of 512"), std::string::npos) << r.error;
 }
 
-TEST_F(SchedulerTest, MoreRequestsThanSlotsAllComplete) {
+TEST_P(SchedulerTest, MoreRequestsThanSlotsAllComplete) {
   Scheduler sched(*engine_);
   std::vector<std::shared_ptr<Collected>> got;
   for (int i = 0; i < 9; ++i) {
@@ -220,6 +224,9 @@ TEST_F(SchedulerTest, MoreRequestsThanSlotsAllComplete) {
   for (auto& g : got) EXPECT_EQ(g->done.get_future().get().timings.generated_tokens, 5);
   sched.wait_idle();
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, SchedulerTest, ::testing::Values(model::Device::kCpu, model::Device::kCuda),
+                         [](const auto& info) { return std::string(model::device_name(info.param)); });
 
 }  // namespace
 }  // namespace hangar::engine
