@@ -81,6 +81,10 @@ EngineLoaderOptions EngineLoader::options_for(const std::string& id, ModelLoadSe
   if (settings->ctx > 0) o.ctx = settings->ctx;
   if (settings->parallel > 0) o.parallel = settings->parallel;
   if (settings->batch_tokens > 0) o.batch_tokens = settings->batch_tokens;
+  if (!settings->device.empty()) {
+    Result<model::Device> d = model::resolve_device(settings->device);
+    if (d.ok()) o.device = *d;  // else load() reports why
+  }
   return o;
 }
 
@@ -105,6 +109,8 @@ LoadPlan EngineLoader::plan(const ModelRecord& rec) {
                " batch_tokens=" + std::to_string(eo.batch_tokens) + " extra_kv_blocks=" +
                std::to_string(eo.extra_kv_blocks) + " threads=" + std::to_string(threads) +
                " weights=" + (eo.weights_in_memory ? "memory" : "mmap");
+  // Off the CPU the host holds other bytes (no weight pages, no KV cache); CPU strings stay as they were.
+  if (eo.device != model::Device::kCpu) p.settings += std::string(" device=") + model::device_name(eo.device);
   p.memory_limit = settings.memory_limit;
   Result<model::HParams> hp = header_hparams(rec);
   if (!hp.ok()) {
@@ -126,6 +132,11 @@ Result<std::shared_ptr<LoadedModel>> EngineLoader::load(const ModelRecord& rec, 
   // it on the measurement), so that a refusal is a 507 and the measurement is learned.
   ModelLoadSettings settings;
   const EngineLoaderOptions o = options_for(rec.id, &settings);  // this model's
+  if (!settings.device.empty()) {
+    // A device the settings name but this machine lacks fails the load with the reason.
+    Result<model::Device> d = model::resolve_device(settings.device);
+    if (!d.ok()) return Error("model '" + rec.id + "': " + d.error().message());
+  }
   std::unique_ptr<ThreadPool> own_pool;
   if (settings.threads > 0 && settings.threads != pool_.size()) own_pool = std::make_unique<ThreadPool>(settings.threads);
   ThreadPool& pool = own_pool ? *own_pool : pool_;

@@ -74,6 +74,7 @@ class EngineModel final : public LoadedModel {
   int32_t n_vocab() const { return engine_->n_vocab(); }
   const model::HParams& hparams() const { return engine_->hparams(); }
   int32_t parallel() const { return engine_->options().n_seq; }
+  model::Device device() const { return engine_->device(); }
   // tokenizer.chat_template from the file; empty when the model has none.
   const std::string& chat_template() const { return chat_template_; }
 

@@ -212,5 +212,33 @@ TEST(EngineLoader, ChecksTheFolioSizeOfAFileVersionOnceAndItsTokenizerIsKept) {
   std::filesystem::remove_all(dir);
 }
 
+// A model's `device` setting picks its backend; one this machine cannot have fails that load
+// with the reason (and a GPU machine loads it there).
+TEST(EngineLoader, DeviceSettingPicksTheBackend) {
+  ThreadPool pool(1);
+  EngineLoader loader(pool, {.ctx = 128, .parallel = 1});
+  std::string device;
+  loader.set_load_settings([&device](const std::string&) {
+    ModelLoadSettings s;
+    s.device = device;
+    return s;
+  });
+  ModelRecord rec = record_for("llama-2-tiny-random.gguf");
+  device = "cpu";
+  auto cpu = loader.load(rec, {});
+  ASSERT_TRUE(cpu.ok()) << cpu.error().message();
+  EXPECT_EQ(dynamic_cast<EngineModel&>(**cpu).device(), model::Device::kCpu);
+  device = "cuda";
+  auto gpu = loader.load(rec, {});
+  if (model::cuda_device_present()) {
+    ASSERT_TRUE(gpu.ok()) << gpu.error().message();
+    EXPECT_EQ(dynamic_cast<EngineModel&>(**gpu).device(), model::Device::kCuda);
+  } else {
+    ASSERT_FALSE(gpu.ok());
+    EXPECT_NE(gpu.error().message().find("model 'llama-2-tiny-random.gguf': device cuda:"), std::string::npos)
+        << gpu.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace hangar::manager

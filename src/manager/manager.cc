@@ -46,7 +46,7 @@ Result<std::unique_ptr<Manager>> Manager::open(const ManagerConfig& config, Mode
   SettingsStore* s = m->settings_.get();
   loader.set_load_settings([s](const std::string& id) {
     const ModelSettings ms = s->model(id);
-    return ModelLoadSettings{ms.ctx, ms.parallel, ms.batch_tokens, ms.threads, ms.memory_limit};
+    return ModelLoadSettings{ms.ctx, ms.parallel, ms.batch_tokens, ms.threads, ms.memory_limit, ms.device};
   });
   CacheOptions cache_options = config.cache;
   cache_options.keep_alive_for = [s](const std::string& id) { return s->model(id).keep_alive_ms; };

@@ -61,6 +61,7 @@ class LoadedModel {
 struct ModelLoadSettings {
   int32_t ctx = 0, parallel = 0, batch_tokens = 0, threads = 0;
   uint64_t memory_limit = 0;  // the cache refuses a model whose footprint exceeds it (507)
+  std::string device;         // "auto", "cpu" or "cuda"; empty: the loader's own
 };
 using LoadSettingsFn = std::function<ModelLoadSettings(const std::string& id)>;
 

@@ -37,6 +37,7 @@ const KeySpec kSpecs[kSettingCount] = {
     {"parallel", Kind::kInt, 1, 256, false, true},
     {"threads", Kind::kInt, 0, 1024, false, true},
     {"batch_tokens", Kind::kInt, 1, 1 << 16, false, true},
+    {"device", Kind::kString, 0, 0, false, true},
     {"keep_alive", Kind::kDuration},
     {"pin", Kind::kBool},
     {"priority", Kind::kInt, -1000, 1000},
@@ -182,6 +183,10 @@ Result<SettingValue> check_setting(SettingKey key, SettingValue value) {
       if (!std::holds_alternative<std::string>(value.v)) return Error("expected a string, got " + type_of(value));
       if (key == SettingKey::kChatTemplate && std::get<std::string>(value.v).empty())
         return Error("expected a chat template (a file name or the template text), got \"\"");
+      if (key == SettingKey::kDevice) {
+        const std::string& d = std::get<std::string>(value.v);
+        if (d != "auto" && d != "cpu" && d != "cuda") return Error("expected auto, cpu or cuda, got \"" + d + "\"");
+      }
       return value;
   }
   return value;
@@ -270,6 +275,7 @@ ModelSettings typed_settings(const EffectiveSettings& e) {
   if (const auto* v = val(SettingKey::kParallel)) m.parallel = static_cast<int32_t>(int_of(v));
   if (const auto* v = val(SettingKey::kThreads)) m.threads = static_cast<int32_t>(int_of(v));
   if (const auto* v = val(SettingKey::kBatchTokens)) m.batch_tokens = static_cast<int32_t>(int_of(v));
+  if (const auto* v = val(SettingKey::kDevice)) m.device = std::get<std::string>(v->v);
   if (const auto* v = val(SettingKey::kKeepAlive)) {
     if (const auto* s = std::get_if<std::string>(&v->v)) {
       Result<int64_t> ms = parse_duration_ms(*s, "keep_alive");

@@ -15,7 +15,7 @@ namespace hangar::manager {
 
 // Every key a settings section may hold, in the order they are listed to users.
 enum class SettingKey {
-  kAlias, kCtx, kParallel, kThreads, kBatchTokens, kKeepAlive, kPin, kPriority, kPreload,
+  kAlias, kCtx, kParallel, kThreads, kBatchTokens, kDevice, kKeepAlive, kPin, kPriority, kPreload,
   kMemoryLimit, kTemperature, kTopP, kTopK, kMinP, kRepeatPenalty, kMaxTokens, kSeed, kStop,
   kSystemPrompt, kChatTemplate,
 };
@@ -25,7 +25,8 @@ const char* setting_name(SettingKey key);
 std::optional<SettingKey> find_setting(std::string_view name);
 // "alias, ctx, parallel, ..." for error messages.
 const std::string& setting_names();
-// ctx, parallel, threads and batch_tokens size the engine: a change applies at the next load.
+// ctx, parallel, threads, batch_tokens and device shape the engine: a change applies at the
+// next load.
 bool setting_needs_reload(SettingKey key);
 
 // A value as the user wrote it (TOML or JSON scalars, or an array of strings), checked against
@@ -115,6 +116,7 @@ bool glob_matches(const std::string& pattern, const std::string& id);
 struct ModelSettings {
   std::vector<std::string> alias;
   int32_t ctx = 0, parallel = 0, threads = 0, batch_tokens = 0;
+  std::string device;  // "auto", "cpu" or "cuda"; empty: the server's --device
   std::optional<int64_t> keep_alive_ms;  // -1: never unload
   bool pin = false, preload = false;
   int32_t priority = 0;

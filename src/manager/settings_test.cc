@@ -114,6 +114,8 @@ TEST(SettingsFile, OutOfRangeValuesAreRefused) {
             "expected a number greater than 0 and at most 100, got 0");
   EXPECT_EQ(parse_bad("[defaults]\nseed = -2\n").expected, "expected an integer -1 or more, got -2");
   EXPECT_NE(parse_bad("[defaults]\nmemory_limit = -5\n").expected.find("got -5"), std::string::npos);
+  EXPECT_EQ(parse_bad("[defaults]\ndevice = \"tpu\"\n").expected, "expected auto, cpu or cuda, got \"tpu\"");
+  EXPECT_EQ(parse_bad("[defaults]\ndevice = 1\n").expected, "expected a string, got an integer");
 }
 
 TEST(SettingsFile, AliasClashesAreRefused) {
@@ -259,6 +261,7 @@ memory_limit = "1Ki"
 temperature = 0
 [models.a]
 keep_alive = -1
+device = "cpu"
 stop = "END"
 seed = 42
 system_prompt = "Be brief."
@@ -273,8 +276,10 @@ system_prompt = "Be brief."
   EXPECT_EQ(a.stop, std::vector<std::string>{"END"});
   EXPECT_EQ(a.seed, 42);
   EXPECT_EQ(a.system_prompt, "Be brief.");
+  EXPECT_EQ(a.device, "cpu");
   ModelSettings b = typed_settings(resolve_settings("b", {&builtin, nullptr, &f, nullptr}));
   EXPECT_EQ(b.keep_alive_ms, 600000);
+  EXPECT_EQ(b.device, "");  // the server's --device
   EXPECT_FALSE(b.system_prompt.has_value());
 }
 
