@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/runtime.h"
 #include "model/backend.h"
 #include "model/cuda_weights.h"
 
@@ -38,7 +39,7 @@ class CudaBackend final : public Backend {
   KvCache& kv_cache() override { return *kv_; }
   Status forward(std::span<const BatchToken> batch) override;
   uint64_t scratch_bytes() const override { return info_host_.size(); }
-  uint64_t device_bytes() const override { return w_.blob.size() + kv_mem_.size() + scratch_.size(); }
+  uint64_t device_bytes() const override { return blob_.size() + kv_mem_.size() + scratch_.size(); }
   Status offload() override;
   Status reload() override;
   bool offloaded() const override { return host_weights_.size() > 0; }
@@ -68,7 +69,8 @@ class CudaBackend final : public Backend {
   std::string description_;
   Profiler* profiler_ = nullptr;
   kc::Stream stream_;
-  CudaWeights w_;
+  CudaWeights w_;          // pointers into blob_
+  kc::DeviceBuffer blob_;
   kc::DeviceBuffer kv_mem_;  // K then V: [layer][block][slot][kv_dim] halves each
   std::unique_ptr<KvCache> kv_;
   kc::DeviceBuffer scratch_;
@@ -96,7 +98,14 @@ Status CudaBackend::init(const Model& model, ThreadPool& pool) {
   HANGAR_ASSIGN(kc::DeviceInfo dev, kc::probe_device());
   description_ = "cuda: " + dev.name;
   HANGAR_ASSIGN(stream_, kc::Stream::create());
-  HANGAR_ASSIGN(w_, upload_weights(model, opts_.max_ctx, pool, stream_));
+  {
+    HANGAR_ASSIGN(StagedWeights staged, stage_weights(model, opts_.max_ctx, pool));
+    HANGAR_ASSIGN(blob_, kc::DeviceBuffer::allocate(staged.weights.bytes, "the weights"));
+    HANGAR_TRY(kc::copy_to_device(blob_.data(), staged.data.get(), staged.weights.bytes, stream_));
+    HANGAR_TRY(stream_.synchronize());
+    w_ = std::move(staged.weights);
+    rebase_weights(w_, staged.data.get(), static_cast<const uint8_t*>(blob_.data()));
+  }
 
   // The block table lives on the host; copies of blocks (copy-on-write of shared prefixes) run
   // on the stream, before the next forward pass.
@@ -173,12 +182,12 @@ Status CudaBackend::offload() {
   if (kv_->n_used_blocks() != 0)
     return Error("device cuda: cannot offload a model whose KV cache holds " + std::to_string(kv_->n_used_blocks()) +
                  " blocks in use");
-  HANGAR_ASSIGN(kc::PinnedBuffer host, kc::PinnedBuffer::allocate(w_.blob.size(), "offloaded weights"));
-  HANGAR_TRY(kc::copy_to_host(host.data(), w_.blob.data(), w_.blob.size(), stream_));
+  HANGAR_ASSIGN(kc::PinnedBuffer host, kc::PinnedBuffer::allocate(blob_.size(), "offloaded weights"));
+  HANGAR_TRY(kc::copy_to_host(host.data(), blob_.data(), blob_.size(), stream_));
   HANGAR_TRY(stream_.synchronize());
   graphs_.clear();  // they hold device addresses
-  blob_base_ = static_cast<const uint8_t*>(w_.blob.data());
-  w_.blob.reset();
+  blob_base_ = static_cast<const uint8_t*>(blob_.data());
+  blob_.reset();
   kv_mem_.reset();
   scratch_.reset();
   host_weights_ = std::move(host);
@@ -191,7 +200,7 @@ Status CudaBackend::reload() {
   HANGAR_TRY(kc::copy_to_device(blob.data(), host_weights_.data(), host_weights_.size(), stream_));
   HANGAR_TRY(stream_.synchronize());
   rebase_weights(w_, blob_base_, static_cast<const uint8_t*>(blob.data()));
-  w_.blob = std::move(blob);
+  blob_ = std::move(blob);
   HANGAR_TRY(allocate_state());
   host_weights_.reset();
   return Status::Ok();

@@ -1,6 +1,7 @@
 // Building the CUDA backend's weight block: plan the layout, fill it on the host, copy it over.
 #include "model/cuda_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -164,8 +165,7 @@ void rebase_weights(CudaWeights& w, const uint8_t* o, const uint8_t* n) {
   }
 }
 
-Result<CudaWeights> upload_weights(const Model& model, int32_t rope_positions, ThreadPool& pool,
-                                   const kc::Stream& stream) {
+Result<StagedWeights> stage_weights(const Model& model, int32_t rope_positions, ThreadPool& pool) {
   const Weights& w = model.weights();
   const HParams& hp = model.hparams();
   CudaWeights cw;
@@ -214,15 +214,42 @@ Result<CudaWeights> upload_weights(const Model& model, int32_t rope_positions, T
   plan.vector(rope, &cw.rope);
   cw.rope_positions = rope_positions;
 
-  HANGAR_ASSIGN(cw.blob, kc::DeviceBuffer::allocate(plan.size(), "the weights"));
-  HANGAR_ASSIGN(kc::PinnedBuffer staging, kc::PinnedBuffer::allocate(plan.size(), "staging the weights"));
-  auto* device = static_cast<uint8_t*>(cw.blob.data());
-  plan.fill(static_cast<uint8_t*>(staging.data()), device, pool);
+  StagedWeights staged;
+  staged.data.reset(new uint8_t[std::max<size_t>(plan.size(), 1)]);
+  plan.fill(staged.data.get(), staged.data.get(), pool);
   if (tied) cw.output = cw.token_embd;
-  HANGAR_TRY(kc::copy_to_device(device, staging.data(), plan.size(), stream));
-  HANGAR_TRY(stream.synchronize());
+  cw.bytes = plan.size();
   cw.converted_types.assign(converted.begin(), converted.end());
-  return cw;
+  staged.weights = std::move(cw);
+  return staged;
+}
+
+namespace {
+template <kc::WType T>
+void decode_row(const kc::MatrixView& m, int64_t row, float* out) {
+  using Tr = kc::Traits<T>;
+  for (int u = 0; u < m.cols / Tr::kUnitElems; ++u) {
+    kc::Unit un;
+    Tr::decode(m, row, u, un);
+    for (int r = 0; r < Tr::kRuns; ++r)
+      for (int e = 0; e < Tr::kRunLen; ++e)
+        out[Tr::run_start(u, r) + e] =
+            un.scale[r] * static_cast<float>(kc::unit_code(un, Tr::kRunLen, r, e)) - un.min[r];
+  }
+}
+}  // namespace
+
+void dequantize_view_row(const kc::MatrixView& m, int64_t row, float* out) {
+  switch (m.type) {
+    case kc::WType::kF16:
+      kernels::f16_to_f32_row(reinterpret_cast<const uint16_t*>(m.q) + static_cast<size_t>(row) * m.cols, out, m.cols);
+      return;
+    case kc::WType::kQ8_0: return decode_row<kc::WType::kQ8_0>(m, row, out);
+    case kc::WType::kQ4_0: return decode_row<kc::WType::kQ4_0>(m, row, out);
+    case kc::WType::kQ5_0: return decode_row<kc::WType::kQ5_0>(m, row, out);
+    case kc::WType::kQ4_K: return decode_row<kc::WType::kQ4_K>(m, row, out);
+    case kc::WType::kQ6_K: return decode_row<kc::WType::kQ6_K>(m, row, out);
+  }
 }
 
 }  // namespace hangar::model

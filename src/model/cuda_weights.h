@@ -1,14 +1,17 @@
-// CudaWeights: a model's weights in the CUDA backend's layouts, in one block of GPU memory.
+// CudaWeights: a model's weights in the CUDA backend's layouts, in one block of memory.
+//
+// Host code (built with or without CUDA), so that the layout of every shared model is checked
+// on any machine; the CUDA backend copies the block to the GPU and rebases the pointers.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "kernels/cuda/layout.h"
-#include "kernels/cuda/runtime.h"
 #include "model/model.h"
 
 namespace hangar::model {
@@ -29,9 +32,9 @@ struct CudaLayer {
   kc::MatrixView down;
 };
 
-// Device pointers into `blob`; valid while the object lives.
+// Pointers into one block of `bytes` bytes (host memory while staged, then the GPU's).
 struct CudaWeights {
-  kc::DeviceBuffer blob;
+  size_t bytes = 0;
   kc::MatrixView token_embd, output;
   const float* output_norm = nullptr;
   const float* rope = nullptr;  // [n_pos][n_rot / 2] (cos, sin) pairs
@@ -44,10 +47,16 @@ struct CudaWeights {
 // Moves every pointer of `w` from one copy of its block to another (after a reallocation).
 void rebase_weights(CudaWeights& w, const uint8_t* old_base, const uint8_t* new_base);
 
-// Re-lays out every weight on the host (in parallel on `pool`) and copies it to the GPU.
-// `rope_positions` rows of rotary cos/sin are computed as the CPU backend computes them.
-// Errors: a matrix whose row length the kernels cannot take, GPU memory or copy failures.
-Result<CudaWeights> upload_weights(const Model& model, int32_t rope_positions, ThreadPool& pool,
-                                   const kc::Stream& stream);
+// The weights re-laid out on the host (in parallel on `pool`): `data` holds the block and the
+// views point into it. `rope_positions` rows of rotary cos/sin are computed as the CPU backend
+// computes them. Errors: a matrix whose row length the kernels cannot take.
+struct StagedWeights {
+  std::unique_ptr<uint8_t[]> data;
+  CudaWeights weights;
+};
+Result<StagedWeights> stage_weights(const Model& model, int32_t rope_positions, ThreadPool& pool);
+
+// Row `row` of a matrix in its CUDA layout (host memory), dequantized as the kernels read it.
+void dequantize_view_row(const kc::MatrixView& m, int64_t row, float* out);
 
 }  // namespace hangar::model
