@@ -3,7 +3,7 @@
 # ../shared/device/prepare.sh [--bench] (its .device/ folder beside this tree): builds with CUDA,
 # runs the GPU tests, the golden agreement on CUDA and `hangar bench --device cuda`.
 #
-#   bash scripts/device-check.sh [build] [kernels] [golden] [engine] [bench] [switch]  (default: all)
+#   bash scripts/device-check.sh [build] [kernels] [golden] [engine] [bench]  (default: all)
 #
 # Every step runs even when an earlier one failed; each step's output goes to $OUT/log.txt
 # (OUT defaults to ./device-out) and one line per step to $OUT/summary.txt, printed last.
@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 LOG=$OUT/log.txt
 SUM=$OUT/summary.txt
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(build kernels golden engine bench switch)
+[ ${#steps[@]} -gt 0 ] || steps=(build kernels golden engine bench)
 want() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 run() {  # run NAME TIMEOUT_S CMD...: logs the output, records rc and seconds
   local name=$1 limit=$2; shift 2
@@ -66,7 +66,7 @@ if want engine; then
 fi
 
 M=/tmp/hangar-bench
-if want bench || want switch; then
+if want bench; then
   if [ -f .device/bench_model.sh ]; then
     sed -i "s#./build-device/hangar#$B/hangar#" .device/bench_model.sh
     run bench_model 240 bash .device/bench_model.sh
@@ -75,14 +75,9 @@ fi
 if want bench; then
   for m in llama-1b-q4_k_m llama-1b-f16; do
     [ -f $M/$m.gguf ] || continue
-    run "bench_$m" 300 $B/hangar bench -m $M/$m.gguf --device cuda -p 512 -n 128 -r 3 --batch 1,8,32,64
-    grep -E "^(pp|tg|batched|model)" "$LOG" | tail -n 7 | sed "s/^/$m: /" >> "$SUM"
+    run "bench_$m" 300 $B/hangar bench -m $M/$m.gguf --device cuda -p 512 -n 128 -r 3 --batch 1,8,32,64 --switch 5
+    grep -E "^(pp|tg|batched|model|switch)" "$LOG" | tail -n 8 | sed "s/^/$m: /" >> "$SUM"
   done
-fi
-if want switch; then
-  [ -f $M/llama-1b-q4_k_m.gguf ] && [ -f $M/llama-1b-f16.gguf ] &&
-    run switch 300 $B/hangar bench-switch --device cuda $M/llama-1b-q4_k_m.gguf $M/llama-1b-f16.gguf &&
-    grep -E "^switch" "$LOG" | tail -n 5 >> "$SUM"
 fi
 echo "----- summary"
 cat "$SUM"

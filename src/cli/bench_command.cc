@@ -27,6 +27,7 @@ struct BenchOptions {
   bool json = false;
   bool profile = false;
   bool quiet = false;
+  int switches = 0;  // GPU: times the model goes to host memory and back (--switch)
 };
 
 struct Stats {
@@ -113,6 +114,34 @@ Result<double> run_batched_decode(engine::Engine& e, int n_seq, int n_prompt, in
   double s = sw.elapsed_s();
   release();
   return static_cast<double>(n_seq) * n_gen / s;
+}
+
+// A GPU model's return from host memory, as a request would meet it after the model was
+// evicted from the GPU: reload (the copy back) then the first token of a 16-token prompt.
+struct SwitchTimes {
+  std::vector<double> reload_ms, first_token_ms;
+};
+Result<SwitchTimes> run_switches(engine::Engine& e, int n, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> dist(0, e.n_vocab() - 1);
+  std::vector<float> logits(e.n_vocab());
+  SwitchTimes t;
+  for (int i = 0; i < n; ++i) {
+    HANGAR_TRY(e.offload());
+    std::vector<TokenId> prompt(16);
+    for (auto& tok : prompt) tok = dist(rng);
+    Stopwatch sw;
+    HANGAR_TRY(e.reload());
+    const double reloaded = sw.elapsed_ms();
+    engine::Sequence seq;
+    engine::EvalItem item{&seq, prompt, logits.data()};
+    Status st = e.eval({&item, 1});
+    const double first = sw.elapsed_ms();
+    seq.release(e.kv_cache());
+    HANGAR_TRY(st);
+    t.reload_ms.push_back(reloaded);
+    t.first_token_ms.push_back(first);
+  }
+  return t;
 }
 
 // Read bandwidth of this machine with `pool`'s threads: the best of a few passes summing a
@@ -218,6 +247,13 @@ int bench(const BenchOptions& o) {
     }
     btg.push_back(stats(v));
   }
+  SwitchTimes sw;
+  if (o.switches > 0) {
+    bar.update(double(runs_done), "timing " + std::to_string(o.switches) + " switches", /*now=*/true);
+    auto t = run_switches(e, o.switches, rng);
+    if (!t.ok()) return fail(t.error().message());
+    sw = *t;
+  }
   if (o.n_gen > 0) bar.update(double(runs_done), "measuring read bandwidth", /*now=*/true);
   Stats p = stats(pp), g = stats(tg);
   const double gb_per_token = e.model().bytes_per_token() / 1e9;
@@ -244,6 +280,9 @@ int bench(const BenchOptions& o) {
     j["device"] = model::device_name(e.device());
     for (size_t i = 0; i < o.batches.size(); ++i)
       j["batched"].push_back({{"sequences", o.batches[i]}, {"tg_tps", btg[i].mean}, {"tg_stddev", btg[i].stddev}});
+    if (o.switches > 0)
+      j["switch"] = {{"reload_ms", stats(sw.reload_ms).mean}, {"first_token_ms", stats(sw.first_token_ms).mean},
+                     {"first_token_ms_max", *std::max_element(sw.first_token_ms.begin(), sw.first_token_ms.end())}};
     if (!o.batches.empty()) {  // the first (or only) batch size, as before lists were accepted
       j["batch"] = o.batches[0];
       j["batch_tg_tps"] = btg[0].mean;
@@ -262,6 +301,12 @@ int bench(const BenchOptions& o) {
     for (size_t i = 0; i < o.batches.size(); ++i)
       std::printf("batched decode, %d sequences (pp%d, tg%d each): %8.2f ± %.2f tokens/s aggregate\n", o.batches[i],
                   o.batch_prompt, o.batch_gen, btg[i].mean, btg[i].stddev);
+  }
+  if (o.switches > 0 && !o.json) {
+    const Stats r = stats(sw.reload_ms), f = stats(sw.first_token_ms);
+    std::printf("switch from host memory (%d times): reload %.1f ± %.1f ms, first token %.1f ± %.1f ms "
+                "(%.2f GB of weights)\n",
+                o.switches, r.mean, r.stddev, f.mean, f.stddev, static_cast<double>(e.model().weight_bytes()) / 1e9);
   }
   if (o.profile) std::fprintf(stderr, "%s", profiler.report().c_str());
   return 0;
@@ -284,6 +329,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--batch-gen", opts->batch_gen, "tokens generated per sequence for --batch")
       ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--switch", opts->switches,
+                  "GPU: move the model to host memory and back N times, timing the reload and the first token")
+      ->check(CLI::Range(0, 100));
   cmd->add_flag("--json", opts->json, "print one JSON object");
   cmd->add_flag("--profile", opts->profile, "print a per-op time breakdown to stderr");
   cmd->add_flag("-q,--quiet", opts->quiet, "no progress line on stderr");
