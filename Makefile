@@ -39,9 +39,10 @@ fuzz: build
 # tests), or with fuzz-sanitize the fuzzer. Neither is part of `make test`.
 SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# Without the CUDA backend: AddressSanitizer's shadow memory and the CUDA runtime do not mix.
 sanitize-build: deps
 	@[ -f $(SANITIZE_DIR)/CMakeCache.txt ] || cmake -S . -B $(SANITIZE_DIR) -G "$(GENERATOR)" \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHANGAR_SANITIZE=ON
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHANGAR_SANITIZE=ON -DHANGAR_CUDA=OFF
 	@cmake --build $(SANITIZE_DIR) -j $(JOBS)
 
 test-sanitize: sanitize-build
