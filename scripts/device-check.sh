@@ -78,6 +78,10 @@ if want bench; then
     run "bench_$m" 300 $B/hangar bench -m $M/$m.gguf --device cuda -p 512 -n 128 -r 3 --batch 1,8,32,64 --switch 5
     grep -E "^(pp|tg|batched|model|switch)" "$LOG" | tail -n 8 | sed "s/^/$m: /" >> "$SUM"
   done
+  # What the CUDA graphs save in single-stream decode.
+  [ -f $M/llama-1b-q4_k_m.gguf ] && HANGAR_CUDA_GRAPHS=0 run bench_nographs 120 \
+    $B/hangar bench -m $M/llama-1b-q4_k_m.gguf --device cuda -p 0 -n 128 -r 3 &&
+    grep -E "^tg" "$LOG" | tail -n 1 | sed "s/^/no graphs: /" >> "$SUM"
 fi
 echo "----- summary"
 cat "$SUM"

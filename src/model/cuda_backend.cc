@@ -8,10 +8,12 @@
 // than running them). Sampling stays on the host: logits are copied back per token.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <tuple>
 
+#include "base/log.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/runtime.h"
 #include "model/backend.h"
@@ -85,6 +87,7 @@ class CudaBackend final : public Backend {
   kc::PinnedBuffer host_weights_;  // the weights while offloaded
   const uint8_t* blob_base_ = nullptr;  // where the weights were on the device before offload
   std::map<std::tuple<int32_t, int32_t, int32_t>, kc::Graph> graphs_;  // (tokens, logits rows, splits)
+  bool graphs_enabled_ = true;  // off after a capture failed (HANGAR_CUDA_GRAPHS=0 too)
 };
 
 Status CudaBackend::init(const Model& model, ThreadPool& pool) {
@@ -97,6 +100,8 @@ Status CudaBackend::init(const Model& model, ThreadPool& pool) {
     return Error("device cuda: rotary dimension count " + std::to_string(hp.n_rot) + " is not supported");
   HANGAR_ASSIGN(kc::DeviceInfo dev, kc::probe_device());
   description_ = "cuda: " + dev.name;
+  // For measuring what the graphs save, and a way around them should a driver refuse one.
+  if (const char* g = std::getenv("HANGAR_CUDA_GRAPHS"); g != nullptr && std::string(g) == "0") graphs_enabled_ = false;
   HANGAR_ASSIGN(stream_, kc::Stream::create());
   {
     HANGAR_ASSIGN(StagedWeights staged, stage_weights(model, opts_.max_ctx, pool));
@@ -343,9 +348,10 @@ Status CudaBackend::forward(std::span<const BatchToken> batch) {
   const int64_t cap = static_cast<int64_t>(part_floats_ / kc::attention_part_floats(n, hp_.n_head, hp_.head_dim, 1));
   while (n_splits < want && 2 * n_splits <= cap) n_splits *= 2;
 
-  const bool graphed = n <= kGraphMaxTokens && n_out <= kLogitsRows;
+  bool graphed = graphs_enabled_ && n <= kGraphMaxTokens && n_out <= kLogitsRows;
   if (graphed) {
-    kc::Graph& g = graphs_[{n, n_out, n_splits}];
+    const auto key = std::make_tuple(n, n_out, n_splits);
+    kc::Graph& g = graphs_[key];
     if (!g.ready()) {
       HANGAR_TRY(g.begin_capture(stream_));
       Status st = kc::copy_to_device(info_dev_, info_host_.data(), host.bytes, stream_);
@@ -354,15 +360,21 @@ Status CudaBackend::forward(std::span<const BatchToken> batch) {
         if (n_out > 0) enqueue_logits(n, 0, n_out);
       }
       Status end = g.end_capture(stream_);
+      // Read (and so clear) the launch error even when the capture failed, or the eager run below reports it.
+      Status launched = kc::check_launch("the forward pass");
       HANGAR_TRY(st);
-      HANGAR_TRY(kc::check_launch("the forward pass"));
+      if (end.ok()) HANGAR_TRY(launched);
       if (!end.ok()) {
-        graphs_.erase({n, n_out, n_splits});
-        return end;
+        // Run eagerly from now on rather than fail requests: slower, not wrong.
+        log_warn("device cuda: " + end.error().message() + "; running without CUDA graphs");
+        graphs_.erase(key);
+        graphs_enabled_ = false;
+        graphed = false;
       }
     }
-    HANGAR_TRY(g.launch(stream_));
-  } else {
+    if (graphed) HANGAR_TRY(g.launch(stream_));
+  }
+  if (!graphed) {
     HANGAR_TRY(kc::copy_to_device(info_dev_, info_host_.data(), host.bytes, stream_));
     enqueue_layers(n, n_splits);
   }
