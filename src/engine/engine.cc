@@ -146,8 +146,10 @@ int32_t kv_blocks_for(const EngineOptions& opts, int32_t n_ctx_train) {
 
 MemoryEstimate Engine::memory() const {
   MemoryEstimate m;
-  m.weights = weights_resident_bytes();
-  m.kv_cache = kv_bytes_capacity();
+  // Host memory only: a GPU backend's KV cache is in device memory, its weights too unless
+  // offloaded to (page-locked) host memory.
+  m.weights = weights_resident_bytes() + host_tier_bytes();
+  m.kv_cache = device() == model::Device::kCpu ? kv_bytes_capacity() : 0;
   m.scratch = scratch_bytes();
   return m;
 }

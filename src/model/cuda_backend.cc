@@ -65,6 +65,8 @@ class CudaBackend final : public Backend {
   void enqueue_layers(int32_t n, int32_t n_splits);
   void enqueue_logits(int32_t n, int32_t first, int32_t rows);
   Status copy_block(int32_t from, int32_t to, int32_t n_slots);
+  // One block's host image (KvCache::read_block's layout) out of or into the device's cache.
+  Status block_image(int32_t block, int32_t n_slots, uint8_t* out, const uint8_t* in);
 
   HParams hp_;
   BackendOptions opts_;
@@ -113,12 +115,22 @@ Status CudaBackend::init(const Model& model, ThreadPool& pool) {
   }
 
   // The block table lives on the host; copies of blocks (copy-on-write of shared prefixes) run
-  // on the stream, before the next forward pass.
-  kv_ = std::make_unique<KvCache>(hp, opts_.n_kv_blocks, opts_.kv_block_tokens,
-                                  [this](int32_t from, int32_t to, int32_t n) {
-                                    Status st = copy_block(from, to, n);
-                                    HANGAR_ASSERT_MSG(st.ok(), "copying a KV block on the GPU failed");
-                                  });
+  // on the stream, before the next forward pass. Block images (the engine's disk store of
+  // prefixes) are copied over the bus, synchronously.
+  KvCache::DeviceBlocks blocks;
+  blocks.copy = [this](int32_t from, int32_t to, int32_t n) {
+    Status st = copy_block(from, to, n);
+    HANGAR_ASSERT_MSG(st.ok(), "copying a KV block on the GPU failed");
+  };
+  blocks.read = [this](int32_t block, int32_t n, uint8_t* out) {
+    Status st = block_image(block, n, out, nullptr);
+    HANGAR_ASSERT_MSG(st.ok(), "reading a KV block from the GPU failed");
+  };
+  blocks.write = [this](int32_t block, int32_t n, const uint8_t* in) {
+    Status st = block_image(block, n, nullptr, in);
+    HANGAR_ASSERT_MSG(st.ok(), "writing a KV block to the GPU failed");
+  };
+  kv_ = std::make_unique<KvCache>(hp, opts_.n_kv_blocks, opts_.kv_block_tokens, std::move(blocks));
   return allocate_state();
 }
 
@@ -235,6 +247,27 @@ Status CudaBackend::copy_block(int32_t from, int32_t to, int32_t n_slots) {
   return Status::Ok();
 }
 
+Status CudaBackend::block_image(int32_t block, int32_t n_slots, uint8_t* out, const uint8_t* in) {
+  if (offloaded()) return Error("device cuda: the model is offloaded to host memory (reload it first)");
+  const size_t bt = opts_.kv_block_tokens, kvd = hp_.kv_dim();
+  const size_t per_layer = static_cast<size_t>(opts_.n_kv_blocks) * bt * kvd;
+  const size_t kv_half = per_layer * hp_.n_layer;
+  const size_t bytes = static_cast<size_t>(n_slots) * kvd * sizeof(uint16_t);
+  auto* base = static_cast<uint16_t*>(kv_mem_.data());
+  for (int32_t l = 0; l < hp_.n_layer; ++l)
+    for (size_t half : {size_t{0}, kv_half}) {  // K rows, then V rows
+      uint16_t* at = base + half + l * per_layer + block * bt * kvd;
+      if (out != nullptr) {
+        HANGAR_TRY(kc::copy_to_host(out, at, bytes, stream_));
+        out += bytes;
+      } else {
+        HANGAR_TRY(kc::copy_to_device(at, in, bytes, stream_));
+        in += bytes;
+      }
+    }
+  return stream_.synchronize();
+}
+
 // Queues the embedding and every layer for the first n tokens of the batch in info_dev_.
 void CudaBackend::enqueue_layers(int32_t n, int32_t n_splits) {
   const HParams& hp = hp_;
@@ -338,7 +371,7 @@ Status CudaBackend::forward(std::span<const BatchToken> batch) {
     host.tokens[i] = t.token;
     host.pos[i] = t.pos;
     std::memcpy(host.blocks + static_cast<size_t>(i) * blocks_stride_, t.blocks, sizeof(int32_t) * (t.pos / bt + 1));
-    if (t.logits) host.out_idx[n_out++] = i;
+    if (t.logits != nullptr || t.embd != nullptr) host.out_idx[n_out++] = i;
     max_pos = std::max(max_pos, t.pos);
   }
   // Split each token's positions so that the GPU has work for long contexts; a power of two,
@@ -382,10 +415,19 @@ Status CudaBackend::forward(std::span<const BatchToken> batch) {
   for (int32_t first = 0; first < n_out; first += kLogitsRows) {
     const int32_t rows = std::min(kLogitsRows, n_out - first);
     if (!graphed) enqueue_logits(n, first, rows);
+    // The normed hidden states are xb_'s first rows (enqueue_logits), before the next chunk.
+    const size_t embd_bytes = sizeof(float) * hp_.n_embd;
+    for (int32_t r = 0; r < rows; ++r)
+      if (float* embd = batch[host.out_idx[first + r]].embd; embd != nullptr)
+        HANGAR_TRY(kc::copy_to_host(embd, xb_ + static_cast<size_t>(r) * hp_.n_embd, embd_bytes, stream_));
     for (int32_t r = 0; r < rows;) {
       // Rows whose destinations are contiguous go in one copy.
       int32_t e = r + 1;
       float* dst = batch[host.out_idx[first + r]].logits;
+      if (dst == nullptr) {  // a row for the hidden state only
+        r = e;
+        continue;
+      }
       while (e < rows && batch[host.out_idx[first + e]].logits == dst + static_cast<size_t>(e - r) * hp_.n_vocab) ++e;
       HANGAR_TRY(kc::copy_to_host(dst, logits_ + static_cast<size_t>(r) * hp_.n_vocab, row_bytes * (e - r), stream_));
       r = e;

@@ -9,7 +9,7 @@
 namespace hangar::model {
 
 KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens)
-    : KvCache(hp, n_blocks, block_tokens, BlockCopier()) {
+    : KvCache(hp, n_blocks, block_tokens, DeviceBlocks()) {
   const size_t bytes = static_cast<size_t>(n_layer_) * n_blocks_ * block_tokens_ * kv_dim_ * sizeof(uint16_t);
   for (Storage* s : {&k_mem_, &v_mem_}) {
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -21,9 +21,9 @@ KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens)
   v_ = static_cast<uint16_t*>(v_mem_.base);
 }
 
-KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, BlockCopier device_copier)
+KvCache::KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, DeviceBlocks device)
     : n_layer_(hp.n_layer), kv_dim_(hp.kv_dim()), n_blocks_(n_blocks), block_tokens_(block_tokens),
-      device_copier_(std::move(device_copier)) {
+      device_(std::move(device)) {
   HANGAR_ASSERT(n_blocks > 0 && block_tokens > 0);
   refs_.assign(n_blocks_, 0);
   dirty_.assign(n_blocks_, 0);
@@ -67,7 +67,7 @@ void KvCache::release(int32_t block) {
 }
 
 void KvCache::copy_block(int32_t from, int32_t to, int32_t n_slots) {
-  if (device_copier_) return device_copier_(from, to, n_slots);
+  if (!has_host_storage()) return device_.copy(from, to, n_slots);
   size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
   for (int32_t l = 0; l < n_layer_; ++l) {
     std::memcpy(k(l, to, 0), k(l, from, 0), bytes);
@@ -109,6 +109,7 @@ size_t KvCache::block_image_bytes(int32_t n_slots) const {
 
 void KvCache::read_block(int32_t block, int32_t n_slots, uint8_t* out) const {
   HANGAR_ASSERT(block >= 0 && block < n_blocks_ && n_slots > 0 && n_slots <= block_tokens_);
+  if (!has_host_storage()) return device_.read(block, n_slots, out);
   const size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
   for (int32_t l = 0; l < n_layer_; ++l) {
     std::memcpy(out, k(l, block, 0), bytes);
@@ -119,6 +120,7 @@ void KvCache::read_block(int32_t block, int32_t n_slots, uint8_t* out) const {
 
 void KvCache::write_block(int32_t block, int32_t n_slots, const uint8_t* in) {
   HANGAR_ASSERT(block >= 0 && block < n_blocks_ && refs_[block] == 1 && n_slots > 0 && n_slots <= block_tokens_);
+  if (!has_host_storage()) return device_.write(block, n_slots, in);
   const size_t bytes = static_cast<size_t>(n_slots) * kv_dim_ * sizeof(uint16_t);
   for (int32_t l = 0; l < n_layer_; ++l) {
     std::memcpy(k(l, block, 0), in, bytes);

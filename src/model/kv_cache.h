@@ -16,18 +16,25 @@ namespace hangar::model {
 // [block][slot][kv_dim] for K and for V, so one position's key of one kv-head is contiguous.
 // Blocks are handed out by a free list with reference counts: a block that holds a shared prefix
 // is retained by every sequence that uses it and freed when the last one releases it.
-// A backend whose keys and values live in device memory builds the cache with a BlockCopier:
+// A backend whose keys and values live in device memory builds the cache with DeviceBlocks:
 // then this object only keeps the block table (no host storage; k() and v() must not be called)
-// and copy_block asks the device to copy. Not thread-safe: the engine thread owns it.
+// and copy_block, read_block and write_block ask the device. Not thread-safe: the engine thread
+// owns it.
 class KvCache {
  public:
   static constexpr int32_t kDefaultBlockTokens = 32;
-  // Copies the first n_slots positions of block `from` into block `to`, all layers.
-  using BlockCopier = std::function<void(int32_t from, int32_t to, int32_t n_slots)>;
+  // A device's side of the blocks: `copy` copies the first n_slots positions of block `from`
+  // into block `to` (all layers); `read` / `write` move one block's host image (as
+  // read_block / write_block lay it out) out of and into device memory.
+  struct DeviceBlocks {
+    std::function<void(int32_t from, int32_t to, int32_t n_slots)> copy;
+    std::function<void(int32_t block, int32_t n_slots, uint8_t* out)> read;
+    std::function<void(int32_t block, int32_t n_slots, const uint8_t* in)> write;
+  };
 
   KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens = kDefaultBlockTokens);
   // Block table only; the storage is the device's (see above).
-  KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, BlockCopier device_copier);
+  KvCache(const HParams& hp, int32_t n_blocks, int32_t block_tokens, DeviceBlocks device);
   bool has_host_storage() const { return k_ != nullptr; }
 
   int32_t block_tokens() const { return block_tokens_; }
@@ -100,7 +107,7 @@ class KvCache {
   Storage k_mem_, v_mem_;  // empty with a device copier
   uint16_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
-  BlockCopier device_copier_;
+  DeviceBlocks device_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
   std::vector<uint8_t> dirty_;  // per block: allocated since its memory was last discarded
