@@ -189,7 +189,7 @@ __global__ void qkv_post_kernel(QkvPost p, BatchView b, KvLayer kv) {
     const int i0 = p.neox ? j : 2 * j, i1 = p.neox ? j + half : 2 * j + 1;
     const float c = cs[2 * j], s = cs[2 * j + 1], x0 = v[i0], x1 = v[i1];
     v[i0] = __fmaf_rn(x0, c, -__fmul_rn(x1, s));
-    v[i1] = __fmaf_rn(x1, c, __fmul_rn(x0, s));
+    v[i1] = __fmaf_rn(x0, s, __fmul_rn(x1, c));  // as kernels::rope (and llama.cpp's build) round it
   }
   __syncthreads();
   const int bt = kv.block_tokens;
