@@ -131,6 +131,8 @@ class Engine {
   // Bytes in device memory (0 on the CPU) and page-locked host bytes of offloaded weights.
   uint64_t device_bytes() const { return backend_->device_bytes(); }
   uint64_t host_tier_bytes() const { return backend_->host_tier_bytes(); }
+  // The page-locked host bytes offload() takes (0 on the CPU).
+  uint64_t offload_bytes() const { return backend_->offload_bytes(); }
 
  private:
   Engine(ThreadPool& pool) : pool_(pool) {}

@@ -2,6 +2,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "base/assert.h"
@@ -44,6 +45,7 @@ Scheduler::~Scheduler() {
   }
   cv_.notify_all();
   trim_cv_.notify_all();
+  task_cv_.notify_all();
   thread_.join();
 }
 
@@ -91,9 +93,12 @@ void Scheduler::loop() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       if (queue_.empty() && running_.empty()) idle_cv_.notify_all();
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !running_.empty() || trim_unused_for_ms_ >= 0; });
+      cv_.wait(lock, [&] {
+        return stop_ || !queue_.empty() || !running_.empty() || trim_unused_for_ms_ >= 0 || task_ != nullptr;
+      });
       if (stop_) break;
       if (trim_unused_for_ms_ >= 0) run_trim_locked(lock);
+      if (task_ != nullptr) run_task_locked(lock);
       admit_locked(admitted);
     }
     for (auto& a : admitted) {
@@ -167,6 +172,57 @@ void Scheduler::run_trim_locked(std::unique_lock<std::mutex>& lock) {
   last_trim_bytes_ = bytes;
   ++trims_done_;
   trim_cv_.notify_all();
+}
+
+Status Scheduler::run_on_thread(const std::function<Status()>& task) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  task_cv_.wait(lock, [&] { return stop_ || task_ == nullptr; });
+  if (stop_) return Error("the model's scheduler is stopping");
+  const int64_t ticket = tasks_done_ + 1;
+  task_ = &task;
+  cv_.notify_all();
+  // Once it runs, `task` (on this stack) is used until it is done, stopping or not.
+  task_cv_.wait(lock, [&] { return tasks_done_ >= ticket || (stop_ && !task_running_); });
+  if (tasks_done_ < ticket) {
+    task_ = nullptr;
+    return Error("the model's scheduler is stopping");
+  }
+  return task_result_;
+}
+
+void Scheduler::run_task_locked(std::unique_lock<std::mutex>& lock) {
+  const std::function<Status()>& task = *task_;
+  task_running_ = true;
+  lock.unlock();  // the engine belongs to this thread
+  Status st = task();
+  lock.lock();
+  task_running_ = false;
+  task_ = nullptr;
+  task_result_ = std::move(st);
+  ++tasks_done_;
+  task_cv_.notify_all();
+}
+
+Status Scheduler::offload_engine() {
+  return run_on_thread([this]() -> Status {
+    if (engine_.device() == model::Device::kCpu) return engine_.offload();  // no tier: an error, nothing dropped
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!queue_.empty() || !running_.empty())
+        return Error("cannot move the model off the GPU while it has requests (" + std::to_string(queue_.size()) +
+                     " queued, " + std::to_string(running_.size()) + " running)");
+    }
+    // Every kept prefix goes (to disk first, as at an unload): the KV cache's contents do not
+    // survive the move.
+    const int64_t all = std::numeric_limits<int64_t>::max();
+    if (persist_.store) save_to_disk(prefix_cache_.unused_before(all));
+    prefix_cache_.trim_unused_before(all);
+    return engine_.offload();
+  });
+}
+
+Status Scheduler::reload_engine() {
+  return run_on_thread([this] { return engine_.reload(); });
 }
 
 void Scheduler::restore_from_disk(Active& a, int32_t max_reuse) {

@@ -120,6 +120,12 @@ class Scheduler {
   uint64_t trim_prefixes(int64_t unused_for_ms);
   // Blocks until no request is queued or running (tests, shutdown).
   void wait_idle();
+  // GPU tiers, run on the scheduler thread between passes. offload_engine() drops every kept
+  // prefix (saved to the store first, as at an unload) and moves the engine's weights to host
+  // memory (Engine::offload): an error while a request is queued or running. reload_engine()
+  // copies them back (Engine::reload). Errors too once the scheduler is stopping.
+  Status offload_engine();
+  Status reload_engine();
 
  private:
   struct Active;
@@ -174,6 +180,15 @@ class Scheduler {
   int64_t trims_done_ = 0;
   uint64_t last_trim_bytes_ = 0;
   std::condition_variable trim_cv_;
+  // run_on_thread's hand-off: the pending task (null: none), whether it is running, and a count
+  // of tasks done with the last one's result.
+  Status run_on_thread(const std::function<Status()>& task);
+  void run_task_locked(std::unique_lock<std::mutex>& lock);
+  const std::function<Status()>* task_ = nullptr;
+  bool task_running_ = false;
+  int64_t tasks_done_ = 0;
+  Status task_result_ = Status::Ok();
+  std::condition_variable task_cv_;
   SchedulerStats stats_;
   std::thread thread_;
 };

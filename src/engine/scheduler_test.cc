@@ -109,6 +109,39 @@ TEST_P(SchedulerTest, SecondRequestReusesTheCachedPrefix) {
   EXPECT_GT(sched.stats().reused_prompt_tokens, 0);
 }
 
+// The GPU tier's moves run on the scheduler thread: on the CPU an offload is an error that keeps
+// the cached prefix; on a GPU the prefix goes with the device memory, and after the reload the
+// same request gives llama.cpp's tokens again (computed afresh).
+TEST_P(SchedulerTest, OffloadAndReloadBetweenRequests) {
+  auto cases = decisive_cases(golden_);
+  const auto& c = cases.back();
+  std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
+  Scheduler sched(*engine_);
+  auto first = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 24, first));
+  first->done.get_future().get();
+  EXPECT_EQ(first->tokens, c["completion_tokens"].get<std::vector<TokenId>>());
+  const int32_t used = engine_->kv_cache().n_used_blocks();
+  EXPECT_GT(used, 0);  // the finished sequence's prefix is kept
+  Status off = sched.offload_engine();
+  if (GetParam() == model::Device::kCpu) {
+    ASSERT_FALSE(off.ok());
+    EXPECT_NE(off.error().message().find("no GPU tier"), std::string::npos) << off.error().message();
+    EXPECT_EQ(engine_->kv_cache().n_used_blocks(), used);
+  } else {
+    ASSERT_TRUE(off.ok()) << off.error().message();
+    EXPECT_TRUE(engine_->offloaded());
+    EXPECT_EQ(engine_->kv_cache().n_used_blocks(), 0);
+    ASSERT_TRUE(sched.reload_engine().ok());
+    EXPECT_FALSE(engine_->offloaded());
+  }
+  auto second = std::make_shared<Collected>();
+  sched.submit(make_request(prompt, 24, second));
+  RequestResult r2 = second->done.get_future().get();
+  EXPECT_EQ(second->tokens, c["completion_tokens"].get<std::vector<TokenId>>());
+  EXPECT_EQ(r2.timings.cached_tokens, GetParam() == model::Device::kCpu ? static_cast<int32_t>(prompt.size()) - 1 : 0);
+}
+
 class StepClock final : public Clock {
  public:
   int64_t now_ms() const override { return now.load(); }

@@ -37,6 +37,24 @@ EngineModel::EngineModel(std::string id, std::unique_ptr<engine::Engine> engine,
   memory_.weights_resident = m.weights;
   memory_.kv_capacity = m.kv_cache;
   memory_.scratch = m.scratch + engine::Scheduler::logits_bytes(engine_->n_vocab(), engine_->options().n_seq);
+  gpu_bytes_ = engine_->device_bytes();
+  host_copy_bytes_ = engine_->offload_bytes();
+}
+
+Status EngineModel::demote() {
+  if (!has_gpu_tier()) return Error("model '" + id_ + "' computes on the CPU: it has no GPU tier");
+  if (demoted_.load()) return Status::Ok();
+  HANGAR_TRY(scheduler_->offload_engine());
+  demoted_ = true;
+  return Status::Ok();
+}
+
+Status EngineModel::promote() {
+  if (!has_gpu_tier()) return Error("model '" + id_ + "' computes on the CPU: it has no GPU tier");
+  if (!demoted_.load()) return Status::Ok();
+  HANGAR_TRY(scheduler_->reload_engine());
+  demoted_ = false;
+  return Status::Ok();
 }
 
 EngineModel::~EngineModel() {
@@ -117,8 +135,18 @@ LoadPlan EngineLoader::plan(const ModelRecord& rec) {
     p.estimate_bytes = rec.file_size;
     return p;
   }
-  p.estimate_bytes = engine::estimate_memory(*hp, rec.tensor_bytes, eo).total() +
-                     engine::Scheduler::logits_bytes(hp->n_vocab, eo.n_seq);
+  const engine::MemoryEstimate m = engine::estimate_memory(*hp, rec.tensor_bytes, eo);
+  const uint64_t logits = engine::Scheduler::logits_bytes(hp->n_vocab, eo.n_seq);
+  if (eo.device == model::Device::kCpu) {
+    p.estimate_bytes = m.total() + logits;
+  } else {
+    // Weights, KV cache and activations go to the GPU (the CPU's scratch figure stands in for
+    // the GPU's activations); the host keeps the sampling rows and the batch descriptions.
+    p.gpu_estimate_bytes = m.total();
+    const uint64_t bt = model::KvCache::kDefaultBlockTokens;
+    const uint64_t blocks_per_seq = (static_cast<uint64_t>(std::min(eo.n_ctx, hp->n_ctx_train)) + bt - 1) / bt;
+    p.estimate_bytes = logits + static_cast<uint64_t>(eo.batch_tokens) * 4 * (3 + blocks_per_seq);
+  }
   p.n_vocab = hp->n_vocab;
   p.n_ctx = std::min(eo.n_ctx, hp->n_ctx_train);
   return p;

@@ -57,8 +57,18 @@ class EngineModel final : public LoadedModel {
   // Stops the scheduler, which first saves its prefixes to the KV store (when there is one).
   ~EngineModel() override;
 
-  // The measured total; fixed after load (the KV cache and scratch are allocated up front).
-  uint64_t memory_bytes() const override { return memory_.total(); }
+  // The measured host total; fixed after load (the KV cache and scratch are allocated up
+  // front), plus the page-locked copy of the weights while a GPU model is demoted.
+  uint64_t memory_bytes() const override { return memory_.total() + (demoted_.load() ? host_copy_bytes_ : 0); }
+  // The GPU tier of a model computing on the GPU (a CPU model has none): the engine's
+  // offload/reload on the scheduler thread (Scheduler::offload_engine, reload_engine). GPU
+  // bytes are measured at load; a reload allocates the same buffers again.
+  bool has_gpu_tier() const override { return gpu_bytes_ > 0; }
+  ModelTier tier() const override { return has_gpu_tier() && !demoted_.load() ? ModelTier::kGpu : ModelTier::kHost; }
+  uint64_t gpu_bytes() const override { return demoted_.load() ? 0 : gpu_bytes_; }
+  uint64_t host_copy_bytes() const override { return host_copy_bytes_; }
+  Status demote() override;
+  Status promote() override;
   EngineModel* engine_model() override { return this; }
   const MemoryBreakdown& memory() const { return memory_; }
   // Drops finished sequences' KV blocks unused that long and gives their memory back.
@@ -85,6 +95,8 @@ class EngineModel final : public LoadedModel {
   std::unique_ptr<engine::Scheduler> scheduler_;  // declared after engine_: destroyed first
   std::string chat_template_;
   MemoryBreakdown memory_;
+  uint64_t gpu_bytes_ = 0, host_copy_bytes_ = 0;  // measured at load; 0 on the CPU
+  std::atomic<bool> demoted_{false};
 };
 
 // Loads models with one shared ThreadPool, so that models computing at the same time take

@@ -240,5 +240,68 @@ TEST(EngineLoader, DeviceSettingPicksTheBackend) {
   }
 }
 
+// A model computing on the CPU has no GPU tier: its plan asks for no GPU memory and the cache
+// can neither demote nor promote it.
+TEST(EngineLoader, CpuModelHasNoGpuTier) {
+  ThreadPool pool(1);
+  EngineLoaderOptions lo;
+  lo.ctx = 128;
+  lo.parallel = 1;
+  EngineLoader loader(pool, lo);
+  ModelRecord rec = record_for("llama-2-tiny-random.gguf");
+  EXPECT_EQ(loader.plan(rec).gpu_estimate_bytes, 0u);
+  auto loaded = loader.load(rec, {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  LoadedModel& m = **loaded;
+  const uint64_t host = m.memory_bytes();
+  EXPECT_FALSE(m.has_gpu_tier());
+  EXPECT_EQ(m.tier(), ModelTier::kHost);
+  EXPECT_EQ(m.gpu_bytes(), 0u);
+  EXPECT_EQ(m.host_copy_bytes(), 0u);
+  for (Status st : {m.demote(), m.promote()}) {
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message().find("computes on the CPU: it has no GPU tier"), std::string::npos)
+        << st.error().message();
+  }
+  EXPECT_EQ(m.memory_bytes(), host);
+}
+
+// On a GPU: demote moves the weights to page-locked host memory (the host bytes grow by the
+// copy announced beforehand, the GPU bytes go to 0), promote brings them back, and the model
+// still generates llama.cpp's tokens.
+TEST(EngineLoader, CudaModelDemotesAndPromotes) {
+  if (!model::cuda_device_present()) GTEST_SKIP() << "no CUDA GPU: " << model::cuda_probe_message();
+  ThreadPool pool(2);
+  EngineLoaderOptions lo;
+  lo.ctx = 512;
+  lo.parallel = 2;
+  lo.device = model::Device::kCuda;
+  EngineLoader loader(pool, lo);
+  const std::string file = "llama-spm-d256-f16.gguf";
+  ModelRecord rec = record_for(file);
+  const LoadPlan plan = loader.plan(rec);
+  EXPECT_GT(plan.gpu_estimate_bytes, 0u);
+  auto loaded = loader.load(rec, {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  auto& m = dynamic_cast<EngineModel&>(**loaded);
+  ASSERT_TRUE(m.has_gpu_tier());
+  EXPECT_EQ(m.tier(), ModelTier::kGpu);
+  const uint64_t gpu = m.gpu_bytes(), host = m.memory_bytes(), copy = m.host_copy_bytes();
+  EXPECT_GT(gpu, 0u);
+  EXPECT_GT(copy, 0u);
+  auto cases = decisive_cases(file, 0.02);
+  ASSERT_FALSE(cases.empty());
+  EXPECT_EQ(generate(m, cases[0]), cases[0].completion);
+  ASSERT_TRUE(m.demote().ok());
+  EXPECT_EQ(m.tier(), ModelTier::kHost);
+  EXPECT_EQ(m.gpu_bytes(), 0u);
+  EXPECT_EQ(m.memory_bytes(), host + copy);
+  ASSERT_TRUE(m.promote().ok());
+  EXPECT_EQ(m.tier(), ModelTier::kGpu);
+  EXPECT_EQ(m.gpu_bytes(), gpu);
+  EXPECT_EQ(m.memory_bytes(), host);
+  for (const auto& c : cases) EXPECT_EQ(generate(m, c), c.completion);
+}
+
 }  // namespace
 }  // namespace hangar::manager

@@ -26,6 +26,12 @@ bool cuda_device_present();
 bool cuda_built();
 // Why no GPU is usable ("no CUDA device", the driver's error), or the GPU's name when one is.
 std::string cuda_probe_message();
+// The first GPU's memory now (the driver's free and total bytes); an error naming why when
+// there is none or the build has no CUDA.
+struct GpuMemory {
+  uint64_t free_bytes = 0, total_bytes = 0;
+};
+Result<GpuMemory> cuda_memory();
 // "cpu", "cuda", or "auto" (CUDA when cuda_device_present(), else the CPU). Errors name the
 // value and the accepted ones; "cuda" without a GPU (or a build without CUDA) is an error that
 // says which of the two is missing.
@@ -91,6 +97,8 @@ class Backend {
   virtual bool offloaded() const { return false; }
   // Bytes of page-locked host memory held for offloaded weights.
   virtual uint64_t host_tier_bytes() const { return 0; }
+  // The page-locked host bytes offload() takes (the weights' device copy), known before it runs.
+  virtual uint64_t offload_bytes() const { return 0; }
 
   // Collects per-op times of forward passes; null (the default) is off.
   virtual void set_profiler(Profiler* p) = 0;

@@ -46,6 +46,7 @@ class CudaBackend final : public Backend {
   Status reload() override;
   bool offloaded() const override { return host_weights_.size() > 0; }
   uint64_t host_tier_bytes() const override { return host_weights_.size(); }
+  uint64_t offload_bytes() const override { return offloaded() ? host_weights_.size() : blob_.size(); }
   void set_profiler(Profiler* p) override { profiler_ = p; }
   Profiler* profiler() const override { return profiler_; }
 
@@ -448,6 +449,11 @@ std::string cuda_probe_message() {
   if (!d.ok()) return d.error().message();
   return d->name + " (compute " + std::to_string(d->major) + "." + std::to_string(d->minor) + ", " +
          std::to_string(d->free_bytes >> 20) + " MiB free of " + std::to_string(d->total_bytes >> 20) + ")";
+}
+
+Result<GpuMemory> cuda_memory() {
+  HANGAR_ASSIGN(kc::DeviceInfo d, kc::probe_device());
+  return GpuMemory{d.free_bytes, d.total_bytes};
 }
 
 Result<std::unique_ptr<Backend>> make_cuda_backend(const Model& model, ThreadPool& pool, const BackendOptions& opts) {
