@@ -131,10 +131,12 @@ int fit_connections_to_fd_limit(int wanted) {
 }
 
 // Turns the flags into the manager's configuration; errors name the flag.
-// Free GPU memory for --gpu-memory-budget. This build's engine has no GPU backend, so no GPU is
-// there for it: auto means no GPU tier, a size is refused. The GPU backend's reading replaces
-// this (issue 13).
-Result<uint64_t> free_gpu_memory() { return Error("this build's engine has no GPU backend"); }
+// Free GPU memory for --gpu-memory-budget, from the CUDA runtime; without a GPU (or in a build
+// without CUDA) the error says why: auto then means no GPU tier, a size is refused.
+Result<uint64_t> free_gpu_memory() {
+  HANGAR_ASSIGN(model::GpuMemory m, model::cuda_memory());
+  return m.free_bytes;
+}
 
 Result<manager::ManagerConfig> manager_config(const ServeOptions& o, manager::MemoryReader& memory,
                                               const manager::GpuMemoryReader& free_gpu) {
