@@ -44,7 +44,10 @@ class LoadedModel {
 
   // The GPU tier. A CPU model has none (these defaults). memory_bytes() counts host memory
   // only (a demoted model's page-locked copy included) and gpu_bytes() GPU memory, so that the
-  // cache's two budgets each count their own bytes. All are called under the cache's lock.
+  // cache's two budgets each count their own bytes. The queries are read under the cache's
+  // lock, possibly while another thread is inside demote()/promote() of the same model, so they
+  // must be cheap and thread-safe; demote() and promote() copy outside the lock (a copy of one
+  // model holds up no other), never two at once for one model.
   virtual bool has_gpu_tier() const { return false; }
   virtual ModelTier tier() const { return ModelTier::kHost; }
   virtual uint64_t gpu_bytes() const { return 0; }  // held in GPU memory now
