@@ -127,7 +127,8 @@ Status Writer::begin(const std::string& path) {
 Status Writer::write_tensor_data(const void* data, size_t n_bytes) {
   HANGAR_ASSERT(out_ && next_tensor_ < specs_.size());
   HANGAR_ASSERT(n_bytes == specs_[next_tensor_].n_bytes());
-  if (std::fwrite(data, 1, n_bytes, out_) != n_bytes) return fail("write failed");
+  // An empty tensor may come with no buffer at all (data null): fwrite must not see it (UBSan).
+  if (n_bytes > 0 && std::fwrite(data, 1, n_bytes, out_) != n_bytes) return fail("write failed");
   static const uint8_t kZeros[256] = {};
   size_t pad = (alignment_ - n_bytes % alignment_) % alignment_;
   if (pad && std::fwrite(kZeros, 1, pad, out_) != pad) return fail("write failed");
