@@ -311,6 +311,8 @@ class ModelCache {
   uint64_t gpu_used_locked() const;
   std::vector<FitCandidate> gpu_candidates_locked(bool with_busy, int max_priority, const std::string& except,
                                                   std::vector<std::string>* ids);
+  std::vector<FitCandidate> tier_candidates_locked(bool gpu, bool with_busy, int max_priority,
+                                                  const std::string& except, std::vector<std::string>* ids);
   FitRequest gpu_fit_request_locked(uint64_t needed) const;
   // The GPU side of admitting `id` (needing `need` GPU bytes) in the scheduler's pass: true when
   // it fits now once `victims` (idle GPU models, by policy) leave the GPU; otherwise it may claim

@@ -38,17 +38,27 @@ FitRequest ModelCache::fit_request_locked(uint64_t needed, int models) const {
 
 std::vector<FitCandidate> ModelCache::candidates_locked(bool with_busy, int max_priority, const std::string& except,
                                                         std::vector<std::string>* ids) {
+  return tier_candidates_locked(/*gpu=*/false, with_busy, max_priority, except, ids);
+}
+
+// The models that could make room in one tier, in the facts the eviction policy ranks. Host:
+// every loaded model but one whose queue waits on it moving; GPU: the models on the GPU, by
+// their GPU bytes. Never pinned, never moving, busy ones only when asked for.
+std::vector<FitCandidate> ModelCache::tier_candidates_locked(bool gpu, bool with_busy, int max_priority,
+                                                             const std::string& except,
+                                                             std::vector<std::string>* ids) {
   const int64_t now = clock_.now_ms();
   std::vector<FitCandidate> out;
   ids->clear();
   for (auto& [id, ep] : entries_) {
     Entry& x = *ep;
     if (id == except || x.state != ModelState::kLoaded || x.pinned) continue;
-    if ((x.demoted && !x.queue.empty()) || x.moving != Entry::Move::kNone) continue;  // requests wait for it
+    if (x.moving != Entry::Move::kNone) continue;
+    if (gpu ? (x.demoted || x.gpu_bytes == 0) : (x.demoted && !x.queue.empty())) continue;  // host: requests wait for it
     const bool busy = x.in_flight > 0;
     if (busy && (!with_busy || x.priority > max_priority)) continue;
     FitCandidate c;
-    c.facts = {id, x.bytes, x.last_used_ms, x.loaded_at_ms, x.access_count, x.last_load_ms,
+    c.facts = {id, gpu ? x.gpu_bytes : x.bytes, x.last_used_ms, x.loaded_at_ms, x.access_count, x.last_load_ms,
                requests_per_min_locked(x, now)};
     c.busy = busy;
     out.push_back(std::move(c));

@@ -39,23 +39,7 @@ FitRequest ModelCache::gpu_fit_request_locked(uint64_t needed) const {
 std::vector<FitCandidate> ModelCache::gpu_candidates_locked(bool with_busy, int max_priority,
                                                             const std::string& except,
                                                             std::vector<std::string>* ids) {
-  const int64_t now = clock_.now_ms();
-  std::vector<FitCandidate> out;
-  ids->clear();
-  for (auto& [id, ep] : entries_) {
-    Entry& x = *ep;
-    if (id == except || x.state != ModelState::kLoaded || x.demoted || x.gpu_bytes == 0 || x.pinned) continue;
-    if (x.moving != Entry::Move::kNone) continue;
-    const bool busy = x.in_flight > 0;
-    if (busy && (!with_busy || x.priority > max_priority)) continue;
-    FitCandidate c;
-    c.facts = {id, x.gpu_bytes, x.last_used_ms, x.loaded_at_ms, x.access_count, x.last_load_ms,
-               requests_per_min_locked(x, now)};
-    c.busy = busy;
-    out.push_back(std::move(c));
-    ids->push_back(id);
-  }
-  return out;
+  return tier_candidates_locked(/*gpu=*/true, with_busy, max_priority, except, ids);
 }
 
 bool ModelCache::plan_gpu_locked(const std::string& id, const Entry& e, uint64_t need, uint64_t gone_gpu,
